@@ -1,0 +1,185 @@
+"""Site sets: where the docks stand and which drone lives in each.
+
+A site set is a JSON data file (``missions/data/<name>.json`` for the built-in ones, or any path).
+Each site lists its position, its roof altitude above mean sea level and how many docks it has
+(or an explicit ``dock_list``). Docks are numbered in file order; the drone in the dock at fleet
+index ``i`` (0-based) has MAVLink system id ``i + 1`` and, unless the file names a URL, is reached
+on ``udpin://0.0.0.0:<base_port + i>`` exactly as PX4 SITL instance ``i`` is on 14540 + i.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from missions.geo import offset
+
+DOCK_SPACING_M = 8.0
+
+
+class SiteSetError(ValueError):
+    """A site set could not be found or is malformed."""
+
+
+@dataclass(frozen=True, slots=True)
+class Dock:
+    """One dock and the drone that lives in it."""
+
+    dock_id: str
+    site_id: str
+    lat_deg: float
+    lon_deg: float
+    alt_amsl_m: float
+    drone_id: str
+    system_id: int
+    fleet_index: int
+    mavlink_url: str | None = None
+
+    def drone_url(self, base_port: int) -> str:
+        """The MAVSDK connection URL for this dock's drone."""
+        if self.mavlink_url:
+            return self.mavlink_url
+        return f"udpin://0.0.0.0:{base_port + self.fleet_index}"
+
+
+@dataclass(frozen=True, slots=True)
+class Site:
+    """A rooftop with one or more docks."""
+
+    site_id: str
+    name: str
+    borough: str
+    lat_deg: float
+    lon_deg: float
+    roof_alt_amsl_m: float
+    docks: tuple[Dock, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class SiteSet:
+    """A named set of sites, with the fleet defaults that go with it."""
+
+    name: str
+    description: str
+    sites: tuple[Site, ...]
+    cruise_alt_rel_m: float = 60.0
+    cruise_speed_m_s: float = 15.0
+
+    @property
+    def docks(self) -> tuple[Dock, ...]:
+        return tuple(d for s in self.sites for d in s.docks)
+
+    def dock(self, dock_id: str) -> Dock | None:
+        return next((d for d in self.docks if d.dock_id == dock_id), None)
+
+    def dock_of_drone(self, drone_id: str) -> Dock | None:
+        return next((d for d in self.docks if d.drone_id == drone_id), None)
+
+
+def builtin_names() -> list[str]:
+    """Names of the site sets shipped with the package."""
+    data = resources.files("missions") / "data"
+    return sorted(
+        p.name.removesuffix(".json")
+        for p in data.iterdir()
+        if p.name.endswith(".json") and not p.name.startswith("_")
+    )
+
+
+def load_sites(name_or_path: str) -> SiteSet:
+    """Load a built-in site set by name (``met-trial``, ``london``) or a JSON file by path."""
+    path = Path(name_or_path)
+    if path.suffix == ".json" and path.exists():
+        text = path.read_text(encoding="utf-8")
+    else:
+        res = resources.files("missions") / "data" / f"{name_or_path}.json"
+        if not res.is_file():
+            raise SiteSetError(
+                f"unknown site set {name_or_path!r}: not a file, and not one of {builtin_names()}"
+            )
+        text = res.read_text(encoding="utf-8")
+    try:
+        raw = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise SiteSetError(f"site set {name_or_path!r} is not valid JSON: {exc}") from exc
+    return parse_sites(raw)
+
+
+def _num(obj: dict[str, Any], key: str, where: str) -> float:
+    value = obj.get(key)
+    if not isinstance(value, int | float) or isinstance(value, bool) or not math.isfinite(value):
+        raise SiteSetError(f"{where}: {key} must be a finite number")
+    return float(value)
+
+
+def parse_sites(raw: Any) -> SiteSet:
+    """Build a SiteSet from the decoded JSON of a site file, checking every field."""
+    if not isinstance(raw, dict) or not isinstance(raw.get("sites"), list):
+        raise SiteSetError("a site set is an object with a 'sites' list")
+    sites: list[Site] = []
+    index = 0
+    seen: set[str] = set()
+    for n, s in enumerate(raw["sites"]):
+        where = f"site #{n}"
+        if not isinstance(s, dict) or not isinstance(s.get("site_id"), str):
+            raise SiteSetError(f"{where}: needs a string site_id")
+        site_id = s["site_id"]
+        if site_id in seen:
+            raise SiteSetError(f"{where}: duplicate site_id {site_id!r}")
+        seen.add(site_id)
+        lat, lon = _num(s, "lat_deg", where), _num(s, "lon_deg", where)
+        if not (-90 <= lat <= 90 and -180 <= lon <= 180):
+            raise SiteSetError(f"{where}: position out of range")
+        roof = _num(s, "roof_alt_amsl_m", where)
+        dock_specs: list[dict[str, Any]]
+        if isinstance(s.get("dock_list"), list):
+            dock_specs = list(s["dock_list"])
+        else:
+            count = int(_num(s, "docks", where))
+            if count < 1:
+                raise SiteSetError(f"{where}: needs at least one dock")
+            dock_specs = [{} for _ in range(count)]
+        docks: list[Dock] = []
+        for k, spec in enumerate(dock_specs):
+            # Docks stand in a row running east, DOCK_SPACING_M apart, centred on the site.
+            east = (k - (len(dock_specs) - 1) / 2) * DOCK_SPACING_M
+            pos = offset(lat, lon, 0.0, east)
+            dock_id = str(spec.get("dock_id", f"{site_id}-{k + 1}"))
+            docks.append(
+                Dock(
+                    dock_id=dock_id,
+                    site_id=site_id,
+                    lat_deg=float(spec.get("lat_deg", pos.lat_deg)),
+                    lon_deg=float(spec.get("lon_deg", pos.lon_deg)),
+                    alt_amsl_m=float(spec.get("alt_amsl_m", roof)),
+                    drone_id=str(spec.get("drone_id", f"uav-{dock_id}")),
+                    system_id=int(spec.get("system_id", index + 1)),
+                    fleet_index=index,
+                    mavlink_url=spec.get("mavlink_url"),
+                )
+            )
+            index += 1
+        sites.append(
+            Site(
+                site_id=site_id,
+                name=str(s.get("name", site_id)),
+                borough=str(s.get("borough", "")),
+                lat_deg=lat,
+                lon_deg=lon,
+                roof_alt_amsl_m=roof,
+                docks=tuple(docks),
+            )
+        )
+    if index > 250:
+        raise SiteSetError(f"{index} docks: MAVLink system ids allow at most 250 drones")
+    return SiteSet(
+        name=str(raw.get("name", "custom")),
+        description=str(raw.get("description", "")),
+        sites=tuple(sites),
+        cruise_alt_rel_m=float(raw.get("cruise_alt_rel_m", 60.0)),
+        cruise_speed_m_s=float(raw.get("cruise_speed_m_s", 15.0)),
+    )
