@@ -1,0 +1,330 @@
+"""The MQTT adapter: the only module that imports aiomqtt (and paho beneath it).
+
+A :class:`Bus` is an async context manager holding one broker session that it keeps alive: when
+the broker goes away it reconnects in one explicit loop with capped, jittered backoff, subscribes
+again and re-sends its *birth* messages (retained presence), so callers never see a dead client.
+
+- Incoming messages land in a bounded queue and are read with ``async for msg in bus.messages()``.
+  When the queue is full the oldest QoS 0 telemetry is the first thing dropped (counted).
+- ``publish`` never blocks the caller for long: QoS 0 while disconnected is dropped (counted);
+  QoS 1 waits up to ``publish_timeout_s`` for the connection, then raises :class:`BusError`.
+- Every socket gets TCP_NODELAY (without it loopback p99 latency is ~40 ms instead of ~3 ms).
+- MQTT 5 message expiry is set on commands when the broker speaks MQTT 5; receivers also check
+  the envelope timestamp so a stale command never acts late on an MQTT 3.1.1 broker.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import socket
+import ssl
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from types import TracebackType
+from typing import Self
+from urllib.parse import unquote, urlsplit
+
+import aiomqtt
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+
+from groundstation.errors import BusError, ConfigError
+
+log = logging.getLogger(__name__)
+
+QUEUE_LIMIT = 10_000
+
+
+@dataclass(frozen=True, slots=True)
+class BrokerConfig:
+    """Where the broker is and how to log in. Built once from a URL at the edge."""
+
+    host: str = "127.0.0.1"
+    port: int = 1883
+    username: str | None = None
+    password: str | None = None
+    tls: bool = False
+    ca_file: str | None = None
+    mqtt5: bool = True
+
+    @classmethod
+    def from_url(cls, url: str, *, ca_file: str | None = None, mqtt5: bool = True) -> BrokerConfig:
+        """``mqtt://[user:pass@]host[:port]`` or ``mqtts://...`` (TLS, verified with ca_file)."""
+        parts = urlsplit(url)
+        if parts.scheme not in ("mqtt", "mqtts", "tcp", "ssl"):
+            raise ConfigError(f"broker URL {url!r}: scheme must be mqtt:// or mqtts://")
+        tls = parts.scheme in ("mqtts", "ssl")
+        if not parts.hostname:
+            raise ConfigError(f"broker URL {url!r} names no host")
+        try:
+            port = parts.port or (8883 if tls else 1883)
+        except ValueError as exc:
+            raise ConfigError(f"broker URL {url!r}: bad port") from exc
+        return cls(
+            host=parts.hostname,
+            port=port,
+            username=unquote(parts.username) if parts.username else None,
+            password=unquote(parts.password) if parts.password else None,
+            tls=tls,
+            ca_file=ca_file,
+            mqtt5=mqtt5,
+        )
+
+    def url(self) -> str:
+        """The URL without the password, for logs."""
+        user = f"{self.username}@" if self.username else ""
+        return f"{'mqtts' if self.tls else 'mqtt'}://{user}{self.host}:{self.port}"
+
+    def with_login(self, username: str | None, password: str | None) -> BrokerConfig:
+        return BrokerConfig(
+            self.host, self.port, username, password, self.tls, self.ca_file, self.mqtt5
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    topic: str
+    payload: bytes
+    retain: bool = False
+
+
+@dataclass(slots=True)
+class BusStats:
+    published: int = 0
+    received: int = 0
+    dropped_out: int = 0
+    dropped_in: int = 0
+    connects: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Will:
+    topic: str
+    payload: bytes
+    retain: bool = True
+
+
+@dataclass(slots=True)
+class _Birth:
+    topic: str
+    payload: bytes
+    retain: bool = True
+    qos: int = 1
+
+
+@dataclass
+class _Subscription:
+    topic: str
+    qos: int = 0
+
+
+@dataclass
+class Bus:
+    """One broker session, kept alive. Use ``async with Bus(...) as bus``."""
+
+    config: BrokerConfig
+    client_id: str
+    will: Will | None = None
+    keepalive_s: int = 10
+    publish_timeout_s: float = 5.0
+    max_backoff_s: float = 2.0
+    queue_limit: int = QUEUE_LIMIT
+    stats: BusStats = field(default_factory=BusStats)
+
+    def __post_init__(self) -> None:
+        self._client: aiomqtt.Client | None = None
+        self._connected = asyncio.Event()
+        self._first = asyncio.Event()
+        self._subs: list[_Subscription] = []
+        self._births: dict[str, _Birth] = {}
+        self._queue: asyncio.Queue[Message] = asyncio.Queue(self.queue_limit)
+        self._task: asyncio.Task[None] | None = None
+        self._last_error: BaseException | None = None
+        self._on_connect: list[Callable[[], Awaitable[None]]] = []
+
+    # --- lifecycle ---------------------------------------------------------------------------
+
+    async def __aenter__(self) -> Self:
+        self._task = asyncio.create_task(self._run(), name=f"bus:{self.client_id}")
+        first = asyncio.create_task(self._first.wait())
+        done, _ = await asyncio.wait({first, self._task}, timeout=10.0,
+                                     return_when=asyncio.FIRST_COMPLETED)
+        if first not in done:
+            first.cancel()
+            await self._stop()
+            err = self._last_error
+            raise BusError(f"cannot reach broker {self.config.url()}: {err}") from err
+        return self
+
+    async def __aexit__(
+        self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self._stop()
+
+    async def _stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._task
+            self._task = None
+
+    @property
+    def connected(self) -> bool:
+        return self._connected.is_set()
+
+    async def wait_connected(self, timeout_s: float) -> bool:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._connected.wait(), timeout_s)
+        return self.connected
+
+    def on_connect(self, callback: Callable[[], Awaitable[None]]) -> None:
+        """Run ``callback`` after every (re)connection, once subscriptions are restored."""
+        self._on_connect.append(callback)
+
+    def _make_client(self) -> aiomqtt.Client:
+        cfg = self.config
+        tls_context = None
+        if cfg.tls:
+            tls_context = ssl.create_default_context(cafile=cfg.ca_file)
+        will = None
+        if self.will is not None:
+            will = aiomqtt.Will(self.will.topic, self.will.payload, qos=1, retain=self.will.retain)
+        return aiomqtt.Client(
+            cfg.host,
+            cfg.port,
+            username=cfg.username,
+            password=cfg.password,
+            identifier=self.client_id,
+            protocol=aiomqtt.ProtocolVersion.V5 if cfg.mqtt5 else aiomqtt.ProtocolVersion.V311,
+            will=will,
+            keepalive=self.keepalive_s,
+            timeout=5.0,
+            tls_context=tls_context,
+            max_queued_incoming_messages=self.queue_limit,
+            socket_options=[(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)],
+        )
+
+    async def _run(self) -> None:
+        attempt = 0
+        while True:
+            try:
+                async with self._make_client() as client:
+                    self._client = client
+                    for sub in self._subs:
+                        await client.subscribe(sub.topic, qos=sub.qos)
+                    for birth in list(self._births.values()):
+                        await client.publish(birth.topic, birth.payload, birth.qos, birth.retain)
+                    self.stats.connects += 1
+                    attempt = 0
+                    self._connected.set()
+                    self._first.set()
+                    log.info("connected to %s as %s", self.config.url(), self.client_id)
+                    for cb in self._on_connect:
+                        await cb()
+                    async for m in client.messages:
+                        self._deliver(Message(str(m.topic), _payload_bytes(m.payload), m.retain))
+            except aiomqtt.MqttError as exc:
+                self._last_error = exc
+                if self._connected.is_set():
+                    log.warning("lost broker %s: %s", self.config.url(), exc)
+                if _is_auth_error(exc) and not self._first.is_set():
+                    raise BusError(f"broker refused login: {exc}") from exc
+            finally:
+                self._connected.clear()
+                self._client = None
+            attempt += 1
+            delay = min(self.max_backoff_s, 0.1 * 2**attempt) * random.uniform(0.5, 1.0)
+            await asyncio.sleep(delay)
+
+    def _deliver(self, msg: Message) -> None:
+        self.stats.received += 1
+        if self._queue.full():
+            with contextlib.suppress(asyncio.QueueEmpty):
+                self._queue.get_nowait()
+            self.stats.dropped_in += 1
+        self._queue.put_nowait(msg)
+
+    # --- use ---------------------------------------------------------------------------------
+
+    async def subscribe(self, topic: str, qos: int = 0) -> None:
+        self._subs.append(_Subscription(topic, qos))
+        if self._client is not None and self.connected:
+            await self._client.subscribe(topic, qos=qos)
+
+    async def messages(self) -> AsyncIterator[Message]:
+        while True:
+            yield await self._queue.get()
+
+    def pending(self) -> int:
+        return self._queue.qsize()
+
+    def set_birth(self, topic: str, payload: bytes, *, retain: bool = True) -> None:
+        """A message (re)published on every connection, e.g. retained presence ``online``."""
+        self._births[topic] = _Birth(topic, payload, retain)
+
+    async def publish(
+        self,
+        topic: str,
+        payload: bytes,
+        *,
+        qos: int = 0,
+        retain: bool = False,
+        expiry_s: int | None = None,
+    ) -> bool:
+        """Publish; returns False when a QoS 0 message was dropped for want of a connection."""
+        client = self._client
+        if client is None or not self.connected:
+            if qos == 0:
+                self.stats.dropped_out += 1
+                return False
+            if not await self.wait_connected(self.publish_timeout_s):
+                raise BusError(f"broker {self.config.url()} unreachable; {topic} not sent")
+            client = self._client
+            assert client is not None
+        props = None
+        if expiry_s is not None and self.config.mqtt5:
+            props = Properties(PacketTypes.PUBLISH)
+            props.MessageExpiryInterval = expiry_s
+        try:
+            await client.publish(topic, payload, qos=qos, retain=retain, properties=props)
+        except aiomqtt.MqttError as exc:
+            if qos == 0:
+                self.stats.dropped_out += 1
+                return False
+            raise BusError(f"publish to {topic} failed: {exc}") from exc
+        self.stats.published += 1
+        return True
+
+
+def _payload_bytes(payload: object) -> bytes:
+    if isinstance(payload, bytes | bytearray):
+        return bytes(payload)
+    if payload is None:
+        return b""
+    return str(payload).encode()
+
+
+def _is_auth_error(exc: aiomqtt.MqttError) -> bool:
+    text = str(exc).lower()
+    return "not authori" in text or "bad user name" in text or "code:5" in text or "code:4" in text
+
+
+async def wait_for_port(host: str, port: int, timeout_s: float = 10.0) -> None:
+    """Wait until a TCP port accepts connections (a broker starting up)."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            _, writer = await asyncio.open_connection(host, port)
+        except OSError:
+            if time.monotonic() > deadline:
+                raise BusError(f"nothing listens on {host}:{port}") from None
+            await asyncio.sleep(0.05)
+        else:
+            writer.close()
+            with contextlib.suppress(OSError):
+                await writer.wait_closed()
+            return

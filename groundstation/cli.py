@@ -1,0 +1,56 @@
+"""``groundstation``: one command, many subcommands. Each lives in its own module.
+
+Subcommands are imported lazily so that ``groundstation sim`` never loads Qt and
+``groundstation console`` never loads MAVSDK.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from collections.abc import Callable, Sequence
+
+SUBCOMMANDS: dict[str, tuple[str, str]] = {
+    "demo": ("groundstation.demo:main", "run the whole stack on embedded defaults"),
+    "controller": ("groundstation.controller_main:main", "the production controller"),
+    "console": ("groundstation.console.app:main", "the operator console (PyQt6)"),
+    "dock-sim": ("groundstation.docksim:main", "simulated dock controllers over MQTT"),
+    "sim": ("sitl.__main__:main", "the PX4-compatible vehicle simulator"),
+    "broker-config": ("groundstation.security:main", "write a secured mosquitto configuration"),
+    "asyncapi": ("groundstation.asyncapi:main", "print the AsyncAPI document of the contract"),
+    "mission": ("missions.cli:mission_main", "import/export QGroundControl plans"),
+    "coverage": ("missions.cli:coverage_main", "two-minute coverage of a site set"),
+    "report": ("groundstation.report:main", "incidents and sorties from a journal"),
+    "soak": ("groundstation.soak:main", "replay the Met's load in simulated time"),
+    "bench": ("bench.__main__:main", "the benchmark suite"),
+}
+
+
+def _usage() -> str:
+    lines = ["usage: groundstation <command> [options]", "", "commands:"]
+    lines += [f"  {name:<14} {help_}" for name, (_, help_) in SUBCOMMANDS.items()]
+    lines += ["", "groundstation <command> --help for the options of one command"]
+    return "\n".join(lines)
+
+
+def _load(target: str) -> Callable[[list[str]], int]:
+    module_name, func = target.split(":")
+    module = importlib.import_module(module_name)
+    fn: Callable[[list[str]], int] = getattr(module, func)
+    return fn
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    if not args or args[0] in ("-h", "--help"):
+        print(_usage())
+        return 0 if args else 2
+    name, rest = args[0], args[1:]
+    if name not in SUBCOMMANDS:
+        print(f"groundstation: unknown command {name!r}\n\n{_usage()}", file=sys.stderr)
+        return 2
+    return _load(SUBCOMMANDS[name][0])(rest)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,565 @@
+"""The MQTT contract: every topic name and every payload, in one place.
+
+Nothing else in the code base builds a topic string or a payload by hand. Payloads are msgspec
+Structs: encoding is one call, decoding validates types, ranges and required fields, and the same
+types produce the JSON Schemas of ``docs/asyncapi.yaml`` (see ``groundstation.asyncapi``).
+
+The envelope follows the DJI Cloud API that dock makers already speak::
+
+    request  {"tid", "bid", "timestamp", "method", "data": {...}}
+    reply    {"tid", "bid", "timestamp", "method", "data": {"result": 0, "output": {...}}}
+    refusal  {"tid", "bid", "timestamp", "method", "data": {"result": <code>, "output": {"reason": "..."}}}
+
+Telemetry is the exception: it is sent often, so it is a flat object without an envelope.
+All topics start with ``dfr/v1/``.
+"""
+
+from __future__ import annotations
+
+import enum
+import time
+import uuid
+from dataclasses import dataclass
+from typing import Annotated, Any, Final, Literal, TypeVar
+
+import msgspec
+
+PREFIX: Final = "dfr/v1"
+
+# --- identifiers -----------------------------------------------------------------------------
+
+Id = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9_.-]{1,64}$")]
+Lat = Annotated[float, msgspec.Meta(ge=-90.0, le=90.0)]
+Lon = Annotated[float, msgspec.Meta(ge=-180.0, le=180.0)]
+Percent = Annotated[float, msgspec.Meta(ge=0.0, le=100.0)]
+MAX_PAYLOAD_BYTES: Final = 64 * 1024
+COMMAND_TTL_S: Final = 30
+"""Commands older than this are not acted on (MQTT 5 message expiry and the envelope timestamp)."""
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def new_tid() -> str:
+    return uuid.uuid4().hex
+
+
+def valid_id(value: str) -> bool:
+    """True for an id usable in a topic level (URL-safe, 1-64 characters)."""
+    return 0 < len(value) <= 64 and all(c.isalnum() or c in "_.-" for c in value)
+
+
+# --- enums ------------------------------------------------------------------------------------
+
+
+class Phase(enum.StrEnum):
+    """Where a drone is in its sortie, as shown to pilots."""
+
+    DOCKED = "docked"
+    PREFLIGHT = "preflight"
+    LAUNCHING = "launching"
+    TRANSIT = "transit"
+    ON_SCENE = "on_scene"
+    RETURNING = "returning"
+    LANDING = "landing"
+    CHARGING = "charging"
+    FAULT = "fault"
+
+
+class IncidentStatus(enum.StrEnum):
+    NEW = "new"
+    QUEUED = "queued"
+    DISPATCHED = "dispatched"
+    ON_SCENE = "on_scene"
+    CLOSED = "closed"
+    REJECTED = "rejected"
+
+
+class Role(enum.StrEnum):
+    CONTROLLER = "controller"
+    OPERATOR = "operator"
+    VIEWER = "viewer"
+    DOCK = "dock"
+    CAD = "cad"
+
+
+class Severity(enum.StrEnum):
+    INFO = "info"
+    WARNING = "warning"
+    CRITICAL = "critical"
+
+
+class JobStatus(enum.StrEnum):
+    """DJI Cloud API job states, reported in dock events."""
+
+    SENT = "sent"
+    IN_PROGRESS = "in_progress"
+    OK = "ok"
+    PAUSED = "paused"
+    REJECTED = "rejected"
+    FAILED = "failed"
+    CANCELED = "canceled"
+    TIMEOUT = "timeout"
+
+
+class Result(enum.IntEnum):
+    """The ``result`` of a reply: 0 is success, anything else a refusal with a reason."""
+
+    OK = 0
+    MALFORMED = 1
+    UNKNOWN_METHOD = 2
+    UNKNOWN_DRONE = 3
+    FORBIDDEN = 4
+    AIRSPACE = 5
+    NOT_AUTHORITY = 6
+    INVALID_STATE = 7
+    VEHICLE_FAILED = 8
+    BUSY = 9
+    UNKNOWN_INCIDENT = 10
+    OUT_OF_RANGE = 11
+    TIMEOUT = 12
+    EXPIRED = 13
+    DUPLICATE = 14
+    DOCK_FAULT = 15
+
+
+class DockMethod(enum.StrEnum):
+    """Services a controller calls on a dock (DJI Cloud API names)."""
+
+    COVER_OPEN = "cover_open"
+    COVER_CLOSE = "cover_close"
+    CHARGE_OPEN = "charge_open"
+    CHARGE_CLOSE = "charge_close"
+    DRONE_OPEN = "drone_open"
+    DRONE_CLOSE = "drone_close"
+    DEVICE_REBOOT = "device_reboot"
+
+
+class OperatorMethod(enum.StrEnum):
+    """Services an operator, console or CAD system calls on the controller."""
+
+    INCIDENT_CREATE = "incident_create"
+    INCIDENT_CLOSE = "incident_close"
+    AUTHORITY_GRAB = "authority_grab"
+    AUTHORITY_RELEASE = "authority_release"
+    DRONE_GOTO = "drone_goto"
+    DRONE_ORBIT = "drone_orbit"
+    DRONE_HOLD = "drone_hold"
+    DRONE_ALTITUDE = "drone_altitude"
+    DRONE_RETURN = "drone_return"
+    DRONE_LAND = "drone_land"
+    SORTIE_RESUME = "sortie_resume"
+
+
+ROLE_METHODS: Final[dict[Role, frozenset[OperatorMethod]]] = {
+    Role.OPERATOR: frozenset(OperatorMethod),
+    Role.CONTROLLER: frozenset(OperatorMethod),
+    Role.CAD: frozenset({OperatorMethod.INCIDENT_CREATE, OperatorMethod.INCIDENT_CLOSE}),
+    Role.VIEWER: frozenset(),
+    Role.DOCK: frozenset(),
+}
+"""Which operator methods each role may call. The broker's ACL enforces the topic; this the method."""
+
+
+# --- topics -----------------------------------------------------------------------------------
+
+
+def drone_telemetry(drone_id: str) -> str:
+    return f"{PREFIX}/drones/{drone_id}/telemetry"
+
+
+def drone_state(drone_id: str) -> str:
+    return f"{PREFIX}/drones/{drone_id}/state"
+
+
+def dock_topic(dock_id: str, leaf: str) -> str:
+    """``docks/{dock_id}/{leaf}`` for leaf in osd, state, status, services(_reply), events(_reply)."""
+    if leaf not in DOCK_LEAVES:
+        raise ValueError(f"unknown dock topic leaf {leaf!r}")
+    return f"{PREFIX}/docks/{dock_id}/{leaf}"
+
+
+DOCK_LEAVES: Final = ("osd", "state", "status", "services", "services_reply", "events", "events_reply")
+
+
+def incident(incident_id: str) -> str:
+    return f"{PREFIX}/incidents/{incident_id}"
+
+
+def operator_services(username: str) -> str:
+    return f"{PREFIX}/operators/{username}/services"
+
+
+def operator_services_reply(username: str) -> str:
+    return f"{PREFIX}/operators/{username}/services_reply"
+
+
+def controller_status(controller_id: str) -> str:
+    return f"{PREFIX}/controllers/{controller_id}/status"
+
+
+def controller_events(controller_id: str) -> str:
+    return f"{PREFIX}/controllers/{controller_id}/events"
+
+
+# Subscription filters.
+ALL_TELEMETRY: Final = f"{PREFIX}/drones/+/telemetry"
+ALL_DRONE_STATE: Final = f"{PREFIX}/drones/+/state"
+ALL_INCIDENTS: Final = f"{PREFIX}/incidents/+"
+ALL_OPERATOR_SERVICES: Final = f"{PREFIX}/operators/+/services"
+ALL_CONTROLLER_STATUS: Final = f"{PREFIX}/controllers/+/status"
+ALL_CONTROLLER_EVENTS: Final = f"{PREFIX}/controllers/+/events"
+
+
+def all_dock(leaf: str) -> str:
+    return f"{PREFIX}/docks/+/{leaf}"
+
+
+@dataclass(frozen=True, slots=True)
+class TopicRef:
+    """A parsed topic: which channel kind and the ids in it."""
+
+    kind: str  # "drone", "dock", "incident", "operator", "controller"
+    ident: str
+    leaf: str  # e.g. "telemetry", "services"; "" for incidents
+
+
+def parse_topic(topic: str) -> TopicRef | None:
+    """Split a contract topic into its parts, or None for anything that is not ours."""
+    parts = topic.split("/")
+    if len(parts) < 3 or f"{parts[0]}/{parts[1]}" != PREFIX:
+        return None
+    kinds = {"drones": "drone", "docks": "dock", "operators": "operator", "controllers": "controller"}
+    if parts[2] == "incidents" and len(parts) == 4:
+        return TopicRef("incident", parts[3], "")
+    if parts[2] in kinds and len(parts) == 5:
+        return TopicRef(kinds[parts[2]], parts[3], parts[4])
+    return None
+
+
+# --- payloads: telemetry and state ------------------------------------------------------------
+
+
+class Telemetry(msgspec.Struct, frozen=True, kw_only=True):
+    """``drones/{drone_id}/telemetry``: QoS 0, not retained; 10 Hz in flight, 1 Hz on the ground."""
+
+    drone_id: Id
+    ts_ms: int
+    seq: int
+    lat_deg: Lat
+    lon_deg: Lon
+    alt_rel_m: float
+    alt_amsl_m: float
+    heading_deg: float
+    ground_speed_m_s: float
+    climb_m_s: float
+    battery_pct: Percent
+    battery_v: float
+    flight_mode: str
+    armed: bool
+    in_air: bool
+    gps_fix: int
+    satellites: int
+    link_ok: bool
+    roll_deg: float = 0.0
+    pitch_deg: float = 0.0
+    phase: Phase | None = None
+
+
+class HealthGates(msgspec.Struct, frozen=True, kw_only=True):
+    """Pre-flight gates as last evaluated; False with a reason in ``failed``."""
+
+    gps_ok: bool = False
+    armable: bool = False
+    battery_ok: bool = False
+    link_ok: bool = False
+    dock_ok: bool = False
+    failed: list[str] = msgspec.field(default_factory=list)
+
+
+class DroneState(msgspec.Struct, frozen=True, kw_only=True):
+    """``drones/{drone_id}/state``: retained, published on change."""
+
+    drone_id: Id
+    ts_ms: int
+    phase: Phase
+    dock_id: Id | None = None
+    home_dock_id: Id | None = None
+    incident_id: Id | None = None
+    pilot: str | None = None
+    health: HealthGates = msgspec.field(default_factory=HealthGates)
+    last_failsafe: str | None = None
+    target_lat_deg: Lat | None = None
+    target_lon_deg: Lon | None = None
+    orbit_radius_m: float | None = None
+    eta_s: float | None = None
+    controller_id: str | None = None
+
+
+# --- payloads: incidents ----------------------------------------------------------------------
+
+
+class Incident(msgspec.Struct, frozen=True, kw_only=True):
+    """``incidents/{incident_id}``: retained incident record."""
+
+    incident_id: Id
+    status: IncidentStatus
+    lat_deg: Lat
+    lon_deg: Lon
+    priority: Annotated[int, msgspec.Meta(ge=1, le=3)]
+    summary: str = ""
+    created_by: str | None = None
+    assigned_drone: Id | None = None
+    eta_s: float | None = None
+    reason: str | None = None
+    created_ms: int
+    dispatched_ms: int | None = None
+    on_scene_ms: int | None = None
+    closed_ms: int | None = None
+
+
+# --- payloads: envelopes ----------------------------------------------------------------------
+
+
+class Request(msgspec.Struct, frozen=True, kw_only=True):
+    """A service request or an event (DJI Cloud API envelope). ``data`` is checked per method."""
+
+    tid: Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
+    bid: str = ""
+    timestamp: int
+    method: str
+    data: dict[str, Any] = msgspec.field(default_factory=dict)
+    need_reply: int = 0
+    gateway: str | None = None
+
+
+class ReplyData(msgspec.Struct, frozen=True, kw_only=True):
+    result: int
+    output: dict[str, Any] = msgspec.field(default_factory=dict)
+
+
+class Reply(msgspec.Struct, frozen=True, kw_only=True):
+    tid: str
+    bid: str = ""
+    timestamp: int
+    method: str
+    data: ReplyData
+
+
+def make_request(method: str, data: msgspec.Struct | dict[str, Any], *, bid: str = "") -> Request:
+    payload = msgspec.to_builtins(data) if isinstance(data, msgspec.Struct) else data
+    return Request(tid=new_tid(), bid=bid, timestamp=now_ms(), method=method, data=payload)
+
+
+def make_reply(
+    tid: str, method: str, result: Result, output: dict[str, Any] | None = None, *, bid: str = ""
+) -> Reply:
+    return Reply(
+        tid=tid,
+        bid=bid,
+        timestamp=now_ms(),
+        method=method,
+        data=ReplyData(result=int(result), output=output or {}),
+    )
+
+
+def refusal(tid: str, method: str, result: Result, reason: str, *, bid: str = "") -> Reply:
+    return make_reply(tid, method, result, {"reason": reason}, bid=bid)
+
+
+# --- operator method data ---------------------------------------------------------------------
+
+
+class IncidentCreate(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    lat_deg: Lat
+    lon_deg: Lon
+    priority: Annotated[int, msgspec.Meta(ge=1, le=3)] = 2
+    summary: Annotated[str, msgspec.Meta(max_length=500)] = ""
+    incident_id: Id | None = None
+
+
+class IncidentRef(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    incident_id: Id
+
+
+class DroneRef(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    drone_id: Id
+
+
+AltRel = Annotated[float, msgspec.Meta(ge=5.0, le=120.0)]
+
+
+class DroneGoto(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    drone_id: Id
+    lat_deg: Lat
+    lon_deg: Lon
+    alt_rel_m: AltRel
+
+
+class DroneOrbit(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    drone_id: Id
+    lat_deg: Lat
+    lon_deg: Lon
+    radius_m: Annotated[float, msgspec.Meta(ge=10.0, le=500.0)] = 40.0
+    speed_m_s: Annotated[float, msgspec.Meta(ge=1.0, le=12.0)] = 5.0
+
+
+class DroneAltitude(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    drone_id: Id
+    alt_rel_m: AltRel
+
+
+OPERATOR_DATA: Final[dict[OperatorMethod, type[msgspec.Struct]]] = {
+    OperatorMethod.INCIDENT_CREATE: IncidentCreate,
+    OperatorMethod.INCIDENT_CLOSE: IncidentRef,
+    OperatorMethod.AUTHORITY_GRAB: DroneRef,
+    OperatorMethod.AUTHORITY_RELEASE: DroneRef,
+    OperatorMethod.DRONE_GOTO: DroneGoto,
+    OperatorMethod.DRONE_ORBIT: DroneOrbit,
+    OperatorMethod.DRONE_HOLD: DroneRef,
+    OperatorMethod.DRONE_ALTITUDE: DroneAltitude,
+    OperatorMethod.DRONE_RETURN: DroneRef,
+    OperatorMethod.DRONE_LAND: DroneRef,
+    OperatorMethod.SORTIE_RESUME: DroneRef,
+}
+
+
+# --- docks ------------------------------------------------------------------------------------
+
+
+class CoverState(enum.IntEnum):
+    CLOSED = 0
+    OPEN = 1
+    HALF_OPEN = 2
+    FAULT = 3
+
+
+class DockMode(enum.IntEnum):
+    """DJI's dock mode_code."""
+
+    IDLE = 0
+    DEBUG = 1
+    REMOTE_DEBUG = 2
+    UPGRADING = 3
+    WORKING = 4
+
+
+class ChargeState(msgspec.Struct, frozen=True, kw_only=True):
+    state: int  # 0 idle, 1 charging
+    capacity_percent: Percent
+
+
+class NetworkState(msgspec.Struct, frozen=True, kw_only=True):
+    type: int = 2  # 1 4G, 2 ethernet
+    quality: Annotated[int, msgspec.Meta(ge=0, le=5)] = 5
+    rate_kb_s: float = 0.0
+
+
+class DockOsd(msgspec.Struct, frozen=True, kw_only=True):
+    """``docks/{dock_id}/osd``: periodic dock telemetry (DJI field names)."""
+
+    dock_id: Id
+    ts_ms: int
+    mode_code: DockMode
+    cover_state: CoverState
+    drone_in_dock: bool
+    drone_charge_state: ChargeState
+    wind_speed_m_s: Annotated[float, msgspec.Meta(ge=0.0)]
+    rainfall: Annotated[int, msgspec.Meta(ge=0, le=3)]
+    environment_temperature_c: float
+    emergency_stop_state: bool
+    network_state: NetworkState = msgspec.field(default_factory=NetworkState)
+    lat_deg: Lat | None = None
+    lon_deg: Lon | None = None
+
+
+class DockState(msgspec.Struct, frozen=True, kw_only=True):
+    """``docks/{dock_id}/state``: retained, on change."""
+
+    dock_id: Id
+    ts_ms: int
+    mode_code: DockMode
+    cover_state: CoverState
+    drone_in_dock: bool
+    charging: bool
+    fault: str | None = None
+
+
+class Presence(msgspec.Struct, frozen=True, kw_only=True):
+    """``.../status``: retained; the Last Will sets ``offline``."""
+
+    status: Literal["online", "offline"]
+    ts_ms: int = 0
+
+
+class JobProgress(msgspec.Struct, frozen=True, kw_only=True):
+    percent: Annotated[int, msgspec.Meta(ge=0, le=100)]
+    step_key: str = ""
+
+
+class JobEventOutput(msgspec.Struct, frozen=True, kw_only=True):
+    status: JobStatus
+    progress: JobProgress
+    reason: str | None = None
+
+
+# --- controller -------------------------------------------------------------------------------
+
+
+class ControllerStatus(msgspec.Struct, frozen=True, kw_only=True):
+    """``controllers/{controller_id}/status``: retained; Last Will ``offline``."""
+
+    controller_id: Id
+    status: Literal["online", "offline"]
+    ts_ms: int = 0
+    drones: int = 0
+    role: Literal["active", "standby"] = "active"
+
+
+class Alert(msgspec.Struct, frozen=True, kw_only=True):
+    """``controllers/{controller_id}/events``: alerts and failsafes with a severity."""
+
+    ts_ms: int
+    severity: Severity
+    code: str
+    message: str
+    drone_id: Id | None = None
+    incident_id: Id | None = None
+    dock_id: Id | None = None
+
+
+# --- encode / decode --------------------------------------------------------------------------
+
+_encoder = msgspec.json.Encoder()
+T = TypeVar("T")
+
+
+def encode(obj: msgspec.Struct) -> bytes:
+    return _encoder.encode(obj)
+
+
+class ContractError(ValueError):
+    """A payload that does not fit its channel. ``reason`` is safe to send back to the caller."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def decode(payload: bytes | bytearray, kind: type[T]) -> T:
+    """Decode and validate a payload; raise ContractError with a readable reason."""
+    if len(payload) > MAX_PAYLOAD_BYTES:
+        raise ContractError(f"payload of {len(payload)} bytes exceeds {MAX_PAYLOAD_BYTES}")
+    try:
+        return msgspec.json.decode(payload, type=kind)
+    except msgspec.DecodeError as exc:  # ValidationError is a subclass
+        raise ContractError(str(exc)) from exc
+
+
+def decode_data(data: dict[str, Any], kind: type[T]) -> T:
+    """Validate the ``data`` of an envelope against a method's struct."""
+    try:
+        return msgspec.convert(data, type=kind)
+    except msgspec.ValidationError as exc:
+        raise ContractError(f"data: {exc}") from exc

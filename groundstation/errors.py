@@ -1,0 +1,53 @@
+"""One exception tree for the ground station. Outside errors are mapped once, at their adapter.
+
+    GroundStationError
+    ├── ConfigError          bad configuration, site file or command-line value
+    ├── BusError             the MQTT broker cannot be reached or refused us (groundstation.bus)
+    ├── VehicleError         a vehicle command failed (groundstation.mavsdk_link maps MAVSDK's)
+    │   └── VehicleTimeout   the vehicle did not answer in time
+    ├── DockError            a dock refused, failed or timed out on a service call
+    └── Refused              a request refused on purpose; carries the contract Result and reason
+"""
+
+from __future__ import annotations
+
+
+class GroundStationError(Exception):
+    """Base of every error this package raises on purpose."""
+
+
+class ConfigError(GroundStationError):
+    pass
+
+
+class BusError(GroundStationError):
+    pass
+
+
+class VehicleError(GroundStationError):
+    def __init__(self, drone_id: str, call: str, result: str) -> None:
+        super().__init__(f"{drone_id}: {call} failed: {result}")
+        self.drone_id = drone_id
+        self.call = call
+        self.result = result
+
+
+class VehicleTimeout(VehicleError):
+    pass
+
+
+class DockError(GroundStationError):
+    def __init__(self, dock_id: str, method: str, reason: str) -> None:
+        super().__init__(f"dock {dock_id}: {method}: {reason}")
+        self.dock_id = dock_id
+        self.method = method
+        self.reason = reason
+
+
+class Refused(GroundStationError):
+    """A request refused with a contract result code and a reason for the caller."""
+
+    def __init__(self, result: int, reason: str) -> None:
+        super().__init__(reason)
+        self.result = result
+        self.reason = reason
