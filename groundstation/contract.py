@@ -20,7 +20,7 @@ import enum
 import time
 import uuid
 from dataclasses import dataclass
-from typing import Annotated, Any, Final, Literal, TypeVar
+from typing import Annotated, Any, Final, Literal, TypeVar, Union
 
 import msgspec
 
@@ -563,3 +563,164 @@ def decode_data(data: dict[str, Any], kind: type[T]) -> T:
         return msgspec.convert(data, type=kind)
     except msgspec.ValidationError as exc:
         raise ContractError(f"data: {exc}") from exc
+
+
+# --- typed envelopes per channel (validation and the AsyncAPI document) -----------------------
+
+Tid = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
+
+
+class NoData(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """The ``data`` of a dock service: the dock methods take no arguments."""
+
+
+class DockServiceRequest(msgspec.Struct, frozen=True, kw_only=True):
+    """``docks/{dock_id}/services``: a controller calls a dock method (QoS 1, MQTT 5 expiry)."""
+
+    tid: Tid
+    bid: str = ""
+    timestamp: int
+    method: DockMethod
+    data: NoData = msgspec.field(default_factory=NoData)
+    need_reply: int = 0
+    gateway: str | None = None
+
+
+class DockJobEventData(msgspec.Struct, frozen=True, kw_only=True):
+    result: int
+    output: JobEventOutput
+
+
+class DockEvent(msgspec.Struct, frozen=True, kw_only=True):
+    """``docks/{dock_id}/events``: job progress; the controller answers on events_reply."""
+
+    tid: Tid
+    bid: str
+    timestamp: int
+    method: DockMethod
+    need_reply: int = 1
+    data: DockJobEventData
+    gateway: str | None = None
+
+
+class _OperatorEnvelope(msgspec.Struct, frozen=True, kw_only=True, tag_field="method"):
+    tid: Tid
+    bid: str = ""
+    timestamp: int
+    need_reply: int = 0
+    gateway: str | None = None
+
+
+def _operator_variant(method: OperatorMethod) -> type[msgspec.Struct]:
+    name = "".join(part.title() for part in method.value.split("_")) + "Request"
+    return msgspec.defstruct(
+        name,
+        [("data", OPERATOR_DATA[method])],
+        bases=(_OperatorEnvelope,),
+        tag=method.value,
+        frozen=True,
+        kw_only=True,
+        module=__name__,
+    )
+
+
+OPERATOR_REQUESTS: Final[dict[OperatorMethod, type[msgspec.Struct]]] = {
+    m: _operator_variant(m) for m in OperatorMethod
+}
+"""One envelope type per operator method, tagged by ``method``, with its typed ``data``."""
+
+OperatorRequest: Any = Union[tuple(OPERATOR_REQUESTS.values())]  # noqa: UP007
+"""``operators/{username}/services``: the union of the per-method envelopes."""
+
+
+@dataclass(frozen=True, slots=True)
+class Channel:
+    """One channel of the contract: its address template, payload type and MQTT settings."""
+
+    name: str
+    address: str  # with {parameters}, e.g. "dfr/v1/docks/{dock_id}/osd"
+    payload: Any  # a msgspec-decodable type
+    qos: int
+    retain: bool
+    sender: str  # who publishes: controller, dock, operator (or cad)
+    summary: str
+    expiry_s: int | None = None
+    last_will: str | None = None  # payload a Last Will puts here, if any
+    id_field: str | None = None  # payload field that must equal the topic's id
+
+    @property
+    def parameters(self) -> tuple[str, ...]:
+        return tuple(p[1:-1] for p in self.address.split("/") if p.startswith("{"))
+
+    def match(self, topic: str) -> dict[str, str] | None:
+        """The parameter values if ``topic`` is on this channel, else None."""
+        want, got = self.address.split("/"), topic.split("/")
+        if len(want) != len(got):
+            return None
+        params: dict[str, str] = {}
+        for w, g in zip(want, got, strict=True):
+            if w.startswith("{"):
+                if not valid_id(g):
+                    return None
+                params[w[1:-1]] = g
+            elif w != g:
+                return None
+        return params
+
+
+def _dock(leaf: str) -> str:
+    return f"{PREFIX}/docks/{{dock_id}}/{leaf}"
+
+
+CHANNELS: Final[tuple[Channel, ...]] = (
+    Channel("droneTelemetry", f"{PREFIX}/drones/{{drone_id}}/telemetry", Telemetry, 0, False,
+            "controller", "Drone position, attitude, battery and link; 10 Hz in flight.",
+            id_field="drone_id"),
+    Channel("droneState", f"{PREFIX}/drones/{{drone_id}}/state", DroneState, 1, True,
+            "controller", "Drone sortie phase, health gates, pilot and target; on change.",
+            id_field="drone_id"),
+    Channel("dockOsd", _dock("osd"), DockOsd, 0, False, "dock",
+            "Dock telemetry: cover, charge, weather, emergency stop; 1 Hz, 2 Hz during a job.",
+            id_field="dock_id"),
+    Channel("dockState", _dock("state"), DockState, 1, True, "dock",
+            "Dock state on change: mode, cover, drone in dock, charging, fault.",
+            id_field="dock_id"),
+    Channel("dockStatus", _dock("status"), Presence, 1, True, "dock",
+            "Dock presence: online on connection, offline by the dock's Last Will.",
+            last_will='{"status":"offline"}'),
+    Channel("dockServices", _dock("services"), DockServiceRequest, 1, False, "controller",
+            "A dock method call (cover_open, ...). New tid per attempt, same bid per job.",
+            expiry_s=COMMAND_TTL_S),
+    Channel("dockServicesReply", _dock("services_reply"), Reply, 1, False, "dock",
+            "The dock's answer to a service request, matched by tid."),
+    Channel("dockEvents", _dock("events"), DockEvent, 1, False, "dock",
+            "Job progress and end of a dock job (bid), need_reply 1."),
+    Channel("dockEventsReply", _dock("events_reply"), Reply, 1, False, "controller",
+            "The controller's acknowledgement of a dock event, matched by tid."),
+    Channel("incident", f"{PREFIX}/incidents/{{incident_id}}", Incident, 1, True, "controller",
+            "The incident record; an empty retained payload clears it.",
+            id_field="incident_id"),
+    Channel("operatorServices", f"{PREFIX}/operators/{{username}}/services", OperatorRequest, 1,
+            False, "operator",
+            "An operator, console or CAD request. The username level is the MQTT login.",
+            expiry_s=COMMAND_TTL_S),
+    Channel("operatorServicesReply", f"{PREFIX}/operators/{{username}}/services_reply", Reply, 1,
+            False, "controller", "The controller's answer to an operator request, by tid."),
+    Channel("controllerStatus", f"{PREFIX}/controllers/{{controller_id}}/status",
+            ControllerStatus, 1, True, "controller",
+            "Controller presence: online on connection, offline by its Last Will.",
+            last_will='{"controller_id":"<controller_id>","status":"offline"}',
+            id_field="controller_id"),
+    Channel("controllerEvents", f"{PREFIX}/controllers/{{controller_id}}/events", Alert, 1,
+            False, "controller", "Alerts and failsafes with a severity."),
+)
+"""Every channel of the contract. ``groundstation.asyncapi`` renders and validates against it."""
+
+
+def channel_for(topic: str) -> tuple[Channel, dict[str, str]] | None:
+    """The channel a concrete topic belongs to, with its parameter values."""
+    for ch in CHANNELS:
+        params = ch.match(topic)
+        if params is not None:
+            return ch, params
+    return None
