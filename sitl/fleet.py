@@ -1,0 +1,136 @@
+"""SimFleet: N simulated PX4 vehicles on loopback UDP, one physics loop for all of them.
+
+    async with SimFleet([Home(51.5, -0.12, 30.0)], base_port=14540, speedup=5.0) as fleet:
+        ...  # MAVSDK connects with udpin://0.0.0.0:14540; fleet.vehicles[0] is the model
+
+Vehicle i has system id i+1 and sends to host:base_port+i, exactly like PX4 SITL instance i.
+Simulated time runs ``speedup`` times faster than the wall clock; the link (stream rates,
+heartbeats, link-loss timers) stays on the wall clock.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Callable, Mapping, Sequence
+from types import TracebackType
+
+from sitl.endpoint import VehicleEndpoint
+from sitl.model import SimVehicle
+from sitl.physics import Home
+
+PHYSICS_DT_S = 0.02  # 50 Hz in simulated time
+TICK_HZ = 50.0  # wall-clock ticks: physics catch-up and telemetry
+MAX_CATCH_UP_S = 1.0  # simulated seconds dropped rather than run late
+
+
+class SimFleet:
+    """An async context manager running the vehicles and their UDP endpoints."""
+
+    def __init__(  # noqa: PLR0917 - the documented positional API
+        self,
+        homes: Sequence[Home],
+        base_port: int = 14540,
+        speedup: float = 1.0,
+        seed: int = 0,
+        host: str = "127.0.0.1",
+        params: Mapping[str, float] | None = None,
+    ) -> None:
+        if not homes:
+            raise ValueError("a fleet needs at least one home")
+        if len(homes) > 250:
+            raise ValueError("MAVLink system ids allow at most 250 vehicles")
+        if speedup <= 0:
+            raise ValueError("speedup must be positive")
+        self.homes = tuple(homes)
+        self.base_port = base_port
+        self.speedup = speedup
+        self.seed = seed
+        self.host = host
+        self.vehicles: list[SimVehicle] = [
+            SimVehicle(h, system_id=i + 1, seed=seed, params=dict(params or {}))
+            for i, h in enumerate(self.homes)
+        ]
+        self.endpoints: list[VehicleEndpoint] = []
+        self.sim_time_s = 0.0
+        self._stack = contextlib.AsyncExitStack()
+        self._task: asyncio.Task[None] | None = None
+
+    @property
+    def ports(self) -> list[int]:
+        """The ports the ground station listens on, one per vehicle."""
+        return [self.base_port + i for i in range(len(self.vehicles))]
+
+    async def __aenter__(self) -> SimFleet:
+        loop = asyncio.get_running_loop()
+        try:
+            for i, v in enumerate(self.vehicles):
+                ep = VehicleEndpoint(v, (self.host, self.base_port + i), loop.time)
+                await loop.create_datagram_endpoint(_factory(ep), local_addr=(self.host, 0))
+                self.endpoints.append(ep)
+            tg = await self._stack.enter_async_context(asyncio.TaskGroup())
+            self._task = tg.create_task(self._run(), name="sitl-fleet-tick")
+        except BaseException:
+            await self._close()
+            raise
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self._close()
+
+    async def _close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+        try:
+            await self._stack.aclose()
+        finally:
+            for ep in self.endpoints:
+                ep.close()
+            self.endpoints.clear()
+            self._task = None
+
+    def step(self, sim_s: float) -> None:
+        """Advance every vehicle by sim_s simulated seconds in fixed physics steps."""
+        steps = max(0, round(sim_s / PHYSICS_DT_S))
+        for _ in range(steps):
+            for v in self.vehicles:
+                v.step(PHYSICS_DT_S)
+        self.sim_time_s += steps * PHYSICS_DT_S
+
+    async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        period = 1.0 / TICK_HZ
+        last = loop.time()
+        next_tick = last
+        debt = 0.0
+        while True:
+            now = loop.time()
+            debt = min(debt + (now - last) * self.speedup, MAX_CATCH_UP_S * max(1.0, self.speedup))
+            last = now
+            n = int(debt / PHYSICS_DT_S)
+            if n:
+                self.step(n * PHYSICS_DT_S)
+                debt -= n * PHYSICS_DT_S
+            for ep in self.endpoints:
+                ep.tick(now)
+            next_tick += period
+            delay = next_tick - loop.time()
+            if delay < -period:  # fell behind: do not try to catch up on ticks
+                next_tick = loop.time()
+                delay = 0.0
+            await asyncio.sleep(delay)
+
+
+def _factory(ep: VehicleEndpoint) -> Callable[[], VehicleEndpoint]:
+    return lambda: ep
+
+
+def cpu_seconds() -> float:
+    """Process CPU time (for the benchmark)."""
+    return time.process_time()

@@ -1,0 +1,274 @@
+"""Point-mass multicopter physics in a local north-east-down frame, in simulated seconds.
+
+The vehicle follows a setpoint the way PX4's position controller does: a trapezoidal speed profile
+(accelerate at MPC_ACC_HOR, cruise, brake so as to stop on the target), separate climb and descent
+limits, and a yaw that slews at MPC_YAWRAUTO_MAX. Wind is an Ornstein-Uhlenbeck gust process around
+a seeded mean; it nudges the vehicle off its track a little, tilts it and costs battery. The terrain
+is flat at the home altitude: ``down_m`` >= 0 is the ground.
+
+Pure and deterministic: all randomness comes from the ``random.Random`` passed in.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from dataclasses import dataclass, field
+
+GRAVITY_M_S2 = 9.81
+EARTH_RADIUS_M = 6_371_008.8
+
+
+@dataclass(frozen=True, slots=True)
+class Home:
+    """A vehicle's home (where it powers up): WGS84 degrees and metres above mean sea level."""
+
+    lat_deg: float
+    lon_deg: float
+    alt_amsl_m: float
+
+
+@dataclass(slots=True)
+class LocalFrame:
+    """Flat-earth conversion around an origin (PX4's EKF origin, which is the power-up home)."""
+
+    lat0_deg: float
+    lon0_deg: float
+    alt0_m: float
+    _m_per_deg_lat: float = 0.0
+    _m_per_deg_lon: float = 0.0
+
+    def __post_init__(self) -> None:
+        self._m_per_deg_lat = math.radians(1.0) * EARTH_RADIUS_M
+        self._m_per_deg_lon = self._m_per_deg_lat * math.cos(math.radians(self.lat0_deg))
+
+    def to_ned(
+        self, lat_deg: float, lon_deg: float, alt_amsl_m: float
+    ) -> tuple[float, float, float]:
+        return (
+            (lat_deg - self.lat0_deg) * self._m_per_deg_lat,
+            (lon_deg - self.lon0_deg) * self._m_per_deg_lon,
+            self.alt0_m - alt_amsl_m,
+        )
+
+    def to_global(self, north_m: float, east_m: float, down_m: float) -> tuple[float, float, float]:
+        return (
+            self.lat0_deg + north_m / self._m_per_deg_lat,
+            self.lon0_deg + east_m / self._m_per_deg_lon,
+            self.alt0_m - down_m,
+        )
+
+
+@dataclass(slots=True)
+class Limits:
+    """Speed, acceleration and yaw-rate limits (PX4 MPC_* parameters)."""
+
+    xy_speed_m_s: float = 5.0
+    up_speed_m_s: float = 3.0
+    down_speed_m_s: float = 1.5
+    acc_xy_m_s2: float = 3.0
+    acc_up_m_s2: float = 4.0
+    acc_down_m_s2: float = 3.0
+    yaw_rate_deg_s: float = 45.0
+
+
+@dataclass(slots=True)
+class Setpoint:
+    """What the controller tracks: a position, or a velocity when ``velocity`` is set."""
+
+    north_m: float = 0.0
+    east_m: float = 0.0
+    down_m: float = 0.0
+    yaw_rad: float | None = None  # None: keep heading
+    velocity: tuple[float, float, float] | None = None
+    limits: Limits = field(default_factory=Limits)
+
+
+@dataclass(slots=True)
+class Wind:
+    """Seeded mean wind plus gusts (Ornstein-Uhlenbeck, time constant ``tau_s``)."""
+
+    mean_north_m_s: float
+    mean_east_m_s: float
+    gust_sigma_m_s: float = 1.0
+    tau_s: float = 4.0
+    gust_north_m_s: float = 0.0
+    gust_east_m_s: float = 0.0
+
+    @classmethod
+    def seeded(cls, rng: random.Random) -> Wind:
+        speed = rng.uniform(1.0, 5.0)
+        direction = rng.uniform(0.0, 2 * math.pi)
+        return cls(speed * math.cos(direction), speed * math.sin(direction))
+
+    def step(self, dt_s: float, rng: random.Random) -> None:
+        a = math.exp(-dt_s / self.tau_s)
+        s = self.gust_sigma_m_s * math.sqrt(1.0 - a * a)
+        self.gust_north_m_s = a * self.gust_north_m_s + s * rng.gauss(0.0, 1.0)
+        self.gust_east_m_s = a * self.gust_east_m_s + s * rng.gauss(0.0, 1.0)
+
+    @property
+    def north_m_s(self) -> float:
+        return self.mean_north_m_s + self.gust_north_m_s
+
+    @property
+    def east_m_s(self) -> float:
+        return self.mean_east_m_s + self.gust_east_m_s
+
+
+def _approach(current: float, target: float, max_delta: float) -> float:
+    if target > current + max_delta:
+        return current + max_delta
+    if target < current - max_delta:
+        return current - max_delta
+    return target
+
+
+def wrap_pi(angle_rad: float) -> float:
+    """Angle wrapped to [-pi, pi)."""
+    return (angle_rad + math.pi) % (2 * math.pi) - math.pi
+
+
+@dataclass(slots=True)
+class Body:
+    """The vehicle's kinematic state in the local frame."""
+
+    north_m: float = 0.0
+    east_m: float = 0.0
+    down_m: float = 0.0
+    vn_m_s: float = 0.0
+    ve_m_s: float = 0.0
+    vd_m_s: float = 0.0
+    yaw_rad: float = 0.0
+    yaw_rate_rad_s: float = 0.0
+    roll_rad: float = 0.0
+    pitch_rad: float = 0.0
+    on_ground: bool = True
+
+    @property
+    def ground_speed_m_s(self) -> float:
+        return math.hypot(self.vn_m_s, self.ve_m_s)
+
+    def step_free_fall(self, dt_s: float) -> None:
+        """Motors off: fall (with drag) until the ground stops it."""
+        self.vd_m_s = min(self.vd_m_s + GRAVITY_M_S2 * dt_s, 20.0)
+        self.vn_m_s *= 0.98
+        self.ve_m_s *= 0.98
+        self._integrate(dt_s)
+
+    def step(self, sp: Setpoint, wind: Wind, dt_s: float) -> None:
+        """Track the setpoint for dt_s simulated seconds."""
+        lim = sp.limits
+        if sp.velocity is not None:
+            want_n, want_e, want_d = sp.velocity
+            h = math.hypot(want_n, want_e)
+            if h > lim.xy_speed_m_s > 0:
+                want_n, want_e = want_n * lim.xy_speed_m_s / h, want_e * lim.xy_speed_m_s / h
+        else:
+            dn, de = sp.north_m - self.north_m, sp.east_m - self.east_m
+            dist = math.hypot(dn, de)
+            if dist > 1e-3:
+                # Brake so as to stop on the target: v = sqrt(2 a d), also capped by a P gain.
+                speed = min(lim.xy_speed_m_s, math.sqrt(1.6 * lim.acc_xy_m_s2 * dist), 1.2 * dist)
+                want_n, want_e = dn / dist * speed, de / dist * speed
+            else:
+                want_n = want_e = 0.0
+            dd = sp.down_m - self.down_m
+            if dd < 0:  # climbing
+                want_d = -min(lim.up_speed_m_s, math.sqrt(1.6 * lim.acc_down_m_s2 * -dd), 1.5 * -dd)
+            else:
+                want_d = min(lim.down_speed_m_s, math.sqrt(1.6 * lim.acc_up_m_s2 * dd), 1.5 * dd)
+        want_d = max(-lim.up_speed_m_s, min(lim.down_speed_m_s, want_d))
+        # Horizontal acceleration limit on the velocity error vector.
+        en, ee = want_n - self.vn_m_s, want_e - self.ve_m_s
+        err = math.hypot(en, ee)
+        max_dv = lim.acc_xy_m_s2 * dt_s
+        if err > max_dv:
+            en, ee = en * max_dv / err, ee * max_dv / err
+        an, ae = en / dt_s, ee / dt_s
+        self.vn_m_s += en
+        self.ve_m_s += ee
+        acc_d = lim.acc_down_m_s2 if want_d > self.vd_m_s else lim.acc_up_m_s2
+        self.vd_m_s = _approach(self.vd_m_s, want_d, acc_d * dt_s)
+        # Gusts push the airframe until the position loop catches up: a small track error.
+        drift_n, drift_e = 0.15 * wind.gust_north_m_s, 0.15 * wind.gust_east_m_s
+        if self.on_ground:
+            drift_n = drift_e = 0.0
+        self.north_m += drift_n * dt_s
+        self.east_m += drift_e * dt_s
+        self._integrate(dt_s)
+        self._attitude(sp, wind, an, ae, dt_s)
+
+    def _integrate(self, dt_s: float) -> None:
+        self.north_m += self.vn_m_s * dt_s
+        self.east_m += self.ve_m_s * dt_s
+        self.down_m += self.vd_m_s * dt_s
+        if self.down_m >= 0.0:
+            self.down_m = 0.0
+            self.vd_m_s = min(self.vd_m_s, 0.0)
+            self.vn_m_s = self.ve_m_s = 0.0
+            self.on_ground = True
+        elif self.down_m < -0.05:
+            self.on_ground = False
+
+    def _attitude(self, sp: Setpoint, wind: Wind, an: float, ae: float, dt_s: float) -> None:
+        if sp.yaw_rad is not None:
+            max_rate = math.radians(sp.limits.yaw_rate_deg_s)
+            err = wrap_pi(sp.yaw_rad - self.yaw_rad)
+            step = max(-max_rate * dt_s, min(max_rate * dt_s, err))
+            self.yaw_rate_rad_s = step / dt_s
+            self.yaw_rad = wrap_pi(self.yaw_rad + step)
+        else:
+            self.yaw_rate_rad_s = 0.0
+        if self.on_ground:
+            self.roll_rad = self.pitch_rad = 0.0
+            return
+        # Tilt = commanded acceleration plus drag of the relative wind, in the body frame.
+        rel_n, rel_e = wind.north_m_s - self.vn_m_s, wind.east_m_s - self.ve_m_s
+        fn, fe = an - 0.12 * rel_n, ae - 0.12 * rel_e
+        c, s = math.cos(self.yaw_rad), math.sin(self.yaw_rad)
+        fwd, right = c * fn + s * fe, -s * fn + c * fe
+        self.pitch_rad = -math.atan2(fwd, GRAVITY_M_S2)
+        self.roll_rad = math.atan2(right, GRAVITY_M_S2)
+
+
+@dataclass(slots=True)
+class Battery:
+    """A LiPo pack drained by the current the flight phase and the wind demand."""
+
+    capacity_mah: float = 5000.0
+    cells: int = 4
+    remaining: float = 1.0  # 0..1
+    consumed_mah: float = 0.0
+    current_a: float = 0.0
+    fault_empty: bool = False
+
+    def step(self, armed: bool, body: Body, wind: Wind, dt_s: float) -> None:
+        if not armed:
+            self.current_a = 0.0
+        elif body.on_ground:
+            self.current_a = 1.5
+        else:
+            # Hover ~12 A (25 min on 5 Ah), translational lift helps a little at cruise,
+            # speed through the air and climbing cost more.
+            air_n, air_e = body.vn_m_s - wind.north_m_s, body.ve_m_s - wind.east_m_s
+            airspeed = math.hypot(air_n, air_e)
+            lift_gain = 1.0 - 0.08 * min(airspeed, 6.0) / 6.0
+            self.current_a = 12.0 * lift_gain + 0.035 * airspeed**2 + 1.8 * max(0.0, -body.vd_m_s)
+        used = self.current_a * dt_s / 3.6  # mAh
+        self.consumed_mah += used
+        self.remaining = max(0.0, self.remaining - used / self.capacity_mah)
+
+    @property
+    def shown_remaining(self) -> float:
+        return 0.03 if self.fault_empty else self.remaining
+
+    @property
+    def voltage_v(self) -> float:
+        cell = 3.5 + 0.7 * self.shown_remaining - 0.004 * self.current_a
+        return cell * self.cells
+
+    @property
+    def time_remaining_s(self) -> float:
+        amps = max(self.current_a, 12.0)
+        return self.shown_remaining * self.capacity_mah * 3.6 / amps
