@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 from importlib import resources
@@ -22,7 +23,7 @@ LONDON_CITY_ARP = LatLon(51.505278, 0.055278)
 
 def _samples(route: list[LatLon], step_m: float = 20.0) -> list[LatLon]:
     out = []
-    for a, b in zip(route, route[1:], strict=False):
+    for a, b in itertools.pairwise(route):
         n = max(2, math.ceil(distance_m(*a, *b) / step_m))
         out.extend(
             LatLon(a.lat_deg + (b.lat_deg - a.lat_deg) * t, a.lon_deg + (b.lon_deg - a.lon_deg) * t)
@@ -131,7 +132,7 @@ def test_detour_around_london_city(airspace: Airspace) -> None:
     assert len(route) > 2
     for p in _samples(route):
         assert airspace.check_point(*p) is None, p
-    for u, v in zip(route, route[1:], strict=False):
+    for u, v in itertools.pairwise(route):
         assert airspace.check_route(*u, *v) is None
     assert airspace.route_length_m(route) > distance_m(*a, *b)
 
