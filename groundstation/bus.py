@@ -186,6 +186,11 @@ class Bus:
         self._on_connect.append(callback)
 
     def _make_client(self) -> aiomqtt.Client:
+        client = self._new_client()
+        client.pending_calls_threshold = 1000  # aiomqtt warns past 10 in-flight publishes
+        return client
+
+    def _new_client(self) -> aiomqtt.Client:
         cfg = self.config
         tls_context = None
         if cfg.tls:

@@ -1,0 +1,679 @@
+"""The controller: turns incidents into sorties, flies them, and keeps every drone safe.
+
+Thin I/O around the pure cores: the sortie machine (``groundstation.sortie``) and the dispatcher
+(``groundstation.dispatch``). Everything runs on one event loop in one TaskGroup:
+
+- ``reader``: the single consumer of the bus; routes operator services, dock messages.
+- ``ticker``: 10 Hz; reads each drone's latest sample, turns conditions into sortie events
+  (reached, landed, link lost, battery), publishes telemetry at its rate and state on change,
+  and runs the dispatcher over queued incidents.
+- action tasks: each action the machine returns runs as its own task (vehicle commands sit in
+  MAVSDK's thread pool); its result comes back as an event.
+
+Every state change is applied by :meth:`Controller.apply`, synchronously: step the machine,
+journal it, publish it, start its actions. No other code mutates a sortie.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import math
+import time
+from collections.abc import Coroutine, Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from msgspec.structs import replace as sreplace
+
+from groundstation import contract as c
+from groundstation import sortie as so
+from groundstation.bus import Bus, Message
+from groundstation.dispatch import AirspaceCheck, Candidate, FlightModel, choose
+from groundstation.errors import DockError, GroundStationError, VehicleError
+from groundstation.journal import Journal
+from groundstation.vehicle import Fleet, GeofencePolygon, VehicleLink, VehicleSample
+from missions.geo import distance_m, offset
+from missions.sites import SiteSet
+
+log = logging.getLogger(__name__)
+
+DEFAULT_ROLES: Mapping[str, c.Role] = {
+    "pilot": c.Role.OPERATOR,
+    "pilot2": c.Role.OPERATOR,
+    "dispatcher": c.Role.OPERATOR,
+    "console": c.Role.OPERATOR,
+    "demo": c.Role.OPERATOR,
+    "cad": c.Role.CAD,
+    "viewer": c.Role.VIEWER,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class ControllerConfig:
+    """Everything the controller is told at start. Built once at the edge (CLI, tests)."""
+
+    site_set: SiteSet
+    controller_id: str = "ctl-1"
+    model: FlightModel = field(default_factory=FlightModel)
+    speedup: float = 1.0
+    telemetry_hz_air: float = 10.0
+    telemetry_hz_ground: float = 1.0
+    tick_hz: float = 10.0
+    orbit_radius_m: float = 40.0
+    orbit_speed_m_s: float = 5.0
+    battery_low_pct: float = 30.0
+    battery_critical_pct: float = 15.0
+    link_timeout_s: float = 3.0
+    dock_timeout_s: float = 60.0
+    charged_pct: float = 60.0
+    auto_close_incidents: bool = True
+    roles: Mapping[str, c.Role] = field(default_factory=lambda: dict(DEFAULT_ROLES))
+    failsafe_params: Mapping[str, float | int] = field(
+        default_factory=lambda: {"NAV_DLL_ACT": 2, "COM_DL_LOSS_T": 10, "GF_ACTION": 3}
+    )
+
+
+class DockPort:
+    """What the controller needs from ``groundstation.docks.DockLink`` (None: no docks)."""
+
+    def subscriptions(self) -> list[tuple[str, int]]:
+        raise NotImplementedError
+
+    def handle(self, msg: Message) -> bool:
+        raise NotImplementedError
+
+    async def call(self, dock_id: str, method: c.DockMethod, *, timeout_s: float = 30.0) -> None:
+        raise NotImplementedError
+
+    def ready_reason(self, dock_id: str, *, max_wind_m_s: float, max_rainfall: int) -> str | None:
+        raise NotImplementedError
+
+
+@dataclass(slots=True)
+class DroneRuntime:
+    """Per-drone bookkeeping the pure sortie does not hold (all I/O facing)."""
+
+    sortie: so.Sortie
+    seq: int = 0
+    next_tel_s: float = 0.0
+    link_ok: bool = True
+    last_seen_s: float = 0.0
+    adopted: bool = False
+    battery_low: bool = False
+    battery_critical: bool = False
+    last_state: bytes = b""
+    health: c.HealthGates = field(default_factory=c.HealthGates)
+    eta_s: float | None = None
+
+
+class Controller:
+    """See the module docstring. ``await controller.run()`` until cancelled."""
+
+    def __init__(
+        self,
+        config: ControllerConfig,
+        *,
+        fleet: Fleet,
+        bus: Bus,
+        journal: Journal,
+        docks: Any | None = None,
+        airspace: AirspaceCheck | None = None,
+    ) -> None:
+        self.config = config
+        self.fleet = fleet
+        self.bus = bus
+        self.journal = journal
+        self.docks = docks
+        self.airspace = airspace
+        self.cid = config.controller_id
+        self.drones: dict[str, DroneRuntime] = {}
+        self.incidents: dict[str, c.Incident] = {}
+        self.queue: list[str] = []
+        self.excluded: dict[str, set[str]] = {}
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._tg: asyncio.TaskGroup | None = None
+        self._t0_wall = time.monotonic()
+        self._incident_seq = 0
+        self._dispatch_due = True
+        from groundstation.services import OperatorServices
+
+        self.services = OperatorServices(self)
+        self._load()
+
+    # --- clock ------------------------------------------------------------------------------
+
+    def now_s(self) -> float:
+        """Mission time: wall time since start times the simulation speed-up."""
+        return (time.monotonic() - self._t0_wall) * self.config.speedup
+
+    # --- startup ----------------------------------------------------------------------------
+
+    def _new_sortie(self, drone_id: str) -> so.Sortie:
+        dock = self.config.site_set.dock_of_drone(drone_id)
+        assert dock is not None
+        m = self.config.model
+        return so.Sortie(
+            drone_id=drone_id,
+            dock_id=dock.dock_id,
+            dock=so.Target(dock.lat_deg, dock.lon_deg),
+            cruise_alt_rel_m=m.cruise_alt_rel_m,
+            safe_alt_rel_m=m.safe_alt_rel_m,
+            orbit_radius_m=self.config.orbit_radius_m,
+            orbit_speed_m_s=self.config.orbit_speed_m_s,
+            on_scene_s=m.on_scene_s,
+        )
+
+    def _load(self) -> None:
+        """Build the fleet table, then overlay what the journal remembers (restart/takeover)."""
+        for dock in self.config.site_set.docks:
+            self.drones[dock.drone_id] = DroneRuntime(self._new_sortie(dock.drone_id))
+        for s in self.journal.sorties():
+            if s.drone_id in self.drones:
+                # Mission time restarts at 0: keep the remaining on-scene time, not the old clock.
+                if s.on_scene_since_s is not None:
+                    s = replace(s, on_scene_since_s=0.0)
+                self.drones[s.drone_id].sortie = s
+        for inc in self.journal.incidents():
+            self.incidents[inc.incident_id] = inc
+            if inc.status in (c.IncidentStatus.NEW, c.IncidentStatus.QUEUED):
+                self.queue.append(inc.incident_id)
+            elif inc.status in (c.IncidentStatus.DISPATCHED, c.IncidentStatus.ON_SCENE):
+                owner = inc.assigned_drone
+                rt = self.drones.get(owner) if owner else None
+                if rt is None or rt.sortie.incident_id != inc.incident_id:
+                    self.queue.append(inc.incident_id)
+            self._incident_seq += 1
+        if self.journal.sorties():
+            self.journal.event("info", "controller_restart", f"{self.cid} reloaded the journal")
+
+    # --- run --------------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        bus = self.bus
+        status = c.ControllerStatus(
+            controller_id=self.cid, status="online", ts_ms=c.now_ms(), drones=len(self.drones)
+        )
+        bus.set_birth(c.controller_status(self.cid), c.encode(status))
+        if bus.connected:
+            await bus.publish(c.controller_status(self.cid), c.encode(status), qos=1, retain=True)
+        await bus.subscribe(c.ALL_OPERATOR_SERVICES, qos=1)
+        if self.docks is not None:
+            for topic, qos in self.docks.subscriptions():
+                await bus.subscribe(topic, qos)
+        for inc in self.incidents.values():
+            await self._publish_incident(inc)
+        try:
+            async with asyncio.TaskGroup() as tg:
+                self._tg = tg
+                tg.create_task(self._reader(), name="reader")
+                tg.create_task(self._ticker(), name="ticker")
+        finally:
+            self._tg = None
+
+    def spawn(self, coro: Coroutine[Any, Any, Any], name: str) -> None:
+        """Start a named task in the controller's TaskGroup (kept referenced, errors logged)."""
+        if self._tg is None:
+            coro.close()
+            return
+        task = self._tg.create_task(self._guard(coro, name), name=name)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    @staticmethod
+    async def _guard(coro: Coroutine[Any, Any, Any], name: str) -> None:
+        try:
+            await coro
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("task %s failed", name)
+
+    async def _reader(self) -> None:
+        async for msg in self.bus.messages():
+            try:
+                if self.docks is not None and self.docks.handle(msg):
+                    continue
+                ref = c.parse_topic(msg.topic)
+                if ref and ref.kind == "operator" and ref.leaf == "services":
+                    await self.services.handle(ref.ident, msg.payload)
+            except Exception:
+                log.exception("error handling %s", msg.topic)
+
+    async def _ticker(self) -> None:
+        period = 1.0 / self.config.tick_hz
+        next_dispatch = 0.0
+        while True:
+            started = time.monotonic()
+            for drone_id, rt in self.drones.items():
+                self._tick_drone(drone_id, rt, started)
+            if self._dispatch_due or started >= next_dispatch:
+                self._dispatch_due = False
+                next_dispatch = started + 1.0
+                self.dispatch()
+            await asyncio.sleep(max(0.0, period - (time.monotonic() - started)))
+
+    # --- per-drone conditions -> events --------------------------------------------------------
+
+    def link(self, drone_id: str) -> VehicleLink | None:
+        return self.fleet.get(drone_id)
+
+    def sample(self, drone_id: str) -> VehicleSample:
+        v = self.fleet.get(drone_id)
+        return v.sample() if v is not None else VehicleSample()
+
+    def _tick_drone(self, drone_id: str, rt: DroneRuntime, wall: float) -> None:
+        v = self.fleet.get(drone_id)
+        smp = v.sample() if v is not None else VehicleSample()
+        now = self.now_s()
+        fresh = smp.connected and smp.updated_s > 0 and wall - smp.updated_s < self.config.link_timeout_s
+        # Link.
+        if fresh:
+            rt.last_seen_s = wall
+            if not rt.link_ok:
+                rt.link_ok = True
+                self.apply(drone_id, so.LinkRecovered())
+            if not rt.adopted:
+                rt.adopted = True
+                if rt.sortie.busy:
+                    self.apply(drone_id, so.Adopt(in_air=smp.in_air))
+        elif rt.link_ok and (rt.last_seen_s > 0 or v is not None):
+            if wall - rt.last_seen_s >= self.config.link_timeout_s:
+                rt.link_ok = False
+                self.apply(drone_id, so.FailsafeRaised(so.Failsafe.LINK_LOST, "no telemetry for 3 s"))
+        self._health(drone_id, rt, smp)
+        if fresh:
+            self._conditions(drone_id, rt, smp, now)
+        if wall >= rt.next_tel_s and smp.has_position:
+            hz = self.config.telemetry_hz_air if smp.in_air else self.config.telemetry_hz_ground
+            rt.next_tel_s = wall + 1.0 / hz
+            self.spawn(self._publish_telemetry(drone_id, rt, smp), f"tel:{drone_id}")
+
+    def _conditions(self, drone_id: str, rt: DroneRuntime, smp: VehicleSample, now: float) -> None:
+        s = rt.sortie
+        cfg = self.config
+        # Battery failsafes (once each per sortie).
+        if s.airborne and math.isfinite(smp.battery_pct):
+            if smp.battery_pct <= cfg.battery_critical_pct and not rt.battery_critical:
+                rt.battery_critical = True
+                self.apply(drone_id, so.FailsafeRaised(so.Failsafe.BATTERY_CRITICAL,
+                                                        f"{smp.battery_pct:.0f}%"))
+            elif smp.battery_pct <= cfg.battery_low_pct and not rt.battery_low:
+                rt.battery_low = True
+                self.apply(drone_id, so.FailsafeRaised(so.Failsafe.BATTERY_LOW,
+                                                        f"{smp.battery_pct:.0f}%"))
+        s = rt.sortie
+        if s.phase == c.Phase.LAUNCHING and smp.in_air and smp.alt_rel_m >= s.safe_alt_rel_m - 1.5:
+            self.apply(drone_id, so.Reached(so.Goal.SAFE_ALT, now))
+        elif s.phase == c.Phase.TRANSIT and s.target is not None:
+            d = distance_m(smp.lat_deg, smp.lon_deg, s.target.lat_deg, s.target.lon_deg)
+            rt.eta_s = d / max(1.0, smp.ground_speed_m_s) if smp.ground_speed_m_s > 0.5 else rt.eta_s
+            if d <= s.orbit_radius_m + 15.0:
+                self.apply(drone_id, so.Reached(so.Goal.SCENE, now))
+        elif s.phase == c.Phase.RETURNING:
+            d = distance_m(smp.lat_deg, smp.lon_deg, s.dock.lat_deg, s.dock.lon_deg)
+            if d <= 4.0 and smp.ground_speed_m_s < 2.0:
+                self.apply(drone_id, so.Reached(so.Goal.DOCK, now))
+        elif s.phase == c.Phase.LANDING and not smp.in_air and not smp.armed:
+            dock = self._dock_at(smp.lat_deg, smp.lon_deg)
+            if dock is not None and dock.dock_id != s.dock_id:
+                self.apply(drone_id, so.AlternateDock(dock.dock_id,
+                                                      so.Target(dock.lat_deg, dock.lon_deg)))
+            self.apply(drone_id, so.Landed(at_dock=dock is not None))
+        elif s.phase == c.Phase.ON_SCENE:
+            self.apply(drone_id, so.Tick(now))
+        elif s.phase == c.Phase.CHARGING and smp.battery_pct >= cfg.charged_pct:
+            self.apply(drone_id, so.Charged())
+        if s.airborne and not s.command_ok:
+            self.apply(drone_id, so.Tick(now))
+
+    def _dock_at(self, lat: float, lon: float) -> Any:
+        for dock in self.config.site_set.docks:
+            if distance_m(lat, lon, dock.lat_deg, dock.lon_deg) <= 5.0:
+                return dock
+        return None
+
+    def _health(self, drone_id: str, rt: DroneRuntime, smp: VehicleSample) -> None:
+        failed: list[str] = []
+        gps_ok = smp.global_position_ok and smp.satellites >= self.config.model.min_satellites
+        if not gps_ok:
+            failed.append("gps")
+        if not smp.armable:
+            failed.append("armable")
+        battery_ok = math.isfinite(smp.battery_pct) and smp.battery_pct > self.config.battery_low_pct
+        if not battery_ok:
+            failed.append("battery")
+        dock_reason = self._dock_reason(rt.sortie.dock_id)
+        if dock_reason:
+            failed.append(f"dock: {dock_reason}")
+        if not rt.link_ok:
+            failed.append("link")
+        health = c.HealthGates(gps_ok=gps_ok, armable=smp.armable, battery_ok=battery_ok,
+                               link_ok=rt.link_ok, dock_ok=dock_reason is None, failed=failed)
+        if health != rt.health:
+            rt.health = health
+            self.spawn(self.publish_state(drone_id), f"state:{drone_id}")
+
+    def _dock_reason(self, dock_id: str) -> str | None:
+        if self.docks is None:
+            return None
+        m = self.config.model
+        reason: str | None = self.docks.ready_reason(
+            dock_id, max_wind_m_s=m.max_wind_m_s, max_rainfall=m.max_rainfall
+        )
+        return reason
+
+    # --- applying events ----------------------------------------------------------------------
+
+    def apply(self, drone_id: str, event: so.Event) -> None:
+        rt = self.drones[drone_id]
+        before = rt.sortie
+        after, actions = so.step(before, event)
+        if after == before and not actions:
+            return
+        rt.sortie = after
+        if after.phase != before.phase:
+            log.info("%s: %s -> %s (%s)", drone_id, before.phase, after.phase,
+                     type(event).__name__)
+            if after.phase in (c.Phase.DOCKED, c.Phase.CHARGING, c.Phase.PREFLIGHT):
+                rt.battery_low = rt.battery_critical = False
+            if after.phase != c.Phase.TRANSIT:
+                rt.eta_s = None
+        self.journal.save_sortie(after, phase_changed=after.phase != before.phase)
+        if before.incident_id and after.incident_id is None and self.config.auto_close_incidents:
+            inc = self.incidents.get(before.incident_id)
+            if inc is not None and inc.status == c.IncidentStatus.ON_SCENE and after.phase in (
+                c.Phase.CHARGING, c.Phase.DOCKED
+            ):
+                self.set_incident(inc.incident_id, c.IncidentStatus.CLOSED, "sortie complete")
+        self.spawn(self.publish_state(drone_id), f"state:{drone_id}")
+        for action in actions:
+            self._start(drone_id, action)
+
+    def _start(self, drone_id: str, action: so.Action) -> None:
+        match action:
+            case so.Alert():
+                inc = self.drones[drone_id].sortie.incident_id
+                self.alert(action.severity, action.code, action.message, drone_id=drone_id,
+                           incident_id=inc)
+            case so.SetIncident():
+                self.set_incident(action.incident_id, action.status, action.reason)
+            case so.Requeue():
+                self.excluded.setdefault(action.incident_id, set()).add(drone_id)
+                self.requeue(action.incident_id, action.reason)
+            case _:
+                self.spawn(self._execute(drone_id, action), f"{type(action).__name__}:{drone_id}")
+
+    async def _execute(self, drone_id: str, action: so.Action) -> None:
+        v = self.link(drone_id)
+        try:
+            match action:
+                case so.Prepare():
+                    await self._prepare(drone_id, action.dock_id)
+                    self.apply(drone_id, so.Prepared(ok=True))
+                case so.ArmTakeoff():
+                    if v is None:
+                        raise VehicleError(drone_id, "arm", "not connected")
+                    await v.arm()
+                    await v.takeoff(action.alt_rel_m)
+                    self.apply(drone_id, so.LaunchDone(ok=True))
+                case so.Goto():
+                    if v is None:
+                        raise VehicleError(drone_id, "goto", "not connected")
+                    await v.goto(action.lat_deg, action.lon_deg, self.amsl(drone_id, action.alt_rel_m))
+                    self.apply(drone_id, so.CommandDone(ok=True))
+                case so.Orbit():
+                    if v is None:
+                        raise VehicleError(drone_id, "orbit", "not connected")
+                    await v.orbit(action.lat_deg, action.lon_deg,
+                                  self.amsl(drone_id, action.alt_rel_m), action.radius_m,
+                                  action.speed_m_s)
+                    self.apply(drone_id, so.CommandDone(ok=True))
+                case so.Land():
+                    if v is None:
+                        raise VehicleError(drone_id, "land", "not connected")
+                    await v.land()
+                    self.apply(drone_id, so.CommandDone(ok=True))
+                case so.DockCall():
+                    await self._dock_call(drone_id, action)
+        except (GroundStationError, OSError) as exc:
+            reason = getattr(exc, "reason", None) or str(exc)
+            log.warning("%s: %s failed: %s", drone_id, type(action).__name__, reason)
+            match action:
+                case so.Prepare():
+                    self.apply(drone_id, so.Prepared(ok=False, reason=reason))
+                case so.ArmTakeoff():
+                    self.apply(drone_id, so.LaunchDone(ok=False, reason=reason))
+                case so.DockCall():
+                    self.alert(c.Severity.WARNING, "dock_failed", f"{action.dock_id}: {reason}",
+                               drone_id=drone_id)
+                case _:
+                    self.apply(drone_id, so.CommandDone(ok=False, reason=reason))
+
+    async def _prepare(self, drone_id: str, dock_id: str) -> None:
+        v = self.link(drone_id)
+        if v is None:
+            raise VehicleError(drone_id, "preflight", "not connected")
+        jobs: list[Coroutine[Any, Any, None]] = [self._configure(v, dock_id)]
+        if self.docks is not None:
+            jobs.append(self.docks.call(dock_id, c.DockMethod.COVER_OPEN,
+                                        timeout_s=self.config.dock_timeout_s))
+        async with asyncio.TaskGroup() as tg:
+            for job in jobs:
+                tg.create_task(job)
+
+    async def _configure(self, v: VehicleLink, dock_id: str) -> None:
+        """Before every launch: the vehicle's own failsafes and a geofence around the area."""
+        cfg = self.config
+        params: dict[str, float | int] = dict(cfg.failsafe_params)
+        params["RTL_RETURN_ALT"] = float(cfg.model.cruise_alt_rel_m)
+        params["MPC_XY_CRUISE"] = float(cfg.model.cruise_speed_m_s)
+        params["MPC_XY_VEL_MAX"] = float(max(12.0, cfg.model.cruise_speed_m_s))
+        await v.set_params(params)
+        dock = cfg.site_set.dock(dock_id)
+        if dock is not None:
+            r = cfg.model.max_range_m + 1000.0
+            corners = [offset(dock.lat_deg, dock.lon_deg, n, e)
+                       for n, e in ((r, -r), (r, r), (-r, r), (-r, -r))]
+            fence = [GeofencePolygon(tuple((p.lat_deg, p.lon_deg) for p in corners), True)]
+            await v.upload_geofence(fence)
+
+    async def _dock_call(self, drone_id: str, action: so.DockCall) -> None:
+        if self.docks is None:
+            if action.method == c.DockMethod.COVER_CLOSE:
+                self.apply(drone_id, so.DockClosed(ok=True))
+            return
+        try:
+            await self.docks.call(action.dock_id, action.method, timeout_s=self.config.dock_timeout_s)
+        except DockError as exc:
+            if action.method == c.DockMethod.COVER_CLOSE:
+                self.apply(drone_id, so.DockClosed(ok=False, reason=exc.reason))
+            raise
+        if action.method == c.DockMethod.COVER_CLOSE:
+            self.apply(drone_id, so.DockClosed(ok=True))
+
+    def amsl(self, drone_id: str, alt_rel_m: float) -> float:
+        """A height above the drone's home (its dock) as an altitude above mean sea level."""
+        smp = self.sample(drone_id)
+        if math.isfinite(smp.home_alt_amsl_m):
+            return smp.home_alt_amsl_m + alt_rel_m
+        dock = self.config.site_set.dock_of_drone(drone_id)
+        return (dock.alt_amsl_m if dock else 0.0) + alt_rel_m
+
+    # --- incidents and dispatch -----------------------------------------------------------------
+
+    def new_incident_id(self) -> str:
+        self._incident_seq += 1
+        return f"inc-{int(time.time())}-{self._incident_seq:04d}"
+
+    def add_incident(self, inc: c.Incident) -> None:
+        self.incidents[inc.incident_id] = inc
+        self.journal.save_incident(inc)
+        self.spawn(self._publish_incident(inc), f"incident:{inc.incident_id}")
+        if inc.status in (c.IncidentStatus.NEW, c.IncidentStatus.QUEUED):
+            self.queue.append(inc.incident_id)
+            self._dispatch_due = True
+            self.dispatch()
+
+    def set_incident(
+        self, incident_id: str, status: c.IncidentStatus, reason: str | None = None, **kw: Any
+    ) -> None:
+        inc = self.incidents.get(incident_id)
+        if inc is None or (inc.status == status and not kw and reason == inc.reason):
+            return
+        if inc.status in (c.IncidentStatus.CLOSED, c.IncidentStatus.REJECTED):
+            return
+        stamps: dict[str, Any] = {}
+        if status == c.IncidentStatus.DISPATCHED and inc.dispatched_ms is None:
+            stamps["dispatched_ms"] = c.now_ms()
+        if status == c.IncidentStatus.ON_SCENE and inc.on_scene_ms is None:
+            stamps["on_scene_ms"] = c.now_ms()
+        if status in (c.IncidentStatus.CLOSED, c.IncidentStatus.REJECTED):
+            stamps["closed_ms"] = c.now_ms()
+        inc = sreplace(inc, status=status, reason=reason, **stamps, **kw)
+        self.incidents[incident_id] = inc
+        self.journal.save_incident(inc)
+        self.journal.event("info", f"incident_{status}", reason or str(status),
+                           incident_id=incident_id, drone_id=inc.assigned_drone)
+        self.spawn(self._publish_incident(inc), f"incident:{incident_id}")
+
+    def requeue(self, incident_id: str, reason: str) -> None:
+        inc = self.incidents.get(incident_id)
+        if inc is None or inc.status in (c.IncidentStatus.CLOSED, c.IncidentStatus.REJECTED):
+            return
+        self.set_incident(incident_id, c.IncidentStatus.QUEUED, reason, assigned_drone=None,
+                          eta_s=None)
+        if incident_id not in self.queue:
+            self.queue.append(incident_id)
+        self._dispatch_due = True
+
+    def candidates(self) -> list[Candidate]:
+        out: list[Candidate] = []
+        for drone_id, rt in self.drones.items():
+            s = rt.sortie
+            smp = self.sample(drone_id)
+            dock = self.config.site_set.dock(s.dock_id)
+            if dock is None:
+                continue
+            wind = 0.0
+            if self.docks is not None:
+                view = self.docks.view(s.dock_id)
+                osd = getattr(view, "osd", None) if view is not None else None
+                wind = float(getattr(osd, "wind_speed_m_s", 0.0) or 0.0)
+            out.append(Candidate(
+                drone_id=drone_id, dock_id=s.dock_id,
+                lat_deg=smp.lat_deg if smp.has_position else dock.lat_deg,
+                lon_deg=smp.lon_deg if smp.has_position else dock.lon_deg,
+                dock_lat_deg=dock.lat_deg, dock_lon_deg=dock.lon_deg,
+                battery_pct=smp.battery_pct, connected=rt.link_ok and smp.connected,
+                gps_ok=smp.global_position_ok, satellites=smp.satellites, armable=smp.armable,
+                dock_reason=self._dock_reason(s.dock_id), wind_m_s=wind,
+                busy=s.busy, airborne=s.airborne,
+                sortie_priority=s.priority if s.incident_id else None, pilot=s.pilot,
+            ))
+        return out
+
+    def dispatch(self) -> None:
+        """Give every queued incident (priority first, then oldest) its best drone, if any."""
+        if not self.queue:
+            return
+        order = sorted(self.queue, key=lambda i: (self.incidents[i].priority,
+                                                  self.incidents[i].created_ms))
+        cands = self.candidates()
+        for incident_id in order:
+            inc = self.incidents[incident_id]
+            if inc.status not in (c.IncidentStatus.NEW, c.IncidentStatus.QUEUED):
+                self.queue.remove(incident_id)
+                continue
+            excluded = self.excluded.get(incident_id, set())
+            pool = [x for x in cands if x.drone_id not in excluded]
+            decision = choose(inc.lat_deg, inc.lon_deg, inc.priority, pool, self.config.model,
+                              self.airspace)
+            if decision.choice is None:
+                reason = f"no drone can go: {decision.summary()}"
+                if inc.status != c.IncidentStatus.QUEUED or inc.reason != reason:
+                    self.set_incident(incident_id, c.IncidentStatus.QUEUED, reason)
+                continue
+            choice = decision.choice
+            self.queue.remove(incident_id)
+            cands = [x for x in cands if x.drone_id != choice.drone_id]
+            target = so.Target(inc.lat_deg, inc.lon_deg)
+            self.set_incident(incident_id, c.IncidentStatus.DISPATCHED,
+                              f"{choice.drone_id} ETA {choice.eta_s:.0f} s",
+                              assigned_drone=choice.drone_id, eta_s=round(choice.eta_s, 1))
+            rt = self.drones[choice.drone_id]
+            rt.eta_s = choice.eta_s
+            if choice.redirect:
+                self.apply(choice.drone_id, so.Redirect(incident_id, target, inc.priority))
+            else:
+                self.apply(choice.drone_id, so.Launch(incident_id, target, inc.priority,
+                                                      self.now_s()))
+
+    # --- publishing ---------------------------------------------------------------------------
+
+    async def _publish_telemetry(self, drone_id: str, rt: DroneRuntime, smp: VehicleSample) -> None:
+        rt.seq += 1
+        tel = c.Telemetry(
+            drone_id=drone_id, ts_ms=c.now_ms(), seq=rt.seq,
+            lat_deg=smp.lat_deg, lon_deg=smp.lon_deg,
+            alt_rel_m=round(_finite(smp.alt_rel_m), 2), alt_amsl_m=round(_finite(smp.alt_amsl_m), 2),
+            heading_deg=round(smp.heading_deg, 1), ground_speed_m_s=round(smp.ground_speed_m_s, 2),
+            climb_m_s=round(smp.climb_m_s, 2),
+            battery_pct=round(min(100.0, max(0.0, _finite(smp.battery_pct))), 1),
+            battery_v=round(_finite(smp.battery_v), 2), flight_mode=str(smp.flight_mode),
+            armed=smp.armed, in_air=smp.in_air, gps_fix=smp.gps_fix, satellites=smp.satellites,
+            link_ok=rt.link_ok, roll_deg=round(_finite(smp.roll_deg), 1),
+            pitch_deg=round(_finite(smp.pitch_deg), 1), phase=rt.sortie.phase,
+        )
+        await self.bus.publish(c.drone_telemetry(drone_id), c.encode(tel), qos=0)
+
+    def drone_state(self, drone_id: str) -> c.DroneState:
+        rt = self.drones[drone_id]
+        s = rt.sortie
+        return c.DroneState(
+            drone_id=drone_id, ts_ms=c.now_ms(), phase=s.phase,
+            dock_id=s.dock_id if s.phase in (c.Phase.DOCKED, c.Phase.CHARGING) else None,
+            home_dock_id=s.dock_id, incident_id=s.incident_id, pilot=s.pilot, health=rt.health,
+            last_failsafe=s.last_failsafe,
+            target_lat_deg=s.target.lat_deg if s.target else None,
+            target_lon_deg=s.target.lon_deg if s.target else None,
+            orbit_radius_m=s.orbit_radius_m if s.phase == c.Phase.ON_SCENE else None,
+            eta_s=round(rt.eta_s, 1) if rt.eta_s is not None else None,
+            controller_id=self.cid,
+        )
+
+    async def publish_state(self, drone_id: str) -> None:
+        state = self.drone_state(drone_id)
+        rt = self.drones[drone_id]
+        body = c.encode(sreplace(state, ts_ms=0))
+        if body == rt.last_state:
+            return
+        rt.last_state = body
+        await self.bus.publish(c.drone_state(drone_id), c.encode(state), qos=1, retain=True)
+
+    async def _publish_incident(self, inc: c.Incident) -> None:
+        await self.bus.publish(c.incident(inc.incident_id), c.encode(inc), qos=1, retain=True)
+
+    def alert(
+        self, severity: c.Severity, code: str, message: str, *, drone_id: str | None = None,
+        incident_id: str | None = None, dock_id: str | None = None,
+    ) -> None:
+        log.log(logging.WARNING if severity != c.Severity.INFO else logging.INFO, "%s", message)
+        self.journal.event(str(severity), code, message, drone_id=drone_id, incident_id=incident_id)
+        a = c.Alert(ts_ms=c.now_ms(), severity=severity, code=code, message=message,
+                    drone_id=drone_id, incident_id=incident_id, dock_id=dock_id)
+        self.spawn(self.bus.publish(c.controller_events(self.cid), c.encode(a), qos=1),
+                   f"alert:{code}")
+
+    async def shutdown(self) -> None:
+        """Announce going offline (the Last Will covers a crash)."""
+        with contextlib.suppress(Exception):
+            status = c.ControllerStatus(controller_id=self.cid, status="offline", ts_ms=c.now_ms())
+            await self.bus.publish(c.controller_status(self.cid), c.encode(status), qos=1,
+                                   retain=True)
+
+
+def _finite(x: float) -> float:
+    return x if math.isfinite(x) else 0.0
+

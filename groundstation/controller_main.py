@@ -1,0 +1,148 @@
+"""``groundstation controller``: the production entry point, and the assembly the demo reuses.
+
+    groundstation controller --sites met-trial --broker mqtt://127.0.0.1:1883 \\
+        [--base-port 14540] [--journal dfr.sqlite] [--speedup 1]
+
+Drones are reached on ``udpin://0.0.0.0:<base-port + fleet index>`` unless the sites file names a
+MAVLink URL per dock (real PX4 drones, or ``python -m sitl``, or PX4 SITL instances).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import sys
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from groundstation import contract as c
+from groundstation.bus import BrokerConfig, Bus, Will
+from groundstation.controller import Controller, ControllerConfig
+from groundstation.dispatch import FlightModel
+from groundstation.errors import ConfigError, GroundStationError
+from groundstation.journal import Journal
+from groundstation.mavsdk_link import DroneEndpoint, MavsdkFleet
+from missions.sites import SiteSet, load_sites
+
+log = logging.getLogger(__name__)
+
+
+def load_airspace() -> object | None:
+    """London's restriction zones and operating area, when the missions package provides them."""
+    try:
+        from missions.airspace import Airspace
+    except ImportError:  # pragma: no cover - missions always ships it
+        return None
+    return Airspace.load_default()
+
+
+@dataclass(frozen=True, slots=True)
+class Running:
+    controller: Controller
+    fleet: MavsdkFleet
+
+
+def endpoints(site_set: SiteSet, base_port: int) -> list[DroneEndpoint]:
+    return [DroneEndpoint(d.drone_id, d.system_id, d.drone_url(base_port)) for d in site_set.docks]
+
+
+@contextlib.asynccontextmanager
+async def controller_running(
+    config: ControllerConfig,
+    broker: BrokerConfig,
+    *,
+    base_port: int,
+    journal_path: str | Path,
+    with_docks: bool = True,
+    with_airspace: bool = True,
+) -> AsyncIterator[Running]:
+    """The controller with its fleet, bus, docks and journal, running until the block exits."""
+    will = Will(
+        c.controller_status(config.controller_id),
+        c.encode(c.ControllerStatus(controller_id=config.controller_id, status="offline")),
+    )
+    journal = Journal(journal_path, controller_id=config.controller_id)
+    try:
+        async with (
+            Bus(broker, f"controller-{config.controller_id}", will=will) as bus,
+            MavsdkFleet(endpoints(config.site_set, base_port)) as fleet,
+        ):
+            docks = None
+            if with_docks:
+                from groundstation.docks import DockLink
+
+                docks = DockLink(bus, [d.dock_id for d in config.site_set.docks],
+                                 speedup=config.speedup)
+            airspace = load_airspace() if with_airspace else None
+            ctl = Controller(config, fleet=fleet, bus=bus, journal=journal, docks=docks,
+                             airspace=airspace)  # type: ignore[arg-type]
+            task = asyncio.create_task(ctl.run(), name="controller")
+            try:
+                yield Running(ctl, fleet)
+            finally:
+                await ctl.shutdown()
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+    finally:
+        journal.close()
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="groundstation controller", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--sites", default="met-trial", help="site set name or JSON file")
+    p.add_argument("--broker", default=os.environ.get("GS_BROKER", "mqtt://127.0.0.1:1883"))
+    p.add_argument("--ca-file", default=None, help="CA certificate for mqtts://")
+    p.add_argument("--mqtt311", action="store_true", help="speak MQTT 3.1.1 (e.g. amqtt)")
+    p.add_argument("--base-port", type=int, default=14540)
+    p.add_argument("--journal", default="dfr-journal.sqlite")
+    p.add_argument("--controller-id", default="ctl-1")
+    p.add_argument("--speedup", type=float, default=1.0,
+                   help="the vehicles' simulated time runs this much faster (simulation only)")
+    p.add_argument("--on-scene", type=float, default=120.0, help="seconds on scene")
+    p.add_argument("--no-docks", action="store_true", help="drones without dock controllers")
+    p.add_argument("-v", "--verbose", action="store_true")
+    return p
+
+
+def config_from_args(args: argparse.Namespace, site_set: SiteSet) -> ControllerConfig:
+    model = FlightModel(
+        cruise_speed_m_s=site_set.cruise_speed_m_s,
+        cruise_alt_rel_m=site_set.cruise_alt_rel_m,
+        on_scene_s=args.on_scene,
+    )
+    return ControllerConfig(site_set=site_set, controller_id=args.controller_id, model=model,
+                            speedup=args.speedup)
+
+
+async def _amain(args: argparse.Namespace) -> int:
+    site_set = load_sites(args.sites)
+    broker = BrokerConfig.from_url(args.broker, ca_file=args.ca_file, mqtt5=not args.mqtt311)
+    config = config_from_args(args, site_set)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    async with controller_running(config, broker, base_port=args.base_port,
+                                  journal_path=args.journal, with_docks=not args.no_docks):
+        print(f"controller {config.controller_id}: {len(site_set.docks)} drones, "
+              f"broker {broker.url()}", flush=True)
+        await stop.wait()
+    return 0
+
+
+def main(argv: list[str]) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        return asyncio.run(_amain(args))
+    except (ConfigError, GroundStationError) as exc:
+        print(f"groundstation controller: {exc}", file=sys.stderr)
+        return 2

@@ -1,0 +1,386 @@
+"""``groundstation demo``: the whole stack on embedded defaults, flying incidents end to end.
+
+It starts the embedded MQTT broker (or uses ``--broker``), the PX4-compatible simulator as a child
+process (one vehicle per dock, real MAVLink over UDP), the simulated docks, the controller, and the
+console (unless ``--headless``). Then it calls in incidents as a CAD system would, prints one line
+per phase change, and ends with one JSON line of results. Exit code 0 only when every incident
+was flown and closed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import random
+import signal
+import socket
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from groundstation import contract as c
+from groundstation.bus import BrokerConfig, Bus
+from groundstation.controller import ControllerConfig
+from groundstation.controller_main import config_from_args, controller_running, load_airspace
+from groundstation.errors import ConfigError, GroundStationError
+from missions.geo import destination, distance_m
+from missions.sites import SiteSet, load_sites
+
+log = logging.getLogger(__name__)
+
+
+# --- the simulator as a child process ----------------------------------------------------------
+
+
+def free_udp_range(count: int, host: str = "127.0.0.1") -> int:
+    """A base port P such that P..P+count-1 are all free UDP ports right now."""
+    rng = random.Random()
+    for _ in range(200):
+        base = rng.randrange(20000, 60000 - count)
+        socks: list[socket.socket] = []
+        try:
+            for i in range(count):
+                s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+                socks.append(s)
+                s.bind((host, base + i))
+        except OSError:
+            continue
+        else:
+            return base
+        finally:
+            for s in socks:
+                s.close()
+    raise ConfigError(f"no run of {count} free UDP ports")
+
+
+@contextlib.asynccontextmanager
+async def simulator_process(
+    sites: str, base_port: int, *, speedup: float, seed: int, extra: list[str] | None = None
+) -> AsyncIterator[asyncio.subprocess.Process]:
+    """``python -m sitl`` for a site set; waits for its ready line; stopped on exit."""
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "sitl", "--sites", sites, "--base-port", str(base_port),
+        "--speedup", str(speedup), "--seed", str(seed), *(extra or []),
+        stdout=asyncio.subprocess.PIPE, stderr=None,
+    )
+    try:
+        assert proc.stdout is not None
+        line = await asyncio.wait_for(proc.stdout.readline(), 30)
+        if not line.startswith(b"sitl"):
+            raise ConfigError(f"simulator did not start: {line!r}")
+        yield proc
+    finally:
+        if proc.returncode is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                await asyncio.wait_for(proc.wait(), 5)
+            except TimeoutError:
+                proc.kill()
+                await proc.wait()
+
+
+# --- incidents ------------------------------------------------------------------------------
+
+
+def random_incidents(
+    site_set: SiteSet, n: int, seed: int, airspace: object | None, max_m: float = 2500.0
+) -> list[tuple[float, float]]:
+    """n incident positions within reach of the sites, clear of restricted airspace."""
+    rng = random.Random(seed)
+    out: list[tuple[float, float]] = []
+    attempts = 0
+    while len(out) < n:
+        attempts += 1
+        if attempts > 10_000:
+            raise ConfigError("could not place random incidents clear of airspace")
+        site = rng.choice(site_set.sites)
+        p = destination(site.lat_deg, site.lon_deg, rng.uniform(0, 360), rng.uniform(300, max_m))
+        if airspace is not None:
+            if airspace.check_point(p.lat_deg, p.lon_deg) is not None:  # type: ignore[attr-defined]
+                continue
+            if airspace.check_route(site.lat_deg, site.lon_deg, p.lat_deg, p.lon_deg) is not None:  # type: ignore[attr-defined]
+                continue
+        out.append((round(p.lat_deg, 6), round(p.lon_deg, 6)))
+    return out
+
+
+@dataclass
+class DemoResult:
+    incidents: int
+    completed: int = 0
+    failed: int = 0
+    times_to_scene_s: list[float] = field(default_factory=list)
+    telemetry_messages: int = 0
+    state_messages: int = 0
+    wall_s: float = 0.0
+    speedup: float = 1.0
+    reasons: dict[str, str] = field(default_factory=dict)
+
+    def as_json(self) -> dict[str, object]:
+        t = self.times_to_scene_s
+        return {
+            "incidents": self.incidents,
+            "completed": self.completed,
+            "failed": self.failed,
+            "mean_time_to_scene_s": round(statistics.fmean(t), 1) if t else None,
+            "max_time_to_scene_s": round(max(t), 1) if t else None,
+            "telemetry_messages": self.telemetry_messages,
+            "state_messages": self.state_messages,
+            "speedup": self.speedup,
+            "wall_s": round(self.wall_s, 1),
+            **({"reasons": self.reasons} if self.reasons else {}),
+        }
+
+
+async def fly_incidents(
+    broker: BrokerConfig,
+    positions: list[tuple[float, float]],
+    *,
+    speedup: float,
+    timeout_s: float,
+    user: str = "demo",
+    out: Callable[[str], None] = print,
+) -> DemoResult:
+    """Call in the incidents as a CAD system would and follow them until closed."""
+    result = DemoResult(incidents=len(positions), speedup=speedup)
+    t0 = time.monotonic()
+    phases: dict[str, str] = {}
+    incidents: dict[str, c.Incident] = {}
+    pending_tids: dict[str, int] = {}
+    async with Bus(broker.with_login(broker.username or user, broker.password),
+                   f"demo-{os.getpid()}-{random.randrange(1 << 30)}") as bus:
+        await bus.subscribe(c.ALL_DRONE_STATE, qos=1)
+        await bus.subscribe(c.ALL_INCIDENTS, qos=1)
+        await bus.subscribe(c.ALL_TELEMETRY, qos=0)
+        await bus.subscribe(c.operator_services_reply(user), qos=1)
+        await asyncio.sleep(0.3)
+        for n, (lat, lon) in enumerate(positions):
+            req = c.make_request(c.OperatorMethod.INCIDENT_CREATE,
+                                 c.IncidentCreate(lat_deg=lat, lon_deg=lon, priority=2,
+                                                  summary=f"demo incident {n + 1}"))
+            pending_tids[req.tid] = n
+            await bus.publish(c.operator_services(user), c.encode(req), qos=1,
+                              expiry_s=c.COMMAND_TTL_S)
+            out(f"[{time.monotonic() - t0:7.1f}s] incident {n + 1} called in at {lat:.5f},{lon:.5f}")
+
+        deadline = t0 + timeout_s
+        msgs = bus.messages()
+        while True:
+            done = [i for i in incidents.values()
+                    if i.status in (c.IncidentStatus.CLOSED, c.IncidentStatus.REJECTED)]
+            if len(done) == len(positions) and not pending_tids:
+                break
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                out("demo: timed out")
+                break
+            try:
+                msg = await asyncio.wait_for(anext(msgs), remaining)
+            except TimeoutError:
+                continue
+            ref = c.parse_topic(msg.topic)
+            if ref is None:
+                continue
+            if ref.kind == "drone" and ref.leaf == "telemetry":
+                result.telemetry_messages += 1
+            elif ref.kind == "drone" and ref.leaf == "state":
+                result.state_messages += 1
+                st = c.decode(msg.payload, c.DroneState)
+                if phases.get(st.drone_id) != st.phase and (st.drone_id in phases or st.incident_id):
+                    extra = f" for {st.incident_id}" if st.incident_id else ""
+                    out(f"[{time.monotonic() - t0:7.1f}s] {st.drone_id:<18} {st.phase}{extra}")
+                phases[st.drone_id] = st.phase
+            elif ref.kind == "incident":
+                inc = c.decode(msg.payload, c.Incident)
+                before = incidents.get(inc.incident_id)
+                incidents[inc.incident_id] = inc
+                if before is None or before.status != inc.status:
+                    why = f" ({inc.reason})" if inc.reason else ""
+                    out(f"[{time.monotonic() - t0:7.1f}s] {inc.incident_id} {inc.status}{why}")
+            elif ref.kind == "operator" and ref.leaf == "services_reply":
+                reply = c.decode(msg.payload, c.Reply)
+                if reply.tid in pending_tids:
+                    pending_tids.pop(reply.tid)
+                    if reply.data.result != 0:
+                        out(f"incident refused: {reply.data.output.get('reason')}")
+    result.wall_s = time.monotonic() - t0
+    for inc in incidents.values():
+        if inc.status == c.IncidentStatus.CLOSED and inc.on_scene_ms is not None:
+            result.completed += 1
+            result.times_to_scene_s.append((inc.on_scene_ms - inc.created_ms) / 1000.0 * speedup)
+        else:
+            result.reasons[inc.incident_id] = f"{inc.status}: {inc.reason}"
+    result.failed = result.incidents - result.completed
+    return result
+
+
+# --- the stack ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class DemoOptions:
+    sites: str = "met-trial"
+    broker_url: str | None = None
+    ca_file: str | None = None
+    speedup: float = 1.0
+    seed: int = 1
+    on_scene_s: float = 30.0
+    journal: str | None = None
+
+
+@contextlib.asynccontextmanager
+async def broker_for(opts: DemoOptions) -> AsyncIterator[BrokerConfig]:
+    if opts.broker_url:
+        yield BrokerConfig.from_url(opts.broker_url, ca_file=opts.ca_file)
+        return
+    from groundstation.broker import EmbeddedBroker
+
+    async with EmbeddedBroker() as broker:
+        yield broker.config
+
+
+@contextlib.asynccontextmanager
+async def demo_stack(opts: DemoOptions, broker: BrokerConfig) -> AsyncIterator[ControllerConfig]:
+    """Simulator, docks and controller for a site set on the given broker."""
+    from groundstation.docksim import DockSimFleet
+
+    site_set = load_sites(opts.sites)
+    args = argparse.Namespace(controller_id="ctl-1", speedup=opts.speedup, on_scene=opts.on_scene_s)
+    config = config_from_args(args, site_set)
+    base_port = free_udp_range(len(site_set.docks))
+    with tempfile.TemporaryDirectory(prefix="dfr-demo-") as tmp:
+        journal = opts.journal or str(Path(tmp) / "journal.sqlite")
+        async with (
+            simulator_process(opts.sites, base_port, speedup=opts.speedup, seed=opts.seed),
+            DockSimFleet(broker, site_set, speedup=opts.speedup, seed=opts.seed),
+            controller_running(config, broker, base_port=base_port, journal_path=journal) as run,
+        ):
+            if not await run.fleet.wait_all(30.0):
+                raise ConfigError("not every simulated drone was discovered within 30 s")
+            yield config
+
+
+async def run_demo(
+    opts: DemoOptions, positions: list[tuple[float, float]] | None, n_random: int,
+    *, timeout_s: float = 900.0, out: Callable[[str], None] = print,
+) -> DemoResult:
+    async with broker_for(opts) as broker, demo_stack(opts, broker) as config:
+        if positions is None:
+            positions = random_incidents(config.site_set, n_random, opts.seed, load_airspace())
+        # Let the docks report and the vehicles' health settle before the first call.
+        await asyncio.sleep(2.0)
+        return await fly_incidents(broker, positions, speedup=opts.speedup, timeout_s=timeout_s,
+                                   out=out)
+
+
+# --- CLI ------------------------------------------------------------------------------------
+
+
+def _latlon(text: str) -> tuple[float, float]:
+    try:
+        lat_s, lon_s = text.split(",")
+        lat, lon = float(lat_s), float(lon_s)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected LAT,LON") from None
+    if not (-90 <= lat <= 90 and -180 <= lon <= 180):
+        raise argparse.ArgumentTypeError(f"{text!r}: out of range")
+    return lat, lon
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="groundstation demo", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--headless", action="store_true", help="no console window")
+    p.add_argument("--broker", default=None, help="use this broker instead of the embedded one")
+    p.add_argument("--ca-file", default=None)
+    p.add_argument("--sites", default="met-trial")
+    p.add_argument("--incident", type=_latlon, action="append", metavar="LAT,LON")
+    p.add_argument("--incidents", type=int, default=None, help="N random incidents")
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--speedup", type=float, default=1.0)
+    p.add_argument("--on-scene", type=float, default=30.0, help="seconds on scene")
+    p.add_argument("--timeout", type=float, default=900.0, help="give up after this many seconds")
+    p.add_argument("--journal", default=None)
+    p.add_argument("--screenshot", type=Path, default=None, help="save a PNG of the console")
+    p.add_argument("--exit-after", type=float, default=None, help="with --screenshot")
+    p.add_argument("-v", "--verbose", action="store_true")
+    return p
+
+
+def main(argv: list[str]) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if args.speedup <= 0 or args.speedup > 50:
+        print("groundstation demo: --speedup must be in (0, 50]", file=sys.stderr)
+        return 2
+    opts = DemoOptions(sites=args.sites, broker_url=args.broker, ca_file=args.ca_file,
+                       speedup=args.speedup, seed=args.seed, on_scene_s=args.on_scene,
+                       journal=args.journal)
+    positions = list(args.incident) if args.incident else None
+    n_random = args.incidents if args.incidents is not None else (0 if positions else 1)
+
+    async def job() -> int:
+        result = await run_demo(opts, positions, n_random, timeout_s=args.timeout)
+        print(json.dumps(result.as_json()), flush=True)
+        return 0 if result.completed == result.incidents and result.failed == 0 else 1
+
+    try:
+        if args.headless or args.screenshot is None and not os.environ.get("DISPLAY"):
+            if not args.headless:
+                print("demo: no DISPLAY, running headless (use --screenshot for a picture)")
+            return asyncio.run(job())
+        return _with_console(opts, job, args)
+    except (ConfigError, GroundStationError) as exc:
+        print(f"groundstation demo: {exc}", file=sys.stderr)
+        return 2
+
+
+def _with_console(
+    opts: DemoOptions, job: Callable[[], Awaitable[int]], args: argparse.Namespace
+) -> int:
+    """Run the demo inside the console's Qt loop (qasync), so the pilot watches it live."""
+    from groundstation.console.app import ConsoleConfig, run_console
+    from groundstation.broker import free_port
+
+    port = free_port()
+    broker_url = opts.broker_url or f"mqtt://127.0.0.1:{port}"
+    embedded = opts.broker_url is None
+    opts2 = DemoOptions(**{**opts.__dict__, "broker_url": broker_url})  # type: ignore[arg-type]
+
+    async def background() -> int:
+        if embedded:
+            from groundstation.broker import EmbeddedBroker
+
+            async with EmbeddedBroker(port=port):
+                return await _job_on(opts2, args)
+        return await _job_on(opts2, args)
+
+    broker = BrokerConfig.from_url(broker_url, ca_file=opts.ca_file, mqtt5=not embedded)
+    config = ConsoleConfig(broker=broker.with_login("pilot", None), user="pilot",
+                           role="operator", sites=opts.sites)
+    return run_console(config, background=background, screenshot=args.screenshot,
+                       exit_after_s=args.exit_after)
+
+
+async def _job_on(opts: DemoOptions, args: argparse.Namespace) -> int:
+    positions = list(args.incident) if args.incident else None
+    n_random = args.incidents if args.incidents is not None else (0 if positions else 1)
+    broker = BrokerConfig.from_url(opts.broker_url or "", ca_file=opts.ca_file,
+                                   mqtt5=args.broker is not None)
+    async with demo_stack(opts, broker) as config:
+        if positions is None:
+            positions = random_incidents(config.site_set, n_random, opts.seed, load_airspace())
+        await asyncio.sleep(2.0)
+        result = await fly_incidents(broker, positions, speedup=opts.speedup,
+                                     timeout_s=args.timeout)
+    print(json.dumps(result.as_json()), flush=True)
+    return 0 if result.completed == result.incidents and result.failed == 0 else 1

@@ -1,0 +1,316 @@
+"""The vehicle adapter: the only module that imports mavsdk (4.x, the native binding).
+
+One :class:`MavsdkFleet` owns one ``Mavsdk`` instance serving every drone (MAVLink's system-id
+space allows 250). Each drone is reached on its own connection URL (``udpin://0.0.0.0:P+i``, as
+PX4 SITL instance i sends to 14540+i) and identified by its system id.
+
+- Telemetry: the native plugins call back on MAVSDK's own thread; each callback only stores the
+  value in the drone's latest-sample slot (an atomic dict assignment), so there is no queue to fall
+  behind and no event-loop wake-up per message. :meth:`MavsdkVehicle.sample` reads the slot.
+- Commands: blocking MAVSDK calls run on a thread pool sized to the fleet, never on the loop and
+  never on the small default executor (8 timeouts together would otherwise queue).
+- Errors: ``MavsdkError`` and its plugin subclasses become :class:`VehicleError` here, once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import math
+import time
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any, Self, TypeVar
+
+from mavsdk import ComponentType, Configuration, LogLevel, Mavsdk, MavsdkError, log_subscribe
+from mavsdk.plugins.action import Action, OrbitYawBehavior
+from mavsdk.plugins.mission_raw import MissionItem, MissionRaw
+from mavsdk.plugins.param import Param
+from mavsdk.plugins.telemetry import Telemetry
+
+from groundstation.errors import VehicleError, VehicleTimeout
+from groundstation.vehicle import FlightMode, GeofencePolygon, VehicleSample
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+MAV_FRAME_GLOBAL = 0
+MAV_CMD_NAV_FENCE_POLYGON_VERTEX_INCLUSION = 5001
+MAV_CMD_NAV_FENCE_POLYGON_VERTEX_EXCLUSION = 5002
+MISSION_TYPE_FENCE = 1
+
+
+@dataclass(frozen=True, slots=True)
+class DroneEndpoint:
+    """How to reach one drone."""
+
+    drone_id: str
+    system_id: int
+    url: str
+
+
+class MavsdkVehicle:
+    """One drone through MAVSDK. Implements ``groundstation.vehicle.VehicleLink``."""
+
+    def __init__(
+        self, endpoint: DroneEndpoint, system: Any, executor: ThreadPoolExecutor
+    ) -> None:
+        self.drone_id = endpoint.drone_id
+        self.system_id = endpoint.system_id
+        self._system = system
+        self._executor = executor
+        self._action = Action(system)
+        self._telemetry = Telemetry(system)
+        self._param = Param(system)
+        self._mission = MissionRaw(system)
+        self._s: dict[str, Any] = {"connected": True}
+        self._subscribe()
+
+    # --- telemetry: latest-sample slots filled on MAVSDK's thread ----------------------------
+
+    def _subscribe(self) -> None:
+        s = self._s
+        tel = self._telemetry
+
+        def position(p: Any, _: Any) -> None:
+            s["lat_deg"] = p.latitude_deg
+            s["lon_deg"] = p.longitude_deg
+            s["alt_amsl_m"] = p.absolute_altitude_m
+            s["alt_rel_m"] = p.relative_altitude_m
+            s["updated_s"] = time.monotonic()
+
+        def velocity(v: Any, _: Any) -> None:
+            s["ground_speed_m_s"] = math.hypot(v.north_m_s, v.east_m_s)
+            s["climb_m_s"] = -v.down_m_s
+
+        def attitude(a: Any, _: Any) -> None:
+            s["roll_deg"] = a.roll_deg
+            s["pitch_deg"] = a.pitch_deg
+
+        def heading(h: Any, _: Any) -> None:
+            s["heading_deg"] = h.heading_deg % 360.0 if math.isfinite(h.heading_deg) else 0.0
+
+        def battery(b: Any, _: Any) -> None:
+            s["battery_pct"] = b.remaining_percent
+            s["battery_v"] = b.voltage_v
+
+        def gps(g: Any, _: Any) -> None:
+            s["satellites"] = g.num_satellites
+            s["gps_fix"] = int(g.fix_type)
+
+        def health(h: Any, _: Any) -> None:
+            s["global_position_ok"] = h.is_global_position_ok
+            s["home_position_ok"] = h.is_home_position_ok
+            s["armable"] = h.is_armable
+
+        def home(h: Any, _: Any) -> None:
+            s["home_lat_deg"] = h.latitude_deg
+            s["home_lon_deg"] = h.longitude_deg
+            s["home_alt_amsl_m"] = h.absolute_altitude_m
+
+        def mode(m: Any, _: Any) -> None:
+            try:
+                s["flight_mode"] = FlightMode(m.name)
+            except ValueError:
+                s["flight_mode"] = FlightMode.UNKNOWN
+
+        def flag(key: str) -> Callable[[Any, Any], None]:
+            def cb(value: Any, _: Any) -> None:
+                s[key] = bool(value)
+
+            return cb
+
+        tel.subscribe_position(position)
+        tel.subscribe_velocity_ned(velocity)
+        tel.subscribe_attitude_euler(attitude)
+        tel.subscribe_heading(heading)
+        tel.subscribe_battery(battery)
+        tel.subscribe_gps_info(gps)
+        tel.subscribe_health(health)
+        tel.subscribe_home(home)
+        tel.subscribe_flight_mode(mode)
+        tel.subscribe_armed(flag("armed"))
+        tel.subscribe_in_air(flag("in_air"))
+        self._system.subscribe_is_connected(lambda connected, _: s.__setitem__("connected", connected))
+
+    def sample(self) -> VehicleSample:
+        return VehicleSample(**self._s)
+
+    # --- commands ---------------------------------------------------------------------------
+
+    async def _call(self, name: str, fn: Callable[[], T]) -> T:
+        loop = asyncio.get_running_loop()
+        try:
+            return await loop.run_in_executor(self._executor, fn)
+        except MavsdkError as exc:
+            result = getattr(exc, "result", None)
+            text = getattr(result, "name", None) or str(exc)
+            if "TIMEOUT" in text:
+                raise VehicleTimeout(self.drone_id, name, text) from exc
+            raise VehicleError(self.drone_id, name, text) from exc
+
+    async def arm(self) -> None:
+        await self._call("arm", self._action.arm)
+
+    async def takeoff(self, alt_rel_m: float) -> None:
+        await self._call("set_takeoff_altitude", lambda: self._action.set_takeoff_altitude(alt_rel_m))
+        await self._call("takeoff", self._action.takeoff)
+
+    async def goto(self, lat_deg: float, lon_deg: float, alt_amsl_m: float) -> None:
+        await self._call(
+            "goto_location",
+            lambda: self._action.goto_location(lat_deg, lon_deg, alt_amsl_m, math.nan),
+        )
+
+    async def orbit(
+        self, lat_deg: float, lon_deg: float, alt_amsl_m: float, radius_m: float, speed_m_s: float
+    ) -> None:
+        await self._call(
+            "do_orbit",
+            lambda: self._action.do_orbit(
+                radius_m,
+                speed_m_s,
+                OrbitYawBehavior.HOLD_FRONT_TO_CIRCLE_CENTER,
+                lat_deg,
+                lon_deg,
+                alt_amsl_m,
+            ),
+        )
+
+    async def hold(self) -> None:
+        await self._call("hold", self._action.hold)
+
+    async def land(self) -> None:
+        await self._call("land", self._action.land)
+
+    async def return_to_launch(self) -> None:
+        await self._call("return_to_launch", self._action.return_to_launch)
+
+    async def set_speed(self, speed_m_s: float) -> None:
+        await self._call("set_current_speed", lambda: self._action.set_current_speed(speed_m_s))
+
+    async def set_params(self, params: Mapping[str, float | int]) -> None:
+        for name, value in params.items():
+            if isinstance(value, int):
+                await self._call(
+                    f"set_param {name}", lambda n=name, v=value: self._param.set_param_int(n, v)
+                )
+            else:
+                await self._call(
+                    f"set_param {name}", lambda n=name, v=value: self._param.set_param_float(n, v)
+                )
+
+    async def get_param_float(self, name: str) -> float:
+        return float(await self._call(f"get_param {name}", lambda: self._param.get_param_float(name)))
+
+    async def upload_geofence(self, polygons: list[GeofencePolygon]) -> None:
+        items: list[Any] = []
+        for poly in polygons:
+            cmd = (
+                MAV_CMD_NAV_FENCE_POLYGON_VERTEX_INCLUSION
+                if poly.inclusion
+                else MAV_CMD_NAV_FENCE_POLYGON_VERTEX_EXCLUSION
+            )
+            for lat, lon in poly.points:
+                items.append(
+                    MissionItem(
+                        seq=len(items),
+                        frame=MAV_FRAME_GLOBAL,
+                        command=cmd,
+                        current=0,
+                        autocontinue=1,
+                        param1=float(len(poly.points)),
+                        x=round(lat * 1e7),
+                        y=round(lon * 1e7),
+                        z=0.0,
+                        mission_type=MISSION_TYPE_FENCE,
+                    )
+                )
+        await self._call("upload_geofence", lambda: self._mission.upload_geofence(items))
+
+
+_MAVSDK_LOG = logging.getLogger("mavsdk")
+_LEVELS = {LogLevel.DEBUG: logging.DEBUG, LogLevel.INFO: logging.INFO,
+           LogLevel.WARN: logging.WARNING, LogLevel.ERROR: logging.ERROR}
+
+
+def _route_mavsdk_log(level: Any, message: str, file: str | None, line: int) -> bool:
+    """MAVSDK's own log lines go to Python logging (debug and info hidden by default)."""
+    _MAVSDK_LOG.log(_LEVELS.get(level, logging.INFO), "%s", message)
+    return True
+
+
+log_subscribe(_route_mavsdk_log)
+
+
+class MavsdkFleet:
+    """Every drone of a controller, through one Mavsdk instance. ``async with`` it."""
+
+    def __init__(self, endpoints: list[DroneEndpoint], *, discover_timeout_s: float = 30.0) -> None:
+        self.endpoints = {e.system_id: e for e in endpoints}
+        self._by_id: dict[str, MavsdkVehicle] = {}
+        self._executor = ThreadPoolExecutor(
+            max_workers=min(64, len(endpoints) * 2 + 4), thread_name_prefix="mavsdk"
+        )
+        self._mavsdk: Any = None
+        self._discover_task: asyncio.Task[None] | None = None
+        self.discover_timeout_s = discover_timeout_s
+        self._found = asyncio.Event()
+
+    async def __aenter__(self) -> Self:
+        loop = asyncio.get_running_loop()
+        config = Configuration.create_with_component_type(ComponentType.GROUND_STATION)
+        self._mavsdk = Mavsdk(config)
+        for url in sorted({e.url for e in self.endpoints.values()}):
+            try:
+                await loop.run_in_executor(self._executor, self._mavsdk.add_any_connection, url)
+            except MavsdkError as exc:
+                raise VehicleError("fleet", f"add_any_connection {url}", str(exc)) from exc
+        self._discover_task = asyncio.create_task(self._discover(), name="mavsdk-discover")
+        return self
+
+    async def __aexit__(
+        self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if self._discover_task is not None:
+            self._discover_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._discover_task
+        if self._mavsdk is not None:
+            await asyncio.get_running_loop().run_in_executor(self._executor, self._mavsdk.destroy)
+            self._mavsdk = None
+        self._executor.shutdown(wait=False, cancel_futures=True)
+
+    async def _discover(self) -> None:
+        """Poll for systems until every endpoint is known (new drones may appear any time)."""
+        loop = asyncio.get_running_loop()
+        while True:
+            systems = await loop.run_in_executor(self._executor, self._mavsdk.get_systems)
+            for system in systems:
+                sysid = system.get_system_id()
+                endpoint = self.endpoints.get(sysid)
+                if endpoint is None or endpoint.drone_id in self._by_id:
+                    continue
+                if not system.has_autopilot():
+                    continue
+                self._by_id[endpoint.drone_id] = MavsdkVehicle(endpoint, system, self._executor)
+                log.info("discovered %s (system id %d)", endpoint.drone_id, sysid)
+            if len(self._by_id) == len(self.endpoints):
+                self._found.set()
+                return
+            await asyncio.sleep(0.2)
+
+    async def wait_all(self, timeout_s: float) -> bool:
+        """True once every drone has been discovered, False after timeout_s."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._found.wait(), timeout_s)
+        return self._found.is_set()
+
+    def get(self, drone_id: str) -> MavsdkVehicle | None:
+        return self._by_id.get(drone_id)
+
+    def links(self) -> list[MavsdkVehicle]:
+        return list(self._by_id.values())

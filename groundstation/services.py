@@ -1,0 +1,264 @@
+"""Operator and CAD services: ``operators/{username}/services`` -> ``services_reply``.
+
+Every request is checked in the same order, and the first failure is the answer:
+size and JSON shape -> known method -> not expired -> not a replayed tid -> the caller's role may
+call the method -> the method's data validates -> the drone or incident exists -> authority ->
+airspace and range. A refusal carries a :class:`~groundstation.contract.Result` code and a
+reason, is journaled and logged, and changes nothing. A replayed tid gets the original reply again.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections import OrderedDict
+from typing import TYPE_CHECKING, Any
+
+import msgspec
+
+from groundstation import contract as c
+from groundstation import sortie as so
+from groundstation.errors import Refused, VehicleError
+from missions.geo import distance_m
+
+if TYPE_CHECKING:
+    from groundstation.controller import Controller
+
+log = logging.getLogger(__name__)
+REPLAY_CACHE = 2048
+R = c.Result
+
+
+class OperatorServices:
+    def __init__(self, controller: Controller) -> None:
+        self.ctl = controller
+        self._replies: OrderedDict[str, c.Reply] = OrderedDict()
+
+    async def handle(self, username: str, payload: bytes) -> None:
+        reply_topic = c.operator_services_reply(username)
+        tid, method, data = "", "", None
+        try:
+            req = c.decode(payload, c.Request)
+            tid, method = req.tid, req.method
+            cached = self._replies.get(tid)
+            if cached is not None:
+                await self._send(reply_topic, cached)
+                return
+            output = await self._call(username, req)
+            reply = c.make_reply(tid, method, R.OK, output, bid=req.bid)
+            data = req.data
+        except c.ContractError as exc:
+            if not tid:
+                tid = _salvage_tid(payload)
+            reply = c.refusal(tid, method, R.MALFORMED, exc.reason)
+        except Refused as exc:
+            reply = c.refusal(tid, method, R(exc.result), exc.reason)
+        if reply.data.result != R.OK:
+            log.warning("refused %s from %s: %s", method or "?", username,
+                        reply.data.output.get("reason"))
+        self.ctl.journal.command(username, method or "?", tid or None, data,
+                                 reply.data.result, reply.data.output.get("reason"))
+        if tid:
+            self._replies[tid] = reply
+            if len(self._replies) > REPLAY_CACHE:
+                self._replies.popitem(last=False)
+        await self._send(reply_topic, reply)
+
+    async def _send(self, topic: str, reply: c.Reply) -> None:
+        await self.ctl.bus.publish(topic, c.encode(reply), qos=1)
+
+    async def _call(self, username: str, req: c.Request) -> dict[str, Any]:
+        try:
+            method = c.OperatorMethod(req.method)
+        except ValueError:
+            raise Refused(R.UNKNOWN_METHOD, f"unknown method {req.method!r}") from None
+        age_s = (c.now_ms() - req.timestamp) / 1000.0
+        if age_s > c.COMMAND_TTL_S:
+            raise Refused(R.EXPIRED, f"request is {age_s:.0f} s old (limit {c.COMMAND_TTL_S} s)")
+        role = self.ctl.config.roles.get(username)
+        if role is None:
+            raise Refused(R.FORBIDDEN, f"{username!r} has no role on this controller")
+        if method not in c.ROLE_METHODS[role]:
+            raise Refused(R.FORBIDDEN, f"role {role} may not call {method}")
+        data = c.decode_data(req.data, c.OPERATOR_DATA[method])
+        handler = getattr(self, f"_{method}")
+        result: dict[str, Any] = await handler(username, data)
+        return result
+
+    # --- incidents ------------------------------------------------------------------------------
+
+    async def _incident_create(self, username: str, d: c.IncidentCreate) -> dict[str, Any]:
+        ctl = self.ctl
+        incident_id = d.incident_id or ctl.new_incident_id()
+        if incident_id in ctl.incidents:
+            raise Refused(R.DUPLICATE, f"incident {incident_id} exists")
+        status, reason = c.IncidentStatus.NEW, None
+        if ctl.airspace is not None:
+            refusal = ctl.airspace.check_point(d.lat_deg, d.lon_deg)
+            if refusal is not None:
+                status, reason = c.IncidentStatus.REJECTED, str(getattr(refusal, "reason", refusal))
+        inc = c.Incident(
+            incident_id=incident_id, status=status, lat_deg=d.lat_deg, lon_deg=d.lon_deg,
+            priority=d.priority, summary=d.summary, created_by=username, reason=reason,
+            created_ms=c.now_ms(),
+            closed_ms=c.now_ms() if status == c.IncidentStatus.REJECTED else None,
+        )
+        ctl.add_incident(inc)
+        if reason is not None:
+            raise Refused(R.AIRSPACE, f"incident {incident_id} rejected: {reason}")
+        current = ctl.incidents[incident_id]
+        return {"incident_id": incident_id, "status": str(current.status),
+                "assigned_drone": current.assigned_drone, "eta_s": current.eta_s}
+
+    async def _incident_close(self, username: str, d: c.IncidentRef) -> dict[str, Any]:
+        ctl = self.ctl
+        inc = ctl.incidents.get(d.incident_id)
+        if inc is None:
+            raise Refused(R.UNKNOWN_INCIDENT, f"unknown incident {d.incident_id!r}")
+        if inc.status in (c.IncidentStatus.CLOSED, c.IncidentStatus.REJECTED):
+            raise Refused(R.INVALID_STATE, f"incident {d.incident_id} is already {inc.status}")
+        ctl.set_incident(d.incident_id, c.IncidentStatus.CLOSED, f"closed by {username}")
+        if d.incident_id in ctl.queue:
+            ctl.queue.remove(d.incident_id)
+        for drone_id, rt in ctl.drones.items():
+            if rt.sortie.incident_id == d.incident_id:
+                ctl.apply(drone_id, so.Recall(f"incident closed by {username}"))
+        return {"incident_id": d.incident_id}
+
+    # --- authority ------------------------------------------------------------------------------
+
+    def _sortie(self, drone_id: str) -> so.Sortie:
+        rt = self.ctl.drones.get(drone_id)
+        if rt is None:
+            raise Refused(R.UNKNOWN_DRONE, f"unknown drone {drone_id!r}")
+        return rt.sortie
+
+    def _holder(self, username: str, drone_id: str) -> so.Sortie:
+        s = self._sortie(drone_id)
+        if s.pilot != username:
+            held = f"held by {s.pilot}" if s.pilot else "take authority first (authority_grab)"
+            raise Refused(R.NOT_AUTHORITY, f"{username} does not hold {drone_id}: {held}")
+        return s
+
+    async def _authority_grab(self, username: str, d: c.DroneRef) -> dict[str, Any]:
+        s = self._sortie(d.drone_id)
+        if s.pilot and s.pilot != username:
+            raise Refused(R.NOT_AUTHORITY, f"{d.drone_id} is held by {s.pilot}")
+        self.ctl.apply(d.drone_id, so.PilotGrab(username))
+        self.ctl.alert(c.Severity.INFO, "authority", f"{username} took control of {d.drone_id}",
+                       drone_id=d.drone_id)
+        return {"drone_id": d.drone_id, "pilot": username}
+
+    async def _authority_release(self, username: str, d: c.DroneRef) -> dict[str, Any]:
+        self._holder(username, d.drone_id)
+        self.ctl.apply(d.drone_id, so.Resume())
+        self.ctl.alert(c.Severity.INFO, "authority", f"{username} released {d.drone_id}",
+                       drone_id=d.drone_id)
+        return {"drone_id": d.drone_id, "pilot": None}
+
+    async def _sortie_resume(self, username: str, d: c.DroneRef) -> dict[str, Any]:
+        self._holder(username, d.drone_id)
+        self.ctl.apply(d.drone_id, so.Resume())
+        return {"drone_id": d.drone_id, "phase": str(self._sortie(d.drone_id).phase)}
+
+    # --- flight commands (need authority) ---------------------------------------------------------
+
+    def _airborne(self, s: so.Sortie) -> None:
+        if not s.airborne:
+            raise Refused(R.INVALID_STATE, f"{s.drone_id} is {s.phase}, not in the air")
+
+    def _check_target(self, s: so.Sortie, lat: float, lon: float) -> None:
+        ctl = self.ctl
+        dist = distance_m(s.dock.lat_deg, s.dock.lon_deg, lat, lon)
+        if dist > ctl.config.model.max_range_m:
+            raise Refused(R.OUT_OF_RANGE, f"{dist / 1000:.1f} km from the dock, beyond "
+                          f"{ctl.config.model.max_range_m / 1000:.1f} km")
+        if ctl.airspace is None:
+            return
+        refusal = ctl.airspace.check_point(lat, lon)
+        if refusal is None:
+            smp = ctl.sample(s.drone_id)
+            if smp.has_position:
+                refusal = ctl.airspace.check_route(smp.lat_deg, smp.lon_deg, lat, lon)
+        if refusal is not None:
+            raise Refused(R.AIRSPACE, str(getattr(refusal, "reason", refusal)))
+
+    async def _fly(self, drone_id: str, what: str, coro: Any) -> None:
+        v = self.ctl.link(drone_id)
+        if v is None:
+            coro.close()
+            raise Refused(R.VEHICLE_FAILED, f"{drone_id} is not connected")
+        try:
+            await coro
+        except VehicleError as exc:
+            raise Refused(R.VEHICLE_FAILED, f"{what}: {exc.result}") from exc
+
+    def _vehicle(self, drone_id: str) -> Any:
+        v = self.ctl.link(drone_id)
+        if v is None:
+            raise Refused(R.VEHICLE_FAILED, f"{drone_id} is not connected")
+        return v
+
+    async def _drone_goto(self, username: str, d: c.DroneGoto) -> dict[str, Any]:
+        s = self._holder(username, d.drone_id)
+        self._airborne(s)
+        self._check_target(s, d.lat_deg, d.lon_deg)
+        v = self._vehicle(d.drone_id)
+        await self._fly(d.drone_id, "goto",
+                        v.goto(d.lat_deg, d.lon_deg, self.ctl.amsl(d.drone_id, d.alt_rel_m)))
+        return {"drone_id": d.drone_id}
+
+    async def _drone_orbit(self, username: str, d: c.DroneOrbit) -> dict[str, Any]:
+        s = self._holder(username, d.drone_id)
+        self._airborne(s)
+        self._check_target(s, d.lat_deg, d.lon_deg)
+        v = self._vehicle(d.drone_id)
+        alt = self.ctl.sample(d.drone_id).alt_rel_m
+        alt_rel = alt if math.isfinite(alt) and alt > 10 else s.cruise_alt_rel_m
+        await self._fly(d.drone_id, "orbit", v.orbit(
+            d.lat_deg, d.lon_deg, self.ctl.amsl(d.drone_id, alt_rel), d.radius_m, d.speed_m_s))
+        return {"drone_id": d.drone_id}
+
+    async def _drone_hold(self, username: str, d: c.DroneRef) -> dict[str, Any]:
+        s = self._holder(username, d.drone_id)
+        self._airborne(s)
+        await self._fly(d.drone_id, "hold", self._vehicle(d.drone_id).hold())
+        return {"drone_id": d.drone_id}
+
+    async def _drone_altitude(self, username: str, d: c.DroneAltitude) -> dict[str, Any]:
+        s = self._holder(username, d.drone_id)
+        self._airborne(s)
+        smp = self.ctl.sample(d.drone_id)
+        if not smp.has_position:
+            raise Refused(R.VEHICLE_FAILED, f"{d.drone_id} has no position")
+        v = self._vehicle(d.drone_id)
+        await self._fly(d.drone_id, "altitude",
+                        v.goto(smp.lat_deg, smp.lon_deg, self.ctl.amsl(d.drone_id, d.alt_rel_m)))
+        return {"drone_id": d.drone_id, "alt_rel_m": d.alt_rel_m}
+
+    async def _drone_return(self, username: str, d: c.DroneRef) -> dict[str, Any]:
+        s = self._holder(username, d.drone_id)
+        self._airborne(s)
+        # Returning hands the drone back to the autonomy: it flies home, lands and docks.
+        self.ctl.apply(d.drone_id, so.PilotRelease())
+        if s.phase in (c.Phase.TRANSIT, c.Phase.ON_SCENE):
+            self.ctl.apply(d.drone_id, so.Recall(f"{username} sent it home"))
+        else:
+            self.ctl.apply(d.drone_id, so.Resume())
+        return {"drone_id": d.drone_id, "phase": str(self._sortie(d.drone_id).phase)}
+
+    async def _drone_land(self, username: str, d: c.DroneRef) -> dict[str, Any]:
+        s = self._holder(username, d.drone_id)
+        self._airborne(s)
+        self.ctl.apply(d.drone_id, so.LandNow(f"{username} ordered land now"))
+        return {"drone_id": d.drone_id}
+
+
+def _salvage_tid(payload: bytes) -> str:
+    """The tid of a request that failed validation, if its JSON still has one (to match it)."""
+    try:
+        raw = msgspec.json.decode(payload[: c.MAX_PAYLOAD_BYTES])
+    except msgspec.DecodeError:
+        return ""
+    tid = raw.get("tid") if isinstance(raw, dict) else None
+    return tid if isinstance(tid, str) and 0 < len(tid) <= 64 else ""

@@ -1,0 +1,440 @@
+"""The sortie state machine: a pure function ``step(sortie, event) -> (sortie, actions)``.
+
+No I/O, no clock: the controller feeds it events (telemetry conditions, action results, operator
+requests, failsafes, ticks carrying the time) and carries out the actions it returns. Phases::
+
+    docked --Launch--> preflight --Prepared--> launching --Reached(safe)--> transit
+      --Reached(scene)--> on_scene --(time up | incident closed)--> returning
+      --Reached(dock)--> landing --Landed--> charging --Charged--> docked
+
+Fault exits: a launch that fails before take-off goes back to ``docked`` and hands the incident back
+to the dispatcher (:class:`Requeue`); battery low returns, battery critical lands where it is;
+a landing away from a dock ends in ``fault``. While a pilot holds authority the machine issues no
+flight command; ``Resume`` hands the drone back and re-issues the command of the current phase.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, replace
+
+from groundstation.contract import DockMethod, IncidentStatus, Phase, Severity
+
+AIRBORNE = frozenset({Phase.LAUNCHING, Phase.TRANSIT, Phase.ON_SCENE, Phase.RETURNING, Phase.LANDING})
+
+
+# --- the state --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    lat_deg: float
+    lon_deg: float
+
+
+@dataclass(frozen=True, slots=True)
+class Sortie:
+    """One drone's current job. ``dock`` is where it lives and lands (an alternate dock may
+    replace it while it is out); ``target`` is the incident position."""
+
+    drone_id: str
+    dock_id: str
+    dock: Target
+    phase: Phase = Phase.DOCKED
+    incident_id: str | None = None
+    priority: int = 3
+    target: Target | None = None
+    cruise_alt_rel_m: float = 60.0
+    safe_alt_rel_m: float = 20.0
+    orbit_radius_m: float = 40.0
+    orbit_speed_m_s: float = 5.0
+    on_scene_s: float = 120.0
+    on_scene_since_s: float | None = None
+    pilot: str | None = None
+    last_failsafe: str | None = None
+    reason: str | None = None
+    command_ok: bool = True
+    launched_s: float | None = None
+
+    @property
+    def airborne(self) -> bool:
+        return self.phase in AIRBORNE
+
+    @property
+    def busy(self) -> bool:
+        return self.phase not in (Phase.DOCKED, Phase.CHARGING)
+
+
+# --- events -----------------------------------------------------------------------------------
+
+
+class Goal(enum.StrEnum):
+    SAFE_ALT = "safe_alt"
+    SCENE = "scene"
+    DOCK = "dock"
+
+
+class Failsafe(enum.StrEnum):
+    LINK_LOST = "link_lost"
+    BATTERY_LOW = "battery_low"
+    BATTERY_CRITICAL = "battery_critical"
+    GEOFENCE = "geofence"
+    DOCK_OFFLINE = "dock_offline"
+
+
+@dataclass(frozen=True, slots=True)
+class Launch:
+    incident_id: str
+    target: Target
+    priority: int
+    now_s: float
+
+
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    ok: bool
+    reason: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class LaunchDone:
+    ok: bool
+    reason: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class CommandDone:
+    ok: bool
+    reason: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Reached:
+    goal: Goal
+    now_s: float
+
+
+@dataclass(frozen=True, slots=True)
+class Landed:
+    at_dock: bool
+
+
+@dataclass(frozen=True, slots=True)
+class DockClosed:
+    ok: bool
+    reason: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Charged:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class Tick:
+    now_s: float
+
+
+@dataclass(frozen=True, slots=True)
+class Recall:
+    """Go home: incident closed, or an operator asked."""
+
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Redirect:
+    """A priority-1 incident takes this drone from a lower-priority sortie."""
+
+    incident_id: str
+    target: Target
+    priority: int
+
+
+@dataclass(frozen=True, slots=True)
+class FailsafeRaised:
+    kind: Failsafe
+    detail: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class LinkRecovered:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class PilotGrab:
+    pilot: str
+
+
+@dataclass(frozen=True, slots=True)
+class PilotRelease:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class Resume:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class Adopt:
+    """The controller restarted (or a standby took over) and found this sortie in the journal."""
+
+    in_air: bool
+
+
+@dataclass(frozen=True, slots=True)
+class LandNow:
+    """A pilot or a failsafe lands the drone where it is."""
+
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class AlternateDock:
+    dock_id: str
+    dock: Target
+
+
+Event = (
+    Launch | Prepared | LaunchDone | CommandDone | Reached | Landed | DockClosed | Charged | Tick
+    | Recall | Redirect | FailsafeRaised | LinkRecovered | PilotGrab | PilotRelease | Resume | Adopt
+    | AlternateDock | LandNow
+)
+
+
+# --- actions ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Prepare:
+    """Open the dock and configure the vehicle (failsafe params, geofence) in parallel."""
+
+    dock_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class ArmTakeoff:
+    alt_rel_m: float
+
+
+@dataclass(frozen=True, slots=True)
+class Goto:
+    lat_deg: float
+    lon_deg: float
+    alt_rel_m: float
+
+
+@dataclass(frozen=True, slots=True)
+class Orbit:
+    lat_deg: float
+    lon_deg: float
+    alt_rel_m: float
+    radius_m: float
+    speed_m_s: float
+
+
+@dataclass(frozen=True, slots=True)
+class Land:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class DockCall:
+    dock_id: str
+    method: DockMethod
+
+
+@dataclass(frozen=True, slots=True)
+class SetIncident:
+    incident_id: str
+    status: IncidentStatus
+    reason: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Requeue:
+    incident_id: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Alert:
+    severity: Severity
+    code: str
+    message: str
+
+
+Action = Prepare | ArmTakeoff | Goto | Orbit | Land | DockCall | SetIncident | Requeue | Alert
+Result = tuple[Sortie, list[Action]]
+
+
+# --- the machine ------------------------------------------------------------------------------
+
+
+def flight_command(s: Sortie) -> list[Action]:
+    """The command that puts the drone on the current phase's plan (re-issued on resume)."""
+    if s.phase == Phase.TRANSIT and s.target is not None:
+        return [Goto(s.target.lat_deg, s.target.lon_deg, s.cruise_alt_rel_m)]
+    if s.phase == Phase.ON_SCENE and s.target is not None:
+        return [
+            Orbit(s.target.lat_deg, s.target.lon_deg, s.cruise_alt_rel_m, s.orbit_radius_m,
+                  s.orbit_speed_m_s)
+        ]
+    if s.phase == Phase.RETURNING:
+        return [Goto(s.dock.lat_deg, s.dock.lon_deg, s.cruise_alt_rel_m)]
+    if s.phase == Phase.LANDING:
+        return [Land()]
+    if s.phase == Phase.LAUNCHING:
+        return [ArmTakeoff(s.safe_alt_rel_m)]
+    return []
+
+
+def _return(s: Sortie, reason: str) -> Result:
+    s = replace(s, phase=Phase.RETURNING, on_scene_since_s=None, command_ok=True)
+    actions: list[Action] = [] if s.pilot else flight_command(s)
+    actions.append(DockCall(s.dock_id, DockMethod.COVER_OPEN))
+    actions.append(Alert(Severity.INFO, "returning", f"{s.drone_id} returning: {reason}"))
+    return s, actions
+
+
+def _abort_launch(s: Sortie, reason: str, *, cover_open: bool) -> Result:
+    actions: list[Action] = []
+    if s.incident_id:
+        actions.append(Requeue(s.incident_id, f"{s.drone_id}: {reason}"))
+    if cover_open:
+        actions.append(DockCall(s.dock_id, DockMethod.COVER_CLOSE))
+    actions.append(Alert(Severity.WARNING, "launch_aborted", f"{s.drone_id}: launch aborted: {reason}"))
+    s = replace(s, phase=Phase.DOCKED, incident_id=None, target=None, reason=reason,
+                launched_s=None)
+    return s, actions
+
+
+def step(s: Sortie, ev: Event) -> Result:  # noqa: C901 - one flat dispatch reads best
+    """Advance the sortie by one event."""
+    match ev:
+        case Launch() if s.phase in (Phase.DOCKED, Phase.CHARGING):
+            s = replace(s, phase=Phase.PREFLIGHT, incident_id=ev.incident_id, target=ev.target,
+                        priority=ev.priority, reason=None, last_failsafe=None, launched_s=ev.now_s,
+                        on_scene_since_s=None, command_ok=True)
+            return s, [Prepare(s.dock_id)]
+        case Prepared() if s.phase == Phase.PREFLIGHT:
+            if not ev.ok:
+                return _abort_launch(s, ev.reason, cover_open=True)
+            s = replace(s, phase=Phase.LAUNCHING)
+            return s, [ArmTakeoff(s.safe_alt_rel_m)]
+        case LaunchDone() if s.phase == Phase.LAUNCHING:
+            if not ev.ok:
+                return _abort_launch(s, ev.reason, cover_open=True)
+            return s, []
+        case Reached(goal=Goal.SAFE_ALT) if s.phase == Phase.LAUNCHING:
+            s = replace(s, phase=Phase.TRANSIT)
+            actions: list[Action] = [] if s.pilot else flight_command(s)
+            actions.append(DockCall(s.dock_id, DockMethod.COVER_CLOSE))
+            if s.incident_id:
+                actions.append(SetIncident(s.incident_id, IncidentStatus.DISPATCHED))
+            return s, actions
+        case Reached(goal=Goal.SCENE) if s.phase == Phase.TRANSIT and not s.pilot:
+            s = replace(s, phase=Phase.ON_SCENE, on_scene_since_s=ev.now_s)
+            actions = flight_command(s)
+            if s.incident_id:
+                actions.append(SetIncident(s.incident_id, IncidentStatus.ON_SCENE))
+            return s, actions
+        case Reached(goal=Goal.DOCK) if s.phase == Phase.RETURNING and not s.pilot:
+            s = replace(s, phase=Phase.LANDING)
+            return s, flight_command(s)
+        case Tick() if s.phase == Phase.ON_SCENE and not s.pilot:
+            if s.on_scene_since_s is not None and ev.now_s - s.on_scene_since_s >= s.on_scene_s:
+                return _return(s, "time on scene done")
+            return s, []
+        case Tick() if s.airborne and not s.pilot and not s.command_ok:
+            return replace(s, command_ok=True), flight_command(s)
+        case CommandDone() if s.airborne:
+            if ev.ok:
+                return replace(s, command_ok=True), []
+            return replace(s, command_ok=False), [
+                Alert(Severity.WARNING, "command_failed", f"{s.drone_id}: {ev.reason}; retrying")
+            ]
+        case Landed() if s.airborne and s.phase != Phase.LAUNCHING:
+            incident = s.incident_id
+            if not ev.at_dock:
+                s = replace(s, phase=Phase.FAULT, reason="landed away from a dock",
+                            incident_id=None, target=None)
+                return s, [Alert(Severity.CRITICAL, "landed_away",
+                                 f"{s.drone_id} landed away from a dock: recover it by hand")]
+            s = replace(s, phase=Phase.CHARGING, incident_id=None, target=None, pilot=None)
+            actions = [DockCall(s.dock_id, DockMethod.COVER_CLOSE)]
+            if incident:
+                actions.append(Alert(Severity.INFO, "sortie_complete",
+                                     f"{s.drone_id} back in {s.dock_id} from {incident}"))
+            return s, actions
+        case Charged() if s.phase == Phase.CHARGING:
+            return replace(s, phase=Phase.DOCKED), []
+        case Recall() if s.phase in (Phase.TRANSIT, Phase.ON_SCENE):
+            s, actions = _return(s, ev.reason)
+            return s, actions
+        case Recall() if s.phase in (Phase.PREFLIGHT, Phase.LAUNCHING) and s.incident_id:
+            # Still climbing out: carry on the launch, then come straight back.
+            return replace(s, on_scene_s=0.0), []
+        case Redirect() if s.phase in (Phase.TRANSIT, Phase.ON_SCENE, Phase.RETURNING):
+            actions = []
+            if s.incident_id and s.incident_id != ev.incident_id:
+                actions.append(Requeue(s.incident_id, f"{s.drone_id} redirected to {ev.incident_id}"))
+            s = replace(s, phase=Phase.TRANSIT, incident_id=ev.incident_id, target=ev.target,
+                        priority=ev.priority, on_scene_since_s=None)
+            actions = actions + ([] if s.pilot else flight_command(s))
+            return s, actions
+        case FailsafeRaised():
+            return _failsafe(s, ev)
+        case LinkRecovered() if s.airborne:
+            s = replace(s, last_failsafe=None if s.last_failsafe == Failsafe.LINK_LOST else s.last_failsafe)
+            return s, ([] if s.pilot else flight_command(s)) + [
+                Alert(Severity.INFO, "link_recovered", f"{s.drone_id}: link back, sortie resumed")
+            ]
+        case PilotGrab():
+            return replace(s, pilot=ev.pilot), []
+        case PilotRelease():
+            return replace(s, pilot=None), []
+        case Resume():
+            s = replace(s, pilot=None, command_ok=True)
+            return s, flight_command(s)
+        case Adopt():
+            if s.airborne and not ev.in_air:
+                # It came down while nobody was watching (its own failsafe landed it).
+                return step(s, Landed(at_dock=False))
+            if s.phase == Phase.PREFLIGHT or (s.phase == Phase.LAUNCHING and not ev.in_air):
+                return _abort_launch(s, "controller restarted before take-off", cover_open=True)
+            return replace(s, command_ok=True), ([] if s.pilot else flight_command(s))
+        case LandNow() if s.airborne:
+            s = replace(s, phase=Phase.LANDING)
+            return s, [Land(), Alert(Severity.WARNING, "landing", f"{s.drone_id} landing: {ev.reason}")]
+        case AlternateDock():
+            s = replace(s, dock_id=ev.dock_id, dock=ev.dock)
+            actions = [] if (s.pilot or s.phase != Phase.RETURNING) else flight_command(s)
+            return s, actions + [DockCall(ev.dock_id, DockMethod.COVER_OPEN),
+                                 Alert(Severity.WARNING, "alternate_dock",
+                                       f"{s.drone_id} diverted to {ev.dock_id}")]
+    return s, []
+
+
+def _failsafe(s: Sortie, ev: FailsafeRaised) -> Result:
+    detail = f": {ev.detail}" if ev.detail else ""
+    s = replace(s, last_failsafe=str(ev.kind))
+    alert = Alert(Severity.CRITICAL if ev.kind != Failsafe.LINK_LOST else Severity.WARNING,
+                  f"failsafe_{ev.kind}", f"{s.drone_id}: {ev.kind}{detail}")
+    if not s.airborne:
+        return s, [alert]
+    if ev.kind == Failsafe.BATTERY_CRITICAL and s.phase != Phase.LANDING:
+        s = replace(s, phase=Phase.LANDING)
+        return s, [Land(), alert]
+    if ev.kind in (Failsafe.BATTERY_LOW, Failsafe.GEOFENCE) and s.phase in (
+        Phase.TRANSIT, Phase.ON_SCENE
+    ):
+        s, actions = _return(s, str(ev.kind))
+        if s.incident_id:
+            actions.insert(0, Requeue(s.incident_id, f"{s.drone_id} {ev.kind}"))
+            s = replace(s, incident_id=None)
+        return s, [*actions, alert]
+    # Link lost: the vehicle flies its own data-link-loss action (configured before launch).
+    return s, [alert]

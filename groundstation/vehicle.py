@@ -1,0 +1,106 @@
+"""What the controller needs from a drone, independent of MAVSDK.
+
+:class:`VehicleLink` is the typed interface between the controller and the vehicle adapter
+(``groundstation.mavsdk_link``, the only module that imports mavsdk). Telemetry is read as the
+latest sample (:class:`VehicleSample`), never as a queue, so a slow consumer never falls behind.
+"""
+
+from __future__ import annotations
+
+import enum
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Protocol
+
+
+class FlightMode(enum.StrEnum):
+    """PX4 flight modes as MAVSDK names them."""
+
+    UNKNOWN = "UNKNOWN"
+    READY = "READY"
+    TAKEOFF = "TAKEOFF"
+    HOLD = "HOLD"
+    MISSION = "MISSION"
+    RETURN_TO_LAUNCH = "RETURN_TO_LAUNCH"
+    LAND = "LAND"
+    OFFBOARD = "OFFBOARD"
+    FOLLOW_ME = "FOLLOW_ME"
+    MANUAL = "MANUAL"
+    ALTCTL = "ALTCTL"
+    POSCTL = "POSCTL"
+    ACRO = "ACRO"
+    STABILIZED = "STABILIZED"
+    RATTITUDE = "RATTITUDE"
+
+
+@dataclass(frozen=True, slots=True)
+class VehicleSample:
+    """The latest known state of a vehicle. ``updated_s`` is the monotonic time of the newest
+    position update; ``connected`` follows MAVSDK's heartbeat tracking."""
+
+    lat_deg: float = math.nan
+    lon_deg: float = math.nan
+    alt_rel_m: float = math.nan
+    alt_amsl_m: float = math.nan
+    heading_deg: float = 0.0
+    ground_speed_m_s: float = 0.0
+    climb_m_s: float = 0.0
+    roll_deg: float = 0.0
+    pitch_deg: float = 0.0
+    battery_pct: float = math.nan
+    battery_v: float = math.nan
+    flight_mode: FlightMode = FlightMode.UNKNOWN
+    armed: bool = False
+    in_air: bool = False
+    gps_fix: int = 0
+    satellites: int = 0
+    global_position_ok: bool = False
+    home_position_ok: bool = False
+    armable: bool = False
+    home_lat_deg: float = math.nan
+    home_lon_deg: float = math.nan
+    home_alt_amsl_m: float = math.nan
+    connected: bool = False
+    updated_s: float = 0.0
+
+    @property
+    def has_position(self) -> bool:
+        return math.isfinite(self.lat_deg) and math.isfinite(self.lon_deg)
+
+
+@dataclass(frozen=True, slots=True)
+class GeofencePolygon:
+    """A fence polygon for the vehicle: inclusion (stay inside) or exclusion (stay out)."""
+
+    points: tuple[tuple[float, float], ...]  # (lat_deg, lon_deg)
+    inclusion: bool
+
+
+class VehicleLink(Protocol):
+    """One drone as the controller sees it. Every command raises VehicleError on failure."""
+
+    drone_id: str
+    system_id: int
+
+    def sample(self) -> VehicleSample: ...
+
+    async def arm(self) -> None: ...
+    async def takeoff(self, alt_rel_m: float) -> None: ...
+    async def goto(self, lat_deg: float, lon_deg: float, alt_amsl_m: float) -> None: ...
+    async def orbit(
+        self, lat_deg: float, lon_deg: float, alt_amsl_m: float, radius_m: float, speed_m_s: float
+    ) -> None: ...
+    async def hold(self) -> None: ...
+    async def land(self) -> None: ...
+    async def return_to_launch(self) -> None: ...
+    async def set_speed(self, speed_m_s: float) -> None: ...
+    async def set_params(self, params: Mapping[str, float | int]) -> None: ...
+    async def upload_geofence(self, polygons: list[GeofencePolygon]) -> None: ...
+
+
+class Fleet(Protocol):
+    """All the vehicles a controller drives."""
+
+    def get(self, drone_id: str) -> VehicleLink | None: ...
+    def links(self) -> list[VehicleLink]: ...
