@@ -193,7 +193,8 @@ class Navigator:
 
     def reposition(self, t: Target, speed_m_s: float | None, yaw_rad: float | None) -> None:
         self.hold_target = t
-        self.cruise_speed_m_s = speed_m_s
+        if speed_m_s is not None:  # PX4 keeps the current cruise speed when none is given
+            self.cruise_speed_m_s = speed_m_s
         self._reposition_yaw = yaw_rad
 
     _reposition_yaw: float | None = None

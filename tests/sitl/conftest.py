@@ -1,0 +1,198 @@
+"""Fixtures for the simulator tests: a SimFleet on free loopback ports and MAVSDK clients.
+
+``vehicle_urls`` chooses what the tests fly against:
+- ``GS_PX4_URLS=udpin://0.0.0.0:14540,...``: an already running PX4 SITL (tests marked
+  ``simonly`` are skipped: they need hooks only the embedded simulator has);
+- otherwise the embedded simulator (sitl.SimFleet) on free ports.
+(A Docker PX4 mode is described in sitl/README.md; no Docker engine runs here.)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import math
+import os
+import socket
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from mavsdk.asyncio import ComponentType, Configuration, Mavsdk
+from mavsdk.asyncio.plugins.action import ActionAsync
+from mavsdk.asyncio.plugins.mission_raw import MissionRawAsync
+from mavsdk.asyncio.plugins.param import ParamAsync
+from mavsdk.asyncio.plugins.telemetry import TelemetryAsync
+
+from sitl import Home, SimFleet
+
+SPEEDUP = 10.0
+HOME = Home(51.5072, -0.1276, 30.0)  # central London, a 30 m AMSL roof
+PX4_URLS_ENV = "GS_PX4_URLS"
+
+
+def px4_urls() -> list[str]:
+    raw = os.environ.get(PX4_URLS_ENV, "").strip()
+    return [u.strip() for u in raw.split(",") if u.strip()]
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if not px4_urls():
+        return
+    skip = pytest.mark.skip(reason=f"needs the embedded simulator ({PX4_URLS_ENV} is set)")
+    for item in items:
+        if "simonly" in item.keywords:
+            item.add_marker(skip)
+
+
+def free_udp_ports(count: int) -> int:
+    """A base port P such that P..P+count-1 are free UDP ports on 127.0.0.1 right now."""
+    for _ in range(200):
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+            probe.bind(("127.0.0.1", 0))
+            base = int(probe.getsockname()[1])
+        if base + count > 65535:
+            continue
+        socks: list[socket.socket] = []
+        try:
+            for p in range(base, base + count):
+                s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+                socks.append(s)
+                s.bind(("0.0.0.0", p))
+            return base
+        except OSError:
+            continue
+        finally:
+            for s in socks:
+                s.close()
+    raise RuntimeError("no free UDP port range")
+
+
+@dataclass
+class Drone:
+    """One connected vehicle: the MAVSDK plugins, and the model when it is simulated."""
+
+    system: Any
+    action: ActionAsync
+    telemetry: TelemetryAsync
+    param: ParamAsync
+    mission: MissionRawAsync
+    home: Home
+    fleet: SimFleet | None
+    index: int
+
+    @property
+    def model(self) -> Any:
+        assert self.fleet is not None, "simulator-only hook"
+        return self.fleet.vehicles[self.index]
+
+
+async def wait_until(
+    probe: Callable[[], Awaitable[bool]], timeout_s: float, what: str, every_s: float = 0.1
+) -> None:
+    """Poll probe() until it is true; fail the test with `what` after timeout_s wall seconds."""
+    loop = asyncio.get_running_loop()
+    end = loop.time() + timeout_s
+    while True:
+        if await probe():
+            return
+        if loop.time() > end:
+            pytest.fail(f"timed out after {timeout_s} s waiting for {what}")
+        await asyncio.sleep(every_s)
+
+
+@contextlib.asynccontextmanager
+async def connect(
+    url: str, home: Home | None, fleet: SimFleet | None, index: int
+) -> AsyncIterator[Drone]:
+    config = Configuration.create_with_component_type(ComponentType.GROUND_STATION)
+    async with Mavsdk(config) as mavsdk:
+        await mavsdk.add_any_connection(url)
+        system = await mavsdk.first_autopilot(10.0)
+        assert system is not None, f"no autopilot on {url}"
+        tel = TelemetryAsync(system)
+        drone = Drone(system, ActionAsync(system), tel, ParamAsync(system),
+                      MissionRawAsync(system), home or HOME, fleet, index)
+
+        async def ready() -> bool:
+            h = await tel.health()
+            return bool(h.is_global_position_ok and h.is_home_position_ok and h.is_armable)
+
+        await wait_until(ready, 10.0, "health ok")
+        if home is None:  # real PX4: its home is wherever it was started
+            hp = await tel.home()
+            drone.home = Home(hp.latitude_deg, hp.longitude_deg, hp.absolute_altitude_m)
+        yield drone
+
+
+@pytest.fixture
+def fleet_factory() -> Callable[..., contextlib.AbstractAsyncContextManager[SimFleet]]:
+    def make(homes: list[Home] | None = None, speedup: float = SPEEDUP,
+             **kw: Any) -> contextlib.AbstractAsyncContextManager[SimFleet]:
+        homes = homes or [HOME]
+        return SimFleet(homes, base_port=free_udp_ports(len(homes)), speedup=speedup, **kw)
+    return make
+
+
+@pytest.fixture
+async def drone(fleet_factory: Callable[..., Any]) -> AsyncIterator[Drone]:
+    urls = px4_urls()
+    if urls:
+        async with connect(urls[0], None, None, 0) as d:
+            yield d
+        return
+    async with fleet_factory() as fleet, connect(
+        f"udpin://0.0.0.0:{fleet.base_port}", fleet.homes[0], fleet, 0
+    ) as d:
+        yield d
+        assert all(ep.errors == 0 for ep in fleet.endpoints), "simulator raised while handling"
+
+
+# ---- geometry and flight helpers ---------------------------------------------------------------
+
+
+def dist_m(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
+    k = math.radians(1.0) * 6_371_008.8
+    return math.hypot((lat2 - lat1) * k, (lon2 - lon1) * k * math.cos(math.radians(lat1)))
+
+
+def offset(home: Home, north_m: float, east_m: float) -> tuple[float, float]:
+    k = math.radians(1.0) * 6_371_008.8
+    return (home.lat_deg + north_m / k,
+            home.lon_deg + east_m / (k * math.cos(math.radians(home.lat_deg))))
+
+
+async def take_off(d: Drone) -> None:
+    await d.action.arm()
+    await d.action.takeoff()
+
+    async def up() -> bool:
+        return (await d.telemetry.position()).relative_altitude_m > 2.0
+
+    await wait_until(up, 15.0, "takeoff")
+
+
+async def goto(  # noqa: PLR0917
+    d: Drone, north_m: float, east_m: float, rel_alt_m: float, tol_m: float = 2.0,
+    timeout_s: float = 30.0,
+) -> None:
+    lat, lon = offset(d.home, north_m, east_m)
+    await d.action.goto_location(lat, lon, d.home.alt_amsl_m + rel_alt_m, math.nan)
+
+    async def there() -> bool:
+        p = await d.telemetry.position()
+        return (dist_m(p.latitude_deg, p.longitude_deg, lat, lon) < tol_m
+                and abs(p.relative_altitude_m - rel_alt_m) < 1.0)
+
+    await wait_until(there, timeout_s, f"reaching {north_m} N {east_m} E at {rel_alt_m} m")
+
+
+async def landed_disarmed_at_home(d: Drone, timeout_s: float = 40.0, tol_m: float = 3.0) -> None:
+    async def done() -> bool:
+        return not await d.telemetry.armed() and not await d.telemetry.in_air()
+
+    await wait_until(done, timeout_s, "landed and disarmed")
+    p = await d.telemetry.position()
+    assert dist_m(p.latitude_deg, p.longitude_deg, d.home.lat_deg, d.home.lon_deg) < tol_m
+    assert abs(p.relative_altitude_m) < 0.5

@@ -1,0 +1,158 @@
+"""Real MAVSDK against the simulator over loopback UDP: each check is on the physical result."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import math
+
+import pytest
+from mavsdk.asyncio.plugins.action import ActionError, OrbitYawBehavior
+from mavsdk.asyncio.plugins.info import InfoAsync
+from mavsdk.asyncio.plugins.offboard import OffboardAsync, PositionNedYaw
+from mavsdk.asyncio.plugins.telemetry import FlightMode, LandedState
+
+from tests.sitl.conftest import (
+    Drone,
+    dist_m,
+    goto,
+    landed_disarmed_at_home,
+    offset,
+    take_off,
+    wait_until,
+)
+
+pytestmark = pytest.mark.integration
+
+
+async def test_connect_health_and_identity(drone: Drone) -> None:
+    health = await drone.telemetry.health()
+    assert health.is_global_position_ok
+    assert health.is_home_position_ok
+    assert health.is_armable
+    assert await drone.system.get_system_id() == 1
+    version = await InfoAsync(drone.system).get_version()
+    assert version.flight_sw_major == 1
+    home = await drone.telemetry.home()
+    assert dist_m(home.latitude_deg, home.longitude_deg, drone.home.lat_deg, drone.home.lon_deg) < 1
+    assert await drone.telemetry.landed_state() == LandedState.ON_GROUND
+    battery = await drone.telemetry.battery()
+    assert battery.remaining_percent > 90
+    assert 14.0 < battery.voltage_v < 17.0
+
+
+async def test_arm_takeoff_to_mis_takeoff_alt_then_land(drone: Drone) -> None:
+    takeoff_alt = await drone.param.get_param_float("MIS_TAKEOFF_ALT")
+    assert takeoff_alt == pytest.approx(2.5)  # PX4's default
+    await take_off(drone)
+
+    async def holding() -> bool:
+        p = await drone.telemetry.position()
+        mode = await drone.telemetry.flight_mode()
+        return mode == FlightMode.HOLD and abs(p.relative_altitude_m - takeoff_alt) < 0.3
+
+    await wait_until(holding, 10.0, "hold at MIS_TAKEOFF_ALT")
+    assert await drone.telemetry.in_air()
+    await drone.action.land()
+    await landed_disarmed_at_home(drone, tol_m=1.5)
+
+
+async def test_goto_hold_and_return_to_launch(drone: Drone) -> None:
+    await drone.param.set_param_float("RTL_RETURN_ALT", 30.0)
+    await take_off(drone)
+    await goto(drone, 120.0, -40.0, 20.0)
+    await drone.action.hold()
+    p1 = await drone.telemetry.position()
+    await asyncio.sleep(1.0)  # 10 simulated seconds of hold
+    p2 = await drone.telemetry.position()
+    assert dist_m(p1.latitude_deg, p1.longitude_deg, p2.latitude_deg, p2.longitude_deg) < 2.0
+    assert abs(p2.relative_altitude_m - 20.0) < 1.0
+    await drone.action.return_to_launch()
+
+    async def climbed() -> bool:
+        return (await drone.telemetry.position()).relative_altitude_m > 28.0
+
+    await wait_until(climbed, 15.0, "the RTL climb to RTL_RETURN_ALT")
+    assert await drone.telemetry.flight_mode() == FlightMode.RETURN_TO_LAUNCH
+    await landed_disarmed_at_home(drone, timeout_s=40.0)
+
+
+async def test_goto_speed_is_honoured(drone: Drone) -> None:
+    await take_off(drone)
+    await drone.action.set_current_speed(10.0)
+    lat, lon = offset(drone.home, 300.0, 0.0)
+    await drone.action.goto_location(lat, lon, drone.home.alt_amsl_m + 10.0, 0.0)
+    speeds: list[float] = []
+    for _ in range(20):
+        v = await drone.telemetry.velocity_ned()
+        speeds.append(math.hypot(v.north_m_s, v.east_m_s))
+        await asyncio.sleep(0.1)
+    assert 9.0 < max(speeds) <= 12.0 + 0.5  # DO_CHANGE_SPEED honoured, capped by MPC_XY_VEL_MAX
+
+
+async def test_orbit(drone: Drone) -> None:
+    await take_off(drone)
+    await goto(drone, 0.0, 0.0, 15.0, tol_m=3.0)
+    c_lat, c_lon = offset(drone.home, 40.0, 0.0)
+    await drone.action.do_orbit(
+        20.0, 4.0, OrbitYawBehavior.HOLD_FRONT_TO_CIRCLE_CENTER, c_lat, c_lon,
+        drone.home.alt_amsl_m + 15.0,
+    )
+
+    async def on_circle() -> bool:
+        p = await drone.telemetry.position()
+        return abs(dist_m(p.latitude_deg, p.longitude_deg, c_lat, c_lon) - 20.0) < 2.0
+
+    await wait_until(on_circle, 15.0, "reaching the orbit circle")
+    bearings = []
+    for _ in range(6):
+        p = await drone.telemetry.position()
+        r = dist_m(p.latitude_deg, p.longitude_deg, c_lat, c_lon)
+        assert abs(r - 20.0) < 3.0
+        k = math.cos(math.radians(c_lat))
+        bearings.append(math.atan2((p.longitude_deg - c_lon) * k, p.latitude_deg - c_lat))
+        await asyncio.sleep(0.3)
+    swept = sum((b - a + math.pi) % (2 * math.pi) - math.pi for a, b in itertools.pairwise(bearings))
+    assert swept > 0.5  # clockwise (positive radius), about 4 m/s / 20 m * 15 s sim = 3 rad
+    mode = await drone.telemetry.flight_mode()
+    assert mode != FlightMode.HOLD  # PX4 reports orbit as POSCTL main mode, ORBIT sub mode
+    await drone.action.return_to_launch()
+    await landed_disarmed_at_home(drone)
+
+
+async def test_offboard_position(drone: Drone) -> None:
+    await take_off(drone)
+    offboard = OffboardAsync(drone.system)
+    await offboard.set_position_ned(PositionNedYaw(0.0, 0.0, -5.0, 0.0))
+    await offboard.start()
+    await offboard.set_position_ned(PositionNedYaw(25.0, 10.0, -8.0, 90.0))
+    target_lat, target_lon = offset(drone.home, 25.0, 10.0)
+
+    async def there() -> bool:
+        p = await drone.telemetry.position()
+        return (dist_m(p.latitude_deg, p.longitude_deg, target_lat, target_lon) < 1.5
+                and abs(p.relative_altitude_m - 8.0) < 0.7)
+
+    async def offboard_mode() -> bool:  # the heartbeat carrying the mode comes at 1 Hz
+        return await drone.telemetry.flight_mode() == FlightMode.OFFBOARD
+
+    await wait_until(offboard_mode, 3.0, "OFFBOARD in the heartbeat")
+    await wait_until(there, 20.0, "the offboard setpoint")
+    await asyncio.sleep(1.5)  # still holding the setpoint: MAVSDK keeps streaming it
+    assert await there()
+    assert await drone.telemetry.flight_mode() == FlightMode.OFFBOARD
+    yaw = (await drone.telemetry.attitude_euler()).yaw_deg
+    assert abs(yaw - 90.0) < 5.0
+    await offboard.stop()
+    await drone.action.land()
+
+    async def down() -> bool:
+        return not await drone.telemetry.armed()
+
+    await wait_until(down, 30.0, "landing after offboard")
+
+
+async def test_takeoff_denied_when_disarmed(drone: Drone) -> None:
+    with pytest.raises(ActionError):
+        await drone.action.takeoff()
+    assert not await drone.telemetry.in_air()
