@@ -174,6 +174,7 @@ class Airspace:
         if self._keepout_union is not None:
             shapely.prepare(self._keepout_union)
         self._graph: _Graph | None = None
+        self.grid_cache: dict[float, Any] = {}  # coverage grids by cell size, built on demand
 
     # -- construction -------------------------------------------------------------------------
 

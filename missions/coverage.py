@@ -150,14 +150,11 @@ class CoverageResult:
         return out
 
 
-_GRID_CACHE: dict[tuple[int, float], Grid] = {}
-
-
 def make_grid(airspace: Airspace, cell_m: float) -> Grid:
     """The grid over the airspace's area with borough labels (cached per airspace and size)."""
-    key = (id(airspace), cell_m)
-    if key in _GRID_CACHE:
-        return _GRID_CACHE[key]
+    cached = airspace.grid_cache.get(cell_m)
+    if isinstance(cached, Grid):
+        return cached
     frame = airspace.frame
     area = airspace._area
     minx, miny, maxx, maxy = area.bounds
@@ -182,7 +179,7 @@ def make_grid(airspace: Airspace, cell_m: float) -> Grid:
     for ob in airspace._obstacles:
         in_zone |= shapely.contains_xy(ob.xy, gx, gy)
     grid = Grid(frame, cell_m, minx, miny, nx, ny, in_area, label, names, in_zone)
-    _GRID_CACHE[key] = grid
+    airspace.grid_cache[cell_m] = grid
     return grid
 
 
