@@ -27,18 +27,18 @@ from groundstation.dispatch import FlightModel
 from groundstation.errors import ConfigError, GroundStationError
 from groundstation.journal import Journal
 from groundstation.mavsdk_link import DroneEndpoint, MavsdkFleet
+from missions.airspace import Airspace, zones_from_geojson
 from missions.sites import SiteSet, load_sites
 
 log = logging.getLogger(__name__)
 
 
-def load_airspace() -> object | None:
-    """London's restriction zones and operating area, when the missions package provides them."""
-    try:
-        from missions.airspace import Airspace
-    except ImportError:  # pragma: no cover - missions always ships it
-        return None
-    return Airspace.load_default()
+def load_airspace(zones_file: str | None = None) -> Airspace:
+    """London's restriction zones and operating area, plus user zones from a GeoJSON file."""
+    airspace = Airspace.load_default()
+    if zones_file:
+        airspace = airspace.with_zones(zones_from_geojson(Path(zones_file)))
+    return airspace
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,7 +59,7 @@ async def controller_running(
     base_port: int,
     journal_path: str | Path,
     with_docks: bool = True,
-    with_airspace: bool = True,
+    airspace: Airspace | None = None,
 ) -> AsyncIterator[Running]:
     """The controller with its fleet, bus, docks and journal, running until the block exits."""
     will = Will(
@@ -78,7 +78,8 @@ async def controller_running(
 
                 docks = DockLink(bus, [d.dock_id for d in config.site_set.docks],
                                  speedup=config.speedup)
-            airspace = load_airspace() if with_airspace else None
+            if airspace is None:
+                airspace = load_airspace()
             ctl = Controller(config, fleet=fleet, bus=bus, journal=journal, docks=docks,
                              airspace=airspace)  # type: ignore[arg-type]
             task = asyncio.create_task(ctl.run(), name="controller")
@@ -107,6 +108,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="the vehicles' simulated time runs this much faster (simulation only)")
     p.add_argument("--on-scene", type=float, default=120.0, help="seconds on scene")
     p.add_argument("--no-docks", action="store_true", help="drones without dock controllers")
+    p.add_argument("--zones", default=None, help="GeoJSON of extra no-fly zones (user zones)")
     p.add_argument("-v", "--verbose", action="store_true")
     return p
 
@@ -130,7 +132,8 @@ async def _amain(args: argparse.Namespace) -> int:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     async with controller_running(config, broker, base_port=args.base_port,
-                                  journal_path=args.journal, with_docks=not args.no_docks):
+                                  journal_path=args.journal, with_docks=not args.no_docks,
+                                  airspace=load_airspace(args.zones)):
         print(f"controller {config.controller_id}: {len(site_set.docks)} drones, "
               f"broker {broker.url()}", flush=True)
         await stop.wait()

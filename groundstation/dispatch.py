@@ -149,15 +149,15 @@ def gate(
     dist = distance_m(c.dock_lat_deg, c.dock_lon_deg, lat_deg, lon_deg)
     if dist > model.max_range_m:
         return None, f"range: {dist / 1000:.1f} km > {model.max_range_m / 1000:.1f} km"
+    if c.dock_reason is not None:
+        return None, f"dock: {c.dock_reason}"
+    if c.wind_m_s > model.max_wind_m_s:
+        return None, f"weather: wind {c.wind_m_s:.0f} m/s > {model.max_wind_m_s:.0f} m/s"
     if not math.isfinite(c.battery_pct):
         return None, "battery: unknown"
     need = battery_needed_pct(dist, model, c.wind_m_s)
     if c.battery_pct < need:
         return None, f"battery: {c.battery_pct:.0f}% < {need:.0f}% needed"
-    if c.dock_reason is not None:
-        return None, f"dock: {c.dock_reason}"
-    if c.wind_m_s > model.max_wind_m_s:
-        return None, f"weather: wind {c.wind_m_s:.0f} m/s > {model.max_wind_m_s:.0f} m/s"
     if airspace is not None:
         refusal = airspace.check_route(c.dock_lat_deg, c.dock_lon_deg, lat_deg, lon_deg)
         if refusal is not None:

@@ -344,12 +344,12 @@ def step(s: Sortie, ev: Event) -> Result:  # noqa: C901 - one flat dispatch read
         case Reached(goal=Goal.DOCK) if s.phase == Phase.RETURNING and not s.pilot:
             s = replace(s, phase=Phase.LANDING)
             return s, flight_command(s)
+        case Tick() if s.airborne and not s.pilot and not s.command_ok:
+            return replace(s, command_ok=True), flight_command(s)
         case Tick() if s.phase == Phase.ON_SCENE and not s.pilot:
             if s.on_scene_since_s is not None and ev.now_s - s.on_scene_since_s >= s.on_scene_s:
                 return _return(s, "time on scene done")
             return s, []
-        case Tick() if s.airborne and not s.pilot and not s.command_ok:
-            return replace(s, command_ok=True), flight_command(s)
         case CommandDone() if s.airborne:
             if ev.ok:
                 return replace(s, command_ok=True), []

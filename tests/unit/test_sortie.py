@@ -1,0 +1,153 @@
+"""The sortie state machine, event by event, as a pilot would follow it on the console."""
+
+from __future__ import annotations
+
+import pytest
+
+from groundstation import sortie as so
+from groundstation.contract import DockMethod, IncidentStatus, Phase
+
+pytestmark = pytest.mark.unit
+
+DOCK = so.Target(51.5, -0.12)
+SCENE = so.Target(51.51, -0.11)
+
+
+def docked() -> so.Sortie:
+    return so.Sortie(drone_id="d1", dock_id="k1", dock=DOCK, on_scene_s=60.0)
+
+
+def run(s: so.Sortie, *events: so.Event) -> tuple[so.Sortie, list[so.Action]]:
+    actions: list[so.Action] = []
+    for ev in events:
+        s, acts = so.step(s, ev)
+        actions += acts
+    return s, actions
+
+
+def airborne_on_scene() -> so.Sortie:
+    s, _ = run(
+        docked(),
+        so.Launch("i1", SCENE, 2, 0.0),
+        so.Prepared(ok=True),
+        so.LaunchDone(ok=True),
+        so.Reached(so.Goal.SAFE_ALT, 10.0),
+        so.Reached(so.Goal.SCENE, 50.0),
+    )
+    assert s.phase == Phase.ON_SCENE
+    return s
+
+
+def test_a_whole_sortie_walks_every_phase_with_the_right_commands() -> None:
+    s = docked()
+    s, acts = so.step(s, so.Launch("i1", SCENE, 2, 0.0))
+    assert s.phase == Phase.PREFLIGHT and acts == [so.Prepare("k1")]
+    s, acts = so.step(s, so.Prepared(ok=True))
+    assert s.phase == Phase.LAUNCHING and acts == [so.ArmTakeoff(s.safe_alt_rel_m)]
+    s, acts = so.step(s, so.Reached(so.Goal.SAFE_ALT, 10.0))
+    assert s.phase == Phase.TRANSIT
+    assert so.Goto(SCENE.lat_deg, SCENE.lon_deg, s.cruise_alt_rel_m) in acts
+    assert so.DockCall("k1", DockMethod.COVER_CLOSE) in acts
+    s, acts = so.step(s, so.Reached(so.Goal.SCENE, 50.0))
+    assert s.phase == Phase.ON_SCENE
+    assert any(isinstance(a, so.Orbit) for a in acts)
+    assert so.SetIncident("i1", IncidentStatus.ON_SCENE) in acts
+    s, acts = so.step(s, so.Tick(100.0))
+    assert s.phase == Phase.ON_SCENE and acts == []  # 50 s of the 60 s on scene
+    s, acts = so.step(s, so.Tick(110.0))
+    assert s.phase == Phase.RETURNING
+    assert so.Goto(DOCK.lat_deg, DOCK.lon_deg, s.cruise_alt_rel_m) in acts
+    assert so.DockCall("k1", DockMethod.COVER_OPEN) in acts
+    s, acts = so.step(s, so.Reached(so.Goal.DOCK, 150.0))
+    assert s.phase == Phase.LANDING and acts == [so.Land()]
+    s, acts = so.step(s, so.Landed(at_dock=True))
+    assert s.phase == Phase.CHARGING and s.incident_id is None
+    assert so.DockCall("k1", DockMethod.COVER_CLOSE) in acts
+    s, _ = so.step(s, so.Charged())
+    assert s.phase == Phase.DOCKED
+
+
+def test_a_failed_dock_opening_hands_the_incident_back() -> None:
+    s, acts = run(docked(), so.Launch("i1", SCENE, 2, 0.0), so.Prepared(ok=False, reason="cover stuck"))
+    assert s.phase == Phase.DOCKED and s.incident_id is None
+    assert s.reason == "cover stuck"
+    assert any(isinstance(a, so.Requeue) and a.incident_id == "i1" for a in acts)
+
+
+def test_a_refused_arm_aborts_the_launch_and_requeues() -> None:
+    s, acts = run(docked(), so.Launch("i1", SCENE, 2, 0.0), so.Prepared(ok=True),
+                  so.LaunchDone(ok=False, reason="COMMAND_DENIED"))
+    assert s.phase == Phase.DOCKED
+    assert any(isinstance(a, so.Requeue) for a in acts)
+
+
+def test_a_pilot_holding_authority_stops_the_autonomy() -> None:
+    s = airborne_on_scene()
+    s, acts = so.step(s, so.PilotGrab("alice"))
+    assert s.pilot == "alice" and acts == []
+    # Time on scene runs out, but the autonomy issues nothing while the pilot flies.
+    s, acts = so.step(s, so.Tick(1000.0))
+    assert s.phase == Phase.ON_SCENE and acts == []
+    s, acts = so.step(s, so.Resume())
+    assert s.pilot is None
+    assert any(isinstance(a, so.Orbit) for a in acts)
+
+
+def test_battery_low_returns_and_requeues_the_incident() -> None:
+    s, acts = so.step(airborne_on_scene(), so.FailsafeRaised(so.Failsafe.BATTERY_LOW, "29%"))
+    assert s.phase == Phase.RETURNING and s.last_failsafe == "battery_low"
+    assert any(isinstance(a, so.Requeue) and a.incident_id == "i1" for a in acts)
+    assert any(isinstance(a, so.Alert) and a.code == "failsafe_battery_low" for a in acts)
+
+
+def test_battery_critical_lands_where_it_is_and_ends_in_fault() -> None:
+    s, acts = so.step(airborne_on_scene(), so.FailsafeRaised(so.Failsafe.BATTERY_CRITICAL))
+    assert s.phase == Phase.LANDING and so.Land() in acts
+    s, acts = so.step(s, so.Landed(at_dock=False))
+    assert s.phase == Phase.FAULT
+    assert any(isinstance(a, so.Alert) and a.code == "landed_away" for a in acts)
+
+
+def test_link_loss_keeps_the_plan_and_recovery_reissues_it() -> None:
+    s, acts = so.step(airborne_on_scene(), so.FailsafeRaised(so.Failsafe.LINK_LOST))
+    assert s.phase == Phase.ON_SCENE and s.last_failsafe == "link_lost"
+    assert all(isinstance(a, so.Alert) for a in acts)
+    s, acts = so.step(s, so.LinkRecovered())
+    assert s.last_failsafe is None
+    assert any(isinstance(a, so.Orbit) for a in acts)
+
+
+def test_priority_one_redirect_requeues_the_old_incident() -> None:
+    other = so.Target(51.52, -0.10)
+    s, acts = so.step(airborne_on_scene(), so.Redirect("i9", other, 1))
+    assert s.phase == Phase.TRANSIT and s.incident_id == "i9" and s.target == other
+    assert any(isinstance(a, so.Requeue) and a.incident_id == "i1" for a in acts)
+    assert so.Goto(other.lat_deg, other.lon_deg, s.cruise_alt_rel_m) in acts
+
+
+def test_adopting_a_drone_in_the_air_reissues_its_phase_command() -> None:
+    s, acts = so.step(airborne_on_scene(), so.Adopt(in_air=True))
+    assert s.phase == Phase.ON_SCENE
+    assert any(isinstance(a, so.Orbit) for a in acts)
+
+
+def test_adopting_before_takeoff_aborts_rather_than_launching_twice() -> None:
+    s, _ = so.step(docked(), so.Launch("i1", SCENE, 2, 0.0))
+    s, acts = so.step(s, so.Adopt(in_air=False))
+    assert s.phase == Phase.DOCKED
+    assert any(isinstance(a, so.Requeue) for a in acts)
+
+
+def test_a_failed_command_is_retried_on_the_next_tick() -> None:
+    s, acts = so.step(airborne_on_scene(), so.CommandDone(ok=False, reason="TIMEOUT"))
+    assert not s.command_ok and any(isinstance(a, so.Alert) for a in acts)
+    s, acts = so.step(s, so.Tick(60.0))
+    assert s.command_ok and any(isinstance(a, so.Orbit) for a in acts)
+
+
+def test_events_out_of_phase_change_nothing() -> None:
+    s = docked()
+    for ev in (so.Reached(so.Goal.SCENE, 1.0), so.Landed(at_dock=True), so.Recall("x"),
+               so.Prepared(ok=True), so.Tick(5.0)):
+        after, acts = so.step(s, ev)
+        assert after == s and acts == []
