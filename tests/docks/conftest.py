@@ -1,0 +1,70 @@
+"""Fixtures for the dock protocol tests: a real mosquitto, simulated docks, a controller link."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Callable
+
+import pytest
+
+from groundstation.broker import Mosquitto
+from groundstation.bus import Bus
+from groundstation.docks import DockLink
+from groundstation.docksim import DockSimFleet
+from missions.sites import SiteSet, parse_sites
+
+SPEEDUP = 20.0  # a cover takes 12 s / 20 = 0.6 s
+
+
+@pytest.fixture
+def site_set() -> SiteSet:
+    return parse_sites({
+        "name": "test",
+        "sites": [{"site_id": "alpha", "lat_deg": 51.5, "lon_deg": -0.1,
+                   "roof_alt_amsl_m": 40.0, "docks": 2}],
+    })
+
+
+@pytest.fixture
+async def broker() -> AsyncIterator[Mosquitto]:
+    async with Mosquitto(persistence=False) as m:
+        yield m
+
+
+@pytest.fixture
+async def fleet(broker: Mosquitto, site_set: SiteSet) -> AsyncIterator[DockSimFleet]:
+    async with DockSimFleet(broker.config, site_set, speedup=SPEEDUP, seed=1) as f:
+        yield f
+
+
+async def until(pred: Callable[[], bool], timeout_s: float = 5.0) -> None:
+    """Wait until ``pred()`` is true, or fail."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout_s
+    while not pred():
+        if loop.time() > deadline:
+            raise AssertionError("condition not met in time")
+        await asyncio.sleep(0.02)
+
+
+@pytest.fixture
+async def link(broker: Mosquitto, site_set: SiteSet) -> AsyncIterator[DockLink]:
+    """A controller-side DockLink fed by one reader, as the controller does it."""
+    async with Bus(broker.config, "controller-test") as bus:
+        dock_link = DockLink(bus, [d.dock_id for d in site_set.docks], speedup=SPEEDUP)
+        for topic, qos in dock_link.subscriptions():
+            await bus.subscribe(topic, qos)
+
+        async def reader() -> None:
+            async for msg in bus.messages():
+                dock_link.handle(msg)
+
+        task = asyncio.create_task(reader(), name="test:reader")
+        try:
+            yield dock_link
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+            await dock_link.aclose()
