@@ -212,6 +212,9 @@ class MainWindow(QMainWindow):
         self.map.clicked.connect(self._on_map_click)
         self.map.context_requested.connect(self._context_menu)
         self.fleet_table.clicked.connect(self._on_fleet_click)
+        fleet_selection = self.fleet_table.selectionModel()
+        assert fleet_selection is not None
+        fleet_selection.currentRowChanged.connect(lambda cur, _prev: self._on_fleet_click(cur))
         self.follow.toggled.connect(lambda _on: self._follow_now())
         self.ack_button.clicked.connect(self._ack_selected)
         self.ack_all_button.clicked.connect(lambda: self.model.acknowledge(None))
@@ -470,7 +473,9 @@ class MainWindow(QMainWindow):
 
     def _on_fleet_click(self, index: QModelIndex) -> None:
         if 0 <= index.row() < len(self.fleet_model.keys):
-            self.select_drone(self.fleet_model.keys[index.row()])
+            drone_id = self.fleet_model.keys[index.row()]
+            if drone_id != self.selected:
+                self.select_drone(drone_id)
 
     def _on_map_item(self, kind: str, ident: str) -> None:
         if kind == "drone":
@@ -589,7 +594,7 @@ class MainWindow(QMainWindow):
     def _on_map_click(self, lat: float, lon: float) -> None:
         if self.map.goto_mode:
             self._cancel_goto()
-            if self.has_control():
+            if self.has_control() and self.commands.allowed(M.DRONE_GOTO):
                 self.goto(lat, lon)
 
     def _context_menu(self, lat: float, lon: float, gpos: QPoint) -> None:
@@ -609,15 +614,17 @@ class MainWindow(QMainWindow):
                 )
         menu.addSeparator()
         mine = self.has_control() and self.bridge.connected
+        goto_ok = mine and self.commands.allowed(M.DRONE_GOTO)
+        orbit_ok = mine and self.commands.allowed(M.DRONE_ORBIT)
         goto = menu.addAction(f"Go to here ({self.selected or 'no drone'})")
         if goto is not None:
             goto.setObjectName("goto_here")
-            goto.setEnabled(mine)
+            goto.setEnabled(goto_ok)
             goto.triggered.connect(lambda: self.goto(lat, lon))
         orbit = menu.addAction(f"Orbit here, radius {self.panel.radius.value():.0f} m")
         if orbit is not None:
             orbit.setObjectName("orbit_here")
-            orbit.setEnabled(mine)
+            orbit.setEnabled(orbit_ok)
             orbit.triggered.connect(lambda: self.orbit(lat, lon))
         self.last_menu = menu
         menu.popup(gpos)
