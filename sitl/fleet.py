@@ -28,7 +28,7 @@ MAX_CATCH_UP_S = 1.0  # simulated seconds dropped rather than run late
 class SimFleet:
     """An async context manager running the vehicles and their UDP endpoints."""
 
-    def __init__(  # noqa: PLR0917 - the documented positional API
+    def __init__(
         self,
         homes: Sequence[Home],
         base_port: int = 14540,

@@ -400,11 +400,15 @@ class Navigator:
         if reached:
             self.events.append(mav.MAVLink_mission_item_reached_message(m.current))
         m.current += 1
+        last = m.target
         m.phase, m.target = "goto", None
         self._process_do_items()
         if m.current >= len(m.items):
             m.current = len(m.items)
             m.state = MissionState.COMPLETE
+            # PX4 loiters at the last waypoint once the mission is complete.
+            self.hold_target = last if last is not None and self.s.in_air else self.here()
+            m.target = self.hold_target
         self.events.append(self.mission_current())
 
     def _process_do_items(self) -> None:

@@ -181,6 +181,11 @@ class SimVehicle:
     def set_battery(self, remaining: float) -> None:
         self.state.battery.remaining = max(0.0, min(1.0, remaining))
 
+    @property
+    def gcs_last_heartbeat_s(self) -> float | None:
+        """Wall-clock time of the last ground-station HEARTBEAT, None before the first."""
+        return self._gcs_last_heartbeat_s
+
     # ---- used by commands / telemetry -------------------------------------------------------
 
     def time_boot_ms(self) -> int:

@@ -149,6 +149,15 @@ async def drone(fleet_factory: Callable[..., Any]) -> AsyncIterator[Drone]:
         assert all(ep.errors == 0 for ep in fleet.endpoints), "simulator raised while handling"
 
 
+async def armed(d: Drone, expected: bool = True) -> None:
+    """Wait for the armed flag in the heartbeat (1 Hz, as PX4 sends it)."""
+
+    async def probe() -> bool:
+        return bool(await d.telemetry.armed()) == expected
+
+    await wait_until(probe, 2.5, "armed" if expected else "disarmed")
+
+
 # ---- geometry and flight helpers ---------------------------------------------------------------
 
 
@@ -173,7 +182,7 @@ async def take_off(d: Drone) -> None:
     await wait_until(up, 15.0, "takeoff")
 
 
-async def goto(  # noqa: PLR0917
+async def goto(
     d: Drone, north_m: float, east_m: float, rel_alt_m: float, tol_m: float = 2.0,
     timeout_s: float = 30.0,
 ) -> None:

@@ -1,0 +1,220 @@
+"""Missions, geofence, parameters, faults and several vehicles, with real MAVSDK over UDP."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from mavsdk.asyncio.plugins.action import ActionError
+from mavsdk.asyncio.plugins.failure import FailureAsync, FailureError, FailureType, FailureUnit
+from mavsdk.asyncio.plugins.geofence import (
+    Circle,
+    FenceType,
+    GeofenceAsync,
+    GeofenceData,
+    Point,
+    Polygon,
+)
+
+from sitl import FlightMode, Home
+from tests.sitl.conftest import (
+    HOME,
+    Drone,
+    armed,
+    connect,
+    dist_m,
+    goto,
+    landed_disarmed_at_home,
+    offset,
+    take_off,
+    wait_until,
+)
+
+pytestmark = pytest.mark.integration
+DATA = Path(__file__).parent / "data"
+
+
+def rebased_plan(name: str, home: Home) -> str:
+    """A QGC plan moved so that its planned home is `home`."""
+    plan = json.loads((DATA / name).read_text(encoding="utf-8"))
+    h_lat, h_lon, h_alt = plan["mission"]["plannedHomePosition"]
+    d_lat, d_lon = home.lat_deg - h_lat, home.lon_deg - h_lon
+    for item in plan["mission"]["items"]:
+        p = item["params"]
+        if p[4] or p[5]:
+            p[4] += d_lat
+            p[5] += d_lon
+        if item.get("frame") == 0 and p[6] is not None:
+            p[6] += home.alt_amsl_m - h_alt
+    plan["mission"]["plannedHomePosition"] = [home.lat_deg, home.lon_deg, home.alt_amsl_m]
+    return json.dumps(plan)
+
+
+async def test_mission_simple_square(fleet_factory: Callable[..., Any]) -> None:
+    async with fleet_factory(speedup=25.0) as fleet, connect(
+        f"udpin://0.0.0.0:{fleet.base_port}", HOME, fleet, 0
+    ) as d:
+        imported = await d.mission.import_qgroundcontrol_mission_from_string(
+            rebased_plan("simple_square.plan", HOME)
+        )
+        items = imported.mission_items
+        assert [i.command for i in items] == [22, 16, 16, 16, 16]
+        await d.mission.upload_mission(items)
+        downloaded = await d.mission.download_mission()
+        assert [(i.command, i.x, i.y) for i in downloaded] == [(i.command, i.x, i.y) for i in items]
+        await d.action.arm()
+        await d.mission.start_mission()
+
+        async def finished() -> bool:
+            return bool(await d.mission.is_mission_finished())
+
+        await wait_until(finished, 30.0, "mission finished")
+        progress = await d.mission.mission_progress()
+        assert progress.total == 5
+        last = items[-1]
+
+        async def at_last_waypoint() -> bool:
+            p = await d.telemetry.position()
+            return dist_m(p.latitude_deg, p.longitude_deg, last.x * 1e-7, last.y * 1e-7) < 2.0
+
+        await wait_until(at_last_waypoint, 5.0, "holding at the last waypoint")
+        assert abs((await d.telemetry.position()).relative_altitude_m - 20.0) < 1.0
+        reached = fleet.vehicles[0].nav.mission
+        assert reached.current == 5
+        await d.mission.clear_mission()
+        assert await d.mission.download_mission() == []
+        await d.action.return_to_launch()
+        await landed_disarmed_at_home(d, timeout_s=20.0)
+
+
+async def test_geofence_upload_denies_arming_outside(drone: Drone) -> None:
+    fence = GeofenceAsync(drone.system)
+    far_lat, far_lon = offset(drone.home, 500.0, 0.0)
+    await fence.upload_geofence(GeofenceData(
+        polygons=[],
+        circles=[Circle(Point(far_lat, far_lon), 100.0, FenceType.INCLUSION)],
+    ))
+    with pytest.raises(ActionError, match="DENIED"):
+        await drone.action.arm()
+    corners = [offset(drone.home, n, e) for n, e in ((-60, -60), (-60, 60), (60, 60), (60, -60))]
+    await fence.upload_geofence(GeofenceData(
+        polygons=[Polygon([Point(a, b) for a, b in corners], FenceType.INCLUSION)], circles=[],
+    ))
+    downloaded = await drone.mission.download_geofence()
+    assert [i.command for i in downloaded] == [5001] * 4
+    await drone.action.arm()
+    await armed(drone)
+    await drone.action.disarm()
+
+
+async def test_geofence_breach_returns_home(drone: Drone) -> None:
+    await drone.param.set_param_int("GF_ACTION", 3)  # Return
+    fence = GeofenceAsync(drone.system)
+    corners = [offset(drone.home, n, e) for n, e in ((-40, -40), (-40, 40), (40, 40), (40, -40))]
+    await fence.upload_geofence(GeofenceData(
+        polygons=[Polygon([Point(a, b) for a, b in corners], FenceType.INCLUSION)], circles=[],
+    ))
+    await take_off(drone)
+    lat, lon = offset(drone.home, 100.0, 0.0)
+    await drone.action.goto_location(lat, lon, drone.home.alt_amsl_m + 10.0, 0.0)
+
+    async def returning() -> bool:
+        from mavsdk.asyncio.plugins.telemetry import FlightMode as Fm
+
+        return await drone.telemetry.flight_mode() == Fm.RETURN_TO_LAUNCH
+
+    await wait_until(returning, 10.0, "GF_ACTION=Return after the breach")
+    p = await drone.telemetry.position()
+    assert dist_m(p.latitude_deg, p.longitude_deg, drone.home.lat_deg, drone.home.lon_deg) < 60
+    await landed_disarmed_at_home(drone)
+
+
+async def test_params_get_set_with_px4_types(drone: Drone) -> None:
+    p = drone.param
+    assert await p.get_param_int("NAV_DLL_ACT") == 0
+    assert await p.get_param_int("COM_DL_LOSS_T") == 10
+    assert await p.get_param_int("GF_ACTION") == 2
+    assert await p.get_param_float("RTL_RETURN_ALT") == pytest.approx(60.0)
+    assert await p.get_param_float("MPC_XY_CRUISE") == pytest.approx(5.0)
+    assert await p.get_param_float("BAT_LOW_THR") == pytest.approx(0.15)
+    await p.set_param_int("NAV_DLL_ACT", 2)
+    await p.set_param_float("RTL_RETURN_ALT", 45.5)
+    assert await p.get_param_int("NAV_DLL_ACT") == 2
+    assert await p.get_param_float("RTL_RETURN_ALT") == pytest.approx(45.5)
+    assert await drone.action.get_return_to_launch_altitude() == pytest.approx(45.5)
+    everything = await p.get_all_params()
+    names = {i.name for i in everything.int_params} | {f.name for f in everything.float_params}
+    assert {"MIS_TAKEOFF_ALT", "SYS_FAILURE_EN", "COM_DISARM_LAND", "BAT_CRIT_THR"} <= names
+
+
+async def test_gps_failure_denies_arming(drone: Drone) -> None:
+    with pytest.raises(FailureError):  # SYS_FAILURE_EN=0: PX4 refuses
+        await FailureAsync(drone.system).inject(FailureUnit.SENSOR_GPS, FailureType.OFF, 0)
+    await drone.param.set_param_int("SYS_FAILURE_EN", 1)
+    # MAVSDK's failure plugin reads SYS_FAILURE_EN when it is created: make a new one.
+    failure = FailureAsync(drone.system)
+    await failure.inject(FailureUnit.SENSOR_GPS, FailureType.OFF, 0)
+
+    async def gps_bad() -> bool:
+        return not (await drone.telemetry.health()).is_global_position_ok
+
+    await wait_until(gps_bad, 3.0, "health to show the GPS loss")
+    with pytest.raises(ActionError, match="DENIED"):
+        await drone.action.arm()
+    assert not await drone.telemetry.armed()
+    await failure.inject(FailureUnit.SENSOR_GPS, FailureType.OK, 0)
+
+    async def gps_good() -> bool:
+        return bool((await drone.telemetry.health()).is_armable)
+
+    await wait_until(gps_good, 3.0, "health to recover")
+    await drone.action.arm()
+    await armed(drone)
+
+
+async def test_two_vehicles_on_consecutive_ports(fleet_factory: Callable[..., Any]) -> None:
+    homes = [HOME, Home(*offset(HOME, 0.0, 8.0), HOME.alt_amsl_m)]
+    async with fleet_factory(homes) as fleet:
+        assert fleet.ports == [fleet.base_port, fleet.base_port + 1]
+        async with connect(f"udpin://0.0.0.0:{fleet.base_port}", homes[0], fleet, 0) as a, \
+                connect(f"udpin://0.0.0.0:{fleet.base_port + 1}", homes[1], fleet, 1) as b:
+            assert await a.system.get_system_id() == 1
+            assert await b.system.get_system_id() == 2
+            await asyncio.gather(take_off(a), take_off(b))
+            await asyncio.gather(goto(a, 20.0, 0.0, 10.0), goto(b, -20.0, 8.0, 12.0))
+            pa, pb = await a.telemetry.position(), await b.telemetry.position()
+            assert dist_m(pa.latitude_deg, pa.longitude_deg, pb.latitude_deg, pb.longitude_deg) > 35
+            assert fleet.vehicles[0].state.armed
+            assert fleet.vehicles[1].state.armed
+
+
+@pytest.mark.simonly
+async def test_link_loss_triggers_rtl(fleet_factory: Callable[..., Any]) -> None:
+    async with fleet_factory() as fleet:
+        vehicle = fleet.vehicles[0]
+        async with connect(f"udpin://0.0.0.0:{fleet.base_port}", HOME, fleet, 0) as d:
+            await d.param.set_param_int("NAV_DLL_ACT", 2)  # Return
+            await d.param.set_param_int("COM_DL_LOSS_T", 2)
+            await take_off(d)
+            await goto(d, 60.0, 30.0, 15.0)
+        # The ground station is gone: no more GCS heartbeats.
+        loop = asyncio.get_running_loop()
+        t0 = loop.time()
+        while vehicle.state.mode is not FlightMode.RTL:
+            assert loop.time() - t0 < 5.0, "no RTL after data-link loss"
+            await asyncio.sleep(0.05)
+        # COM_DL_LOSS_T is wall clock, not simulated time (10x faster here).
+        last_heartbeat = vehicle.gcs_last_heartbeat_s
+        assert last_heartbeat is not None
+        assert loop.time() - last_heartbeat >= 2.0
+        assert vehicle.link_lost
+        while vehicle.state.armed:
+            assert loop.time() - t0 < 30.0, "did not land after RTL"
+            await asyncio.sleep(0.1)
+        lat, lon, alt = vehicle.state.position()
+        assert dist_m(lat, lon, HOME.lat_deg, HOME.lon_deg) < 3.0
+        assert abs(alt - HOME.alt_amsl_m) < 0.3
