@@ -112,7 +112,8 @@ async def test_orbit(drone: Drone) -> None:
         k = math.cos(math.radians(c_lat))
         bearings.append(math.atan2((p.longitude_deg - c_lon) * k, p.latitude_deg - c_lat))
         await asyncio.sleep(0.3)
-    swept = sum((b - a + math.pi) % (2 * math.pi) - math.pi for a, b in itertools.pairwise(bearings))
+    turns = [(b - a + math.pi) % (2 * math.pi) - math.pi for a, b in itertools.pairwise(bearings)]
+    swept = sum(turns)
     assert swept > 0.5  # clockwise (positive radius), about 4 m/s / 20 m * 15 s sim = 3 rad
     mode = await drone.telemetry.flight_mode()
     assert mode != FlightMode.HOLD  # PX4 reports orbit as POSCTL main mode, ORBIT sub mode

@@ -1,0 +1,93 @@
+"""Run a simulated fleet: ``python -m sitl --drones N --base-port P [--sites NAME|FILE | --home
+LAT,LON,ALT] [--speedup X] [--seed S]``. Vehicle i sends to 127.0.0.1:P+i with system id i+1."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import signal
+import sys
+from collections.abc import Sequence
+
+from sitl.fleet import SimFleet
+from sitl.physics import Home, LocalFrame
+
+HOME_SPACING_M = 8.0
+
+
+def parse_home(text: str) -> Home:
+    try:
+        lat, lon, alt = (float(x) for x in text.split(","))
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"--home wants LAT,LON,ALT, got {text!r}") from exc
+    if not (-90 <= lat <= 90 and -180 <= lon <= 180):
+        raise argparse.ArgumentTypeError("--home: position out of range")
+    return Home(lat, lon, alt)
+
+
+def homes_in_a_row(first: Home, count: int) -> list[Home]:
+    """`count` homes HOME_SPACING_M apart, running east from `first`."""
+    frame = LocalFrame(first.lat_deg, first.lon_deg, first.alt_amsl_m)
+    out = []
+    for i in range(count):
+        lat, lon, alt = frame.to_global(0.0, i * HOME_SPACING_M, 0.0)
+        out.append(Home(lat, lon, alt))
+    return out
+
+
+def homes_from_sites(name: str, drones: int | None) -> list[Home]:
+    from missions.sites import load_sites
+
+    docks = sorted(load_sites(name).docks, key=lambda d: d.fleet_index)
+    homes = [Home(d.lat_deg, d.lon_deg, d.alt_amsl_m) for d in docks]
+    if drones is not None:
+        if drones > len(homes):
+            raise SystemExit(f"sitl: --drones {drones} but the site set has {len(homes)} docks")
+        homes = homes[:drones]
+    return homes
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m sitl", description=__doc__)
+    p.add_argument("--drones", type=int, default=None, help="number of vehicles")
+    p.add_argument("--base-port", type=int, default=14540, help="vehicle i sends to port P+i")
+    where = p.add_mutually_exclusive_group()
+    where.add_argument("--sites", help="site set name or JSON file: one vehicle per dock")
+    where.add_argument("--home", type=parse_home, help="LAT,LON,ALT_AMSL of the first vehicle")
+    p.add_argument("--speedup", type=float, default=1.0, help="simulated seconds per wall second")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--host", default="127.0.0.1", help="where the ground station listens")
+    return p
+
+
+async def run(homes: Sequence[Home], args: argparse.Namespace) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    async with SimFleet(homes, args.base_port, args.speedup, args.seed, args.host) as fleet:
+        last = fleet.ports[-1]
+        print(f"sitl: {len(homes)} vehicles, ports {fleet.ports[0]}..{last}", flush=True)
+        await stop.wait()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.remove_signal_handler(sig)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.drones is not None and not 1 <= args.drones <= 250:
+        raise SystemExit("sitl: --drones must be 1..250")
+    if args.speedup <= 0:
+        raise SystemExit("sitl: --speedup must be positive")
+    if args.home is not None:
+        homes = homes_in_a_row(args.home, args.drones or 1)
+    else:
+        homes = homes_from_sites(args.sites or "met-trial", args.drones)
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(run(homes, args))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
