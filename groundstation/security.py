@@ -1,0 +1,301 @@
+"""A secured mosquitto deployment: password file, ACL per role, TLS.
+
+``groundstation broker-config`` writes it.
+
+Roles and what the generated ACL lets each user do (``NAME`` is the user's login):
+
+============ ================================================================================
+controller   read and write everything under ``dfr/v1/``
+operator     write ``operators/NAME/services``; read its ``services_reply``, drones, docks
+             (osd, state, status), incidents and controllers
+viewer       read drones, docks (osd, state, status), incidents and controllers; write nothing
+dock         the dock whose id is NAME: write ``docks/NAME/{osd,state,status,services_reply,
+             events}``, read ``docks/NAME/{services,events_reply}`` and drone telemetry (to sense
+             its drone in the dock)
+cad          write ``operators/NAME/services``; read its ``services_reply`` and incidents. The
+             controller accepts only incident_create and incident_close from it
+             (``contract.ROLE_METHODS``)
+============ ================================================================================
+
+The username in ``operators/{username}/...`` is therefore the MQTT login: nobody can ask or answer
+in another user's namespace. Remember that mosquitto drops a denied publish silently.
+
+Passwords are hashed here in mosquitto's own format (PBKDF2-SHA512, ``$7$``), so neither
+``mosquitto_passwd`` nor the clear passwords are needed on the broker host. The files are made
+readable by the ``mosquitto`` user, which mosquitto switches to when started as root.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import contextlib
+import hashlib
+import json
+import os
+import pwd
+import secrets
+import shutil
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from groundstation.contract import PREFIX, Role, valid_id
+from groundstation.errors import ConfigError
+
+PBKDF2_ITERATIONS = 101_000
+_SALT_BYTES = 12
+
+
+@dataclass(frozen=True, slots=True)
+class UserSpec:
+    """One broker login and its role."""
+
+    username: str
+    role: Role
+    password: str
+
+    def __post_init__(self) -> None:
+        if not valid_id(self.username):
+            raise ConfigError(f"username {self.username!r}: use 1-64 of A-Z a-z 0-9 _ . -")
+        if not self.password:
+            raise ConfigError(f"user {self.username}: empty password")
+
+
+@dataclass(frozen=True, slots=True)
+class TlsFiles:
+    """The broker's certificate chain and key, and the CA clients verify it with."""
+
+    certfile: Path
+    keyfile: Path
+    cafile: Path
+
+
+def hash_password(password: str, *, salt: bytes | None = None,
+                  iterations: int = PBKDF2_ITERATIONS) -> str:
+    """A password hash as mosquitto 2 stores it: ``$7$iterations$salt$hash`` (PBKDF2-SHA512)."""
+    salt = salt if salt is not None else secrets.token_bytes(_SALT_BYTES)
+    digest = hashlib.pbkdf2_hmac("sha512", password.encode(), salt, iterations)
+    b64 = base64.b64encode
+    return f"$7${iterations}${b64(salt).decode()}${b64(digest).decode()}"
+
+
+def verify_password(password: str, encoded: str) -> bool:
+    parts = encoded.split("$")
+    if len(parts) != 5 or parts[1] != "7":
+        return False
+    salt = base64.b64decode(parts[3])
+    return secrets.compare_digest(hash_password(password, salt=salt, iterations=int(parts[2])),
+                                  encoded)
+
+
+def _dfr(path: str) -> str:
+    return f"{PREFIX}/{path}"
+
+
+_READ_COMMON = (
+    "drones/+/telemetry", "drones/+/state", "docks/+/osd", "docks/+/state", "docks/+/status",
+    "incidents/+", "controllers/+/status", "controllers/+/events",
+)
+
+
+def acl_rules(user: UserSpec) -> list[tuple[str, str]]:
+    """The (access, topic) rules of one user: access is read, write or readwrite."""
+    name = user.username
+    if user.role == Role.CONTROLLER:
+        return [("readwrite", _dfr("#"))]
+    if user.role == Role.OPERATOR:
+        return [
+            ("write", _dfr(f"operators/{name}/services")),
+            ("read", _dfr(f"operators/{name}/services_reply")),
+            *(("read", _dfr(t)) for t in _READ_COMMON),
+        ]
+    if user.role == Role.VIEWER:
+        return [("read", _dfr(t)) for t in _READ_COMMON]
+    if user.role == Role.DOCK:
+        return [
+            *(("write", _dfr(f"docks/{name}/{leaf}"))
+              for leaf in ("osd", "state", "status", "services_reply", "events")),
+            ("read", _dfr(f"docks/{name}/services")),
+            ("read", _dfr(f"docks/{name}/events_reply")),
+            ("read", _dfr("drones/+/telemetry")),
+        ]
+    if user.role == Role.CAD:
+        return [
+            ("write", _dfr(f"operators/{name}/services")),
+            ("read", _dfr(f"operators/{name}/services_reply")),
+            ("read", _dfr("incidents/+")),
+            ("read", _dfr("controllers/+/status")),
+        ]
+    raise ConfigError(f"unknown role {user.role!r}")
+
+
+def acl_text(users: Sequence[UserSpec]) -> str:
+    lines = ["# generated by groundstation broker-config: one block per user, no patterns", ""]
+    for user in users:
+        lines.append(f"# role {user.role.value}")
+        lines.append(f"user {user.username}")
+        lines += [f"topic {access} {topic}" for access, topic in acl_rules(user)]
+        lines.append("")
+    return "\n".join(lines)
+
+
+def _give_to_mosquitto(path: Path, mode: int) -> None:
+    """Make a file readable by the broker: owned by the mosquitto user when we are root."""
+    path.chmod(mode)
+    if os.geteuid() == 0:
+        with contextlib.suppress(KeyError, OSError):
+            entry = pwd.getpwnam("mosquitto")
+            os.chown(path, entry.pw_uid, entry.pw_gid)
+
+
+def write_mosquitto_config(
+    outdir: Path,
+    users: Sequence[UserSpec],
+    *,
+    port: int,
+    tls: TlsFiles | None = None,
+    bind: str = "127.0.0.1",
+) -> Path:
+    """Write mosquitto.conf, passwd, acl (and the TLS files) into ``outdir``; return the conf.
+
+    The directory is self-contained: start the broker with ``mosquitto -c outdir/mosquitto.conf``.
+    ``roles.json`` maps each login to its role for the controller's per-method check.
+    """
+    names = [u.username for u in users]
+    if len(set(names)) != len(names):
+        raise ConfigError("duplicate usernames")
+    if not users:
+        raise ConfigError("no users: an empty password file locks everybody out")
+    outdir = outdir.resolve()
+    outdir.mkdir(parents=True, exist_ok=True)
+    outdir.chmod(0o755)
+    data = outdir / "data"
+    data.mkdir(exist_ok=True)
+    _give_to_mosquitto(data, 0o700)
+
+    passwd = outdir / "passwd"
+    passwd.write_text("".join(f"{u.username}:{hash_password(u.password)}\n" for u in users),
+                      encoding="utf-8")
+    _give_to_mosquitto(passwd, 0o600)
+    acl = outdir / "acl"
+    acl.write_text(acl_text(users), encoding="utf-8")
+    _give_to_mosquitto(acl, 0o640)
+    roles = outdir / "roles.json"
+    roles.write_text(json.dumps({u.username: u.role.value for u in users}, indent=2) + "\n",
+                     encoding="utf-8")
+    roles.chmod(0o644)
+
+    conf = [
+        "# generated by groundstation broker-config",
+        "per_listener_settings false",
+        "allow_anonymous false",
+        f"password_file {passwd}",
+        f"acl_file {acl}",
+        "set_tcp_nodelay true",
+        "persistence true",
+        f"persistence_location {data}/",
+        "max_queued_messages 10000",
+        "log_dest stderr",
+        "log_type error",
+        "log_type warning",
+        "log_type notice",
+        f"listener {port} {bind}",
+    ]
+    if tls is not None:
+        copies = {}
+        for kind, src in (("ca.crt", tls.cafile), ("server.crt", tls.certfile),
+                          ("server.key", tls.keyfile)):
+            if not src.is_file():
+                raise ConfigError(f"TLS file {src} not found")
+            dst = outdir / kind
+            if src.resolve() != dst:
+                shutil.copyfile(src, dst)
+            _give_to_mosquitto(dst, 0o600 if kind == "server.key" else 0o644)
+            copies[kind] = dst
+        conf += [
+            f"cafile {copies['ca.crt']}",
+            f"certfile {copies['server.crt']}",
+            f"keyfile {copies['server.key']}",
+            "tls_version tlsv1.2",
+            "require_certificate false",
+        ]
+    path = outdir / "mosquitto.conf"
+    path.write_text("\n".join(conf) + "\n", encoding="utf-8")
+    path.chmod(0o644)
+    return path
+
+
+def load_roles(path: Path) -> dict[str, Role]:
+    """The ``roles.json`` written next to the configuration: login -> role."""
+    raw = json.loads(path.read_text(encoding="utf-8"))
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: expected an object of username: role")
+    try:
+        return {str(k): Role(v) for k, v in raw.items()}
+    except ValueError as exc:
+        raise ConfigError(f"{path}: {exc}") from exc
+
+
+def parse_user(text: str) -> UserSpec:
+    """``NAME:ROLE:PASSWORD`` (the password may contain colons)."""
+    parts = text.split(":", 2)
+    if len(parts) != 3:
+        raise ConfigError(f"--user {text.split(':', 1)[0]}: expected NAME:ROLE:PASSWORD")
+    try:
+        role = Role(parts[1])
+    except ValueError:
+        roles = ", ".join(r.value for r in Role)
+        raise ConfigError(f"--user {parts[0]}: role must be one of {roles}") from None
+    return UserSpec(parts[0], role, parts[2])
+
+
+def load_users(path: Path) -> list[UserSpec]:
+    """``[{"username", "role", "password"}, ...]`` or ``{"users": [...]}``."""
+    raw = json.loads(path.read_text(encoding="utf-8"))
+    if isinstance(raw, dict):
+        raw = raw.get("users")
+    if not isinstance(raw, list):
+        raise ConfigError(f"{path}: expected a list of users")
+    users = []
+    for n, item in enumerate(raw):
+        if not isinstance(item, dict) or not all(
+            isinstance(item.get(k), str) for k in ("username", "role", "password")
+        ):
+            raise ConfigError(f"{path}: user #{n} needs string username, role and password")
+        users.append(parse_user(f"{item['username']}:{item['role']}:{item['password']}"))
+    return users
+
+
+def _tls_files(cert: Path | None, key: Path | None, ca: Path | None) -> TlsFiles | None:
+    if cert is None and key is None and ca is None:
+        return None
+    if cert is None or key is None or ca is None:
+        raise ConfigError("TLS needs --tls-cert, --tls-key and --tls-ca together")
+    return TlsFiles(cert, key, ca)
+
+
+def main(argv: list[str]) -> int:
+    p = argparse.ArgumentParser(prog="groundstation broker-config",
+                                description="Write a secured mosquitto configuration.")
+    p.add_argument("--out", required=True, type=Path, help="directory to write into")
+    p.add_argument("--users", type=Path, help="users.json: [{username, role, password}]")
+    p.add_argument("--user", action="append", default=[], metavar="NAME:ROLE:PASSWORD")
+    p.add_argument("--port", type=int, default=None, help="listener port (1883, 8883 with TLS)")
+    p.add_argument("--bind", default="127.0.0.1", help="listener address (0.0.0.0 for all)")
+    p.add_argument("--tls-cert", type=Path)
+    p.add_argument("--tls-key", type=Path)
+    p.add_argument("--tls-ca", type=Path)
+    args = p.parse_args(argv)
+    try:
+        users = load_users(args.users) if args.users else []
+        users += [parse_user(u) for u in args.user]
+        tls = _tls_files(args.tls_cert, args.tls_key, args.tls_ca)
+        port = args.port or (8883 if tls else 1883)
+        path = write_mosquitto_config(args.out, users, port=port, tls=tls, bind=args.bind)
+    except (ConfigError, OSError, ValueError) as exc:
+        print(f"broker-config: {exc}", file=sys.stderr)
+        return 2
+    print(f"wrote {path}; start the broker with: mosquitto -c {path}")
+    return 0

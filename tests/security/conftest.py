@@ -1,0 +1,91 @@
+"""A real mosquitto running the configuration ``groundstation.security`` writes."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import subprocess
+import tempfile
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import pytest
+
+from groundstation.broker import free_port, mosquitto_binary
+from groundstation.bus import wait_for_port
+from groundstation.contract import Role
+from groundstation.security import UserSpec
+
+USERS = [
+    UserSpec("ctl", Role.CONTROLLER, "ctl-pw"),
+    UserSpec("alice", Role.OPERATOR, "alice-pw"),
+    UserSpec("bob", Role.OPERATOR, "bob-pw"),
+    UserSpec("view", Role.VIEWER, "view-pw"),
+    UserSpec("alpha-1", Role.DOCK, "dock1-pw"),
+    UserSpec("alpha-2", Role.DOCK, "dock2-pw"),
+    UserSpec("cad1", Role.CAD, "cad-pw:with:colons"),
+]
+PASSWORDS = {u.username: u.password for u in USERS}
+
+
+@pytest.fixture
+def deploy_dir() -> Iterator[Path]:
+    """A directory the ``mosquitto`` user can reach (pytest's tmp_path is private to root)."""
+    path = Path(tempfile.mkdtemp(prefix="dfr-security-"))
+    path.chmod(0o755)
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture
+def port() -> int:
+    return free_port()
+
+
+@asynccontextmanager
+async def run_mosquitto(conf: Path, port: int) -> AsyncIterator[None]:
+    proc = await asyncio.create_subprocess_exec(
+        mosquitto_binary(), "-c", str(conf),
+        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
+    )
+    try:
+        try:
+            await wait_for_port("127.0.0.1", port, 10.0)
+        except Exception:
+            proc.kill()
+            _, err = await proc.communicate()
+            raise AssertionError(f"mosquitto did not start: {err.decode()}") from None
+        yield
+    finally:
+        if proc.returncode is None:
+            proc.terminate()
+            try:
+                await asyncio.wait_for(proc.communicate(), 5)
+            except TimeoutError:
+                proc.kill()
+                await proc.communicate()
+
+
+@pytest.fixture(scope="session")
+def certs() -> Iterator[Path]:
+    """A throwaway CA and a server certificate for localhost / 127.0.0.1 (EC P-256, 1 day)."""
+    path = Path(tempfile.mkdtemp(prefix="dfr-certs-"))
+    path.chmod(0o755)
+
+    def run(*args: str) -> None:
+        subprocess.run(["openssl", *args], cwd=path, check=True, capture_output=True)
+
+    ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
+    run("req", "-x509", *ec, "-keyout", "ca.key", "-out", "ca.crt", "-days", "1",
+        "-subj", "/CN=dfr test CA")
+    run("req", *ec, "-keyout", "server.key", "-out", "server.csr", "-subj", "/CN=localhost")
+    (path / "san.ext").write_text("subjectAltName=DNS:localhost,IP:127.0.0.1\n")
+    run("x509", "-req", "-in", "server.csr", "-CA", "ca.crt", "-CAkey", "ca.key",
+        "-CAcreateserial", "-out", "server.crt", "-days", "1", "-extfile", "san.ext")
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
