@@ -11,6 +11,7 @@ the window for a context menu; in go-to mode the next click is a destination.
 from __future__ import annotations
 
 import math
+import time
 from pathlib import Path
 
 from groundstation.console import basemap
@@ -28,6 +29,7 @@ from groundstation.console.qt import (
     QMouseEvent,
     QPainter,
     QPainterPath,
+    QPaintEvent,
     QPen,
     QPoint,
     QPointF,
@@ -103,6 +105,8 @@ class MapView(QGraphicsView):
         self._press: QPoint | None = None
         self._last_drag: QPoint | None = None
         self._dragged = False
+        self.paints = 0
+        self.paint_s = 0.0
 
         self.base_attribution = ""
         self._add_base()
@@ -237,6 +241,12 @@ class MapView(QGraphicsView):
             return
         rect = self.mapToScene(self.viewport().rect()).boundingRect()  # type: ignore[union-attr]
         self.tiles.show(rect, m.tile_zoom(self.px_per_m))
+
+    def paintEvent(self, event: QPaintEvent | None) -> None:  # noqa: N802
+        t0 = time.perf_counter()
+        super().paintEvent(event)
+        self.paints += 1
+        self.paint_s += time.perf_counter() - t0
 
     def resizeEvent(self, event: QResizeEvent | None) -> None:  # noqa: N802
         super().resizeEvent(event)

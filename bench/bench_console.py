@@ -1,0 +1,185 @@
+"""Console load: N drones x 10 Hz telemetry through mosquitto, map and tables live.
+
+    python -m bench.bench_console [--drones 33 100] [--seconds 10]
+
+A separate process publishes the telemetry (so its CPU is not counted); this process runs the
+real console window (offscreen unless DISPLAY is set) in a qasync loop and reports, per load:
+CPU of this process as a share of one core (process time / wall time over the measured window),
+telemetry received per second, publish-to-console latency (p50/p99), the mean time per frame
+update (model to scene), the mean map repaint time and repaints per second.
+Target (tracker issue): 100 drones at 10 Hz <= 35 % of one core with no visible lag.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import math
+import os
+import random
+import statistics
+import sys
+import time
+from dataclasses import dataclass
+
+from groundstation import contract as c
+from groundstation.broker import Mosquitto
+from groundstation.bus import BrokerConfig, Bus
+
+CENTRE = (51.51, -0.13)
+TARGET_CPU_PCT = 35.0
+
+
+# --- publisher (a separate process) ---------------------------------------------------------
+
+
+async def publish(port: int, drones: int, hz: float, seconds: float) -> None:
+    rnd = random.Random(7)
+    start = [(CENTRE[0] + rnd.uniform(-0.04, 0.04), CENTRE[1] + rnd.uniform(-0.07, 0.07))
+             for _ in range(drones)]
+    radius = [rnd.uniform(0.002, 0.01) for _ in range(drones)]
+    async with Bus(BrokerConfig(port=port), f"bench-pub-{os.getpid()}") as bus:
+        period = 1.0 / hz
+        t_next = time.monotonic()
+        seq = 0
+        end = t_next + seconds
+        while time.monotonic() < end:
+            ts = c.now_ms()
+            for i in range(drones):
+                a = seq * period * 0.2 + i
+                lat = start[i][0] + radius[i] * math.sin(a)
+                lon = start[i][1] + radius[i] * 1.6 * math.cos(a)
+                tel = c.Telemetry(
+                    drone_id=f"uav-{i:03d}", ts_ms=ts, seq=seq, lat_deg=lat, lon_deg=lon,
+                    alt_rel_m=60.0, alt_amsl_m=90.0, heading_deg=(math.degrees(-a)) % 360,
+                    ground_speed_m_s=14.0, climb_m_s=0.0, battery_pct=80.0 - seq * 0.01,
+                    battery_v=15.7, flight_mode="MISSION", armed=True, in_air=True, gps_fix=3,
+                    satellites=15, link_ok=True, phase=c.Phase.TRANSIT,
+                )
+                await bus.publish(c.drone_telemetry(tel.drone_id), c.encode(tel), qos=0)
+            seq += 1
+            t_next += period
+            await asyncio.sleep(max(0.0, t_next - time.monotonic()))
+
+
+# --- console side ----------------------------------------------------------------------------
+
+
+@dataclass
+class Result:
+    drones: int
+    cpu_pct: float
+    rx_per_s: float
+    lag_p50_ms: float
+    lag_p99_ms: float
+    frame_ms: float
+    paint_ms: float
+    paints_per_s: float
+
+    def line(self) -> str:
+        verdict = "" if self.drones != 100 else (
+            "  PASS" if self.cpu_pct <= TARGET_CPU_PCT else "  OVER TARGET"
+        )
+        return (
+            f"{self.drones:4d} drones x 10 Hz: console CPU {self.cpu_pct:5.1f} % of one core, "
+            f"{self.rx_per_s:6.0f} msg/s, lag p50 {self.lag_p50_ms:5.1f} ms "
+            f"p99 {self.lag_p99_ms:6.1f} ms, frame update {self.frame_ms:5.2f} ms, "
+            f"map repaint {self.paint_ms:5.2f} ms x {self.paints_per_s:4.1f}/s{verdict}"
+        )
+
+
+async def measure(drones: int, seconds: float, warmup_s: float = 2.0) -> Result:
+    from groundstation.console.bridge import Bridge
+    from groundstation.console.config import ConsoleConfig
+    from groundstation.console.window import MainWindow
+    from missions.sites import load_sites
+
+    async with Mosquitto() as mq:
+        config = ConsoleConfig(broker=mq.config, user="bench")
+        bridge = Bridge(config.broker, config.user)
+        window = MainWindow(config, bridge, load_sites("met-trial"))
+        window.show()
+        window.map.set_view(*CENTRE, 0.05)
+        lags: list[float] = []
+        measuring = False
+
+        def on_tel(tel: c.Telemetry) -> None:
+            if measuring:
+                lags.append(time.time() * 1000 - tel.ts_ms)
+
+        bridge.telemetry.connect(on_tel)
+        bus_task = asyncio.create_task(bridge.run(), name="bench:console-bus")
+        pub = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "bench.bench_console", "--publish", str(mq.port),
+            "--drones", str(drones), "--seconds", str(seconds + warmup_s + 2),
+        )
+        try:
+            await asyncio.sleep(warmup_s)
+            f0, ft0 = window.frames, window.frame_time_s
+            p0, pt0 = window.map.paints, window.map.paint_s
+            n0 = window.model.telemetry_count
+            w0, c0 = time.perf_counter(), time.process_time()
+            measuring = True
+            await asyncio.sleep(seconds)
+            measuring = False
+            wall, cpu = time.perf_counter() - w0, time.process_time() - c0
+            frames = max(1, window.frames - f0)
+            paints = max(1, window.map.paints - p0)
+            lags.sort()
+            return Result(
+                drones=drones,
+                cpu_pct=100 * cpu / wall,
+                rx_per_s=(window.model.telemetry_count - n0) / wall,
+                lag_p50_ms=statistics.median(lags) if lags else float("nan"),
+                lag_p99_ms=lags[int(0.99 * (len(lags) - 1))] if lags else float("nan"),
+                frame_ms=1000 * (window.frame_time_s - ft0) / frames,
+                paint_ms=1000 * (window.map.paint_s - pt0) / paints,
+                paints_per_s=(window.map.paints - p0) / wall,
+            )
+        finally:
+            with contextlib.suppress(ProcessLookupError):
+                pub.terminate()
+            await pub.wait()
+            bus_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await bus_task
+            window.close()
+            window.deleteLater()
+
+
+def run(drone_counts: list[int], seconds: float) -> list[Result]:
+    if not os.environ.get("DISPLAY"):
+        os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    from groundstation.console.qt import QApplication
+
+    import qasync  # isort: skip
+
+    app = QApplication.instance() or QApplication([sys.argv[0]])
+    assert isinstance(app, QApplication)
+    app.setQuitOnLastWindowClosed(False)
+    results = []
+    for n in drone_counts:
+        with asyncio.Runner(loop_factory=lambda: qasync.QEventLoop(app)) as runner:
+            result = runner.run(measure(n, seconds))
+        print(result.line(), flush=True)
+        results.append(result)
+    return results
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--drones", type=int, nargs="+", default=[33, 100])
+    p.add_argument("--seconds", type=float, default=10.0)
+    p.add_argument("--publish", type=int, metavar="PORT", help=argparse.SUPPRESS)
+    args = p.parse_args(argv)
+    if args.publish:
+        asyncio.run(publish(args.publish, args.drones[0], 10.0, args.seconds))
+        return 0
+    results = run(args.drones, args.seconds)
+    worst = max((r.cpu_pct for r in results if r.drones >= 100), default=0.0)
+    return 0 if worst <= TARGET_CPU_PCT else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
