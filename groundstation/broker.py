@@ -49,8 +49,9 @@ class EmbeddedBroker:
     async def __aenter__(self) -> Self:
         from amqtt.broker import Broker
 
+        # amqtt logs every client that disconnects without DISCONNECT as an ERROR: noise here.
         for name in ("amqtt", "transitions"):
-            logging.getLogger(name).setLevel(logging.ERROR)
+            logging.getLogger(name).setLevel(logging.CRITICAL)
         cfg = {
             "listeners": {"default": {"type": "tcp", "bind": f"{self.host}:{self.port}"}},
             "plugins": {

@@ -151,8 +151,9 @@ class Bus:
     async def __aenter__(self) -> Self:
         self._task = asyncio.create_task(self._run(), name=f"bus:{self.client_id}")
         first = asyncio.create_task(self._first.wait())
-        done, _ = await asyncio.wait({first, self._task}, timeout=10.0,
-                                     return_when=asyncio.FIRST_COMPLETED)
+        done, _ = await asyncio.wait(
+            {first, self._task}, timeout=10.0, return_when=asyncio.FIRST_COMPLETED
+        )
         if first not in done:
             first.cancel()
             await self._stop()
@@ -292,7 +293,7 @@ class Bus:
             assert client is not None
         props = None
         if expiry_s is not None and self.config.mqtt5:
-            props = Properties(PacketTypes.PUBLISH)
+            props = Properties(PacketTypes.PUBLISH)  # type: ignore[no-untyped-call]
             props.MessageExpiryInterval = expiry_s
         try:
             await client.publish(topic, payload, qos=qos, retain=retain, properties=props)

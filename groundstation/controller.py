@@ -98,7 +98,7 @@ class DroneRuntime:
     sortie: so.Sortie
     seq: int = 0
     next_tel_s: float = 0.0
-    link_ok: bool = True
+    link_ok: bool = False
     last_seen_s: float = 0.0
     adopted: bool = False
     battery_low: bool = False
@@ -172,9 +172,8 @@ class Controller:
         for s in self.journal.sorties():
             if s.drone_id in self.drones:
                 # Mission time restarts at 0: keep the remaining on-scene time, not the old clock.
-                if s.on_scene_since_s is not None:
-                    s = replace(s, on_scene_since_s=0.0)
-                self.drones[s.drone_id].sortie = s
+                restored = s if s.on_scene_since_s is None else replace(s, on_scene_since_s=0.0)
+                self.drones[s.drone_id].sortie = restored
         for inc in self.journal.incidents():
             self.incidents[inc.incident_id] = inc
             if inc.status in (c.IncidentStatus.NEW, c.IncidentStatus.QUEUED):
@@ -267,7 +266,11 @@ class Controller:
         v = self.fleet.get(drone_id)
         smp = v.sample() if v is not None else VehicleSample()
         now = self.now_s()
-        fresh = smp.connected and smp.updated_s > 0 and wall - smp.updated_s < self.config.link_timeout_s
+        fresh = (
+            smp.connected
+            and smp.updated_s > 0
+            and wall - smp.updated_s < self.config.link_timeout_s
+        )
         # Link.
         if fresh:
             rt.last_seen_s = wall
@@ -278,10 +281,13 @@ class Controller:
                 rt.adopted = True
                 if rt.sortie.busy:
                     self.apply(drone_id, so.Adopt(in_air=smp.in_air))
-        elif rt.link_ok and (rt.last_seen_s > 0 or v is not None):
-            if wall - rt.last_seen_s >= self.config.link_timeout_s:
-                rt.link_ok = False
-                self.apply(drone_id, so.FailsafeRaised(so.Failsafe.LINK_LOST, "no telemetry for 3 s"))
+        elif (
+            rt.link_ok
+            and rt.last_seen_s > 0
+            and wall - rt.last_seen_s >= self.config.link_timeout_s
+        ):
+            rt.link_ok = False
+            self.apply(drone_id, so.FailsafeRaised(so.Failsafe.LINK_LOST, "no telemetry for 3 s"))
         self._health(drone_id, rt, smp)
         if fresh:
             self._conditions(drone_id, rt, smp, now)
@@ -297,18 +303,23 @@ class Controller:
         if s.airborne and math.isfinite(smp.battery_pct):
             if smp.battery_pct <= cfg.battery_critical_pct and not rt.battery_critical:
                 rt.battery_critical = True
-                self.apply(drone_id, so.FailsafeRaised(so.Failsafe.BATTERY_CRITICAL,
-                                                        f"{smp.battery_pct:.0f}%"))
+                self.apply(
+                    drone_id,
+                    so.FailsafeRaised(so.Failsafe.BATTERY_CRITICAL, f"{smp.battery_pct:.0f}%"),
+                )
             elif smp.battery_pct <= cfg.battery_low_pct and not rt.battery_low:
                 rt.battery_low = True
-                self.apply(drone_id, so.FailsafeRaised(so.Failsafe.BATTERY_LOW,
-                                                        f"{smp.battery_pct:.0f}%"))
+                self.apply(
+                    drone_id, so.FailsafeRaised(so.Failsafe.BATTERY_LOW, f"{smp.battery_pct:.0f}%")
+                )
         s = rt.sortie
         if s.phase == c.Phase.LAUNCHING and smp.in_air and smp.alt_rel_m >= s.safe_alt_rel_m - 1.5:
             self.apply(drone_id, so.Reached(so.Goal.SAFE_ALT, now))
         elif s.phase == c.Phase.TRANSIT and s.target is not None:
             d = distance_m(smp.lat_deg, smp.lon_deg, s.target.lat_deg, s.target.lon_deg)
-            rt.eta_s = d / max(1.0, smp.ground_speed_m_s) if smp.ground_speed_m_s > 0.5 else rt.eta_s
+            rt.eta_s = (
+                d / max(1.0, smp.ground_speed_m_s) if smp.ground_speed_m_s > 0.5 else rt.eta_s
+            )
             if d <= s.orbit_radius_m + 15.0:
                 self.apply(drone_id, so.Reached(so.Goal.SCENE, now))
         elif s.phase == c.Phase.RETURNING:
@@ -318,8 +329,9 @@ class Controller:
         elif s.phase == c.Phase.LANDING and not smp.in_air and not smp.armed:
             dock = self._dock_at(smp.lat_deg, smp.lon_deg)
             if dock is not None and dock.dock_id != s.dock_id:
-                self.apply(drone_id, so.AlternateDock(dock.dock_id,
-                                                      so.Target(dock.lat_deg, dock.lon_deg)))
+                self.apply(
+                    drone_id, so.AlternateDock(dock.dock_id, so.Target(dock.lat_deg, dock.lon_deg))
+                )
             self.apply(drone_id, so.Landed(at_dock=dock is not None))
         elif s.phase == c.Phase.ON_SCENE:
             self.apply(drone_id, so.Tick(now))
@@ -341,7 +353,9 @@ class Controller:
             failed.append("gps")
         if not smp.armable:
             failed.append("armable")
-        battery_ok = math.isfinite(smp.battery_pct) and smp.battery_pct > self.config.battery_low_pct
+        battery_ok = (
+            math.isfinite(smp.battery_pct) and smp.battery_pct > self.config.battery_low_pct
+        )
         if not battery_ok:
             failed.append("battery")
         dock_reason = self._dock_reason(rt.sortie.dock_id)
@@ -349,8 +363,14 @@ class Controller:
             failed.append(f"dock: {dock_reason}")
         if not rt.link_ok:
             failed.append("link")
-        health = c.HealthGates(gps_ok=gps_ok, armable=smp.armable, battery_ok=battery_ok,
-                               link_ok=rt.link_ok, dock_ok=dock_reason is None, failed=failed)
+        health = c.HealthGates(
+            gps_ok=gps_ok,
+            armable=smp.armable,
+            battery_ok=battery_ok,
+            link_ok=rt.link_ok,
+            dock_ok=dock_reason is None,
+            failed=failed,
+        )
         if health != rt.health:
             rt.health = health
             self.spawn(self.publish_state(drone_id), f"state:{drone_id}")
@@ -374,8 +394,7 @@ class Controller:
             return
         rt.sortie = after
         if after.phase != before.phase:
-            log.info("%s: %s -> %s (%s)", drone_id, before.phase, after.phase,
-                     type(event).__name__)
+            log.info("%s: %s -> %s (%s)", drone_id, before.phase, after.phase, type(event).__name__)
             if after.phase in (c.Phase.DOCKED, c.Phase.CHARGING, c.Phase.PREFLIGHT):
                 rt.battery_low = rt.battery_critical = False
             if after.phase != c.Phase.TRANSIT:
@@ -383,8 +402,10 @@ class Controller:
         self.journal.save_sortie(after, phase_changed=after.phase != before.phase)
         if before.incident_id and after.incident_id is None and self.config.auto_close_incidents:
             inc = self.incidents.get(before.incident_id)
-            if inc is not None and inc.status == c.IncidentStatus.ON_SCENE and after.phase in (
-                c.Phase.CHARGING, c.Phase.DOCKED
+            if (
+                inc is not None
+                and inc.status == c.IncidentStatus.ON_SCENE
+                and after.phase in (c.Phase.CHARGING, c.Phase.DOCKED)
             ):
                 self.set_incident(inc.incident_id, c.IncidentStatus.CLOSED, "sortie complete")
         self.spawn(self.publish_state(drone_id), f"state:{drone_id}")
@@ -395,8 +416,9 @@ class Controller:
         match action:
             case so.Alert():
                 inc = self.drones[drone_id].sortie.incident_id
-                self.alert(action.severity, action.code, action.message, drone_id=drone_id,
-                           incident_id=inc)
+                self.alert(
+                    action.severity, action.code, action.message, drone_id=drone_id, incident_id=inc
+                )
             case so.SetIncident():
                 self.set_incident(action.incident_id, action.status, action.reason)
             case so.Requeue():
@@ -421,14 +443,20 @@ class Controller:
                 case so.Goto():
                     if v is None:
                         raise VehicleError(drone_id, "goto", "not connected")
-                    await v.goto(action.lat_deg, action.lon_deg, self.amsl(drone_id, action.alt_rel_m))
+                    await v.goto(
+                        action.lat_deg, action.lon_deg, self.amsl(drone_id, action.alt_rel_m)
+                    )
                     self.apply(drone_id, so.CommandDone(ok=True))
                 case so.Orbit():
                     if v is None:
                         raise VehicleError(drone_id, "orbit", "not connected")
-                    await v.orbit(action.lat_deg, action.lon_deg,
-                                  self.amsl(drone_id, action.alt_rel_m), action.radius_m,
-                                  action.speed_m_s)
+                    await v.orbit(
+                        action.lat_deg,
+                        action.lon_deg,
+                        self.amsl(drone_id, action.alt_rel_m),
+                        action.radius_m,
+                        action.speed_m_s,
+                    )
                     self.apply(drone_id, so.CommandDone(ok=True))
                 case so.Land():
                     if v is None:
@@ -446,8 +474,12 @@ class Controller:
                 case so.ArmTakeoff():
                     self.apply(drone_id, so.LaunchDone(ok=False, reason=reason))
                 case so.DockCall():
-                    self.alert(c.Severity.WARNING, "dock_failed", f"{action.dock_id}: {reason}",
-                               drone_id=drone_id)
+                    self.alert(
+                        c.Severity.WARNING,
+                        "dock_failed",
+                        f"{action.dock_id}: {reason}",
+                        drone_id=drone_id,
+                    )
                 case _:
                     self.apply(drone_id, so.CommandDone(ok=False, reason=reason))
 
@@ -457,8 +489,11 @@ class Controller:
             raise VehicleError(drone_id, "preflight", "not connected")
         jobs: list[Coroutine[Any, Any, None]] = [self._configure(v, dock_id)]
         if self.docks is not None:
-            jobs.append(self.docks.call(dock_id, c.DockMethod.COVER_OPEN,
-                                        timeout_s=self.config.dock_timeout_s))
+            jobs.append(
+                self.docks.call(
+                    dock_id, c.DockMethod.COVER_OPEN, timeout_s=self.config.dock_timeout_s
+                )
+            )
         async with asyncio.TaskGroup() as tg:
             for job in jobs:
                 tg.create_task(job)
@@ -474,8 +509,10 @@ class Controller:
         dock = cfg.site_set.dock(dock_id)
         if dock is not None:
             r = cfg.model.max_range_m + 1000.0
-            corners = [offset(dock.lat_deg, dock.lon_deg, n, e)
-                       for n, e in ((r, -r), (r, r), (-r, r), (-r, -r))]
+            corners = [
+                offset(dock.lat_deg, dock.lon_deg, n, e)
+                for n, e in ((r, -r), (r, r), (-r, r), (-r, -r))
+            ]
             fence = [GeofencePolygon(tuple((p.lat_deg, p.lon_deg) for p in corners), True)]
             await v.upload_geofence(fence)
 
@@ -485,7 +522,9 @@ class Controller:
                 self.apply(drone_id, so.DockClosed(ok=True))
             return
         try:
-            await self.docks.call(action.dock_id, action.method, timeout_s=self.config.dock_timeout_s)
+            await self.docks.call(
+                action.dock_id, action.method, timeout_s=self.config.dock_timeout_s
+            )
         except DockError as exc:
             if action.method == c.DockMethod.COVER_CLOSE:
                 self.apply(drone_id, so.DockClosed(ok=False, reason=exc.reason))
@@ -534,16 +573,22 @@ class Controller:
         inc = sreplace(inc, status=status, reason=reason, **stamps, **kw)
         self.incidents[incident_id] = inc
         self.journal.save_incident(inc)
-        self.journal.event("info", f"incident_{status}", reason or str(status),
-                           incident_id=incident_id, drone_id=inc.assigned_drone)
+        self.journal.event(
+            "info",
+            f"incident_{status}",
+            reason or str(status),
+            incident_id=incident_id,
+            drone_id=inc.assigned_drone,
+        )
         self.spawn(self._publish_incident(inc), f"incident:{incident_id}")
 
     def requeue(self, incident_id: str, reason: str) -> None:
         inc = self.incidents.get(incident_id)
         if inc is None or inc.status in (c.IncidentStatus.CLOSED, c.IncidentStatus.REJECTED):
             return
-        self.set_incident(incident_id, c.IncidentStatus.QUEUED, reason, assigned_drone=None,
-                          eta_s=None)
+        self.set_incident(
+            incident_id, c.IncidentStatus.QUEUED, reason, assigned_drone=None, eta_s=None
+        )
         if incident_id not in self.queue:
             self.queue.append(incident_id)
         self._dispatch_due = True
@@ -561,25 +606,36 @@ class Controller:
                 view = self.docks.view(s.dock_id)
                 osd = getattr(view, "osd", None) if view is not None else None
                 wind = float(getattr(osd, "wind_speed_m_s", 0.0) or 0.0)
-            out.append(Candidate(
-                drone_id=drone_id, dock_id=s.dock_id,
-                lat_deg=smp.lat_deg if smp.has_position else dock.lat_deg,
-                lon_deg=smp.lon_deg if smp.has_position else dock.lon_deg,
-                dock_lat_deg=dock.lat_deg, dock_lon_deg=dock.lon_deg,
-                battery_pct=smp.battery_pct, connected=rt.link_ok and smp.connected,
-                gps_ok=smp.global_position_ok, satellites=smp.satellites, armable=smp.armable,
-                dock_reason=self._dock_reason(s.dock_id), wind_m_s=wind,
-                busy=s.busy, airborne=s.airborne,
-                sortie_priority=s.priority if s.incident_id else None, pilot=s.pilot,
-            ))
+            out.append(
+                Candidate(
+                    drone_id=drone_id,
+                    dock_id=s.dock_id,
+                    lat_deg=smp.lat_deg if smp.has_position else dock.lat_deg,
+                    lon_deg=smp.lon_deg if smp.has_position else dock.lon_deg,
+                    dock_lat_deg=dock.lat_deg,
+                    dock_lon_deg=dock.lon_deg,
+                    battery_pct=smp.battery_pct,
+                    connected=rt.link_ok and smp.connected,
+                    gps_ok=smp.global_position_ok,
+                    satellites=smp.satellites,
+                    armable=smp.armable,
+                    dock_reason=self._dock_reason(s.dock_id),
+                    wind_m_s=wind,
+                    busy=s.busy,
+                    airborne=s.airborne,
+                    sortie_priority=s.priority if s.incident_id else None,
+                    pilot=s.pilot,
+                )
+            )
         return out
 
     def dispatch(self) -> None:
         """Give every queued incident (priority first, then oldest) its best drone, if any."""
         if not self.queue:
             return
-        order = sorted(self.queue, key=lambda i: (self.incidents[i].priority,
-                                                  self.incidents[i].created_ms))
+        order = sorted(
+            self.queue, key=lambda i: (self.incidents[i].priority, self.incidents[i].created_ms)
+        )
         cands = self.candidates()
         for incident_id in order:
             inc = self.incidents[incident_id]
@@ -588,8 +644,9 @@ class Controller:
                 continue
             excluded = self.excluded.get(incident_id, set())
             pool = [x for x in cands if x.drone_id not in excluded]
-            decision = choose(inc.lat_deg, inc.lon_deg, inc.priority, pool, self.config.model,
-                              self.airspace)
+            decision = choose(
+                inc.lat_deg, inc.lon_deg, inc.priority, pool, self.config.model, self.airspace
+            )
             if decision.choice is None:
                 reason = f"no drone can go: {decision.summary()}"
                 if inc.status != c.IncidentStatus.QUEUED or inc.reason != reason:
@@ -599,32 +656,48 @@ class Controller:
             self.queue.remove(incident_id)
             cands = [x for x in cands if x.drone_id != choice.drone_id]
             target = so.Target(inc.lat_deg, inc.lon_deg)
-            self.set_incident(incident_id, c.IncidentStatus.DISPATCHED,
-                              f"{choice.drone_id} ETA {choice.eta_s:.0f} s",
-                              assigned_drone=choice.drone_id, eta_s=round(choice.eta_s, 1))
+            self.set_incident(
+                incident_id,
+                c.IncidentStatus.DISPATCHED,
+                f"{choice.drone_id} ETA {choice.eta_s:.0f} s",
+                assigned_drone=choice.drone_id,
+                eta_s=round(choice.eta_s, 1),
+            )
             rt = self.drones[choice.drone_id]
             rt.eta_s = choice.eta_s
             if choice.redirect:
                 self.apply(choice.drone_id, so.Redirect(incident_id, target, inc.priority))
             else:
-                self.apply(choice.drone_id, so.Launch(incident_id, target, inc.priority,
-                                                      self.now_s()))
+                self.apply(
+                    choice.drone_id, so.Launch(incident_id, target, inc.priority, self.now_s())
+                )
 
     # --- publishing ---------------------------------------------------------------------------
 
     async def _publish_telemetry(self, drone_id: str, rt: DroneRuntime, smp: VehicleSample) -> None:
         rt.seq += 1
         tel = c.Telemetry(
-            drone_id=drone_id, ts_ms=c.now_ms(), seq=rt.seq,
-            lat_deg=smp.lat_deg, lon_deg=smp.lon_deg,
-            alt_rel_m=round(_finite(smp.alt_rel_m), 2), alt_amsl_m=round(_finite(smp.alt_amsl_m), 2),
-            heading_deg=round(smp.heading_deg, 1), ground_speed_m_s=round(smp.ground_speed_m_s, 2),
+            drone_id=drone_id,
+            ts_ms=c.now_ms(),
+            seq=rt.seq,
+            lat_deg=smp.lat_deg,
+            lon_deg=smp.lon_deg,
+            alt_rel_m=round(_finite(smp.alt_rel_m), 2),
+            alt_amsl_m=round(_finite(smp.alt_amsl_m), 2),
+            heading_deg=round(smp.heading_deg, 1),
+            ground_speed_m_s=round(smp.ground_speed_m_s, 2),
             climb_m_s=round(smp.climb_m_s, 2),
             battery_pct=round(min(100.0, max(0.0, _finite(smp.battery_pct))), 1),
-            battery_v=round(_finite(smp.battery_v), 2), flight_mode=str(smp.flight_mode),
-            armed=smp.armed, in_air=smp.in_air, gps_fix=smp.gps_fix, satellites=smp.satellites,
-            link_ok=rt.link_ok, roll_deg=round(_finite(smp.roll_deg), 1),
-            pitch_deg=round(_finite(smp.pitch_deg), 1), phase=rt.sortie.phase,
+            battery_v=round(_finite(smp.battery_v), 2),
+            flight_mode=str(smp.flight_mode),
+            armed=smp.armed,
+            in_air=smp.in_air,
+            gps_fix=smp.gps_fix,
+            satellites=smp.satellites,
+            link_ok=rt.link_ok,
+            roll_deg=round(_finite(smp.roll_deg), 1),
+            pitch_deg=round(_finite(smp.pitch_deg), 1),
+            phase=rt.sortie.phase,
         )
         await self.bus.publish(c.drone_telemetry(drone_id), c.encode(tel), qos=0)
 
@@ -632,9 +705,14 @@ class Controller:
         rt = self.drones[drone_id]
         s = rt.sortie
         return c.DroneState(
-            drone_id=drone_id, ts_ms=c.now_ms(), phase=s.phase,
+            drone_id=drone_id,
+            ts_ms=c.now_ms(),
+            phase=s.phase,
             dock_id=s.dock_id if s.phase in (c.Phase.DOCKED, c.Phase.CHARGING) else None,
-            home_dock_id=s.dock_id, incident_id=s.incident_id, pilot=s.pilot, health=rt.health,
+            home_dock_id=s.dock_id,
+            incident_id=s.incident_id,
+            pilot=s.pilot,
+            health=rt.health,
             last_failsafe=s.last_failsafe,
             target_lat_deg=s.target.lat_deg if s.target else None,
             target_lon_deg=s.target.lon_deg if s.target else None,
@@ -656,24 +734,38 @@ class Controller:
         await self.bus.publish(c.incident(inc.incident_id), c.encode(inc), qos=1, retain=True)
 
     def alert(
-        self, severity: c.Severity, code: str, message: str, *, drone_id: str | None = None,
-        incident_id: str | None = None, dock_id: str | None = None,
+        self,
+        severity: c.Severity,
+        code: str,
+        message: str,
+        *,
+        drone_id: str | None = None,
+        incident_id: str | None = None,
+        dock_id: str | None = None,
     ) -> None:
         log.log(logging.WARNING if severity != c.Severity.INFO else logging.INFO, "%s", message)
         self.journal.event(str(severity), code, message, drone_id=drone_id, incident_id=incident_id)
-        a = c.Alert(ts_ms=c.now_ms(), severity=severity, code=code, message=message,
-                    drone_id=drone_id, incident_id=incident_id, dock_id=dock_id)
-        self.spawn(self.bus.publish(c.controller_events(self.cid), c.encode(a), qos=1),
-                   f"alert:{code}")
+        a = c.Alert(
+            ts_ms=c.now_ms(),
+            severity=severity,
+            code=code,
+            message=message,
+            drone_id=drone_id,
+            incident_id=incident_id,
+            dock_id=dock_id,
+        )
+        self.spawn(
+            self.bus.publish(c.controller_events(self.cid), c.encode(a), qos=1), f"alert:{code}"
+        )
 
     async def shutdown(self) -> None:
         """Announce going offline (the Last Will covers a crash)."""
         with contextlib.suppress(Exception):
             status = c.ControllerStatus(controller_id=self.cid, status="offline", ts_ms=c.now_ms())
-            await self.bus.publish(c.controller_status(self.cid), c.encode(status), qos=1,
-                                   retain=True)
+            await self.bus.publish(
+                c.controller_status(self.cid), c.encode(status), qos=1, retain=True
+            )
 
 
 def _finite(x: float) -> float:
     return x if math.isfinite(x) else 0.0
-

@@ -76,12 +76,14 @@ async def controller_running(
             if with_docks:
                 from groundstation.docks import DockLink
 
-                docks = DockLink(bus, [d.dock_id for d in config.site_set.docks],
-                                 speedup=config.speedup)
+                docks = DockLink(
+                    bus, [d.dock_id for d in config.site_set.docks], speedup=config.speedup
+                )
             if airspace is None:
                 airspace = load_airspace()
-            ctl = Controller(config, fleet=fleet, bus=bus, journal=journal, docks=docks,
-                             airspace=airspace)  # type: ignore[arg-type]
+            ctl = Controller(
+                config, fleet=fleet, bus=bus, journal=journal, docks=docks, airspace=airspace
+            )
             task = asyncio.create_task(ctl.run(), name="controller")
             try:
                 yield Running(ctl, fleet)
@@ -95,8 +97,11 @@ async def controller_running(
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="groundstation controller", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        prog="groundstation controller",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument("--sites", default="met-trial", help="site set name or JSON file")
     p.add_argument("--broker", default=os.environ.get("GS_BROKER", "mqtt://127.0.0.1:1883"))
     p.add_argument("--ca-file", default=None, help="CA certificate for mqtts://")
@@ -104,8 +109,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--base-port", type=int, default=14540)
     p.add_argument("--journal", default="dfr-journal.sqlite")
     p.add_argument("--controller-id", default="ctl-1")
-    p.add_argument("--speedup", type=float, default=1.0,
-                   help="the vehicles' simulated time runs this much faster (simulation only)")
+    p.add_argument(
+        "--speedup",
+        type=float,
+        default=1.0,
+        help="the vehicles' simulated time runs this much faster (simulation only)",
+    )
     p.add_argument("--on-scene", type=float, default=120.0, help="seconds on scene")
     p.add_argument("--no-docks", action="store_true", help="drones without dock controllers")
     p.add_argument("--zones", default=None, help="GeoJSON of extra no-fly zones (user zones)")
@@ -119,8 +128,9 @@ def config_from_args(args: argparse.Namespace, site_set: SiteSet) -> ControllerC
         cruise_alt_rel_m=site_set.cruise_alt_rel_m,
         on_scene_s=args.on_scene,
     )
-    return ControllerConfig(site_set=site_set, controller_id=args.controller_id, model=model,
-                            speedup=args.speedup)
+    return ControllerConfig(
+        site_set=site_set, controller_id=args.controller_id, model=model, speedup=args.speedup
+    )
 
 
 async def _amain(args: argparse.Namespace) -> int:
@@ -131,19 +141,29 @@ async def _amain(args: argparse.Namespace) -> int:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    async with controller_running(config, broker, base_port=args.base_port,
-                                  journal_path=args.journal, with_docks=not args.no_docks,
-                                  airspace=load_airspace(args.zones)):
-        print(f"controller {config.controller_id}: {len(site_set.docks)} drones, "
-              f"broker {broker.url()}", flush=True)
+    async with controller_running(
+        config,
+        broker,
+        base_port=args.base_port,
+        journal_path=args.journal,
+        with_docks=not args.no_docks,
+        airspace=load_airspace(args.zones),
+    ):
+        print(
+            f"controller {config.controller_id}: {len(site_set.docks)} drones, "
+            f"broker {broker.url()}",
+            flush=True,
+        )
         await stop.wait()
     return 0
 
 
 def main(argv: list[str]) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
     try:
         return asyncio.run(_amain(args))
     except (ConfigError, GroundStationError) as exc:

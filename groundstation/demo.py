@@ -22,16 +22,18 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from groundstation import contract as c
+from groundstation.broker import free_port
 from groundstation.bus import BrokerConfig, Bus
 from groundstation.controller import ControllerConfig
 from groundstation.controller_main import config_from_args, controller_running, load_airspace
 from groundstation.errors import ConfigError, GroundStationError
-from missions.geo import destination, distance_m
+from missions.airspace import Airspace
+from missions.geo import destination
 from missions.sites import SiteSet, load_sites
 
 log = logging.getLogger(__name__)
@@ -67,9 +69,20 @@ async def simulator_process(
 ) -> AsyncIterator[asyncio.subprocess.Process]:
     """``python -m sitl`` for a site set; waits for its ready line; stopped on exit."""
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "sitl", "--sites", sites, "--base-port", str(base_port),
-        "--speedup", str(speedup), "--seed", str(seed), *(extra or []),
-        stdout=asyncio.subprocess.PIPE, stderr=None,
+        sys.executable,
+        "-m",
+        "sitl",
+        "--sites",
+        sites,
+        "--base-port",
+        str(base_port),
+        "--speedup",
+        str(speedup),
+        "--seed",
+        str(seed),
+        *(extra or []),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=None,
     )
     try:
         assert proc.stdout is not None
@@ -91,7 +104,7 @@ async def simulator_process(
 
 
 def random_incidents(
-    site_set: SiteSet, n: int, seed: int, airspace: object | None, max_m: float = 2500.0
+    site_set: SiteSet, n: int, seed: int, airspace: Airspace | None, max_m: float = 2500.0
 ) -> list[tuple[float, float]]:
     """n incident positions within reach of the sites, clear of restricted airspace."""
     rng = random.Random(seed)
@@ -104,9 +117,9 @@ def random_incidents(
         site = rng.choice(site_set.sites)
         p = destination(site.lat_deg, site.lon_deg, rng.uniform(0, 360), rng.uniform(300, max_m))
         if airspace is not None:
-            if airspace.check_point(p.lat_deg, p.lon_deg) is not None:  # type: ignore[attr-defined]
+            if airspace.check_point(p.lat_deg, p.lon_deg) is not None:
                 continue
-            if airspace.check_route(site.lat_deg, site.lon_deg, p.lat_deg, p.lon_deg) is not None:  # type: ignore[attr-defined]
+            if airspace.check_route(site.lat_deg, site.lon_deg, p.lat_deg, p.lon_deg) is not None:
                 continue
         out.append((round(p.lat_deg, 6), round(p.lon_deg, 6)))
     return out
@@ -155,27 +168,38 @@ async def fly_incidents(
     phases: dict[str, str] = {}
     incidents: dict[str, c.Incident] = {}
     pending_tids: dict[str, int] = {}
-    async with Bus(broker.with_login(broker.username or user, broker.password),
-                   f"demo-{os.getpid()}-{random.randrange(1 << 30)}") as bus:
+    async with Bus(
+        broker.with_login(broker.username or user, broker.password),
+        f"demo-{os.getpid()}-{random.randrange(1 << 30)}",
+    ) as bus:
         await bus.subscribe(c.ALL_DRONE_STATE, qos=1)
         await bus.subscribe(c.ALL_INCIDENTS, qos=1)
         await bus.subscribe(c.ALL_TELEMETRY, qos=0)
         await bus.subscribe(c.operator_services_reply(user), qos=1)
         await asyncio.sleep(0.3)
         for n, (lat, lon) in enumerate(positions):
-            req = c.make_request(c.OperatorMethod.INCIDENT_CREATE,
-                                 c.IncidentCreate(lat_deg=lat, lon_deg=lon, priority=2,
-                                                  summary=f"demo incident {n + 1}"))
+            req = c.make_request(
+                c.OperatorMethod.INCIDENT_CREATE,
+                c.IncidentCreate(
+                    lat_deg=lat, lon_deg=lon, priority=2, summary=f"demo incident {n + 1}"
+                ),
+            )
             pending_tids[req.tid] = n
-            await bus.publish(c.operator_services(user), c.encode(req), qos=1,
-                              expiry_s=c.COMMAND_TTL_S)
-            out(f"[{time.monotonic() - t0:7.1f}s] incident {n + 1} called in at {lat:.5f},{lon:.5f}")
+            await bus.publish(
+                c.operator_services(user), c.encode(req), qos=1, expiry_s=c.COMMAND_TTL_S
+            )
+            out(
+                f"[{time.monotonic() - t0:7.1f}s] incident {n + 1} called in at {lat:.5f},{lon:.5f}"
+            )
 
         deadline = t0 + timeout_s
         msgs = bus.messages()
         while True:
-            done = [i for i in incidents.values()
-                    if i.status in (c.IncidentStatus.CLOSED, c.IncidentStatus.REJECTED)]
+            done = [
+                i
+                for i in incidents.values()
+                if i.status in (c.IncidentStatus.CLOSED, c.IncidentStatus.REJECTED)
+            ]
             if len(done) == len(positions) and not pending_tids:
                 break
             remaining = deadline - time.monotonic()
@@ -194,7 +218,9 @@ async def fly_incidents(
             elif ref.kind == "drone" and ref.leaf == "state":
                 result.state_messages += 1
                 st = c.decode(msg.payload, c.DroneState)
-                if phases.get(st.drone_id) != st.phase and (st.drone_id in phases or st.incident_id):
+                if phases.get(st.drone_id) != st.phase and (
+                    st.drone_id in phases or st.incident_id
+                ):
                     extra = f" for {st.incident_id}" if st.incident_id else ""
                     out(f"[{time.monotonic() - t0:7.1f}s] {st.drone_id:<18} {st.phase}{extra}")
                 phases[st.drone_id] = st.phase
@@ -236,14 +262,21 @@ class DemoOptions:
     journal: str | None = None
 
 
-@contextlib.asynccontextmanager
-async def broker_for(opts: DemoOptions) -> AsyncIterator[BrokerConfig]:
+def broker_config(opts: DemoOptions, embedded_port: int) -> BrokerConfig:
+    """The broker the demo talks to: ``--broker``, or the embedded one (MQTT 3.1.1)."""
     if opts.broker_url:
-        yield BrokerConfig.from_url(opts.broker_url, ca_file=opts.ca_file)
+        return BrokerConfig.from_url(opts.broker_url, ca_file=opts.ca_file)
+    return BrokerConfig(host="127.0.0.1", port=embedded_port, mqtt5=False)
+
+
+@contextlib.asynccontextmanager
+async def broker_for(opts: DemoOptions, port: int | None = None) -> AsyncIterator[BrokerConfig]:
+    if opts.broker_url:
+        yield broker_config(opts, 0)
         return
     from groundstation.broker import EmbeddedBroker
 
-    async with EmbeddedBroker() as broker:
+    async with EmbeddedBroker(port=port) as broker:
         yield broker.config
 
 
@@ -269,16 +302,23 @@ async def demo_stack(opts: DemoOptions, broker: BrokerConfig) -> AsyncIterator[C
 
 
 async def run_demo(
-    opts: DemoOptions, positions: list[tuple[float, float]] | None, n_random: int,
-    *, timeout_s: float = 900.0, out: Callable[[str], None] = print,
+    opts: DemoOptions,
+    positions: list[tuple[float, float]] | None,
+    n_random: int,
+    *,
+    timeout_s: float = 900.0,
+    port: int | None = None,
+    out: Callable[[str], None] = print,
 ) -> DemoResult:
-    async with broker_for(opts) as broker, demo_stack(opts, broker) as config:
+    """The whole demo: broker, stack, incidents. ``port`` fixes the embedded broker's port."""
+    async with broker_for(opts, port) as broker, demo_stack(opts, broker) as config:
         if positions is None:
             positions = random_incidents(config.site_set, n_random, opts.seed, load_airspace())
         # Let the docks report and the vehicles' health settle before the first call.
         await asyncio.sleep(2.0)
-        return await fly_incidents(broker, positions, speedup=opts.speedup, timeout_s=timeout_s,
-                                   out=out)
+        return await fly_incidents(
+            broker, positions, speedup=opts.speedup, timeout_s=timeout_s, out=out
+        )
 
 
 # --- CLI ------------------------------------------------------------------------------------
@@ -296,8 +336,11 @@ def _latlon(text: str) -> tuple[float, float]:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="groundstation demo", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        prog="groundstation demo",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument("--headless", action="store_true", help="no console window")
     p.add_argument("--broker", default=None, help="use this broker instead of the embedded one")
     p.add_argument("--ca-file", default=None)
@@ -317,70 +360,44 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str]) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
     if args.speedup <= 0 or args.speedup > 50:
         print("groundstation demo: --speedup must be in (0, 50]", file=sys.stderr)
         return 2
-    opts = DemoOptions(sites=args.sites, broker_url=args.broker, ca_file=args.ca_file,
-                       speedup=args.speedup, seed=args.seed, on_scene_s=args.on_scene,
-                       journal=args.journal)
+    opts = DemoOptions(
+        sites=args.sites,
+        broker_url=args.broker,
+        ca_file=args.ca_file,
+        speedup=args.speedup,
+        seed=args.seed,
+        on_scene_s=args.on_scene,
+        journal=args.journal,
+    )
     positions = list(args.incident) if args.incident else None
     n_random = args.incidents if args.incidents is not None else (0 if positions else 1)
 
+    port = free_port()
+
     async def job() -> int:
-        result = await run_demo(opts, positions, n_random, timeout_s=args.timeout)
+        result = await run_demo(opts, positions, n_random, timeout_s=args.timeout, port=port)
         print(json.dumps(result.as_json()), flush=True)
         return 0 if result.completed == result.incidents and result.failed == 0 else 1
 
     try:
-        if args.headless or args.screenshot is None and not os.environ.get("DISPLAY"):
+        if args.headless or (args.screenshot is None and not os.environ.get("DISPLAY")):
             if not args.headless:
                 print("demo: no DISPLAY, running headless (use --screenshot for a picture)")
             return asyncio.run(job())
-        return _with_console(opts, job, args)
+        from groundstation.console.app import ConsoleConfig, run_console
+
+        broker = broker_config(opts, port).with_login("pilot", None)
+        config = ConsoleConfig(broker=broker, user="pilot", role=c.Role.OPERATOR, sites=opts.sites)
+        return run_console(
+            config, background=job, screenshot=args.screenshot, exit_after_s=args.exit_after
+        )
     except (ConfigError, GroundStationError) as exc:
         print(f"groundstation demo: {exc}", file=sys.stderr)
         return 2
-
-
-def _with_console(
-    opts: DemoOptions, job: Callable[[], Awaitable[int]], args: argparse.Namespace
-) -> int:
-    """Run the demo inside the console's Qt loop (qasync), so the pilot watches it live."""
-    from groundstation.console.app import ConsoleConfig, run_console
-    from groundstation.broker import free_port
-
-    port = free_port()
-    broker_url = opts.broker_url or f"mqtt://127.0.0.1:{port}"
-    embedded = opts.broker_url is None
-    opts2 = DemoOptions(**{**opts.__dict__, "broker_url": broker_url})  # type: ignore[arg-type]
-
-    async def background() -> int:
-        if embedded:
-            from groundstation.broker import EmbeddedBroker
-
-            async with EmbeddedBroker(port=port):
-                return await _job_on(opts2, args)
-        return await _job_on(opts2, args)
-
-    broker = BrokerConfig.from_url(broker_url, ca_file=opts.ca_file, mqtt5=not embedded)
-    config = ConsoleConfig(broker=broker.with_login("pilot", None), user="pilot",
-                           role="operator", sites=opts.sites)
-    return run_console(config, background=background, screenshot=args.screenshot,
-                       exit_after_s=args.exit_after)
-
-
-async def _job_on(opts: DemoOptions, args: argparse.Namespace) -> int:
-    positions = list(args.incident) if args.incident else None
-    n_random = args.incidents if args.incidents is not None else (0 if positions else 1)
-    broker = BrokerConfig.from_url(opts.broker_url or "", ca_file=opts.ca_file,
-                                   mqtt5=args.broker is not None)
-    async with demo_stack(opts, broker) as config:
-        if positions is None:
-            positions = random_incidents(config.site_set, n_random, opts.seed, load_airspace())
-        await asyncio.sleep(2.0)
-        result = await fly_incidents(broker, positions, speedup=opts.speedup,
-                                     timeout_s=args.timeout)
-    print(json.dumps(result.as_json()), flush=True)
-    return 0 if result.completed == result.incidents and result.failed == 0 else 1

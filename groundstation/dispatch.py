@@ -190,6 +190,6 @@ def nearest_first(
     lat_deg: float, lon_deg: float, candidates: Sequence[Candidate], limit: int
 ) -> list[Candidate]:
     """The ``limit`` candidates nearest the incident (to bound airspace checks on big fleets)."""
-    return sorted(
-        candidates, key=lambda c: distance_m(c.lat_deg, c.lon_deg, lat_deg, lon_deg)
-    )[:limit]
+    return sorted(candidates, key=lambda c: distance_m(c.lat_deg, c.lon_deg, lat_deg, lon_deg))[
+        :limit
+    ]

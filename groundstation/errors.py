@@ -1,12 +1,12 @@
 """One exception tree for the ground station. Outside errors are mapped once, at their adapter.
 
-    GroundStationError
-    ├── ConfigError          bad configuration, site file or command-line value
-    ├── BusError             the MQTT broker cannot be reached or refused us (groundstation.bus)
-    ├── VehicleError         a vehicle command failed (groundstation.mavsdk_link maps MAVSDK's)
-    │   └── VehicleTimeout   the vehicle did not answer in time
-    ├── DockError            a dock refused, failed or timed out on a service call
-    └── Refused              a request refused on purpose; carries the contract Result and reason
+GroundStationError
+├── ConfigError          bad configuration, site file or command-line value
+├── BusError             the MQTT broker cannot be reached or refused us (groundstation.bus)
+├── VehicleError         a vehicle command failed (groundstation.mavsdk_link maps MAVSDK's)
+│   └── VehicleTimeout   the vehicle did not answer in time
+├── DockError            a dock refused, failed or timed out on a service call
+└── Refused              a request refused on purpose; carries the contract Result and reason
 """
 
 from __future__ import annotations

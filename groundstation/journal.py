@@ -22,7 +22,8 @@ from groundstation.sortie import Sortie
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS incidents (
-    incident_id TEXT PRIMARY KEY, status TEXT NOT NULL, record TEXT NOT NULL, updated_ms INTEGER NOT NULL);
+    incident_id TEXT PRIMARY KEY, status TEXT NOT NULL, record TEXT NOT NULL,
+    updated_ms INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS sorties (
     drone_id TEXT PRIMARY KEY, phase TEXT NOT NULL, incident_id TEXT, record TEXT NOT NULL,
     updated_ms INTEGER NOT NULL);
@@ -107,7 +108,12 @@ class Journal:
         )
 
     def event(
-        self, severity: str, code: str, message: str, *, drone_id: str | None = None,
+        self,
+        severity: str,
+        code: str,
+        message: str,
+        *,
+        drone_id: str | None = None,
         incident_id: str | None = None,
     ) -> None:
         self.db.execute(
@@ -138,13 +144,13 @@ class Journal:
         if drone_id:
             sql += " WHERE drone_id = ?"
             args = (drone_id,)
-        return [tuple(r) for r in self.db.execute(sql + " ORDER BY id", args).fetchall()]  # type: ignore[misc]
+        return [tuple(r) for r in self.db.execute(sql + " ORDER BY id", args).fetchall()]
 
     def events(self) -> list[tuple[int, str, str, str, str | None]]:
         rows = self.db.execute(
             "SELECT ts_ms, severity, code, message, drone_id FROM events ORDER BY id"
         ).fetchall()
-        return [tuple(r) for r in rows]  # type: ignore[misc]
+        return [tuple(r) for r in rows]
 
     def seen_tid(self, tid: str) -> CommandRow | None:
         row = self.db.execute(

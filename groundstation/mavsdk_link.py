@@ -32,7 +32,7 @@ from mavsdk.plugins.param import Param
 from mavsdk.plugins.telemetry import Telemetry
 
 from groundstation.errors import VehicleError, VehicleTimeout
-from groundstation.vehicle import FlightMode, GeofencePolygon, VehicleSample
+from groundstation.vehicle import FlightMode, GeofencePolygon, VehicleLink, VehicleSample
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -55,9 +55,7 @@ class DroneEndpoint:
 class MavsdkVehicle:
     """One drone through MAVSDK. Implements ``groundstation.vehicle.VehicleLink``."""
 
-    def __init__(
-        self, endpoint: DroneEndpoint, system: Any, executor: ThreadPoolExecutor
-    ) -> None:
+    def __init__(self, endpoint: DroneEndpoint, system: Any, executor: ThreadPoolExecutor) -> None:
         self.drone_id = endpoint.drone_id
         self.system_id = endpoint.system_id
         self._system = system
@@ -134,7 +132,9 @@ class MavsdkVehicle:
         tel.subscribe_flight_mode(mode)
         tel.subscribe_armed(flag("armed"))
         tel.subscribe_in_air(flag("in_air"))
-        self._system.subscribe_is_connected(lambda connected, _: s.__setitem__("connected", connected))
+        self._system.subscribe_is_connected(
+            lambda connected, _: s.__setitem__("connected", connected)
+        )
 
     def sample(self) -> VehicleSample:
         return VehicleSample(**self._s)
@@ -156,7 +156,9 @@ class MavsdkVehicle:
         await self._call("arm", self._action.arm)
 
     async def takeoff(self, alt_rel_m: float) -> None:
-        await self._call("set_takeoff_altitude", lambda: self._action.set_takeoff_altitude(alt_rel_m))
+        await self._call(
+            "set_takeoff_altitude", lambda: self._action.set_takeoff_altitude(alt_rel_m)
+        )
         await self._call("takeoff", self._action.takeoff)
 
     async def goto(self, lat_deg: float, lon_deg: float, alt_amsl_m: float) -> None:
@@ -194,17 +196,17 @@ class MavsdkVehicle:
 
     async def set_params(self, params: Mapping[str, float | int]) -> None:
         for name, value in params.items():
-            if isinstance(value, int):
-                await self._call(
-                    f"set_param {name}", lambda n=name, v=value: self._param.set_param_int(n, v)
-                )
-            else:
-                await self._call(
-                    f"set_param {name}", lambda n=name, v=value: self._param.set_param_float(n, v)
-                )
+            await self._call(f"set_param {name}", self._param_setter(name, value))
+
+    def _param_setter(self, name: str, value: float | int) -> Callable[[], None]:
+        if isinstance(value, int):
+            return lambda: self._param.set_param_int(name, value)
+        return lambda: self._param.set_param_float(name, float(value))
 
     async def get_param_float(self, name: str) -> float:
-        return float(await self._call(f"get_param {name}", lambda: self._param.get_param_float(name)))
+        return float(
+            await self._call(f"get_param {name}", lambda: self._param.get_param_float(name))
+        )
 
     async def upload_geofence(self, polygons: list[GeofencePolygon]) -> None:
         items: list[Any] = []
@@ -233,8 +235,12 @@ class MavsdkVehicle:
 
 
 _MAVSDK_LOG = logging.getLogger("mavsdk")
-_LEVELS = {LogLevel.DEBUG: logging.DEBUG, LogLevel.INFO: logging.INFO,
-           LogLevel.WARN: logging.WARNING, LogLevel.ERROR: logging.ERROR}
+_LEVELS = {
+    LogLevel.DEBUG: logging.DEBUG,
+    LogLevel.INFO: logging.INFO,
+    LogLevel.WARN: logging.WARNING,
+    LogLevel.ERROR: logging.ERROR,
+}
 
 
 def _route_mavsdk_log(level: Any, message: str, file: str | None, line: int) -> bool:
@@ -312,5 +318,5 @@ class MavsdkFleet:
     def get(self, drone_id: str) -> MavsdkVehicle | None:
         return self._by_id.get(drone_id)
 
-    def links(self) -> list[MavsdkVehicle]:
+    def links(self) -> list[VehicleLink]:
         return list(self._by_id.values())

@@ -11,10 +11,9 @@ from __future__ import annotations
 
 import logging
 import math
+import re
 from collections import OrderedDict
 from typing import TYPE_CHECKING, Any
-
-import msgspec
 
 from groundstation import contract as c
 from groundstation import sortie as so
@@ -54,10 +53,17 @@ class OperatorServices:
         except Refused as exc:
             reply = c.refusal(tid, method, R(exc.result), exc.reason)
         if reply.data.result != R.OK:
-            log.warning("refused %s from %s: %s", method or "?", username,
-                        reply.data.output.get("reason"))
-        self.ctl.journal.command(username, method or "?", tid or None, data,
-                                 reply.data.result, reply.data.output.get("reason"))
+            log.warning(
+                "refused %s from %s: %s", method or "?", username, reply.data.output.get("reason")
+            )
+        self.ctl.journal.command(
+            username,
+            method or "?",
+            tid or None,
+            data,
+            reply.data.result,
+            reply.data.output.get("reason"),
+        )
         if tid:
             self._replies[tid] = reply
             if len(self._replies) > REPLAY_CACHE:
@@ -98,8 +104,14 @@ class OperatorServices:
             if refusal is not None:
                 status, reason = c.IncidentStatus.REJECTED, str(getattr(refusal, "reason", refusal))
         inc = c.Incident(
-            incident_id=incident_id, status=status, lat_deg=d.lat_deg, lon_deg=d.lon_deg,
-            priority=d.priority, summary=d.summary, created_by=username, reason=reason,
+            incident_id=incident_id,
+            status=status,
+            lat_deg=d.lat_deg,
+            lon_deg=d.lon_deg,
+            priority=d.priority,
+            summary=d.summary,
+            created_by=username,
+            reason=reason,
             created_ms=c.now_ms(),
             closed_ms=c.now_ms() if status == c.IncidentStatus.REJECTED else None,
         )
@@ -107,8 +119,12 @@ class OperatorServices:
         if reason is not None:
             raise Refused(R.AIRSPACE, f"incident {incident_id} rejected: {reason}")
         current = ctl.incidents[incident_id]
-        return {"incident_id": incident_id, "status": str(current.status),
-                "assigned_drone": current.assigned_drone, "eta_s": current.eta_s}
+        return {
+            "incident_id": incident_id,
+            "status": str(current.status),
+            "assigned_drone": current.assigned_drone,
+            "eta_s": current.eta_s,
+        }
 
     async def _incident_close(self, username: str, d: c.IncidentRef) -> dict[str, Any]:
         ctl = self.ctl
@@ -145,15 +161,20 @@ class OperatorServices:
         if s.pilot and s.pilot != username:
             raise Refused(R.NOT_AUTHORITY, f"{d.drone_id} is held by {s.pilot}")
         self.ctl.apply(d.drone_id, so.PilotGrab(username))
-        self.ctl.alert(c.Severity.INFO, "authority", f"{username} took control of {d.drone_id}",
-                       drone_id=d.drone_id)
+        self.ctl.alert(
+            c.Severity.INFO,
+            "authority",
+            f"{username} took control of {d.drone_id}",
+            drone_id=d.drone_id,
+        )
         return {"drone_id": d.drone_id, "pilot": username}
 
     async def _authority_release(self, username: str, d: c.DroneRef) -> dict[str, Any]:
         self._holder(username, d.drone_id)
         self.ctl.apply(d.drone_id, so.Resume())
-        self.ctl.alert(c.Severity.INFO, "authority", f"{username} released {d.drone_id}",
-                       drone_id=d.drone_id)
+        self.ctl.alert(
+            c.Severity.INFO, "authority", f"{username} released {d.drone_id}", drone_id=d.drone_id
+        )
         return {"drone_id": d.drone_id, "pilot": None}
 
     async def _sortie_resume(self, username: str, d: c.DroneRef) -> dict[str, Any]:
@@ -171,8 +192,11 @@ class OperatorServices:
         ctl = self.ctl
         dist = distance_m(s.dock.lat_deg, s.dock.lon_deg, lat, lon)
         if dist > ctl.config.model.max_range_m:
-            raise Refused(R.OUT_OF_RANGE, f"{dist / 1000:.1f} km from the dock, beyond "
-                          f"{ctl.config.model.max_range_m / 1000:.1f} km")
+            raise Refused(
+                R.OUT_OF_RANGE,
+                f"{dist / 1000:.1f} km from the dock, beyond "
+                f"{ctl.config.model.max_range_m / 1000:.1f} km",
+            )
         if ctl.airspace is None:
             return
         refusal = ctl.airspace.check_point(lat, lon)
@@ -204,8 +228,9 @@ class OperatorServices:
         self._airborne(s)
         self._check_target(s, d.lat_deg, d.lon_deg)
         v = self._vehicle(d.drone_id)
-        await self._fly(d.drone_id, "goto",
-                        v.goto(d.lat_deg, d.lon_deg, self.ctl.amsl(d.drone_id, d.alt_rel_m)))
+        await self._fly(
+            d.drone_id, "goto", v.goto(d.lat_deg, d.lon_deg, self.ctl.amsl(d.drone_id, d.alt_rel_m))
+        )
         return {"drone_id": d.drone_id}
 
     async def _drone_orbit(self, username: str, d: c.DroneOrbit) -> dict[str, Any]:
@@ -215,8 +240,13 @@ class OperatorServices:
         v = self._vehicle(d.drone_id)
         alt = self.ctl.sample(d.drone_id).alt_rel_m
         alt_rel = alt if math.isfinite(alt) and alt > 10 else s.cruise_alt_rel_m
-        await self._fly(d.drone_id, "orbit", v.orbit(
-            d.lat_deg, d.lon_deg, self.ctl.amsl(d.drone_id, alt_rel), d.radius_m, d.speed_m_s))
+        await self._fly(
+            d.drone_id,
+            "orbit",
+            v.orbit(
+                d.lat_deg, d.lon_deg, self.ctl.amsl(d.drone_id, alt_rel), d.radius_m, d.speed_m_s
+            ),
+        )
         return {"drone_id": d.drone_id}
 
     async def _drone_hold(self, username: str, d: c.DroneRef) -> dict[str, Any]:
@@ -232,8 +262,11 @@ class OperatorServices:
         if not smp.has_position:
             raise Refused(R.VEHICLE_FAILED, f"{d.drone_id} has no position")
         v = self._vehicle(d.drone_id)
-        await self._fly(d.drone_id, "altitude",
-                        v.goto(smp.lat_deg, smp.lon_deg, self.ctl.amsl(d.drone_id, d.alt_rel_m)))
+        await self._fly(
+            d.drone_id,
+            "altitude",
+            v.goto(smp.lat_deg, smp.lon_deg, self.ctl.amsl(d.drone_id, d.alt_rel_m)),
+        )
         return {"drone_id": d.drone_id, "alt_rel_m": d.alt_rel_m}
 
     async def _drone_return(self, username: str, d: c.DroneRef) -> dict[str, Any]:
@@ -254,11 +287,11 @@ class OperatorServices:
         return {"drone_id": d.drone_id}
 
 
+_TID = re.compile(rb'"tid"\s*:\s*"([A-Za-z0-9_.:-]{1,64})"')
+
+
 def _salvage_tid(payload: bytes) -> str:
-    """The tid of a request that failed validation, if its JSON still has one (to match it)."""
-    try:
-        raw = msgspec.json.decode(payload[: c.MAX_PAYLOAD_BYTES])
-    except msgspec.DecodeError:
-        return ""
-    tid = raw.get("tid") if isinstance(raw, dict) else None
-    return tid if isinstance(tid, str) and 0 < len(tid) <= 64 else ""
+    """The tid of a request that failed validation, if its text still shows one, so that the
+    caller can match the refusal even when the JSON is cut short."""
+    m = _TID.search(payload[:4096])
+    return m.group(1).decode() if m else ""

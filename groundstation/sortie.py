@@ -20,7 +20,9 @@ from dataclasses import dataclass, replace
 
 from groundstation.contract import DockMethod, IncidentStatus, Phase, Severity
 
-AIRBORNE = frozenset({Phase.LAUNCHING, Phase.TRANSIT, Phase.ON_SCENE, Phase.RETURNING, Phase.LANDING})
+AIRBORNE = frozenset(
+    {Phase.LAUNCHING, Phase.TRANSIT, Phase.ON_SCENE, Phase.RETURNING, Phase.LANDING}
+)
 
 
 # --- the state --------------------------------------------------------------------------------
@@ -198,9 +200,25 @@ class AlternateDock:
 
 
 Event = (
-    Launch | Prepared | LaunchDone | CommandDone | Reached | Landed | DockClosed | Charged | Tick
-    | Recall | Redirect | FailsafeRaised | LinkRecovered | PilotGrab | PilotRelease | Resume | Adopt
-    | AlternateDock | LandNow
+    Launch
+    | Prepared
+    | LaunchDone
+    | CommandDone
+    | Reached
+    | Landed
+    | DockClosed
+    | Charged
+    | Tick
+    | Recall
+    | Redirect
+    | FailsafeRaised
+    | LinkRecovered
+    | PilotGrab
+    | PilotRelease
+    | Resume
+    | Adopt
+    | AlternateDock
+    | LandNow
 )
 
 
@@ -279,8 +297,13 @@ def flight_command(s: Sortie) -> list[Action]:
         return [Goto(s.target.lat_deg, s.target.lon_deg, s.cruise_alt_rel_m)]
     if s.phase == Phase.ON_SCENE and s.target is not None:
         return [
-            Orbit(s.target.lat_deg, s.target.lon_deg, s.cruise_alt_rel_m, s.orbit_radius_m,
-                  s.orbit_speed_m_s)
+            Orbit(
+                s.target.lat_deg,
+                s.target.lon_deg,
+                s.cruise_alt_rel_m,
+                s.orbit_radius_m,
+                s.orbit_speed_m_s,
+            )
         ]
     if s.phase == Phase.RETURNING:
         return [Goto(s.dock.lat_deg, s.dock.lon_deg, s.cruise_alt_rel_m)]
@@ -305,19 +328,31 @@ def _abort_launch(s: Sortie, reason: str, *, cover_open: bool) -> Result:
         actions.append(Requeue(s.incident_id, f"{s.drone_id}: {reason}"))
     if cover_open:
         actions.append(DockCall(s.dock_id, DockMethod.COVER_CLOSE))
-    actions.append(Alert(Severity.WARNING, "launch_aborted", f"{s.drone_id}: launch aborted: {reason}"))
-    s = replace(s, phase=Phase.DOCKED, incident_id=None, target=None, reason=reason,
-                launched_s=None)
+    actions.append(
+        Alert(Severity.WARNING, "launch_aborted", f"{s.drone_id}: launch aborted: {reason}")
+    )
+    s = replace(
+        s, phase=Phase.DOCKED, incident_id=None, target=None, reason=reason, launched_s=None
+    )
     return s, actions
 
 
-def step(s: Sortie, ev: Event) -> Result:  # noqa: C901 - one flat dispatch reads best
+def step(s: Sortie, ev: Event) -> Result:
     """Advance the sortie by one event."""
     match ev:
         case Launch() if s.phase in (Phase.DOCKED, Phase.CHARGING):
-            s = replace(s, phase=Phase.PREFLIGHT, incident_id=ev.incident_id, target=ev.target,
-                        priority=ev.priority, reason=None, last_failsafe=None, launched_s=ev.now_s,
-                        on_scene_since_s=None, command_ok=True)
+            s = replace(
+                s,
+                phase=Phase.PREFLIGHT,
+                incident_id=ev.incident_id,
+                target=ev.target,
+                priority=ev.priority,
+                reason=None,
+                last_failsafe=None,
+                launched_s=ev.now_s,
+                on_scene_since_s=None,
+                command_ok=True,
+            )
             return s, [Prepare(s.dock_id)]
         case Prepared() if s.phase == Phase.PREFLIGHT:
             if not ev.ok:
@@ -359,15 +394,30 @@ def step(s: Sortie, ev: Event) -> Result:  # noqa: C901 - one flat dispatch read
         case Landed() if s.airborne and s.phase != Phase.LAUNCHING:
             incident = s.incident_id
             if not ev.at_dock:
-                s = replace(s, phase=Phase.FAULT, reason="landed away from a dock",
-                            incident_id=None, target=None)
-                return s, [Alert(Severity.CRITICAL, "landed_away",
-                                 f"{s.drone_id} landed away from a dock: recover it by hand")]
+                s = replace(
+                    s,
+                    phase=Phase.FAULT,
+                    reason="landed away from a dock",
+                    incident_id=None,
+                    target=None,
+                )
+                return s, [
+                    Alert(
+                        Severity.CRITICAL,
+                        "landed_away",
+                        f"{s.drone_id} landed away from a dock: recover it by hand",
+                    )
+                ]
             s = replace(s, phase=Phase.CHARGING, incident_id=None, target=None, pilot=None)
             actions = [DockCall(s.dock_id, DockMethod.COVER_CLOSE)]
             if incident:
-                actions.append(Alert(Severity.INFO, "sortie_complete",
-                                     f"{s.drone_id} back in {s.dock_id} from {incident}"))
+                actions.append(
+                    Alert(
+                        Severity.INFO,
+                        "sortie_complete",
+                        f"{s.drone_id} back in {s.dock_id} from {incident}",
+                    )
+                )
             return s, actions
         case Charged() if s.phase == Phase.CHARGING:
             return replace(s, phase=Phase.DOCKED), []
@@ -380,15 +430,25 @@ def step(s: Sortie, ev: Event) -> Result:  # noqa: C901 - one flat dispatch read
         case Redirect() if s.phase in (Phase.TRANSIT, Phase.ON_SCENE, Phase.RETURNING):
             actions = []
             if s.incident_id and s.incident_id != ev.incident_id:
-                actions.append(Requeue(s.incident_id, f"{s.drone_id} redirected to {ev.incident_id}"))
-            s = replace(s, phase=Phase.TRANSIT, incident_id=ev.incident_id, target=ev.target,
-                        priority=ev.priority, on_scene_since_s=None)
+                actions.append(
+                    Requeue(s.incident_id, f"{s.drone_id} redirected to {ev.incident_id}")
+                )
+            s = replace(
+                s,
+                phase=Phase.TRANSIT,
+                incident_id=ev.incident_id,
+                target=ev.target,
+                priority=ev.priority,
+                on_scene_since_s=None,
+            )
             actions = actions + ([] if s.pilot else flight_command(s))
             return s, actions
         case FailsafeRaised():
             return _failsafe(s, ev)
         case LinkRecovered() if s.airborne:
-            s = replace(s, last_failsafe=None if s.last_failsafe == Failsafe.LINK_LOST else s.last_failsafe)
+            s = replace(
+                s, last_failsafe=None if s.last_failsafe == Failsafe.LINK_LOST else s.last_failsafe
+            )
             return s, ([] if s.pilot else flight_command(s)) + [
                 Alert(Severity.INFO, "link_recovered", f"{s.drone_id}: link back, sortie resumed")
             ]
@@ -408,28 +468,37 @@ def step(s: Sortie, ev: Event) -> Result:  # noqa: C901 - one flat dispatch read
             return replace(s, command_ok=True), ([] if s.pilot else flight_command(s))
         case LandNow() if s.airborne:
             s = replace(s, phase=Phase.LANDING)
-            return s, [Land(), Alert(Severity.WARNING, "landing", f"{s.drone_id} landing: {ev.reason}")]
+            return s, [
+                Land(),
+                Alert(Severity.WARNING, "landing", f"{s.drone_id} landing: {ev.reason}"),
+            ]
         case AlternateDock():
             s = replace(s, dock_id=ev.dock_id, dock=ev.dock)
             actions = [] if (s.pilot or s.phase != Phase.RETURNING) else flight_command(s)
-            return s, actions + [DockCall(ev.dock_id, DockMethod.COVER_OPEN),
-                                 Alert(Severity.WARNING, "alternate_dock",
-                                       f"{s.drone_id} diverted to {ev.dock_id}")]
+            return s, [
+                *actions,
+                DockCall(ev.dock_id, DockMethod.COVER_OPEN),
+                Alert(Severity.WARNING, "alternate_dock", f"{s.drone_id} diverted to {ev.dock_id}"),
+            ]
     return s, []
 
 
 def _failsafe(s: Sortie, ev: FailsafeRaised) -> Result:
     detail = f": {ev.detail}" if ev.detail else ""
     s = replace(s, last_failsafe=str(ev.kind))
-    alert = Alert(Severity.CRITICAL if ev.kind != Failsafe.LINK_LOST else Severity.WARNING,
-                  f"failsafe_{ev.kind}", f"{s.drone_id}: {ev.kind}{detail}")
+    alert = Alert(
+        Severity.CRITICAL if ev.kind != Failsafe.LINK_LOST else Severity.WARNING,
+        f"failsafe_{ev.kind}",
+        f"{s.drone_id}: {ev.kind}{detail}",
+    )
     if not s.airborne:
         return s, [alert]
     if ev.kind == Failsafe.BATTERY_CRITICAL and s.phase != Phase.LANDING:
         s = replace(s, phase=Phase.LANDING)
         return s, [Land(), alert]
     if ev.kind in (Failsafe.BATTERY_LOW, Failsafe.GEOFENCE) and s.phase in (
-        Phase.TRANSIT, Phase.ON_SCENE
+        Phase.TRANSIT,
+        Phase.ON_SCENE,
     ):
         s, actions = _return(s, str(ev.kind))
         if s.incident_id:

@@ -99,9 +99,13 @@ class Stack:
     async def operator(self, user: str) -> AsyncIterator[Operator]:
         async with Bus(self.broker.with_login(user, None), f"op-{user}-{os.getpid()}") as bus:
             op = Operator(bus, user)
-            for topic, qos in ((c.operator_services_reply(user), 1), (c.ALL_INCIDENTS, 1),
-                               (c.ALL_DRONE_STATE, 1), (c.ALL_TELEMETRY, 0),
-                               (c.ALL_CONTROLLER_EVENTS, 1)):
+            for topic, qos in (
+                (c.operator_services_reply(user), 1),
+                (c.ALL_INCIDENTS, 1),
+                (c.ALL_DRONE_STATE, 1),
+                (c.ALL_TELEMETRY, 0),
+                (c.ALL_CONTROLLER_EVENTS, 1),
+            ):
                 await bus.subscribe(topic, qos)
 
             async def pump() -> None:
@@ -130,22 +134,41 @@ async def until(pred: Any, timeout_s: float, what: str, step_s: float = 0.1) -> 
 def small_sites() -> SiteSet:
     """The West End and Islington sites of the Met trial, one dock each (fast to start)."""
     full = load_sites("met-trial")
-    raw = msgspec.json.decode(msgspec.json.encode({
-        "name": "test", "cruise_alt_rel_m": 40.0, "cruise_speed_m_s": 12.0,
-        "sites": [
-            {"site_id": s.site_id, "name": s.name, "borough": s.borough, "lat_deg": s.lat_deg,
-             "lon_deg": s.lon_deg, "roof_alt_amsl_m": s.roof_alt_amsl_m, "docks": 1}
-            for s in full.sites if s.site_id in ("west-end", "islington")
-        ],
-    }))
+    raw = msgspec.json.decode(
+        msgspec.json.encode(
+            {
+                "name": "test",
+                "cruise_alt_rel_m": 40.0,
+                "cruise_speed_m_s": 12.0,
+                "sites": [
+                    {
+                        "site_id": s.site_id,
+                        "name": s.name,
+                        "borough": s.borough,
+                        "lat_deg": s.lat_deg,
+                        "lon_deg": s.lon_deg,
+                        "roof_alt_amsl_m": s.roof_alt_amsl_m,
+                        "docks": 1,
+                    }
+                    for s in full.sites
+                    if s.site_id in ("west-end", "islington")
+                ],
+            }
+        )
+    )
     from missions.sites import parse_sites
 
     return parse_sites(raw)
 
 
 @contextlib.asynccontextmanager
-async def stack_on(broker: BrokerConfig, sites: SiteSet, journal: Path,
-                   on_scene_s: float = 30.0, airspace: Airspace | None = None) -> AsyncIterator[Stack]:
+async def stack_on(
+    broker: BrokerConfig,
+    sites: SiteSet,
+    journal: Path,
+    on_scene_s: float = 30.0,
+    airspace: Airspace | None = None,
+) -> AsyncIterator[Stack]:
     base = free_udp_range(len(sites.docks))
     homes = [Home(d.lat_deg, d.lon_deg, d.alt_amsl_m) for d in sites.docks]
     args = argparse.Namespace(controller_id="ctl-test", speedup=SPEEDUP, on_scene=on_scene_s)
@@ -153,14 +176,20 @@ async def stack_on(broker: BrokerConfig, sites: SiteSet, journal: Path,
     async with (
         SimFleet(homes, base_port=base, speedup=SPEEDUP, seed=3) as sim,
         DockSimFleet(broker, sites, speedup=SPEEDUP, seed=3) as docks,
-        controller_running(config, broker, base_port=base, journal_path=journal,
-                           airspace=airspace) as run,
+        controller_running(
+            config, broker, base_port=base, journal_path=journal, airspace=airspace
+        ) as run,
     ):
         assert await run.fleet.wait_all(15.0), "the simulated drones were not discovered"
         ctl = run.controller
-        await until(lambda: all(ctl.drones[d.drone_id].health.armable and
-                                ctl.drones[d.drone_id].health.dock_ok for d in sites.docks),
-                    20.0, "every drone healthy and every dock ready")
+        await until(
+            lambda: all(
+                ctl.drones[d.drone_id].health.armable and ctl.drones[d.drone_id].health.dock_ok
+                for d in sites.docks
+            ),
+            20.0,
+            "every drone healthy and every dock ready",
+        )
         yield Stack(broker, sites, sim, docks, run, journal)
 
 
@@ -173,6 +202,7 @@ async def mosquitto() -> AsyncIterator[Mosquitto]:
 @pytest.fixture
 async def stack(mosquitto: Mosquitto, tmp_path: Path) -> AsyncIterator[Stack]:
     airspace = Airspace.load_default().with_zones([NO_FLY])
-    async with stack_on(mosquitto.config, small_sites(), tmp_path / "journal.sqlite",
-                        airspace=airspace) as s:
+    async with stack_on(
+        mosquitto.config, small_sites(), tmp_path / "journal.sqlite", airspace=airspace
+    ) as s:
         yield s

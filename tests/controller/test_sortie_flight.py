@@ -18,16 +18,27 @@ INCIDENT = (51.5120, -0.1180)  # 560 m from the West End dock, clear of the test
 
 async def test_an_incident_is_dispatched_flown_and_closed(stack: Stack) -> None:
     async with stack.operator("cad") as cad:
-        reply = await cad.call("incident_create", {"lat_deg": INCIDENT[0], "lon_deg": INCIDENT[1],
-                                                   "priority": 2, "summary": "burglary"})
+        reply = await cad.call(
+            "incident_create",
+            {"lat_deg": INCIDENT[0], "lon_deg": INCIDENT[1], "priority": 2, "summary": "burglary"},
+        )
         assert reply.data.result == 0, reply.data.output
         incident_id = reply.data.output["incident_id"]
-        await until(lambda: [i.status for i in cad.incidents.get(incident_id, [])][-1:]
-                    == [c.IncidentStatus.CLOSED], 90.0, "the incident to be closed")
+        await until(
+            lambda: (
+                [i.status for i in cad.incidents.get(incident_id, [])][-1:]
+                == [c.IncidentStatus.CLOSED]
+            ),
+            90.0,
+            "the incident to be closed",
+        )
         statuses = [i.status for i in cad.incidents[incident_id]]
         assert statuses[0] in (c.IncidentStatus.NEW, c.IncidentStatus.DISPATCHED)
-        for expected in (c.IncidentStatus.DISPATCHED, c.IncidentStatus.ON_SCENE,
-                         c.IncidentStatus.CLOSED):
+        for expected in (
+            c.IncidentStatus.DISPATCHED,
+            c.IncidentStatus.ON_SCENE,
+            c.IncidentStatus.CLOSED,
+        ):
             assert expected in statuses
         record = cad.incidents[incident_id][-1]
         # The nearest drone went, and it was seen over the scene.
@@ -35,16 +46,22 @@ async def test_an_incident_is_dispatched_flown_and_closed(stack: Stack) -> None:
         assert record.on_scene_ms is not None and record.on_scene_ms > record.created_ms
         assert cad.telemetry.get(WEST_END_DRONE, 0) > 50
         # It is back on its dock, landed and disarmed, and the dock closed over it.
-        await until(lambda: cad.phase(WEST_END_DRONE) in (c.Phase.CHARGING, c.Phase.DOCKED),
-                    10.0, "the drone to be charging in its dock")
+        await until(
+            lambda: cad.phase(WEST_END_DRONE) in (c.Phase.CHARGING, c.Phase.DOCKED),
+            10.0,
+            "the drone to be charging in its dock",
+        )
         vehicle = stack.vehicle(WEST_END_DRONE)
         lat, lon, _ = vehicle.state.position()
         dock = stack.sites.dock_of_drone(WEST_END_DRONE)
         assert dock is not None
         assert distance_m(lat, lon, dock.lat_deg, dock.lon_deg) < 3.0
         assert not vehicle.state.armed
-        await until(lambda: stack.docks.docks[dock.dock_id].state().cover_state
-                    == c.CoverState.CLOSED, 10.0, "the dock cover to close")
+        await until(
+            lambda: stack.docks.docks[dock.dock_id].state().cover_state == c.CoverState.CLOSED,
+            10.0,
+            "the dock cover to close",
+        )
         # The other drone never left its dock.
         assert cad.phase("uav-islington-1") in (None, c.Phase.DOCKED)
     phases = [p[3] for p in stack.run.controller.journal.phases(WEST_END_DRONE)]
