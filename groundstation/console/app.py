@@ -15,6 +15,7 @@ import os
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 from groundstation.console.qt import (
     QApplication,
@@ -100,9 +101,9 @@ async def _serve(
     closing = asyncio.create_task(closed.wait(), name="console:closed")
     rc = 0
     try:
-        waiting: set[asyncio.Task[object]] = {closing}  # type: ignore[arg-type]
+        waiting: set[asyncio.Task[Any]] = {closing}
         if bg is not None:
-            waiting.add(bg)  # type: ignore[arg-type]
+            waiting.add(bg)
         await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
         if bg is not None and bg.done():
             rc = bg.result()

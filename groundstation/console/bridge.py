@@ -84,8 +84,10 @@ class Bridge(QObject):
 
     # --- outgoing ----------------------------------------------------------------------------
 
-    def send(self, topic: str, payload: bytes, *, expiry_s: int | None = None, tag: str = "") -> None:
-        """Queue a QoS 1 publish. Never blocks; a full queue or a dead broker reports send_failed."""
+    def send(
+        self, topic: str, payload: bytes, *, expiry_s: int | None = None, tag: str = ""
+    ) -> None:
+        """Queue a QoS 1 publish. Never blocks; a full queue or dead broker emits send_failed."""
         try:
             self._out.put_nowait((topic, payload, expiry_s, tag))
         except asyncio.QueueFull:

@@ -27,3 +27,5 @@ class ConsoleConfig:
     frame_hz: float = 15.0
     table_hz: float = 4.0
     title: str = "DFR operator console"
+    auto_select: bool = True
+    """Select the first drone in the air while the pilot has selected none."""

@@ -55,7 +55,9 @@ def scene_point(lat_deg: float, lon_deg: float) -> QPointF:
     return QPointF(*m.to_scene(lat_deg, lon_deg))
 
 
-def _cosmetic(colour: QColor | str, width: float, style: Qt.PenStyle = Qt.PenStyle.SolidLine) -> QPen:
+def _cosmetic(
+    colour: QColor | str, width: float, style: Qt.PenStyle = Qt.PenStyle.SolidLine
+) -> QPen:
     pen = QPen(QColor(colour), width, style)
     pen.setCosmetic(True)
     return pen
@@ -398,7 +400,7 @@ class MapView(QGraphicsView):
             path.addPolygon(QPolygonF([scene_point(lat, lon) for lat, lon in points]))
         colour = phase_colour(phase)
         colour.setAlpha(190)
-        trail.setPen(_cosmetic(colour, 2.5))
+        trail.setPen(_cosmetic(colour, 3.0))
         trail.setPath(path)
 
     def set_route(

@@ -2,7 +2,7 @@
 
 Scene coordinates are Mercator metres with y pointing south (``y = -northing``), so north is up
 on screen and a tile ``(z, x, y)`` of the OSM scheme is an axis-aligned square of the scene.
-Mercator metres are longer than ground metres by ``1 / cos(lat)``: convert with :func:`ground_scale`.
+Mercator metres are longer than ground metres by ``1 / cos(lat)``: see :func:`ground_scale`.
 """
 
 from __future__ import annotations
@@ -61,7 +61,7 @@ def tiles_covering(
     n = 1 << z
 
     def clamp(v: float) -> int:
-        return max(0, min(n - 1, int(math.floor((v + HALF_WORLD_M) / size))))
+        return max(0, min(n - 1, math.floor((v + HALF_WORLD_M) / size)))
 
     x0, x1 = clamp(left), clamp(right)
     y0, y1 = clamp(top), clamp(bottom)

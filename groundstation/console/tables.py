@@ -6,6 +6,7 @@ functions) and hands them to a :class:`RowsModel`; the view repaints only the ro
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass
 
@@ -26,7 +27,7 @@ Row = tuple[Cell, ...]
 
 
 def fmt_duration(seconds: float | None) -> str:
-    if seconds is None or seconds != seconds or seconds < 0:
+    if seconds is None or math.isnan(seconds) or seconds < 0:
         return "-"
     s = int(seconds)
     if s >= 3600:
@@ -159,7 +160,7 @@ def dock_status(view: DockView) -> str:
         return "working"
     if dock_charging(view):
         return "charging"
-    in_dock = osd.drone_in_dock if osd is not None else st.drone_in_dock if st is not None else False
+    in_dock = osd.drone_in_dock if osd is not None else bool(st and st.drone_in_dock)
     return "ready" if in_dock else "empty"
 
 

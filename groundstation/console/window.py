@@ -95,6 +95,7 @@ class MainWindow(QMainWindow):
         self.model = FleetModel()
         self.commands = Commands(bridge, config.user, config.role, parent=self)
         self.selected: str | None = None
+        self.auto_select = config.auto_select
         self.last_menu: QMenu | None = None
         self.last_confirm: QMessageBox | None = None
         self.frames = 0
@@ -184,8 +185,8 @@ class MainWindow(QMainWindow):
         user_label.setStyleSheet("font-weight: bold; padding: 0 8px;")
         status = self.statusBar()
         assert status is not None
-        for w in (self.broker_label, self.controller_label, self.alerts_label):
-            status.addWidget(w)
+        for label in (self.broker_label, self.controller_label, self.alerts_label):
+            status.addWidget(label)
         status.addPermanentWidget(self.rate_label)
         status.addPermanentWidget(user_label)
         self._set_broker(False, "connecting…")
@@ -350,6 +351,13 @@ class MainWindow(QMainWindow):
 
     def _draw_drones(self, dirty: Dirty) -> None:
         model, mp, me = self.model, self.map, self.user
+        if self.selected is None and self.auto_select:
+            # Nothing chosen yet: show the first drone in the air in the detail panel.
+            first = next((d for d in model.order if (v := model.drones[d]).tel is not None
+                          and v.tel.in_air), None)
+            if first is not None:
+                self.auto_select = False
+                self.select_drone(first)
         for drone_id in dirty.drones:
             view = model.drones.get(drone_id)
             if view is None or view.tel is None:

@@ -52,7 +52,9 @@ async def until(pred: Callable[[], object], timeout_s: float = 10.0, what: str =
 async def open_console(
     broker: BrokerConfig, *, user: str = "operator", role: Role = Role.OPERATOR
 ) -> AsyncIterator[MainWindow]:
-    config = ConsoleConfig(broker=broker, user=user, role=role, frame_hz=30, table_hz=10)
+    config = ConsoleConfig(
+        broker=broker, user=user, role=role, frame_hz=30, table_hz=10, auto_select=False
+    )
     bridge = Bridge(config.broker, user)
     window = MainWindow(config, bridge, load_sites("met-trial"))
     window.show()

@@ -67,7 +67,7 @@ async def test_console_under_xvfb_saves_screenshot(xvfb: str, tmp_path: Path) ->
             "--screenshot", str(shot), "--exit-after", str(EXIT_AFTER_S),
             env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
         )
-        out, err = await asyncio.wait_for(proc.communicate(), timeout=60)
+        _out, err = await asyncio.wait_for(proc.communicate(), timeout=60)
         scene.cancel()
         await asyncio.gather(scene, return_exceptions=True)
     assert proc.returncode == 0, err.decode(errors="replace")

@@ -1,0 +1,99 @@
+"""Pure parts of the console: projection, fleet model, outcomes, table rows (no window)."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from groundstation import contract as c
+from groundstation.console import mercator as m
+from groundstation.console.commands import CommandOutcome
+from groundstation.console.model import ALERT_LIMIT, TRAIL_POINTS, FleetModel
+from groundstation.console.tables import dock_status, fleet_row, fmt_duration
+from tests.console import scenario as sc
+
+pytestmark = pytest.mark.console
+
+
+def test_mercator_round_trip_and_tiles() -> None:
+    x, y = m.to_scene(51.5, -0.12)
+    lat, lon = m.from_scene(x, y)
+    assert (lat, lon) == pytest.approx((51.5, -0.12), abs=1e-9)
+    assert y < m.to_scene(51.0, -0.12)[1]  # north is up (smaller y)
+    # The slippy-map formula of the OSM wiki, computed independently.
+    n = 2**15
+    tx = math.floor((-0.12 + 180) / 360 * n)
+    ty = math.floor((1 - math.asinh(math.tan(math.radians(51.5))) / math.pi) / 2 * n)
+    tiles = m.tiles_covering(x - 1, y - 1, x + 1, y + 1, 15)
+    assert tiles == [(tx, ty)] == [(16373, 10897)]
+    left, top = m.tile_origin(15, tx, ty)
+    assert left <= x < left + m.tile_size_m(15) and top <= y < top + m.tile_size_m(15)
+    assert m.tile_zoom(256 / m.WORLD_M * 2**13) == 13
+    assert m.nice_length(740) == 500 and m.nice_length(1999) == 1000
+
+
+def test_model_trails_are_bounded_and_dirty_sets_drain() -> None:
+    model = FleetModel()
+    t0 = 1_000_000
+    for i in range(TRAIL_POINTS * 3):
+        tel = sc.telemetry("uav-1", 51.5 + i * 1e-5, -0.1, seq=i, ts_ms=t0 + i * 500)
+        model.apply_telemetry(tel)
+    view = model.drones["uav-1"]
+    assert len(view.trail) == TRAIL_POINTS
+    dirty = model.take_dirty()
+    assert dirty.new_drones and dirty.drones == {"uav-1"} and dirty.trails == {"uav-1"}
+    assert not model.take_dirty()
+    # Samples closer than the trail interval do not add points.
+    last = t0 + (TRAIL_POINTS * 3 - 1) * 500
+    model.apply_telemetry(sc.telemetry("uav-1", 51.6, -0.1, ts_ms=last + 100))
+    assert model.take_dirty().trails == set()
+
+
+def test_model_battery_time_left_and_pilot_hint() -> None:
+    model = FleetModel()
+    for i in range(31):  # 1 % per 10 s
+        tel = sc.telemetry("uav-1", 51.5, -0.1, ts_ms=i * 2000, battery=80 - i * 0.2)
+        model.apply_telemetry(tel)
+    left = model.drones["uav-1"].battery_time_left_s()
+    assert left == pytest.approx(74 * 10, rel=0.02)
+    model.apply_drone_state(sc.drone_state("uav-1", pilot="bob"))
+    assert model.drones["uav-1"].pilot == "bob"
+    model.set_pilot_hint("uav-1", None)
+    assert model.drones["uav-1"].pilot is None
+    model.apply_drone_state(sc.drone_state("uav-1", pilot="alice"))
+    assert model.drones["uav-1"].pilot == "alice"
+
+
+def test_alerts_are_bounded_and_acknowledged() -> None:
+    model = FleetModel()
+    for i in range(ALERT_LIMIT + 50):
+        model.apply_alert(c.Alert(ts_ms=i, severity=c.Severity.WARNING, code="x", message=f"{i}"),
+                          "ctl-1")
+    assert len(model.alerts) == ALERT_LIMIT
+    assert model.alerts[0].alert.message == str(ALERT_LIMIT + 49)  # newest first
+    model.acknowledge(0)
+    assert model.unacked() == ALERT_LIMIT - 1
+    model.acknowledge(None)
+    assert model.unacked() == 0
+
+
+def test_outcome_text_and_rows() -> None:
+    ok = CommandOutcome("t", c.OperatorMethod.DRONE_HOLD, "uav-1", ok=True, result=0)
+    assert ok.text == "hold uav-1: done"
+    no = CommandOutcome("t", c.OperatorMethod.DRONE_GOTO, "uav-1", ok=False,
+                        result=int(c.Result.AIRSPACE), reason="inside Heathrow FRZ")
+    assert no.text == "go to uav-1: refused (airspace): inside Heathrow FRZ"
+    assert fmt_duration(65) == "1:05" and fmt_duration(None) == "-"
+    model = FleetModel()
+    model.apply_telemetry(sc.telemetry("uav-1", 51.5, -0.1, battery=15), now_mono=100.0)
+    row = fleet_row(model.drones["uav-1"], "me", now_mono=100.5)
+    assert [cell.text for cell in row][:7] == [
+        "uav-1", "transit", "MISSION", "15 %", "60 m", "14.0 m/s", "ok"
+    ]
+    assert row[3].colour == "#dc2626"
+    assert fleet_row(model.drones["uav-1"], "me", now_mono=110.0)[6].text == "lost"
+    model.apply_dock_osd(sc.dock_osd("d1", charging=True))
+    assert dock_status(model.docks["d1"]) == "charging"
+    model.apply_dock_osd(sc.dock_osd("d1", in_dock=False, charging=False))
+    assert dock_status(model.docks["d1"]) == "empty"
