@@ -1,0 +1,266 @@
+"""The AsyncAPI 3 document of the MQTT contract, and a validator for messages on the wire.
+
+Both come from ``groundstation.contract``: every channel of ``contract.CHANNELS`` is rendered with
+its address, parameters, QoS, retain flag, MQTT 5 message expiry and Last Will, and its payload
+JSON Schema is the one msgspec generates from the payload type. ``docs/asyncapi.yaml`` is this
+document; a test keeps the two equal (``groundstation asyncapi --check docs/asyncapi.yaml``).
+
+:func:`validate` checks one message against its channel with the same msgspec types the schemas
+are made from, so what validates here is what the document describes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import msgspec
+
+from groundstation import contract as c
+
+ASYNCAPI_VERSION = "3.0.0"
+DOC_VERSION = "1.0.0"
+MQTT_BINDING_VERSION = "0.2.0"
+REF = "#/components/schemas/{name}"
+
+
+# --- validation -------------------------------------------------------------------------------
+
+
+@functools.cache
+def _decoder(name: str) -> msgspec.json.Decoder[Any]:
+    channel = next(ch for ch in c.CHANNELS if ch.name == name)
+    return msgspec.json.Decoder(channel.payload)
+
+
+def validate(topic: str, payload: bytes) -> None:
+    """Check one message against the schema of its channel; raise ValueError with the reason.
+
+    An empty payload is accepted on retained channels: it clears the retained message.
+    """
+    found = c.channel_for(topic)
+    if found is None:
+        raise c.ContractError(f"{topic}: not a channel of the dfr/v1 contract")
+    channel, params = found
+    if not payload:
+        if channel.retain:
+            return
+        raise c.ContractError(f"{topic}: empty payload on a channel that is not retained")
+    if len(payload) > c.MAX_PAYLOAD_BYTES:
+        raise c.ContractError(f"{topic}: payload of {len(payload)} bytes is over the limit")
+    try:
+        obj = _decoder(channel.name).decode(payload)
+    except msgspec.DecodeError as exc:
+        raise c.ContractError(f"{topic} ({channel.name}): {exc}") from exc
+    if channel.id_field is not None:
+        (param,) = params.values()
+        value = getattr(obj, channel.id_field)
+        if value != param:
+            raise c.ContractError(
+                f"{topic}: {channel.id_field} {value!r} does not match the topic's {param!r}"
+            )
+
+
+# --- the document -----------------------------------------------------------------------------
+
+
+def _examples() -> dict[str, msgspec.Struct]:
+    """One realistic example message per channel (rendered into the document)."""
+    ts = 1_767_225_600_000
+    def reply(tid: str, method: str, output: dict[str, Any], bid: str = "") -> c.Reply:
+        return c.Reply(tid=tid, bid=bid, timestamp=ts, method=method,
+                       data=c.ReplyData(result=0, output=output))
+
+    job = c.JobEventOutput(status=c.JobStatus.IN_PROGRESS,
+                           progress=c.JobProgress(percent=25, step_key="cover_opening"))
+    return {
+        "droneTelemetry": c.Telemetry(
+            drone_id="uav-islington-1", ts_ms=ts, seq=1042, lat_deg=51.53401, lon_deg=-0.10880,
+            alt_rel_m=60.2, alt_amsl_m=112.2, heading_deg=211.0, ground_speed_m_s=14.8,
+            climb_m_s=0.1, battery_pct=81.0, battery_v=23.9, flight_mode="MISSION", armed=True,
+            in_air=True, gps_fix=3, satellites=17, link_ok=True, phase=c.Phase.TRANSIT),
+        "droneState": c.DroneState(
+            drone_id="uav-islington-1", ts_ms=ts, phase=c.Phase.TRANSIT,
+            home_dock_id="islington-1", incident_id="inc-0042", pilot="alice",
+            target_lat_deg=51.5290, target_lon_deg=-0.1200, eta_s=48.0),
+        "dockOsd": c.DockOsd(
+            dock_id="islington-1", ts_ms=ts, mode_code=c.DockMode.IDLE,
+            cover_state=c.CoverState.CLOSED, drone_in_dock=True,
+            drone_charge_state=c.ChargeState(state=1, capacity_percent=87.0),
+            wind_speed_m_s=4.2, rainfall=0, environment_temperature_c=11.5,
+            emergency_stop_state=False, lat_deg=51.53393, lon_deg=-0.10882),
+        "dockState": c.DockState(
+            dock_id="islington-1", ts_ms=ts, mode_code=c.DockMode.IDLE,
+            cover_state=c.CoverState.CLOSED, drone_in_dock=True, charging=True),
+        "dockStatus": c.Presence(status="online", ts_ms=ts),
+        "dockServices": c.DockServiceRequest(
+            tid="6a7bd1c2e0f94d0f8c1f2b9a5d3e4f01", bid="b1d2c3e4f5a6478990aabbccddeeff00",
+            timestamp=ts, method=c.DockMethod.COVER_OPEN),
+        "dockServicesReply": reply(
+            "6a7bd1c2e0f94d0f8c1f2b9a5d3e4f01", "cover_open", {"status": "in_progress"},
+            bid="b1d2c3e4f5a6478990aabbccddeeff00"),
+        "dockEvents": c.DockEvent(
+            tid="0c9d8e7f6a5b4c3d2e1f0a9b8c7d6e5f", bid="b1d2c3e4f5a6478990aabbccddeeff00",
+            timestamp=ts, method=c.DockMethod.COVER_OPEN, need_reply=1,
+            data=c.DockJobEventData(result=0, output=job)),
+        "dockEventsReply": reply(
+            "0c9d8e7f6a5b4c3d2e1f0a9b8c7d6e5f", "cover_open", {},
+            bid="b1d2c3e4f5a6478990aabbccddeeff00"),
+        "incident": c.Incident(
+            incident_id="inc-0042", status=c.IncidentStatus.DISPATCHED, lat_deg=51.5290,
+            lon_deg=-0.1200, priority=1, summary="Robbery in progress", created_by="cad1",
+            assigned_drone="uav-islington-1", eta_s=48.0, created_ms=ts - 20_000,
+            dispatched_ms=ts - 15_000),
+        "operatorServices": c.OPERATOR_REQUESTS[c.OperatorMethod.INCIDENT_CREATE](
+            tid="f00dfeed000000000000000000000001",
+            timestamp=ts,
+            data=c.IncidentCreate(lat_deg=51.5290, lon_deg=-0.1200, priority=1,
+                                  summary="Robbery in progress")),
+        "operatorServicesReply": reply(
+            "f00dfeed000000000000000000000001", "incident_create", {"incident_id": "inc-0042"}),
+        "controllerStatus": c.ControllerStatus(controller_id="ctl-a", status="online",
+                                               ts_ms=ts, drones=9),
+        "controllerEvents": c.Alert(ts_ms=ts, severity=c.Severity.WARNING, code="wind_limit",
+                                    message="islington-1: wind 12.4 m/s over limit 10 m/s",
+                                    dock_id="islington-1"),
+    }
+
+
+_PARAM_DOC = {
+    "drone_id": "Drone id (A-Z a-z 0-9 _ . -, 1-64 characters).",
+    "dock_id": "Dock id; in a secured deployment also the dock's MQTT login.",
+    "incident_id": "Incident id.",
+    "username": "The MQTT login of the operator or CAD system; the broker's ACL enforces it.",
+    "controller_id": "Controller id.",
+}
+
+_INFO = """\
+The MQTT contract of the DFR ground station: drones, docks, incidents, operators and
+controllers under `dfr/v1/`. Envelopes follow the DJI Cloud API (`tid`, `bid`, `timestamp`,
+`method`, `data`; replies carry `data.result` 0 or a non-zero code with `data.output.reason`).
+Requests and replies are matched by `tid`; a job keeps its `bid` across retries. Commands carry an
+MQTT 5 message expiry and receivers also refuse an envelope older than 30 s. Every inbound message
+is validated; a malformed request is answered on the reply channel with a non-zero result and
+changes nothing. Generated from `groundstation/contract.py` by `groundstation asyncapi`.
+"""
+
+
+def document() -> dict[str, Any]:
+    """The AsyncAPI 3 document as plain data (JSON/YAML-ready)."""
+    payload_types = [ch.payload for ch in c.CHANNELS]
+    schemas, components = msgspec.json.schema_components(payload_types, ref_template=REF)
+    examples = _examples()
+    channels: dict[str, Any] = {}
+    operations: dict[str, Any] = {}
+    messages: dict[str, Any] = {}
+    for ch, schema in zip(c.CHANNELS, schemas, strict=True):
+        msg_name = f"{ch.name}Message"
+        message: dict[str, Any] = {
+            "name": ch.name,
+            "title": ch.name,
+            "summary": ch.summary,
+            "contentType": "application/json",
+            "payload": schema,
+            "examples": [{"name": "example",
+                          "payload": msgspec.to_builtins(examples[ch.name])}],
+        }
+        messages[msg_name] = message
+        channel: dict[str, Any] = {
+            "address": ch.address,
+            "description": ch.summary,
+            "messages": {msg_name: {"$ref": f"#/components/messages/{msg_name}"}},
+        }
+        if ch.parameters:
+            channel["parameters"] = {p: {"description": _PARAM_DOC[p]} for p in ch.parameters}
+        if ch.last_will is not None:
+            channel["x-last-will"] = {"payload": ch.last_will, "qos": 1, "retain": True}
+        channels[ch.name] = channel
+        binding: dict[str, Any] = {"qos": ch.qos, "retain": ch.retain}
+        if ch.expiry_s is not None:
+            binding["messageExpiryInterval"] = ch.expiry_s
+        binding["bindingVersion"] = MQTT_BINDING_VERSION
+        operations[f"{ch.name}Publish"] = {
+            "action": "send",
+            "title": f"{ch.sender} publishes {ch.name}",
+            "summary": ch.summary,
+            "channel": {"$ref": f"#/channels/{ch.name}"},
+            "messages": [{"$ref": f"#/channels/{ch.name}/messages/{msg_name}"}],
+            "bindings": {"mqtt": binding},
+            "x-sender": ch.sender,
+        }
+    return {
+        "asyncapi": ASYNCAPI_VERSION,
+        "info": {
+            "title": "DFR ground station MQTT contract",
+            "version": DOC_VERSION,
+            "description": " ".join(_INFO.split()),
+            "license": {"name": "Apache-2.0"},
+        },
+        "defaultContentType": "application/json",
+        "servers": {
+            "production": {
+                "host": "broker.example.org:8883",
+                "protocol": "mqtts",
+                "protocolVersion": "5",
+                "description": "TLS listener written by `groundstation broker-config`; "
+                               "clients verify it with the deployment's CA file.",
+                "security": [{"$ref": "#/components/securitySchemes/userPassword"}],
+            },
+            "local": {
+                "host": "127.0.0.1:1883",
+                "protocol": "mqtt",
+                "protocolVersion": "5",
+                "description": "A development broker without TLS.",
+            },
+        },
+        "channels": channels,
+        "operations": operations,
+        "components": {
+            "schemas": dict(sorted(components.items())),
+            "messages": messages,
+            "securitySchemes": {
+                "userPassword": {
+                    "type": "userPassword",
+                    "description": "One login per user; roles controller, operator, viewer, "
+                                   "dock, cad (see docs/dock-integration.md).",
+                },
+            },
+        },
+    }
+
+
+def render_yaml(doc: dict[str, Any] | None = None) -> str:
+    """The document as YAML (JSON, which is YAML too, when PyYAML is missing)."""
+    doc = document() if doc is None else doc
+    try:
+        import yaml  # type: ignore[import-untyped]
+    except ImportError:
+        return json.dumps(doc, indent=2) + "\n"
+    header = "# Generated from groundstation/contract.py by `groundstation asyncapi`.\n"
+    text: str = yaml.safe_dump(doc, sort_keys=False, width=100, allow_unicode=True)
+    return header + text
+
+
+def main(argv: list[str]) -> int:
+    p = argparse.ArgumentParser(prog="groundstation asyncapi",
+                                description="Print the AsyncAPI 3 document of the MQTT contract.")
+    p.add_argument("--out", type=Path, help="write to this file instead of standard output")
+    p.add_argument("--check", type=Path, help="exit 1 if this file differs from the contract")
+    p.add_argument("--json", action="store_true", help="JSON instead of YAML")
+    args = p.parse_args(argv)
+    text = json.dumps(document(), indent=2) + "\n" if args.json else render_yaml()
+    if args.check is not None:
+        if not args.check.is_file() or args.check.read_text(encoding="utf-8") != text:
+            print(f"{args.check} is out of date: run groundstation asyncapi --out {args.check}",
+                  file=sys.stderr)
+            return 1
+        return 0
+    if args.out is not None:
+        args.out.write_text(text, encoding="utf-8")
+    else:
+        sys.stdout.write(text)
+    return 0
