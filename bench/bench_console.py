@@ -36,8 +36,10 @@ TARGET_CPU_PCT = 35.0
 
 async def publish(port: int, drones: int, hz: float, seconds: float) -> None:
     rnd = random.Random(7)
-    start = [(CENTRE[0] + rnd.uniform(-0.04, 0.04), CENTRE[1] + rnd.uniform(-0.07, 0.07))
-             for _ in range(drones)]
+    start = [
+        (CENTRE[0] + rnd.uniform(-0.04, 0.04), CENTRE[1] + rnd.uniform(-0.07, 0.07))
+        for _ in range(drones)
+    ]
     radius = [rnd.uniform(0.002, 0.01) for _ in range(drones)]
     async with Bus(BrokerConfig(port=port), f"bench-pub-{os.getpid()}") as bus:
         period = 1.0 / hz
@@ -51,11 +53,25 @@ async def publish(port: int, drones: int, hz: float, seconds: float) -> None:
                 lat = start[i][0] + radius[i] * math.sin(a)
                 lon = start[i][1] + radius[i] * 1.6 * math.cos(a)
                 tel = c.Telemetry(
-                    drone_id=f"uav-{i:03d}", ts_ms=ts, seq=seq, lat_deg=lat, lon_deg=lon,
-                    alt_rel_m=60.0, alt_amsl_m=90.0, heading_deg=(math.degrees(-a)) % 360,
-                    ground_speed_m_s=14.0, climb_m_s=0.0, battery_pct=80.0 - seq * 0.01,
-                    battery_v=15.7, flight_mode="MISSION", armed=True, in_air=True, gps_fix=3,
-                    satellites=15, link_ok=True, phase=c.Phase.TRANSIT,
+                    drone_id=f"uav-{i:03d}",
+                    ts_ms=ts,
+                    seq=seq,
+                    lat_deg=lat,
+                    lon_deg=lon,
+                    alt_rel_m=60.0,
+                    alt_amsl_m=90.0,
+                    heading_deg=(math.degrees(-a)) % 360,
+                    ground_speed_m_s=14.0,
+                    climb_m_s=0.0,
+                    battery_pct=80.0 - seq * 0.01,
+                    battery_v=15.7,
+                    flight_mode="MISSION",
+                    armed=True,
+                    in_air=True,
+                    gps_fix=3,
+                    satellites=15,
+                    link_ok=True,
+                    phase=c.Phase.TRANSIT,
                 )
                 await bus.publish(c.drone_telemetry(tel.drone_id), c.encode(tel), qos=0)
             seq += 1
@@ -78,8 +94,10 @@ class Result:
     paints_per_s: float
 
     def line(self) -> str:
-        verdict = "" if self.drones != 100 else (
-            "  PASS" if self.cpu_pct <= TARGET_CPU_PCT else "  OVER TARGET"
+        verdict = (
+            ""
+            if self.drones != 100
+            else ("  PASS" if self.cpu_pct <= TARGET_CPU_PCT else "  OVER TARGET")
         )
         return (
             f"{self.drones:4d} drones x 10 Hz: console CPU {self.cpu_pct:5.1f} % of one core, "
@@ -111,8 +129,15 @@ async def measure(drones: int, seconds: float, warmup_s: float = 2.0) -> Result:
         bridge.telemetry.connect(on_tel)
         bus_task = asyncio.create_task(bridge.run(), name="bench:console-bus")
         pub = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "bench.bench_console", "--publish", str(mq.port),
-            "--drones", str(drones), "--seconds", str(seconds + warmup_s + 2),
+            sys.executable,
+            "-m",
+            "bench.bench_console",
+            "--publish",
+            str(mq.port),
+            "--drones",
+            str(drones),
+            "--seconds",
+            str(seconds + warmup_s + 2),
         )
         try:
             await asyncio.sleep(warmup_s)

@@ -84,9 +84,11 @@ async def _serve(
     screenshot: Path | None,
     exit_after_s: float | None,
 ) -> int:
-    bg = asyncio.create_task(_run_background(background), name="console:background") if (
-        background is not None
-    ) else None
+    bg = (
+        asyncio.create_task(_run_background(background), name="console:background")
+        if (background is not None)
+        else None
+    )
     bridge = Bridge(config.broker, config.user)
     window = MainWindow(config, bridge, _load_sites(config.sites))
     closed = asyncio.Event()
@@ -162,18 +164,27 @@ def save_screenshot(window: MainWindow, path: Path) -> bool:
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="groundstation console", description=__doc__.split("\n")[0])
-    p.add_argument("--broker", default=os.environ.get("GS_BROKER", "mqtt://127.0.0.1:1883"),
-                   help="mqtt://host:port or mqtts://host:port (env GS_BROKER)")
+    p.add_argument(
+        "--broker",
+        default=os.environ.get("GS_BROKER", "mqtt://127.0.0.1:1883"),
+        help="mqtt://host:port or mqtts://host:port (env GS_BROKER)",
+    )
     p.add_argument("--ca-file", help="CA certificate for mqtts://")
     p.add_argument("--user", help="broker user name, also the operator's name")
     p.add_argument("--password", help="broker password (else env GS_PASSWORD, else a login box)")
-    p.add_argument("--role", choices=[r.value for r in (Role.OPERATOR, Role.VIEWER, Role.CAD)],
-                   help="what this login may do (default: the user name if it is a role, "
-                        "else operator); viewer disables every command")
+    p.add_argument(
+        "--role",
+        choices=[r.value for r in (Role.OPERATOR, Role.VIEWER, Role.CAD)],
+        help="what this login may do (default: the user name if it is a role, "
+        "else operator); viewer disables every command",
+    )
     p.add_argument("--sites", default="met-trial", help="site set name or JSON file ('' for none)")
-    p.add_argument("--tiles", default="none",
-                   help="tile URL template with {z}/{x}/{y}, 'osm' for OpenStreetMap, "
-                        "or 'none' for the offline base (default)")
+    p.add_argument(
+        "--tiles",
+        default="none",
+        help="tile URL template with {z}/{x}/{y}, 'osm' for OpenStreetMap, "
+        "or 'none' for the offline base (default)",
+    )
     p.add_argument("--tile-cache", type=Path, help="tile cache directory")
     p.add_argument("--controller", help="the controller id to watch (default: any)")
     p.add_argument("--screenshot", type=Path, help="save a PNG of the window before exiting")
@@ -225,8 +236,9 @@ def config_from_args(args: argparse.Namespace) -> ConsoleConfig:
             raise ConfigError("login cancelled")
         user, password = creds
     return ConsoleConfig(
-        broker=broker.with_login(user if (args.user or broker.username or args.login) else None,
-                                 password),
+        broker=broker.with_login(
+            user if (args.user or broker.username or args.login) else None, password
+        ),
         user=user,
         role=infer_role(user, args.role),
         sites=args.sites or None,

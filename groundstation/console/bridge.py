@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import logging
 import random
+import time
 import uuid
 from typing import Any, TypeVar
 
@@ -26,6 +27,7 @@ from groundstation.errors import BusError
 log = logging.getLogger(__name__)
 
 OUT_QUEUE_LIMIT = 256
+STALE_REQUEST_S = 10.0
 T = TypeVar("T")
 
 _DECODERS: dict[type[Any], msgspec.json.Decoder[Any]] = {
@@ -78,7 +80,7 @@ class Bridge(QObject):
         self.client_id = f"console-{user}-{uuid.uuid4().hex[:8]}"
         self.connected = False
         self.bad_messages = 0
-        self._out: asyncio.Queue[tuple[str, bytes, int | None, str]] = asyncio.Queue(
+        self._out: asyncio.Queue[tuple[str, bytes, int | None, str, float]] = asyncio.Queue(
             OUT_QUEUE_LIMIT
         )
 
@@ -89,13 +91,17 @@ class Bridge(QObject):
     ) -> None:
         """Queue a QoS 1 publish. Never blocks; a full queue or dead broker emits send_failed."""
         try:
-            self._out.put_nowait((topic, payload, expiry_s, tag))
+            self._out.put_nowait((topic, payload, expiry_s, tag, time.monotonic()))
         except asyncio.QueueFull:
             self.send_failed.emit(tag, "too many requests waiting for the broker")
 
     async def _sender(self, bus: Bus) -> None:
         while True:
-            topic, payload, expiry_s, tag = await self._out.get()
+            topic, payload, expiry_s, tag, queued = await self._out.get()
+            if expiry_s is not None and time.monotonic() - queued > STALE_REQUEST_S:
+                # Queued while the broker was away: the pilot was already told it timed out.
+                self.send_failed.emit(tag, "expired while the broker was unreachable")
+                continue
             try:
                 await bus.publish(topic, payload, qos=1, expiry_s=expiry_s)
             except BusError as exc:

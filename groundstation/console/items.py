@@ -99,8 +99,13 @@ class DroneItem(QGraphicsItem):
     ) -> None:
         colour = phase_colour(phase)
         values = (round(heading_deg), colour.name(), line2, selected, controlled)
-        old = (round(self.heading_deg), self.colour.name(), self.line2, self.selected,
-               self.controlled)
+        old = (
+            round(self.heading_deg),
+            self.colour.name(),
+            self.line2,
+            self.selected,
+            self.controlled,
+        )
         if values == old:
             return
         if line2 != self.line2:
@@ -184,8 +189,14 @@ class DockItem(QGraphicsItem):
             painter.drawLine(QPointF(-6, -5), QPointF(6, -5))
         if self.charging:
             bolt = QPolygonF(
-                [QPointF(1, -3), QPointF(-3, 2), QPointF(0, 2), QPointF(-1, 6), QPointF(3, 0),
-                 QPointF(0, 0)]
+                [
+                    QPointF(1, -3),
+                    QPointF(-3, 2),
+                    QPointF(0, 2),
+                    QPointF(-1, 6),
+                    QPointF(3, 0),
+                    QPointF(0, 0),
+                ]
             )
             painter.setPen(Qt.PenStyle.NoPen)
             painter.setBrush(QBrush(QColor("#fde047")))

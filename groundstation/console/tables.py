@@ -130,8 +130,10 @@ def incident_eta(model: FleetModel, inc: Incident) -> float | None:
 
 
 def incident_row(model: FleetModel, inc: Incident, now_ms: int) -> Row:
-    age = (now_ms - inc.created_ms) / 1000 if inc.closed_ms is None else (
-        (inc.closed_ms - inc.created_ms) / 1000
+    age = (
+        (now_ms - inc.created_ms) / 1000
+        if inc.closed_ms is None
+        else ((inc.closed_ms - inc.created_ms) / 1000)
     )
     return (
         Cell(inc.incident_id),
@@ -189,8 +191,10 @@ def dock_row(view: DockView) -> Row:
             else "out"
         )
         wind = Cell(f"{osd.wind_speed_m_s:.1f} m/s", "#dc2626" if osd.wind_speed_m_s > 12 else None)
-        rain = Cell(("none", "light", "moderate", "heavy")[osd.rainfall],
-                    "#dc2626" if osd.rainfall >= 2 else None)
+        rain = Cell(
+            ("none", "light", "moderate", "heavy")[osd.rainfall],
+            "#dc2626" if osd.rainfall >= 2 else None,
+        )
         temp = Cell(f"{osd.environment_temperature_c:.0f} °C")
     else:
         drone = "-"

@@ -85,9 +85,7 @@ def _table(model: RowsModel, parent: QWidget) -> QTableView:
 class MainWindow(QMainWindow):
     closed = pyqtSignal()
 
-    def __init__(
-        self, config: ConsoleConfig, bridge: Bridge, sites: SiteSet | None = None
-    ) -> None:
+    def __init__(self, config: ConsoleConfig, bridge: Bridge, sites: SiteSet | None = None) -> None:
         super().__init__()
         self.config = config
         self.user = config.user
@@ -233,7 +231,8 @@ class MainWindow(QMainWindow):
         p.alt_set.clicked.connect(lambda: self._altitude(p.alt_value.value()))
         p.rtl.clicked.connect(
             lambda: self._confirm(
-                "Return to dock", "Abandon the current task and return {d} to its dock?",
+                "Return to dock",
+                "Abandon the current task and return {d} to its dock?",
                 lambda: self._drone_cmd(M.DRONE_RETURN),
             )
         )
@@ -353,8 +352,10 @@ class MainWindow(QMainWindow):
         model, mp, me = self.model, self.map, self.user
         if self.selected is None and self.auto_select:
             # Nothing chosen yet: show the first drone in the air in the detail panel.
-            first = next((d for d in model.order if (v := model.drones[d]).tel is not None
-                          and v.tel.in_air), None)
+            first = next(
+                (d for d in model.order if (v := model.drones[d]).tel is not None and v.tel.in_air),
+                None,
+            )
             if first is not None:
                 self.auto_select = False
                 self.select_drone(first)
@@ -515,8 +516,17 @@ class MainWindow(QMainWindow):
         p = self.panel
         p.take.setEnabled(up and selected and allowed(M.AUTHORITY_GRAB) and not mine)
         p.release.setEnabled(up and mine and allowed(M.AUTHORITY_RELEASE))
-        for b in (p.goto, p.orbit, p.hold, p.resume, p.alt_up, p.alt_down, p.alt_set, p.rtl,
-                  p.land):
+        for b in (
+            p.goto,
+            p.orbit,
+            p.hold,
+            p.resume,
+            p.alt_up,
+            p.alt_down,
+            p.alt_set,
+            p.rtl,
+            p.land,
+        ):
             b.setEnabled(up and mine and allowed(M.DRONE_HOLD))
         p.alt_value.setEnabled(allowed(M.DRONE_ALTITUDE))
         p.radius.setEnabled(allowed(M.DRONE_ORBIT))
@@ -550,8 +560,12 @@ class MainWindow(QMainWindow):
             return
         self.commands.request(
             M.DRONE_GOTO,
-            c.DroneGoto(drone_id=self.selected, lat_deg=round(lat, 7), lon_deg=round(lon, 7),
-                        alt_rel_m=self._current_alt()),
+            c.DroneGoto(
+                drone_id=self.selected,
+                lat_deg=round(lat, 7),
+                lon_deg=round(lon, 7),
+                alt_rel_m=self._current_alt(),
+            ),
         )
 
     def orbit(self, lat: float, lon: float) -> None:
@@ -559,8 +573,12 @@ class MainWindow(QMainWindow):
             return
         self.commands.request(
             M.DRONE_ORBIT,
-            c.DroneOrbit(drone_id=self.selected, lat_deg=round(lat, 7), lon_deg=round(lon, 7),
-                         radius_m=float(self.panel.radius.value())),
+            c.DroneOrbit(
+                drone_id=self.selected,
+                lat_deg=round(lat, 7),
+                lon_deg=round(lon, 7),
+                radius_m=float(self.panel.radius.value()),
+            ),
         )
 
     def _orbit_current(self) -> None:
@@ -571,8 +589,12 @@ class MainWindow(QMainWindow):
     def create_incident(self, lat: float, lon: float, priority: int) -> None:
         self.commands.request(
             M.INCIDENT_CREATE,
-            c.IncidentCreate(lat_deg=round(lat, 7), lon_deg=round(lon, 7), priority=priority,
-                             summary=f"created on the console by {self.user}"),
+            c.IncidentCreate(
+                lat_deg=round(lat, 7),
+                lon_deg=round(lon, 7),
+                priority=priority,
+                summary=f"created on the console by {self.user}",
+            ),
         )
 
     def _close_incident(self) -> None:
@@ -580,7 +602,8 @@ class MainWindow(QMainWindow):
         if 0 <= row < len(self.incident_model.keys):
             inc_id = self.incident_model.keys[row]
             self._confirm(
-                "Close incident", f"Close incident {inc_id}?",
+                "Close incident",
+                f"Close incident {inc_id}?",
                 lambda: self.commands.request(M.INCIDENT_CLOSE, c.IncidentRef(incident_id=inc_id)),
             )
 
@@ -617,9 +640,7 @@ class MainWindow(QMainWindow):
             if action is not None:
                 action.setObjectName(f"create_p{prio}")
                 action.setEnabled(can_create)
-                action.triggered.connect(
-                    lambda _c=False, p=prio: self.create_incident(lat, lon, p)
-                )
+                action.triggered.connect(lambda _c=False, p=prio: self.create_incident(lat, lon, p))
         menu.addSeparator()
         mine = self.has_control() and self.bridge.connected
         goto_ok = mine and self.commands.allowed(M.DRONE_GOTO)

@@ -68,8 +68,9 @@ def test_model_battery_time_left_and_pilot_hint() -> None:
 def test_alerts_are_bounded_and_acknowledged() -> None:
     model = FleetModel()
     for i in range(ALERT_LIMIT + 50):
-        model.apply_alert(c.Alert(ts_ms=i, severity=c.Severity.WARNING, code="x", message=f"{i}"),
-                          "ctl-1")
+        model.apply_alert(
+            c.Alert(ts_ms=i, severity=c.Severity.WARNING, code="x", message=f"{i}"), "ctl-1"
+        )
     assert len(model.alerts) == ALERT_LIMIT
     assert model.alerts[0].alert.message == str(ALERT_LIMIT + 49)  # newest first
     model.acknowledge(0)
@@ -81,15 +82,27 @@ def test_alerts_are_bounded_and_acknowledged() -> None:
 def test_outcome_text_and_rows() -> None:
     ok = CommandOutcome("t", c.OperatorMethod.DRONE_HOLD, "uav-1", ok=True, result=0)
     assert ok.text == "hold uav-1: done"
-    no = CommandOutcome("t", c.OperatorMethod.DRONE_GOTO, "uav-1", ok=False,
-                        result=int(c.Result.AIRSPACE), reason="inside Heathrow FRZ")
+    no = CommandOutcome(
+        "t",
+        c.OperatorMethod.DRONE_GOTO,
+        "uav-1",
+        ok=False,
+        result=int(c.Result.AIRSPACE),
+        reason="inside Heathrow FRZ",
+    )
     assert no.text == "go to uav-1: refused (airspace): inside Heathrow FRZ"
     assert fmt_duration(65) == "1:05" and fmt_duration(None) == "-"
     model = FleetModel()
     model.apply_telemetry(sc.telemetry("uav-1", 51.5, -0.1, battery=15), now_mono=100.0)
     row = fleet_row(model.drones["uav-1"], "me", now_mono=100.5)
     assert [cell.text for cell in row][:7] == [
-        "uav-1", "transit", "MISSION", "15 %", "60 m", "14.0 m/s", "ok"
+        "uav-1",
+        "transit",
+        "MISSION",
+        "15 %",
+        "60 m",
+        "14.0 m/s",
+        "ok",
     ]
     assert row[3].colour == "#dc2626"
     assert fleet_row(model.drones["uav-1"], "me", now_mono=110.0)[6].text == "lost"

@@ -64,12 +64,20 @@ class StandInController:
             self.pilot[drone] = None
             await self._state(drone)
         elif req.method == c.OperatorMethod.DRONE_GOTO:
-            await self._state(drone, pilot=user, target_lat_deg=req.data["lat_deg"],
-                              target_lon_deg=req.data["lon_deg"])
+            await self._state(
+                drone,
+                pilot=user,
+                target_lat_deg=req.data["lat_deg"],
+                target_lon_deg=req.data["lon_deg"],
+            )
         elif req.method == c.OperatorMethod.DRONE_ORBIT:
-            await self._state(drone, pilot=user, target_lat_deg=req.data["lat_deg"],
-                              target_lon_deg=req.data["lon_deg"],
-                              orbit_radius_m=req.data["radius_m"])
+            await self._state(
+                drone,
+                pilot=user,
+                target_lat_deg=req.data["lat_deg"],
+                target_lon_deg=req.data["lon_deg"],
+                orbit_radius_m=req.data["radius_m"],
+            )
         elif req.method == c.OperatorMethod.INCIDENT_CREATE:
             output = {"incident_id": "inc-test"}
         reply = c.make_reply(req.tid, req.method, c.Result.OK, output)
@@ -103,8 +111,9 @@ async def _fly(bus: Bus, drone_id: str, n: int, start: tuple[float, float]) -> N
         await sc.publish(bus, c.drone_telemetry(drone_id), tel, qos=0)
 
 
-def _click_map(qtbot: Any, window: MainWindow, pos: QPoint,
-               button: Qt.MouseButton = Qt.MouseButton.LeftButton) -> None:
+def _click_map(
+    qtbot: Any, window: MainWindow, pos: QPoint, button: Qt.MouseButton = Qt.MouseButton.LeftButton
+) -> None:
     qtbot.mouseClick(window.map.viewport(), button, pos=pos)
 
 
@@ -113,9 +122,11 @@ def _click_map(qtbot: Any, window: MainWindow, pos: QPoint,
 
 def test_drone_appears_and_moves(qt_run: Run, qtbot: Any) -> None:
     async def scenario() -> None:
-        async with Mosquitto() as mq, Bus(mq.config, "test-sim") as bus, open_console(
-            mq.config
-        ) as window:
+        async with (
+            Mosquitto() as mq,
+            Bus(mq.config, "test-sim") as bus,
+            open_console(mq.config) as window,
+        ):
             await _fly(bus, "uav-7", 3, sc.HYDE_PARK)
             await until(lambda: "uav-7" in window.map.drones, what="drone on the map")
             await until(lambda: "uav-7" in window.fleet_model.keys, what="drone in the table")
@@ -127,10 +138,12 @@ def test_drone_appears_and_moves(qt_run: Run, qtbot: Any) -> None:
             assert row[4].text == "60 m"
             # It moves: new telemetry moves the symbol and grows the trail.
             await _fly(bus, "uav-7", 8, (sc.HYDE_PARK[0] + 0.002, sc.HYDE_PARK[1] + 0.003))
-            await until(lambda: item.pos() != first and item.pos().y() < first.y(),
-                        what="drone moved north")
-            await until(lambda: window.map.trails["uav-7"].path().elementCount() >= 5,
-                        what="trail drawn")
+            await until(
+                lambda: item.pos() != first and item.pos().y() < first.y(), what="drone moved north"
+            )
+            await until(
+                lambda: window.map.trails["uav-7"].path().elementCount() >= 5, what="trail drawn"
+            )
             # Selecting it on the map fills the detail panel.
             _click_map(qtbot, window, window.map.mapFromScene(item.pos()))
             await until(lambda: window.selected == "uav-7", what="selected by click")
@@ -142,25 +155,38 @@ def test_drone_appears_and_moves(qt_run: Run, qtbot: Any) -> None:
 
 def test_docks_and_incidents_are_drawn(qt_run: Run, qtbot: Any) -> None:
     async def scenario() -> None:
-        async with Mosquitto() as mq, Bus(mq.config, "test-docks") as bus, open_console(
-            mq.config
-        ) as window:
-            await sc.publish(bus, c.dock_topic("hyde-park-1", "osd"),
-                             sc.dock_osd("hyde-park-1", cover=c.CoverState.OPEN, charging=False))
-            inc = sc.incident("inc-42", 51.51, -0.15, status=c.IncidentStatus.DISPATCHED,
-                              assigned_drone="uav-hyde-park-1", eta_s=65.0)
+        async with (
+            Mosquitto() as mq,
+            Bus(mq.config, "test-docks") as bus,
+            open_console(mq.config) as window,
+        ):
+            await sc.publish(
+                bus,
+                c.dock_topic("hyde-park-1", "osd"),
+                sc.dock_osd("hyde-park-1", cover=c.CoverState.OPEN, charging=False),
+            )
+            inc = sc.incident(
+                "inc-42",
+                51.51,
+                -0.15,
+                status=c.IncidentStatus.DISPATCHED,
+                assigned_drone="uav-hyde-park-1",
+                eta_s=65.0,
+            )
             await sc.publish(bus, c.incident("inc-42"), inc, retain=True)
             await until(lambda: "inc-42" in window.map.incidents, what="incident on the map")
             item = window.map.incidents["inc-42"]
             assert "P1" in item.line1 and "1:1" in item.line1  # created 75 s ago
             assert "ETA 1:05" in item.line2
-            await until(lambda: window.map.docks["hyde-park-1"].state == "working",
-                        what="dock state colour")
+            await until(
+                lambda: window.map.docks["hyde-park-1"].state == "working", what="dock state colour"
+            )
             assert window.map.docks["hyde-park-1"].cover_open
             await until(lambda: "inc-42" in window.incident_model.keys, what="incident row")
             # Closing the incident removes it from the map.
-            closed = sc.incident("inc-42", 51.51, -0.15, status=c.IncidentStatus.CLOSED,
-                                 closed_ms=c.now_ms())
+            closed = sc.incident(
+                "inc-42", 51.51, -0.15, status=c.IncidentStatus.CLOSED, closed_ms=c.now_ms()
+            )
             await sc.publish(bus, c.incident("inc-42"), closed, retain=True)
             await until(lambda: "inc-42" not in window.map.incidents, what="incident gone")
 
@@ -169,9 +195,11 @@ def test_docks_and_incidents_are_drawn(qt_run: Run, qtbot: Any) -> None:
 
 def test_right_click_creates_incident_at_clicked_position(qt_run: Run, qtbot: Any) -> None:
     async def scenario() -> None:
-        async with Mosquitto() as mq, stand_in(mq.config) as ctl, open_console(
-            mq.config, user="dispatch1", role=c.Role.CAD
-        ) as window:
+        async with (
+            Mosquitto() as mq,
+            stand_in(mq.config) as ctl,
+            open_console(mq.config, user="dispatch1", role=c.Role.CAD) as window,
+        ):
             window.map.set_view(51.5200, -0.1000, 0.2)
             centre = window.map.viewport().rect().center()
             _click_map(qtbot, window, centre, Qt.MouseButton.RightButton)
@@ -200,16 +228,20 @@ def test_right_click_creates_incident_at_clicked_position(qt_run: Run, qtbot: An
 
 def test_takeover_goto_orbit_refusal_release(qt_run: Run, qtbot: Any) -> None:
     async def scenario() -> None:
-        async with Mosquitto() as mq, Bus(mq.config, "test-sim") as bus, stand_in(
-            mq.config
-        ) as ctl, open_console(mq.config, user="pilot1") as window:
+        async with (
+            Mosquitto() as mq,
+            Bus(mq.config, "test-sim") as bus,
+            stand_in(mq.config) as ctl,
+            open_console(mq.config, user="pilot1") as window,
+        ):
             p = window.panel
             await sc.publish(bus, c.drone_state("uav-1"), sc.drone_state("uav-1"), retain=True)
             await _fly(bus, "uav-1", 3, sc.HYDE_PARK)
             await until(lambda: "uav-1" in window.fleet_model.keys, what="drone in the table")
             assert not p.take.isEnabled()  # nothing selected yet
             qtbot.mouseClick(
-                window.fleet_table.viewport(), Qt.MouseButton.LeftButton,
+                window.fleet_table.viewport(),
+                Qt.MouseButton.LeftButton,
                 pos=window.fleet_table.visualRect(window.fleet_model.index(0, 0)).center(),
             )
             await until(lambda: window.selected == "uav-1", what="selected")
@@ -232,9 +264,13 @@ def test_takeover_goto_orbit_refusal_release(qt_run: Run, qtbot: Any) -> None:
             assert goto.data["lon_deg"] == pytest.approx(-0.16, abs=1e-4)
             assert goto.data["alt_rel_m"] == pytest.approx(60.0)
             assert not window.map.goto_mode
-            await until(lambda: window.map.routes.get("uav-1") is not None
-                        and window.map.routes["uav-1"].path().elementCount() == 2,
-                        what="planned route drawn")
+            await until(
+                lambda: (
+                    window.map.routes.get("uav-1") is not None
+                    and window.map.routes["uav-1"].path().elementCount() == 2
+                ),
+                what="planned route drawn",
+            )
 
             # Orbit with the radius from the spin box (keyboard shortcut O).
             p.radius.setValue(75)
@@ -243,12 +279,18 @@ def test_takeover_goto_orbit_refusal_release(qt_run: Run, qtbot: Any) -> None:
             orbit = ctl.requests[-1][1]
             assert orbit.method == c.OperatorMethod.DRONE_ORBIT
             assert orbit.data["radius_m"] == 75
-            await until(lambda: window.map.orbits.get("uav-1") is not None
-                        and window.map.orbits["uav-1"].isVisible(), what="orbit circle drawn")
+            await until(
+                lambda: (
+                    window.map.orbits.get("uav-1") is not None
+                    and window.map.orbits["uav-1"].isVisible()
+                ),
+                what="orbit circle drawn",
+            )
 
             # A dangerous command asks first, and its refusal reason is shown.
             ctl.refuse[c.OperatorMethod.DRONE_LAND] = (
-                c.Result.INVALID_STATE, "landing site is over the Serpentine"
+                c.Result.INVALID_STATE,
+                "landing site is over the Serpentine",
             )
             qtbot.mouseClick(p.land, Qt.MouseButton.LeftButton)
             box = window.last_confirm
@@ -264,8 +306,9 @@ def test_takeover_goto_orbit_refusal_release(qt_run: Run, qtbot: Any) -> None:
             qtbot.mouseClick(p.rtl, Qt.MouseButton.LeftButton)
             box = window.last_confirm
             assert box is not None
-            qtbot.mouseClick(box.button(QMessageBox.StandardButton.Cancel),
-                             Qt.MouseButton.LeftButton)
+            qtbot.mouseClick(
+                box.button(QMessageBox.StandardButton.Cancel), Qt.MouseButton.LeftButton
+            )
             await asyncio.sleep(0.3)
             assert len(ctl.requests) == n + 1
 
@@ -273,7 +316,11 @@ def test_takeover_goto_orbit_refusal_release(qt_run: Run, qtbot: Any) -> None:
             await until(lambda: "release control uav-1: done" in p.result.text(), what="release")
             await until(lambda: not p.goto.isEnabled() and p.take.isEnabled(), what="released")
             assert ctl.methods() == [
-                "authority_grab", "drone_goto", "drone_orbit", "drone_land", "authority_release"
+                "authority_grab",
+                "drone_goto",
+                "drone_orbit",
+                "drone_land",
+                "authority_release",
             ]
 
     qt_run(scenario())
@@ -281,12 +328,16 @@ def test_takeover_goto_orbit_refusal_release(qt_run: Run, qtbot: Any) -> None:
 
 def test_viewer_can_command_nothing(qt_run: Run, qtbot: Any) -> None:
     async def scenario() -> None:
-        async with Mosquitto() as mq, Bus(mq.config, "test-sim") as bus, stand_in(
-            mq.config
-        ) as ctl, open_console(mq.config, user="viewer", role=c.Role.VIEWER) as window:
+        async with (
+            Mosquitto() as mq,
+            Bus(mq.config, "test-sim") as bus,
+            stand_in(mq.config) as ctl,
+            open_console(mq.config, user="viewer", role=c.Role.VIEWER) as window,
+        ):
             # Even with the drone "controlled" by this user, a viewer's buttons stay disabled.
-            await sc.publish(bus, c.drone_state("uav-2"), sc.drone_state("uav-2", pilot="viewer"),
-                             retain=True)
+            await sc.publish(
+                bus, c.drone_state("uav-2"), sc.drone_state("uav-2", pilot="viewer"), retain=True
+            )
             await _fly(bus, "uav-2", 2, sc.HYDE_PARK)
             await until(lambda: "uav-2" in window.model.drones, what="drone")
             window.select_drone("uav-2")

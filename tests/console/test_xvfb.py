@@ -62,10 +62,21 @@ async def test_console_under_xvfb_saves_screenshot(xvfb: str, tmp_path: Path) ->
     async with Mosquitto() as mq, Bus(mq.config, "test-scene") as bus:
         scene = asyncio.create_task(sc.demo_scene(bus, EXIT_AFTER_S + 4))
         proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "groundstation", "console",
-            "--broker", f"mqtt://127.0.0.1:{mq.port}", "--tiles", "none",
-            "--screenshot", str(shot), "--exit-after", str(EXIT_AFTER_S),
-            env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+            sys.executable,
+            "-m",
+            "groundstation",
+            "console",
+            "--broker",
+            f"mqtt://127.0.0.1:{mq.port}",
+            "--tiles",
+            "none",
+            "--screenshot",
+            str(shot),
+            "--exit-after",
+            str(EXIT_AFTER_S),
+            env=env,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
         )
         _out, err = await asyncio.wait_for(proc.communicate(), timeout=60)
         scene.cancel()
