@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from groundstation.console.items import DOCK_COLOURS, PHASE_COLOURS, PRIORITY_COLOURS
 from groundstation.console.model import AlertView, DockView, DroneView, FleetModel
 from groundstation.console.qt import QAbstractTableModel, QBrush, QColor, QModelIndex, QObject, Qt
-from groundstation.contract import CoverState, DockMode, Incident, Severity
+from groundstation.contract import CoverState, DockMode, Incident, IncidentStatus, Severity
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,7 +141,11 @@ def incident_row(model: FleetModel, inc: Incident, now_ms: int) -> Row:
         Cell(f"P{inc.priority}", "white", PRIORITY_COLOURS.get(inc.priority)),
         Cell(fmt_duration(age)),
         Cell(inc.assigned_drone or ""),
-        Cell(fmt_duration(incident_eta(model, inc)) if inc.assigned_drone else ""),
+        Cell(
+            fmt_duration(incident_eta(model, inc))
+            if inc.assigned_drone and inc.status == IncidentStatus.DISPATCHED
+            else ""
+        ),
         Cell(inc.reason or inc.summary),
     )
 

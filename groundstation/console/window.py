@@ -121,8 +121,8 @@ class MainWindow(QMainWindow):
         self.dock_table = _table(self.dock_model, self)
         self.alert_table = _table(self.alert_model, self)
         for table, widths in (
-            (self.fleet_table, [110, 80, 90, 110, 60, 75, 70, 110]),
-            (self.incident_table, [110, 80, 34, 55, 110, 55]),
+            (self.fleet_table, [120, 80, 90, 110, 55, 75, 60, 165]),
+            (self.incident_table, [165, 80, 34, 55, 110, 55]),
             (self.dock_table, [110, 75, 70, 120, 70, 70]),
             (self.alert_table, [70, 70, 380]),
         ):
