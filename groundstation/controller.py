@@ -274,13 +274,15 @@ class Controller:
         # Link.
         if fresh:
             rt.last_seen_s = wall
-            if not rt.link_ok:
-                rt.link_ok = True
-                self.apply(drone_id, so.LinkRecovered())
             if not rt.adopted:
-                rt.adopted = True
+                # First sight of this drone since start: carry on whatever the journal says it
+                # was doing (a restart or a takeover), before anything else.
+                rt.adopted = rt.link_ok = True
                 if rt.sortie.busy:
                     self.apply(drone_id, so.Adopt(in_air=smp.in_air))
+            elif not rt.link_ok:
+                rt.link_ok = True
+                self.apply(drone_id, so.LinkRecovered())
         elif (
             rt.link_ok
             and rt.last_seen_s > 0

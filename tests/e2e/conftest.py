@@ -79,6 +79,7 @@ async def procs(tmp_path: Path) -> AsyncIterator[Any]:
         started.append(p)
         return p
 
+    start.started = started  # type: ignore[attr-defined]
     yield start
     for p in reversed(started):
         await p.stop()
