@@ -492,6 +492,9 @@ class _Relay:
         for w in list(self._writers):
             w.transport.abort()
 
+    def is_cut(self) -> bool:
+        return self.cut
+
     async def close(self) -> None:
         await self.set_cut(True)
 
@@ -505,7 +508,7 @@ class _Relay:
             self._writers.discard(writer)
             writer.transport.abort()
             return
-        if self.cut:  # cut while connecting upstream
+        if self.is_cut():  # cut while connecting upstream
             up_w.transport.abort()
             self._writers.discard(writer)
             writer.transport.abort()

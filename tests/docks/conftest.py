@@ -4,17 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 
 import pytest
+from docks_helpers import SPEEDUP
 
 from groundstation.broker import Mosquitto
 from groundstation.bus import Bus
 from groundstation.docks import DockLink
 from groundstation.docksim import DockSimFleet
 from missions.sites import SiteSet, parse_sites
-
-SPEEDUP = 20.0  # a cover takes 12 s / 20 = 0.6 s
 
 
 @pytest.fixture
@@ -36,16 +35,6 @@ async def broker() -> AsyncIterator[Mosquitto]:
 async def fleet(broker: Mosquitto, site_set: SiteSet) -> AsyncIterator[DockSimFleet]:
     async with DockSimFleet(broker.config, site_set, speedup=SPEEDUP, seed=1) as f:
         yield f
-
-
-async def until(pred: Callable[[], bool], timeout_s: float = 5.0) -> None:
-    """Wait until ``pred()`` is true, or fail."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout_s
-    while not pred():
-        if loop.time() > deadline:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.02)
 
 
 @pytest.fixture

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from conftest import until
+from docks_helpers import until
 
 from groundstation import contract as c
 from groundstation.bus import Bus, Message

@@ -2,31 +2,15 @@
 
 from __future__ import annotations
 
-import asyncio
 import shutil
 import subprocess
 import tempfile
-from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from groundstation.broker import free_port, mosquitto_binary
-from groundstation.bus import wait_for_port
-from groundstation.contract import Role
-from groundstation.security import UserSpec
-
-USERS = [
-    UserSpec("ctl", Role.CONTROLLER, "ctl-pw"),
-    UserSpec("alice", Role.OPERATOR, "alice-pw"),
-    UserSpec("bob", Role.OPERATOR, "bob-pw"),
-    UserSpec("view", Role.VIEWER, "view-pw"),
-    UserSpec("alpha-1", Role.DOCK, "dock1-pw"),
-    UserSpec("alpha-2", Role.DOCK, "dock2-pw"),
-    UserSpec("cad1", Role.CAD, "cad-pw:with:colons"),
-]
-PASSWORDS = {u.username: u.password for u in USERS}
+from groundstation.broker import free_port
 
 
 @pytest.fixture
@@ -43,30 +27,6 @@ def deploy_dir() -> Iterator[Path]:
 @pytest.fixture
 def port() -> int:
     return free_port()
-
-
-@asynccontextmanager
-async def run_mosquitto(conf: Path, port: int) -> AsyncIterator[None]:
-    proc = await asyncio.create_subprocess_exec(
-        mosquitto_binary(), "-c", str(conf),
-        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
-    )
-    try:
-        try:
-            await wait_for_port("127.0.0.1", port, 10.0)
-        except Exception:
-            proc.kill()
-            _, err = await proc.communicate()
-            raise AssertionError(f"mosquitto did not start: {err.decode()}") from None
-        yield
-    finally:
-        if proc.returncode is None:
-            proc.terminate()
-            try:
-                await asyncio.wait_for(proc.communicate(), 5)
-            except TimeoutError:
-                proc.kill()
-                await proc.communicate()
 
 
 @pytest.fixture(scope="session")

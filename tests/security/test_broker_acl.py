@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from conftest import PASSWORDS, USERS, run_mosquitto
+from security_helpers import PASSWORDS, USERS, run_mosquitto
 
 from groundstation import contract as c
 from groundstation.bus import BrokerConfig, Bus, Message

@@ -1,0 +1,60 @@
+"""``groundstation dock-sim`` as a process: docks come online, and go offline when it stops."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+import sys
+from pathlib import Path
+
+import pytest
+
+from groundstation import contract as c
+from groundstation.broker import Mosquitto
+from groundstation.bus import Bus
+from groundstation.docksim import main
+
+pytestmark = pytest.mark.integration
+
+
+async def test_dock_sim_process_publishes_presence_and_osd(
+    broker: Mosquitto, tmp_path: Path
+) -> None:
+    sites = tmp_path / "sites.json"
+    sites.write_text(json.dumps({"name": "t", "sites": [
+        {"site_id": "s", "lat_deg": 51.5, "lon_deg": -0.1, "roof_alt_amsl_m": 30.0,
+         "docks": 2}]}))
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "groundstation", "dock-sim", "--sites", str(sites),
+        "--broker", f"mqtt://127.0.0.1:{broker.port}", "--speedup", "10", "--seed", "3",
+        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
+    )
+    try:
+        async with Bus(broker.config, "watcher") as bus:
+            await bus.subscribe(c.all_dock("status"), 1)
+            await bus.subscribe(c.all_dock("osd"), 0)
+            status: dict[str, str] = {}
+            osd: set[str] = set()
+            async with asyncio.timeout(10):
+                async for msg in bus.messages():
+                    ref = c.parse_topic(msg.topic)
+                    assert ref is not None
+                    if ref.leaf == "status":
+                        status[ref.ident] = c.decode(msg.payload, c.Presence).status
+                    else:
+                        osd.add(c.decode(msg.payload, c.DockOsd).dock_id)
+                    if status == {"s-1": "online", "s-2": "online"} and len(osd) == 2:
+                        break
+            proc.send_signal(signal.SIGINT)
+            assert await asyncio.wait_for(proc.wait(), 10) == 0
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+
+
+def test_dock_sim_refuses_bad_arguments(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--sites", "no-such-site-set", "--broker", "mqtt://127.0.0.1:1"]) == 2
+    assert main(["--sites", "met-trial", "--broker", "http://x"]) == 2
+    assert "scheme" in capsys.readouterr().out
