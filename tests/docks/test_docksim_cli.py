@@ -18,16 +18,19 @@ from groundstation.docksim import main
 pytestmark = pytest.mark.integration
 
 
-async def test_dock_sim_process_publishes_presence_and_osd(
+async def test_dock_sim_process_publishes_presence_osd_and_plays_its_script(
     broker: Mosquitto, tmp_path: Path
 ) -> None:
     sites = tmp_path / "sites.json"
     sites.write_text(json.dumps({"name": "t", "sites": [
         {"site_id": "s", "lat_deg": 51.5, "lon_deg": -0.1, "roof_alt_amsl_m": 30.0,
          "docks": 2}]}))
+    script = tmp_path / "script.json"
+    script.write_text(json.dumps([{"at_s": 1.0, "dock": "s-2", "action": "go_offline"}]))
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "groundstation", "dock-sim", "--sites", str(sites),
         "--broker", f"mqtt://127.0.0.1:{broker.port}", "--speedup", "10", "--seed", "3",
+        "--script", str(script),
         stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
     )
     try:
@@ -36,6 +39,7 @@ async def test_dock_sim_process_publishes_presence_and_osd(
             await bus.subscribe(c.all_dock("osd"), 0)
             status: dict[str, str] = {}
             osd: set[str] = set()
+            seen_online = False
             async with asyncio.timeout(10):
                 async for msg in bus.messages():
                     ref = c.parse_topic(msg.topic)
@@ -45,6 +49,8 @@ async def test_dock_sim_process_publishes_presence_and_osd(
                     else:
                         osd.add(c.decode(msg.payload, c.DockOsd).dock_id)
                     if status == {"s-1": "online", "s-2": "online"} and len(osd) == 2:
+                        seen_online = True
+                    if seen_online and status.get("s-2") == "offline":  # script: Last Will
                         break
             proc.send_signal(signal.SIGINT)
             assert await asyncio.wait_for(proc.wait(), 10) == 0
@@ -54,7 +60,13 @@ async def test_dock_sim_process_publishes_presence_and_osd(
             await proc.wait()
 
 
-def test_dock_sim_refuses_bad_arguments(capsys: pytest.CaptureFixture[str]) -> None:
+def test_dock_sim_refuses_bad_arguments(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
     assert main(["--sites", "no-such-site-set", "--broker", "mqtt://127.0.0.1:1"]) == 2
     assert main(["--sites", "met-trial", "--broker", "http://x"]) == 2
     assert "scheme" in capsys.readouterr().out
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps([{"at_s": 1, "action": "explode"}]))
+    assert main(["--sites", "met-trial", "--script", str(bad)]) == 2
+    assert "action must be one of" in capsys.readouterr().out

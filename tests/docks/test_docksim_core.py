@@ -7,7 +7,7 @@ import pytest
 
 from groundstation import asyncapi
 from groundstation import contract as c
-from groundstation.docksim import COVER_S, DockSim, Out
+from groundstation.docksim import COVER_S, DockSim, Out, apply_step, parse_script
 from missions.geo import offset
 from missions.sites import Dock
 
@@ -145,3 +145,20 @@ def test_emergency_stop_fails_a_running_job() -> None:
     assert evs[-1].data.result != 0
     refused = s.handle_service(request("cover_open", tid="t2", bid="b2", ts=T0 + 2500), 2.5)
     assert c.decode(refused[0].payload, c.Reply).data.result == c.Result.DOCK_FAULT
+
+
+def test_script_steps_drive_the_scripting_api() -> None:
+    s, clock = sim()
+    steps = parse_script([
+        {"at_s": 5, "dock": "d-1", "action": "press_emergency_stop"},
+        {"at_s": 1, "action": "set_weather", "args": {"wind_speed_m_s": 11.0, "rainfall": 3}},
+        {"at_s": 2, "dock": "d-1", "action": "go_offline", "args": {"for_s": 10}},
+    ])
+    assert [st.at_s for st in steps] == [1.0, 2.0, 5.0]
+    for step in steps:
+        apply_step({"d-1": s}, step)
+    assert (s.weather.wind_speed_m_s, s.weather.rainfall) == (11.0, 3)
+    assert s.offline
+    clock[0] = 11.0
+    assert not s.offline
+    assert s.osd().emergency_stop_state

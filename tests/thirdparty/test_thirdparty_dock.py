@@ -45,6 +45,7 @@ class GuideDock:
         self.job: dict[str, Any] | None = None
         self.replies: dict[str, bytes] = {}
         self.acked: set[str] = set()
+        self.expiry_s: list[int | None] = []  # MQTT 5 message expiry seen on each request
         self.lock = threading.Lock()
         self.stop = threading.Event()
         self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"dock-{dock_id}",
@@ -87,6 +88,8 @@ class GuideDock:
             with contextlib.suppress(ValueError, KeyError, TypeError):
                 self.acked.add(json.loads(msg.payload)["tid"])
             return
+        props = msg.properties
+        self.expiry_s.append(getattr(props, "MessageExpiryInterval", None))
         with self.lock:
             self.pub("services_reply", self.answer(msg.payload))
 
@@ -250,6 +253,8 @@ async def test_controller_launches_and_recovers_through_a_guide_written_dock() -
                     await link.aclose()
             assert [p.progress.percent for p in progress] == [0, 25, 50, 75, 100]
             assert dock.cover == 1
+            assert dock.expiry_s
+            assert all(e is not None and 0 < e <= 30 for e in dock.expiry_s)
             assert invalid == []
             assert {t.rsplit("/", 1)[-1] for t in published} >= {
                 "osd", "state", "status", "services", "services_reply", "events", "events_reply"}
