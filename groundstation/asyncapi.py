@@ -149,6 +149,19 @@ changes nothing. Generated from `groundstation/contract.py` by `groundstation as
 """
 
 
+def asyncapi_schema(schema: dict[str, Any]) -> dict[str, Any]:
+    """msgspec's JSON Schema in AsyncAPI Schema form.
+
+    The one difference: msgspec writes an OpenAPI-style ``discriminator`` object for a tagged
+    union, where an AsyncAPI Schema's ``discriminator`` is the property name alone.
+    """
+    out = dict(schema)
+    disc = out.get("discriminator")
+    if isinstance(disc, dict):
+        out["discriminator"] = disc["propertyName"]
+    return out
+
+
 def document() -> dict[str, Any]:
     """The AsyncAPI 3 document as plain data (JSON/YAML-ready)."""
     payload_types = [ch.payload for ch in c.CHANNELS]
@@ -164,7 +177,7 @@ def document() -> dict[str, Any]:
             "title": ch.name,
             "summary": ch.summary,
             "contentType": "application/json",
-            "payload": schema,
+            "payload": asyncapi_schema(schema),
             "examples": [{"name": "example",
                           "payload": msgspec.to_builtins(examples[ch.name])}],
         }

@@ -270,6 +270,8 @@ class DockSim:
         self, tid: str, bid: str, method: str, result: c.Result, reason: str, *, cache: bool = True
     ) -> Out:
         self.counters.refused += 1
+        log.warning("dock %s: refused %s (tid %r): %s %s", self.dock_id, method or "?", tid,
+                    result.name, reason)
         payload = c.encode(c.refusal(tid, method, result, reason, bid=bid))
         if cache and tid:
             return self._remember(tid, payload)

@@ -35,7 +35,12 @@ def test_schemas_equal_the_msgspec_generated_ones(doc: dict[str, Any]) -> None:
     assert doc["components"]["schemas"] == components
     for ch, schema in zip(c.CHANNELS, schemas, strict=True):
         message = doc["components"]["messages"][f"{ch.name}Message"]
-        assert message["payload"] == schema, ch.name
+        if "discriminator" in schema:  # the one AsyncAPI-specific change (see asyncapi_schema)
+            assert ch.name == "operatorServices"
+            assert message["payload"] == {**schema, "discriminator": "method"}
+            assert schema["discriminator"]["propertyName"] == "method"
+        else:
+            assert message["payload"] == schema, ch.name
 
 
 def test_every_channel_has_address_qos_retain_expiry_and_will(doc: dict[str, Any]) -> None:
