@@ -199,3 +199,39 @@ async def test_link_ignores_other_topics_and_malformed_dock_messages(link: DockL
     assert link.view(DOCK) is not None
     assert link.view("nope") is None
     assert link.ready_reason("nope", max_wind_m_s=10, max_rainfall=1) == "unknown dock nope"
+
+
+async def test_link_deduplicates_replies_and_events_and_acknowledges_each(
+    broker: object, link: DockLink
+) -> None:
+    async with Bus(broker.config, "raw-dock") as dock:  # type: ignore[attr-defined]
+        await dock.subscribe(c.dock_topic(DOCK, "services"), 1)
+        await dock.subscribe(c.dock_topic(DOCK, "events_reply"), 1)
+        progress: list[c.JobEventOutput] = []
+        call = asyncio.create_task(
+            link.call(DOCK, c.DockMethod.COVER_CLOSE, on_progress=progress.append))
+        stream = dock.messages()
+        req = c.decode((await anext(stream)).payload, c.DockServiceRequest)
+        reply = c.make_reply(req.tid, req.method, c.Result.OK, {"status": "in_progress"},
+                             bid=req.bid)
+
+        def event(tid: str, status: c.JobStatus, percent: int) -> bytes:
+            return c.encode(c.DockEvent(
+                tid=tid, bid=req.bid, timestamp=c.now_ms(), method=req.method,
+                data=c.DockJobEventData(result=0, output=c.JobEventOutput(
+                    status=status, progress=c.JobProgress(percent=percent)))))
+
+        topic = c.dock_topic(DOCK, "events")
+        await dock.publish(c.dock_topic(DOCK, "services_reply"), c.encode(reply), qos=1)
+        await dock.publish(c.dock_topic(DOCK, "services_reply"), c.encode(reply), qos=1)
+        await dock.publish(topic, event("e1", c.JobStatus.IN_PROGRESS, 0), qos=1)
+        await dock.publish(topic, event("e1", c.JobStatus.IN_PROGRESS, 0), qos=1)
+        await dock.publish(topic, event("e2", c.JobStatus.OK, 100), qos=1)
+        async with asyncio.timeout(5):
+            await call
+            acks = [c.decode((await anext(stream)).payload, c.Reply) for _ in range(3)]
+        await stream.aclose()
+    assert [(p.status, p.progress.percent) for p in progress] == [
+        (c.JobStatus.IN_PROGRESS, 0), (c.JobStatus.OK, 100)]
+    assert sorted(a.tid for a in acks) == ["e1", "e1", "e2"]
+    assert all(a.data.result == 0 and a.bid == req.bid for a in acks)
