@@ -349,7 +349,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--incidents", type=int, default=None, help="N random incidents")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--speedup", type=float, default=1.0)
-    p.add_argument("--on-scene", type=float, default=30.0, help="seconds on scene")
+    p.add_argument("--on-scene", type=float, default=120.0, help="seconds on scene")
     p.add_argument("--timeout", type=float, default=900.0, help="give up after this many seconds")
     p.add_argument("--journal", default=None)
     p.add_argument("--screenshot", type=Path, default=None, help="save a PNG of the console")

@@ -109,7 +109,9 @@ def _dispatch(v: SimVehicle, c: Cmd, now_s: float, out: list[Any]) -> int:
         if not (s.armed and s.in_air) or not v.gps_ok:
             return DENIED
         here = v.nav.here()
-        center = v.nav.target_of(c.lat, c.lon, c.alt, c.relative)
+        # PX4 copies COMMAND_INT z into param7 and its orbit reads it as AMSL whatever the
+        # frame (MAVSDK 4.1 sends frame 3 with an AMSL altitude), so the frame is ignored here.
+        center = v.nav.target_of(c.lat, c.lon, c.alt, relative=False)
         if not math.isfinite(c.alt):
             center.down_m = here.down_m
         yaw_b = _int(c.p3)
