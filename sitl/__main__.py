@@ -58,6 +58,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--speedup", type=float, default=1.0, help="simulated seconds per wall second")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--host", default="127.0.0.1", help="where the ground station listens")
+    p.add_argument(
+        "--mirror-base-port",
+        type=int,
+        default=None,
+        help="vehicle i also sends to port Q+i (a standby ground station) and obeys both",
+    )
     return p
 
 
@@ -66,7 +72,14 @@ async def run(homes: Sequence[Home], args: argparse.Namespace) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    async with SimFleet(homes, args.base_port, args.speedup, args.seed, args.host) as fleet:
+    async with SimFleet(
+        homes,
+        args.base_port,
+        args.speedup,
+        args.seed,
+        args.host,
+        mirror_base_port=args.mirror_base_port,
+    ) as fleet:
         last = fleet.ports[-1]
         print(f"sitl: {len(homes)} vehicles, ports {fleet.ports[0]}..{last}", flush=True)
         await stop.wait()

@@ -25,11 +25,18 @@ class VehicleEndpoint(asyncio.DatagramProtocol):
     """The UDP link of one vehicle."""
 
     def __init__(
-        self, vehicle: SimVehicle, remote: tuple[str, int], clock: Callable[[], float]
+        self,
+        vehicle: SimVehicle,
+        remote: tuple[str, int],
+        clock: Callable[[], float],
+        mirror: tuple[str, int] | None = None,
     ) -> None:
         self.vehicle = vehicle
         self.remote = remote
-        self.peers: list[tuple[str, int]] = [remote]
+        # A second fixed destination (like a second PX4 MAVLink instance): a standby ground
+        # station receives the same streams and may command the vehicle too.
+        self.mirror = mirror
+        self.peers: list[tuple[str, int]] = [remote] if mirror is None else [remote, mirror]
         self._clock = clock
         self._codec = mav.MAVLink(None, srcSystem=vehicle.state.system_id, srcComponent=1)
         self._codec.robust_parsing = True

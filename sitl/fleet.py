@@ -4,6 +4,8 @@
         ...  # MAVSDK connects with udpin://0.0.0.0:14540; fleet.vehicles[0] is the model
 
 Vehicle i has system id i+1 and sends to host:base_port+i, exactly like PX4 SITL instance i.
+With ``mirror_base_port=Q`` it also sends to host:Q+i (a standby ground station) and accepts
+commands from both, like PX4 with two MAVLink instances.
 Simulated time runs ``speedup`` times faster than the wall clock; the link (stream rates,
 heartbeats, link-loss timers) stays on the wall clock.
 """
@@ -36,6 +38,7 @@ class SimFleet:
         seed: int = 0,
         host: str = "127.0.0.1",
         params: Mapping[str, float] | None = None,
+        mirror_base_port: int | None = None,
     ) -> None:
         if not homes:
             raise ValueError("a fleet needs at least one home")
@@ -48,6 +51,7 @@ class SimFleet:
         self.speedup = speedup
         self.seed = seed
         self.host = host
+        self.mirror_base_port = mirror_base_port
         self.vehicles: list[SimVehicle] = [
             SimVehicle(h, system_id=i + 1, seed=seed, params=dict(params or {}))
             for i, h in enumerate(self.homes)
@@ -66,7 +70,12 @@ class SimFleet:
         loop = asyncio.get_running_loop()
         try:
             for i, v in enumerate(self.vehicles):
-                ep = VehicleEndpoint(v, (self.host, self.base_port + i), loop.time)
+                mirror = (
+                    None
+                    if self.mirror_base_port is None
+                    else (self.host, self.mirror_base_port + i)
+                )
+                ep = VehicleEndpoint(v, (self.host, self.base_port + i), loop.time, mirror)
                 await loop.create_datagram_endpoint(_factory(ep), local_addr=(self.host, 0))
                 self.endpoints.append(ep)
             tg = await self._stack.enter_async_context(asyncio.TaskGroup())

@@ -27,7 +27,7 @@ from mavsdk.asyncio.plugins.telemetry import TelemetryAsync
 
 from sitl import Home, SimFleet
 
-SPEEDUP = 10.0
+SPEEDUP = 20.0
 HOME = Home(51.5072, -0.1276, 30.0)  # central London, a 30 m AMSL roof
 PX4_URLS_ENV = "GS_PX4_URLS"
 
@@ -156,6 +156,15 @@ async def armed(d: Drone, expected: bool = True) -> None:
         return bool(await d.telemetry.armed()) == expected
 
     await wait_until(probe, 2.5, "armed" if expected else "disarmed")
+
+
+async def in_mode(d: Drone, mode: Any, timeout_s: float = 2.5) -> None:
+    """Wait for the flight mode in the heartbeat (1 Hz, as PX4 sends it)."""
+
+    async def probe() -> bool:
+        return bool(await d.telemetry.flight_mode() == mode)
+
+    await wait_until(probe, timeout_s, f"flight mode {mode}")
 
 
 # ---- geometry and flight helpers ---------------------------------------------------------------

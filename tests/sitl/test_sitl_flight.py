@@ -16,6 +16,7 @@ from tests.sitl.conftest import (
     Drone,
     dist_m,
     goto,
+    in_mode,
     landed_disarmed_at_home,
     offset,
     take_off,
@@ -73,7 +74,7 @@ async def test_goto_hold_and_return_to_launch(drone: Drone) -> None:
         return (await drone.telemetry.position()).relative_altitude_m > 28.0
 
     await wait_until(climbed, 15.0, "the RTL climb to RTL_RETURN_ALT")
-    assert await drone.telemetry.flight_mode() == FlightMode.RETURN_TO_LAUNCH
+    await in_mode(drone, FlightMode.RETURN_TO_LAUNCH)
     await landed_disarmed_at_home(drone, timeout_s=40.0)
 
 
@@ -134,10 +135,7 @@ async def test_offboard_position(drone: Drone) -> None:
         return (dist_m(p.latitude_deg, p.longitude_deg, target_lat, target_lon) < 1.5
                 and abs(p.relative_altitude_m - 8.0) < 0.7)
 
-    async def offboard_mode() -> bool:  # the heartbeat carrying the mode comes at 1 Hz
-        return await drone.telemetry.flight_mode() == FlightMode.OFFBOARD
-
-    await wait_until(offboard_mode, 3.0, "OFFBOARD in the heartbeat")
+    await in_mode(drone, FlightMode.OFFBOARD)
     await wait_until(there, 20.0, "the offboard setpoint")
     await asyncio.sleep(1.5)  # still holding the setpoint: MAVSDK keeps streaming it
     assert await there()

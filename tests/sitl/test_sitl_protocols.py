@@ -19,6 +19,7 @@ from mavsdk.asyncio.plugins.geofence import (
     Point,
     Polygon,
 )
+from mavsdk.asyncio.plugins.telemetry import FlightMode as TelemetryFlightMode
 
 from sitl import FlightMode, Home
 from tests.sitl.conftest import (
@@ -28,6 +29,7 @@ from tests.sitl.conftest import (
     connect,
     dist_m,
     goto,
+    in_mode,
     landed_disarmed_at_home,
     offset,
     take_off,
@@ -55,7 +57,7 @@ def rebased_plan(name: str, home: Home) -> str:
 
 
 async def test_mission_simple_square(fleet_factory: Callable[..., Any]) -> None:
-    async with fleet_factory(speedup=25.0) as fleet, connect(
+    async with fleet_factory(speedup=40.0) as fleet, connect(
         f"udpin://0.0.0.0:{fleet.base_port}", HOME, fleet, 0
     ) as d:
         imported = await d.mission.import_qgroundcontrol_mission_from_string(
@@ -63,6 +65,7 @@ async def test_mission_simple_square(fleet_factory: Callable[..., Any]) -> None:
         )
         items = imported.mission_items
         assert [i.command for i in items] == [22, 16, 16, 16, 16]
+        await d.param.set_param_float("RTL_RETURN_ALT", 25.0)
         await d.mission.upload_mission(items)
         downloaded = await d.mission.download_mission()
         assert [(i.command, i.x, i.y) for i in downloaded] == [(i.command, i.x, i.y) for i in items]
@@ -122,12 +125,7 @@ async def test_geofence_breach_returns_home(drone: Drone) -> None:
     lat, lon = offset(drone.home, 100.0, 0.0)
     await drone.action.goto_location(lat, lon, drone.home.alt_amsl_m + 10.0, 0.0)
 
-    async def returning() -> bool:
-        from mavsdk.asyncio.plugins.telemetry import FlightMode as Fm
-
-        return await drone.telemetry.flight_mode() == Fm.RETURN_TO_LAUNCH
-
-    await wait_until(returning, 10.0, "GF_ACTION=Return after the breach")
+    await in_mode(drone, TelemetryFlightMode.RETURN_TO_LAUNCH, 10.0)  # GF_ACTION=Return
     p = await drone.telemetry.position()
     assert dist_m(p.latitude_deg, p.longitude_deg, drone.home.lat_deg, drone.home.lon_deg) < 60
     await landed_disarmed_at_home(drone)
@@ -199,6 +197,7 @@ async def test_link_loss_triggers_rtl(fleet_factory: Callable[..., Any]) -> None
         async with connect(f"udpin://0.0.0.0:{fleet.base_port}", HOME, fleet, 0) as d:
             await d.param.set_param_int("NAV_DLL_ACT", 2)  # Return
             await d.param.set_param_int("COM_DL_LOSS_T", 2)
+            await d.param.set_param_float("RTL_RETURN_ALT", 20.0)
             await take_off(d)
             await goto(d, 60.0, 30.0, 15.0)
         # The ground station is gone: no more GCS heartbeats.
