@@ -99,6 +99,9 @@ class Navigator:
         self.offboard_sp: Setpoint | None = None
         self.mission = MissionRun()
         self.events: list[Any] = []  # messages to send (MISSION_ITEM_REACHED, MISSION_CURRENT)
+        self.takeoff_target: Target | None = None
+        self._reposition_yaw: float | None = None
+        self._rtl_return_down = 0.0
 
     # ---- helpers -----------------------------------------------------------------------
 
@@ -170,6 +173,12 @@ class Navigator:
         elif mode is FlightMode.RTL:
             self.rtl_phase = "climb"
             self.rtl_target = None
+        elif mode is FlightMode.LAND:
+            self.hold_target = self._stopping_point() if self.s.in_air else here
+        elif mode is FlightMode.TAKEOFF and self.takeoff_target is None:
+            # Takeoff by mode switch (DO_SET_MODE 4/2): climb to MIS_TAKEOFF_ALT above home.
+            down = self.home_down_rel(self.s.params.get("MIS_TAKEOFF_ALT"))
+            self.takeoff_target = Target(here.north_m, here.east_m, min(down, here.down_m))
         elif mode is FlightMode.MISSION:
             m = self.mission
             if m.state == MissionState.COMPLETE:
@@ -196,8 +205,6 @@ class Navigator:
         if speed_m_s is not None:  # PX4 keeps the current cruise speed when none is given
             self.cruise_speed_m_s = speed_m_s
         self._reposition_yaw = yaw_rad
-
-    _reposition_yaw: float | None = None
 
     # ---- per step ------------------------------------------------------------------------
 
@@ -244,8 +251,6 @@ class Navigator:
 
     # ---- takeoff / land ------------------------------------------------------------------
 
-    takeoff_target: Target | None = None
-
     def _takeoff_sp(self) -> Setpoint:
         t = self.takeoff_target or self.here()
         sp = self._sp(t, None)
@@ -254,6 +259,7 @@ class Navigator:
             # PX4 switches to Hold once the takeoff altitude is reached.
             self.s.mode = FlightMode.HOLD
             self.hold_target = t
+            self.takeoff_target = None
             self._reposition_yaw = None
         return sp
 
@@ -315,8 +321,6 @@ class Navigator:
                 self.rtl_phase = "land"
             return self._sp(t, None)
         return self._land_sp(dest)
-
-    _rtl_return_down: float = 0.0
 
     # ---- orbit ---------------------------------------------------------------------------
 

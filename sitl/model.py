@@ -123,6 +123,10 @@ class SimVehicle:
         if mid == mav.MAVLINK_MSG_ID_SET_POSITION_TARGET_GLOBAL_INT:
             commands.offboard_global(self, msg, now_s)
             return []
+        if mid == mav.MAVLINK_MSG_ID_PING and msg.target_system == 0:
+            return [mav.MAVLink_ping_message(
+                msg.time_usec, msg.seq, msg.get_srcSystem(), msg.get_srcComponent()
+            )]
         if mid == mav.MAVLINK_MSG_ID_TIMESYNC and msg.tc1 == 0:
             return [mav.MAVLink_timesync_message(round(now_s * 1e9), msg.ts1)]
         return []
@@ -145,6 +149,7 @@ class SimVehicle:
         if s.in_air:
             s.flew_since_arming = s.flew_since_arming or s.armed
         self._land_detector(dt_s)
+        self._gps_failsafe()
         self._battery_failsafe()
         self._fence_check()
         self._outbox.extend(self._drain_events())
@@ -372,6 +377,19 @@ class SimVehicle:
             and now_s - last_sp > p.get("COM_OF_LOSS_T")
         ):
             self.failsafe(FlightMode.HOLD, "Failsafe activated: offboard signal lost")
+
+    def _gps_failsafe(self) -> None:
+        """No global position in the air: PX4 falls back to a (blind) landing."""
+        s = self.state
+        if self.gps_ok or not (s.armed and s.in_air) or s.mode is FlightMode.LAND:
+            return
+        if s.mode in (FlightMode.OFFBOARD, FlightMode.ALTCTL, FlightMode.STABILIZED,
+                      FlightMode.MANUAL, FlightMode.ACRO):
+            return
+        s.mode = FlightMode.LAND
+        self.nav.enter(FlightMode.LAND)
+        self.failsafe(None, "Failsafe activated: no global position, landing")
+        self.failsafe_active = True
 
     def _battery_failsafe(self) -> None:
         level = self.battery_level()

@@ -339,3 +339,63 @@ def test_qgc_multirotor_plan_flies_all_altitude_modes(gcs: Gcs) -> None:
     for seq, rel_alt in {3: 150.0, 5: 80.0, 6: 100.0, 7: 40.0, 8: 70.0, 9: 15.0}.items():
         assert alts[seq] == pytest.approx(rel_alt, abs=1.0), seq
     assert not gcs.v.state.armed
+
+
+def test_every_mode_mavsdk_sets_is_accepted_in_flight(gcs: Gcs) -> None:
+    upload(gcs, [item(0, 16, north=20.0, alt=10.0)])
+    assert gcs.command(mav.MAV_CMD_COMPONENT_ARM_DISARM, 1) == 0
+    assert gcs.set_mode(4, 2) == 0  # takeoff by mode switch climbs to MIS_TAKEOFF_ALT
+    gcs.run(8.0)
+    assert gcs.v.state.mode is FlightMode.HOLD
+    assert gcs.v.state.rel_alt_m == pytest.approx(2.5, abs=0.3)
+    for main, sub, mode in [(4, 3, FlightMode.HOLD), (4, 4, FlightMode.MISSION),
+                            (3, 0, FlightMode.POSCTL), (2, 0, FlightMode.ALTCTL),
+                            (4, 5, FlightMode.RTL), (4, 6, FlightMode.LAND)]:
+        assert gcs.set_mode(main, sub) == mav.MAV_RESULT_ACCEPTED
+        assert gcs.v.state.mode is mode
+        gcs.run(0.5)
+    assert gcs.set_mode(6, 0) == mav.MAV_RESULT_DENIED  # offboard without setpoints
+    assert gcs.command(mav.MAV_CMD_DO_SET_MODE, 1, 99, 0) == mav.MAV_RESULT_UNSUPPORTED
+
+
+def test_gps_loss_in_flight_lands(gcs: Gcs) -> None:
+    fly(gcs)
+    gcs.v.inject(Fault.GPS)
+    gcs.run(1.0)
+    assert gcs.v.state.mode is FlightMode.LAND
+    gcs.run(20.0, until=lambda: not gcs.v.state.armed)
+    assert not gcs.v.state.armed
+
+
+def test_link_loss_only_acts_in_the_air(gcs: Gcs) -> None:
+    gcs.param_set("NAV_DLL_ACT", 2, int32=True)
+    gcs.run(2.0)
+    gcs.heartbeats = False
+    gcs.run(12.0)
+    assert gcs.v.link_lost
+    assert gcs.v.state.mode is FlightMode.HOLD  # on the ground: nothing to do
+    gcs.heartbeats = True
+    gcs.run(1.5)
+    assert not gcs.v.link_lost
+    fly(gcs)
+    gcs.heartbeats = False
+    gcs.run(12.0)
+    assert gcs.v.state.mode is FlightMode.RTL
+
+
+def test_geofence_default_action_holds_at_breach(gcs: Gcs) -> None:
+    upload(gcs, [item(0, 5003, frame=0, p=(30.0, 0, 0, 0), north=0.1, mission_type=1)], 1)
+    fly(gcs)
+    lat, lon = local_offset(100.0, 0.0)
+    assert gcs.command_int(mav.MAV_CMD_DO_REPOSITION, 0, (-1, 1, 0, NAN), lat, lon, 40.0) == 0
+    gcs.run(30.0)
+    assert gcs.v.state.mode is FlightMode.HOLD  # GF_ACTION = 2 (Hold), PX4's default
+    b = gcs.v.state.body
+    assert 28.0 < math.hypot(b.north_m, b.east_m) < 40.0
+
+
+def test_ping_and_timesync_answered(gcs: Gcs) -> None:
+    pong = gcs.send(mav.MAVLink_ping_message(1234, 7, 0, 0))[0]
+    assert (pong.time_usec, pong.seq, pong.target_system) == (1234, 7, 255)
+    ts = gcs.send(mav.MAVLink_timesync_message(0, 42))[0]
+    assert ts.ts1 == 42
