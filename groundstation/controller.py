@@ -106,6 +106,8 @@ class DroneRuntime:
     last_state: bytes = b""
     health: c.HealthGates = field(default_factory=c.HealthGates)
     eta_s: float | None = None
+    gps_lost: bool = False
+    no_alternate: bool = False
 
 
 class Controller:
@@ -138,8 +140,10 @@ class Controller:
         self._incident_seq = 0
         self._dispatch_due = True
         from groundstation.services import OperatorServices
+        from groundstation.telemetry import TelemetryFanout
 
         self.services = OperatorServices(self)
+        self.telemetry = TelemetryFanout(self)
         self._load()
 
     # --- clock ------------------------------------------------------------------------------
@@ -208,6 +212,7 @@ class Controller:
                 self._tg = tg
                 tg.create_task(self._reader(), name="reader")
                 tg.create_task(self._ticker(), name="ticker")
+                tg.create_task(self.telemetry.run(), name="telemetry")
         finally:
             self._tg = None
 
@@ -274,15 +279,28 @@ class Controller:
         # Link.
         if fresh:
             rt.last_seen_s = wall
+            came_down = _came_down(rt.sortie, smp)
             if not rt.adopted:
                 # First sight of this drone since start: carry on whatever the journal says it
-                # was doing (a restart or a takeover), before anything else.
+                # was doing (a restart or a takeover), before anything else. A drone that came
+                # down by itself meanwhile is resolved by _conditions (at a dock or not).
                 rt.adopted = rt.link_ok = True
-                if rt.sortie.busy:
+                if v is not None and hasattr(v, "set_position_rate"):
+                    rate = self.config.telemetry_hz_air
+                    self.spawn(v.set_position_rate(rate), f"rate:{drone_id}")
+                if rt.sortie.busy and not came_down:
                     self.apply(drone_id, so.Adopt(in_air=smp.in_air))
             elif not rt.link_ok:
                 rt.link_ok = True
-                self.apply(drone_id, so.LinkRecovered())
+                if came_down:
+                    self.alert(
+                        c.Severity.INFO,
+                        "link_recovered",
+                        f"{drone_id}: link back; it came down by itself",
+                        drone_id=drone_id,
+                    )
+                else:
+                    self.apply(drone_id, so.LinkRecovered())
         elif (
             rt.link_ok
             and rt.last_seen_s > 0
@@ -293,10 +311,10 @@ class Controller:
         self._health(drone_id, rt, smp)
         if fresh:
             self._conditions(drone_id, rt, smp, now)
-        if wall >= rt.next_tel_s and smp.has_position:
-            hz = self.config.telemetry_hz_air if smp.in_air else self.config.telemetry_hz_ground
-            rt.next_tel_s = wall + 1.0 / hz
-            self.spawn(self._publish_telemetry(drone_id, rt, smp), f"tel:{drone_id}")
+        if v is not None:
+            self.telemetry.attach(drone_id, v)
+        if wall >= rt.next_tel_s + 0.05 and smp.has_position:
+            self.spawn(self.telemetry.tick(drone_id, rt, smp, wall), f"tel:{drone_id}")
 
     def _conditions(self, drone_id: str, rt: DroneRuntime, smp: VehicleSample, now: float) -> None:
         s = rt.sortie
@@ -315,7 +333,16 @@ class Controller:
                     drone_id, so.FailsafeRaised(so.Failsafe.BATTERY_LOW, f"{smp.battery_pct:.0f}%")
                 )
         s = rt.sortie
-        if s.phase == c.Phase.LAUNCHING and smp.in_air and smp.alt_rel_m >= s.safe_alt_rel_m - 1.5:
+        if (s.phase == c.Phase.LANDING and not smp.in_air and not smp.armed) or _came_down(s, smp):
+            dock = self._dock_at(smp.lat_deg, smp.lon_deg)
+            if dock is not None and dock.dock_id != s.dock_id:
+                self.apply(
+                    drone_id, so.AlternateDock(dock.dock_id, so.Target(dock.lat_deg, dock.lon_deg))
+                )
+            self.apply(drone_id, so.Landed(at_dock=dock is not None))
+        elif (
+            s.phase == c.Phase.LAUNCHING and smp.in_air and smp.alt_rel_m >= s.safe_alt_rel_m - 1.5
+        ):
             self.apply(drone_id, so.Reached(so.Goal.SAFE_ALT, now))
         elif s.phase == c.Phase.TRANSIT and s.target is not None:
             d = distance_m(smp.lat_deg, smp.lon_deg, s.target.lat_deg, s.target.lon_deg)
@@ -328,19 +355,81 @@ class Controller:
             d = distance_m(smp.lat_deg, smp.lon_deg, s.dock.lat_deg, s.dock.lon_deg)
             if d <= 4.0 and smp.ground_speed_m_s < 2.0:
                 self.apply(drone_id, so.Reached(so.Goal.DOCK, now))
-        elif s.phase == c.Phase.LANDING and not smp.in_air and not smp.armed:
-            dock = self._dock_at(smp.lat_deg, smp.lon_deg)
-            if dock is not None and dock.dock_id != s.dock_id:
-                self.apply(
-                    drone_id, so.AlternateDock(dock.dock_id, so.Target(dock.lat_deg, dock.lon_deg))
-                )
-            self.apply(drone_id, so.Landed(at_dock=dock is not None))
         elif s.phase == c.Phase.ON_SCENE:
             self.apply(drone_id, so.Tick(now))
         elif s.phase == c.Phase.CHARGING and smp.battery_pct >= cfg.charged_pct:
             self.apply(drone_id, so.Charged())
-        if s.airborne and not s.command_ok:
+        self._gps(drone_id, rt, smp)
+        self._home_dock(drone_id, rt, smp)
+        s = rt.sortie
+        if s.airborne and not s.command_ok and not rt.gps_lost:
             self.apply(drone_id, so.Tick(now))
+
+    def _home_dock(self, drone_id: str, rt: DroneRuntime, smp: VehicleSample) -> None:
+        """The home dock went offline (or faulted) while the drone is out: divert it to the
+        nearest vacant, working dock in range; with none, say so once and keep the plan."""
+        s = rt.sortie
+        if self.docks is None or s.phase not in (
+            c.Phase.TRANSIT,
+            c.Phase.ON_SCENE,
+            c.Phase.RETURNING,
+        ):
+            rt.no_alternate = False
+            return
+        if self._dock_usable(s.dock_id):
+            rt.no_alternate = False
+            return
+        claimed = {
+            other.sortie.dock_id
+            for other_id, other in self.drones.items()
+            if other_id != drone_id and other.sortie.phase != c.Phase.FAULT
+        }
+        best: tuple[float, Any] | None = None
+        for dock in self.config.site_set.docks:
+            if dock.dock_id == s.dock_id or dock.dock_id in claimed:
+                continue
+            if not self._dock_usable(dock.dock_id):
+                continue
+            d = distance_m(smp.lat_deg, smp.lon_deg, dock.lat_deg, dock.lon_deg)
+            if d <= self.config.model.max_range_m and (best is None or d < best[0]):
+                best = (d, dock)
+        if best is None:
+            if not rt.no_alternate:
+                rt.no_alternate = True
+                self.alert(
+                    c.Severity.CRITICAL,
+                    "no_alternate_dock",
+                    f"{drone_id}: home dock {s.dock_id} is unusable and no other dock is free",
+                    drone_id=drone_id,
+                    dock_id=s.dock_id,
+                )
+            return
+        dock = best[1]
+        self.apply(drone_id, so.AlternateDock(dock.dock_id, so.Target(dock.lat_deg, dock.lon_deg)))
+
+    def _dock_usable(self, dock_id: str) -> bool:
+        """Can a drone land there? Weather limits are for launching, not for coming home."""
+        reason = self._dock_reason(dock_id)
+        return reason is None or reason.startswith(("wind", "rainfall"))
+
+    def _gps(self, drone_id: str, rt: DroneRuntime, smp: VehicleSample) -> None:
+        """GPS lost in the air: the incident goes to another drone and this one comes home
+        (its commands are refused until the fix is back; PX4 descends by itself if it stays
+        lost). Raised once per loss, cleared when the fix returns."""
+        gps_ok = smp.global_position_ok and smp.satellites >= self.config.model.min_satellites
+        if gps_ok:
+            if rt.gps_lost:
+                rt.gps_lost = False
+                self.alert(
+                    c.Severity.INFO, "gps_recovered", f"{drone_id}: GPS back", drone_id=drone_id
+                )
+            return
+        if rt.sortie.airborne and not rt.gps_lost and rt.sortie.phase != c.Phase.LAUNCHING:
+            rt.gps_lost = True
+            self.apply(
+                drone_id,
+                so.FailsafeRaised(so.Failsafe.GPS_LOST, f"{smp.satellites} satellites"),
+            )
 
     def _dock_at(self, lat: float, lon: float) -> Any:
         for dock in self.config.site_set.docks:
@@ -402,17 +491,43 @@ class Controller:
             if after.phase != c.Phase.TRANSIT:
                 rt.eta_s = None
         self.journal.save_sortie(after, phase_changed=after.phase != before.phase)
-        if before.incident_id and after.incident_id is None and self.config.auto_close_incidents:
-            inc = self.incidents.get(before.incident_id)
-            if (
-                inc is not None
-                and inc.status == c.IncidentStatus.ON_SCENE
-                and after.phase in (c.Phase.CHARGING, c.Phase.DOCKED)
-            ):
-                self.set_incident(inc.incident_id, c.IncidentStatus.CLOSED, "sortie complete")
+        if before.incident_id and after.incident_id is None:
+            self._release_incident(before, after, actions)
         self.spawn(self.publish_state(drone_id), f"state:{drone_id}")
         for action in actions:
             self._start(drone_id, action)
+
+    def _release_incident(
+        self, before: so.Sortie, after: so.Sortie, actions: list[so.Action]
+    ) -> None:
+        """A sortie let go of its incident. Served (on scene, then home or down after its time
+        there): close it. Not served (the drone came down or faulted on the way): hand it back
+        to the dispatcher, so that no incident is left assigned to a drone that is not going."""
+        inc = self.incidents.get(before.incident_id or "")
+        if inc is None or inc.status not in (
+            c.IncidentStatus.DISPATCHED,
+            c.IncidentStatus.ON_SCENE,
+        ):
+            return
+        if any(isinstance(a, so.Requeue) for a in actions):
+            return  # the machine already handed it back
+        served = inc.status == c.IncidentStatus.ON_SCENE and (
+            before.phase in (c.Phase.RETURNING, c.Phase.LANDING)
+            or after.phase in (c.Phase.CHARGING, c.Phase.DOCKED)
+        )
+        if served:
+            if self.config.auto_close_incidents:
+                reason = (
+                    "sortie complete"
+                    if after.phase in (c.Phase.CHARGING, c.Phase.DOCKED)
+                    else f"sortie ended: {after.reason or after.phase}"
+                )
+                self.set_incident(inc.incident_id, c.IncidentStatus.CLOSED, reason)
+            return
+        self.requeue(
+            inc.incident_id,
+            f"{after.drone_id} {after.phase}: {after.reason or 'did not get there'}",
+        )
 
     def _start(self, drone_id: str, action: so.Action) -> None:
         match action:
@@ -676,33 +791,6 @@ class Controller:
 
     # --- publishing ---------------------------------------------------------------------------
 
-    async def _publish_telemetry(self, drone_id: str, rt: DroneRuntime, smp: VehicleSample) -> None:
-        rt.seq += 1
-        tel = c.Telemetry(
-            drone_id=drone_id,
-            ts_ms=c.now_ms(),
-            seq=rt.seq,
-            lat_deg=smp.lat_deg,
-            lon_deg=smp.lon_deg,
-            alt_rel_m=round(_finite(smp.alt_rel_m), 2),
-            alt_amsl_m=round(_finite(smp.alt_amsl_m), 2),
-            heading_deg=round(smp.heading_deg, 1),
-            ground_speed_m_s=round(smp.ground_speed_m_s, 2),
-            climb_m_s=round(smp.climb_m_s, 2),
-            battery_pct=round(min(100.0, max(0.0, _finite(smp.battery_pct))), 1),
-            battery_v=round(_finite(smp.battery_v), 2),
-            flight_mode=str(smp.flight_mode),
-            armed=smp.armed,
-            in_air=smp.in_air,
-            gps_fix=smp.gps_fix,
-            satellites=smp.satellites,
-            link_ok=rt.link_ok,
-            roll_deg=round(_finite(smp.roll_deg), 1),
-            pitch_deg=round(_finite(smp.pitch_deg), 1),
-            phase=rt.sortie.phase,
-        )
-        await self.bus.publish(c.drone_telemetry(drone_id), c.encode(tel), qos=0)
-
     def drone_state(self, drone_id: str) -> c.DroneState:
         rt = self.drones[drone_id]
         s = rt.sortie
@@ -769,5 +857,13 @@ class Controller:
             )
 
 
-def _finite(x: float) -> float:
-    return x if math.isfinite(x) else 0.0
+def _came_down(s: so.Sortie, smp: VehicleSample) -> bool:
+    """The sortie says airborne but the vehicle is on the ground and disarmed: its own failsafe
+    (data-link loss RTL, battery, GPS) landed it while nobody was watching, or it was landed by
+    hand. Not during launch: the machine handles a launch that never left the ground."""
+    return (
+        s.airborne
+        and s.phase not in (c.Phase.LAUNCHING, c.Phase.LANDING)
+        and not smp.in_air
+        and not smp.armed
+    )

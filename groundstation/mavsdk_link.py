@@ -65,7 +65,16 @@ class MavsdkVehicle:
         self._param = Param(system)
         self._mission = MissionRaw(system)
         self._s: dict[str, Any] = {"connected": True}
+        self._listener: Callable[[], None] | None = None
         self._subscribe()
+
+    def set_listener(self, listener: Callable[[], None] | None) -> None:
+        """Called on MAVSDK's thread after every position update (keep it tiny)."""
+        self._listener = listener
+
+    async def set_position_rate(self, rate_hz: float) -> None:
+        """Ask the vehicle for GLOBAL_POSITION_INT at this rate (PX4 sends 5 Hz by default)."""
+        await self._call("set_rate_position", lambda: self._telemetry.set_rate_position(rate_hz))
 
     # --- telemetry: latest-sample slots filled on MAVSDK's thread ----------------------------
 
@@ -79,6 +88,9 @@ class MavsdkVehicle:
             s["alt_amsl_m"] = p.absolute_altitude_m
             s["alt_rel_m"] = p.relative_altitude_m
             s["updated_s"] = time.monotonic()
+            listener = self._listener
+            if listener is not None:
+                listener()
 
         def velocity(v: Any, _: Any) -> None:
             s["ground_speed_m_s"] = math.hypot(v.north_m_s, v.east_m_s)

@@ -1,0 +1,118 @@
+"""Telemetry fan-out: vehicle samples to ``drones/{id}/telemetry``, as fresh and as cheap as can be.
+
+MAVSDK calls back on its own thread when a position arrives. The callback only marks the drone
+dirty and, if no wake-up is pending already, schedules one on the event loop: a burst of samples
+from many drones costs one loop wake-up, and each drone is published at most at its rate
+(10 Hz in the air, 1 Hz on the ground) with its latest sample. One task publishes everything in
+turn, so there is no task per message and no queue to grow: a sample that arrives before the
+previous one was sent simply replaces it. The 10 Hz tick of the controller covers a drone whose
+samples stop (its telemetry goes on, with ``link_ok`` false).
+
+Each message carries ``ts_ms`` (wall clock at publication) and ``age_ms`` (how old the vehicle's
+sample was then), so a subscriber can measure the whole path from vehicle to screen.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import threading
+import time
+from typing import TYPE_CHECKING, Any
+
+from groundstation import contract as c
+
+if TYPE_CHECKING:
+    from groundstation.controller import Controller, DroneRuntime
+    from groundstation.vehicle import VehicleSample
+
+
+class TelemetryFanout:
+    def __init__(self, controller: Controller) -> None:
+        self.ctl = controller
+        self._dirty: set[str] = set()
+        self._lock = threading.Lock()
+        self._pending = False
+        self._wake = asyncio.Event()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._attached: set[str] = set()
+        self.published = 0
+
+    def attach(self, drone_id: str, vehicle: Any) -> None:
+        """Listen to a vehicle's position updates (adapters without the hook are ticked)."""
+        if drone_id in self._attached or not hasattr(vehicle, "set_listener"):
+            return
+        self._attached.add(drone_id)
+        vehicle.set_listener(lambda: self._updated(drone_id))
+
+    def _updated(self, drone_id: str) -> None:
+        """On MAVSDK's thread: mark dirty, wake the loop once per burst."""
+        loop = self._loop
+        if loop is None:
+            return
+        with self._lock:
+            self._dirty.add(drone_id)
+            if self._pending:
+                return
+            self._pending = True
+        loop.call_soon_threadsafe(self._wake.set)
+
+    async def run(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            with self._lock:
+                dirty, self._dirty = self._dirty, set()
+                self._pending = False
+            now = time.monotonic()
+            for drone_id in dirty:
+                rt = self.ctl.drones.get(drone_id)
+                if rt is not None and now >= rt.next_tel_s:
+                    await self.publish(drone_id, rt, self.ctl.sample(drone_id), now)
+
+    async def tick(self, drone_id: str, rt: DroneRuntime, smp: VehicleSample, now: float) -> None:
+        """From the controller's tick: publish a drone whose samples did not wake us."""
+        if now >= rt.next_tel_s + 0.05:
+            await self.publish(drone_id, rt, smp, now)
+
+    async def publish(
+        self, drone_id: str, rt: DroneRuntime, smp: VehicleSample, now: float
+    ) -> None:
+        if not smp.has_position:
+            return
+        cfg = self.ctl.config
+        hz = cfg.telemetry_hz_air if smp.in_air else cfg.telemetry_hz_ground
+        rt.next_tel_s = now + 1.0 / hz - 0.005
+        rt.seq += 1
+        age_ms = int((now - smp.updated_s) * 1000) if smp.updated_s > 0 else None
+        tel = c.Telemetry(
+            drone_id=drone_id,
+            ts_ms=c.now_ms(),
+            seq=rt.seq,
+            lat_deg=smp.lat_deg,
+            lon_deg=smp.lon_deg,
+            alt_rel_m=round(_finite(smp.alt_rel_m), 2),
+            alt_amsl_m=round(_finite(smp.alt_amsl_m), 2),
+            heading_deg=round(smp.heading_deg, 1),
+            ground_speed_m_s=round(smp.ground_speed_m_s, 2),
+            climb_m_s=round(smp.climb_m_s, 2),
+            battery_pct=round(min(100.0, max(0.0, _finite(smp.battery_pct))), 1),
+            battery_v=round(_finite(smp.battery_v), 2),
+            flight_mode=str(smp.flight_mode),
+            armed=smp.armed,
+            in_air=smp.in_air,
+            gps_fix=smp.gps_fix,
+            satellites=smp.satellites,
+            link_ok=rt.link_ok,
+            roll_deg=round(_finite(smp.roll_deg), 1),
+            pitch_deg=round(_finite(smp.pitch_deg), 1),
+            phase=rt.sortie.phase,
+            age_ms=age_ms,
+        )
+        if await self.ctl.bus.publish(c.drone_telemetry(drone_id), c.encode(tel), qos=0):
+            self.published += 1
+
+
+def _finite(x: float) -> float:
+    return x if math.isfinite(x) else 0.0
