@@ -33,7 +33,7 @@ REF = "#/components/schemas/{name}"
 
 @functools.cache
 def _decoder(name: str) -> msgspec.json.Decoder[Any]:
-    channel = next(ch for ch in c.CHANNELS if ch.name == name)
+    channel = next(ch for ch in c.ALL_CHANNELS if ch.name == name)
     return msgspec.json.Decoder(channel.payload)
 
 
@@ -124,6 +124,12 @@ def _examples() -> dict[str, msgspec.Struct]:
             "f00dfeed000000000000000000000001", "incident_create", {"incident_id": "inc-0042"}),
         "controllerStatus": c.ControllerStatus(controller_id="ctl-a", status="online",
                                                ts_ms=ts, drones=9),
+        "controllerLease": c.Lease(cluster_id="met", holder="ctl-a", epoch=7, ts_ms=ts),
+        "incidentOffers": c.Offer(
+            incident_id="inc-0042", controller_id="ctl-west", round=0, eta_s=61.0,
+            drone_id="uav-west-end-2", lat_deg=51.5290, lon_deg=-0.1200, priority=1,
+            summary="Robbery in progress", created_by="cad1", created_ms=ts - 20_000,
+            ts_ms=ts),
         "controllerEvents": c.Alert(ts_ms=ts, severity=c.Severity.WARNING, code="wind_limit",
                                     message="islington-1: wind 12.4 m/s over limit 10 m/s",
                                     dock_id="islington-1"),
@@ -136,6 +142,7 @@ _PARAM_DOC = {
     "incident_id": "Incident id.",
     "username": "The MQTT login of the operator or CAD system; the broker's ACL enforces it.",
     "controller_id": "Controller id.",
+    "cluster_id": "Id of a hot-standby pair of controllers.",
 }
 
 _INFO = """\
@@ -164,13 +171,13 @@ def asyncapi_schema(schema: dict[str, Any]) -> dict[str, Any]:
 
 def document() -> dict[str, Any]:
     """The AsyncAPI 3 document as plain data (JSON/YAML-ready)."""
-    payload_types = [ch.payload for ch in c.CHANNELS]
+    payload_types = [ch.payload for ch in c.ALL_CHANNELS]
     schemas, components = msgspec.json.schema_components(payload_types, ref_template=REF)
     examples = _examples()
     channels: dict[str, Any] = {}
     operations: dict[str, Any] = {}
     messages: dict[str, Any] = {}
-    for ch, schema in zip(c.CHANNELS, schemas, strict=True):
+    for ch, schema in zip(c.ALL_CHANNELS, schemas, strict=True):
         msg_name = f"{ch.name}Message"
         message: dict[str, Any] = {
             "name": ch.name,

@@ -721,7 +721,7 @@ CHANNELS: Final[tuple[Channel, ...]] = (
 
 def channel_for(topic: str) -> tuple[Channel, dict[str, str]] | None:
     """The channel a concrete topic belongs to, with its parameter values."""
-    for ch in CHANNELS:
+    for ch in ALL_CHANNELS:
         params = ch.match(topic)
         if params is not None:
             return ch, params
@@ -789,3 +789,7 @@ HA_CHANNELS: Final[tuple[Channel, ...]] = (
 )
 """Channels of the HA and partition protocols, not yet in ``CHANNELS`` (the AsyncAPI owner adds
 them and regenerates ``docs/asyncapi.yaml``)."""
+
+
+ALL_CHANNELS: Final[tuple[Channel, ...]] = CHANNELS + HA_CHANNELS
+"""Every channel of the contract: ``channel_for``, ``asyncapi.validate`` and the document use it."""

@@ -25,7 +25,7 @@ def examples(name: str) -> list[str]:
 def channels_accepting(block: str) -> list[str]:
     raw = json.loads(block)
     accepted = []
-    for ch in c.CHANNELS:
+    for ch in c.ALL_CHANNELS:
         topic = ch.address
         for p in ch.parameters:
             value = raw.get(ch.id_field) if ch.id_field else None
