@@ -25,7 +25,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from types import TracebackType
-from typing import Self
+from typing import Any, Self
 from urllib.parse import unquote, urlsplit
 
 import aiomqtt
@@ -133,6 +133,10 @@ class Bus:
     publish_timeout_s: float = 5.0
     max_backoff_s: float = 2.0
     queue_limit: int = QUEUE_LIMIT
+    session_expiry_s: int = 0
+    """Above 0: a persistent session (MQTT 5 clean start off + session expiry; 3.1.1 clean
+    session off). The broker queues QoS 1 messages for our subscriptions while we are away, so
+    a request sent during an outage is delivered when we come back instead of dropped."""
     stats: BusStats = field(default_factory=BusStats)
 
     def __post_init__(self) -> None:
@@ -199,6 +203,14 @@ class Bus:
         will = None
         if self.will is not None:
             will = aiomqtt.Will(self.will.topic, self.will.payload, qos=1, retain=self.will.retain)
+        session: dict[str, Any] = {}
+        if self.session_expiry_s > 0:
+            if cfg.mqtt5:
+                props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
+                props.SessionExpiryInterval = self.session_expiry_s
+                session = {"clean_start": False, "properties": props}
+            else:
+                session = {"clean_session": False}
         return aiomqtt.Client(
             cfg.host,
             cfg.port,
@@ -212,6 +224,7 @@ class Bus:
             tls_context=tls_context,
             max_queued_incoming_messages=self.queue_limit,
             socket_options=[(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)],
+            **session,
         )
 
     async def _run(self) -> None:

@@ -213,6 +213,7 @@ class Controller:
                 tg.create_task(self._reader(), name="reader")
                 tg.create_task(self._ticker(), name="ticker")
                 tg.create_task(self.telemetry.run(), name="telemetry")
+        bus.on_connect(self._on_reconnect)
         finally:
             self._tg = None
 
@@ -238,6 +239,18 @@ class Controller:
         async for msg in self.bus.messages():
             try:
                 if self.docks is not None and self.docks.handle(msg):
+    async def _on_reconnect(self) -> None:
+        self.spawn(self._republish(), "republish")
+
+    async def _republish(self) -> None:
+        """After a (re)connection: every drone state and incident again, so that whatever
+        failed to go out during a broker outage is current on the broker (retained)."""
+        for drone_id, rt in self.drones.items():
+            rt.last_state = b""
+            await self.publish_state(drone_id)
+        for inc in list(self.incidents.values()):
+            await self._publish_incident(inc)
+
                     continue
                 ref = c.parse_topic(msg.topic)
                 if ref and ref.kind == "operator" and ref.leaf == "services":
@@ -611,9 +624,20 @@ class Controller:
                     dock_id, c.DockMethod.COVER_OPEN, timeout_s=self.config.dock_timeout_s
                 )
             )
-        async with asyncio.TaskGroup() as tg:
-            for job in jobs:
-                tg.create_task(job)
+        try:
+            async with asyncio.TaskGroup() as tg:
+                for job in jobs:
+                    tg.create_task(job)
+        except ExceptionGroup as group:
+            # A stuck cover or a refused parameter: surface the first one as itself, so the
+            # launch is aborted with its reason (an ExceptionGroup would leave it in preflight).
+            match = group.subgroup((GroundStationError, OSError))
+            if match is None:
+                raise
+            first: BaseException = match
+            while isinstance(first, BaseExceptionGroup):
+                first = first.exceptions[0]
+            raise first from group
 
     async def _configure(self, v: VehicleLink, dock_id: str) -> None:
         """Before every launch: the vehicle's own failsafes and a geofence around the area."""

@@ -34,6 +34,10 @@ log = logging.getLogger(__name__)
 
 
 def load_airspace(zones_file: str | None = None) -> Airspace:
+SESSION_EXPIRY_S = 120
+"""The broker keeps the controller's session (and queues requests for it) this long while the
+controller is away: a broker restart or a controller restart loses no QoS 1 request."""
+
     """London's restriction zones and operating area, plus user zones from a GeoJSON file."""
     airspace = Airspace.load_default()
     if zones_file:
@@ -69,7 +73,12 @@ async def controller_running(
     journal = Journal(journal_path, controller_id=config.controller_id)
     try:
         async with (
-            Bus(broker, f"controller-{config.controller_id}", will=will) as bus,
+            Bus(
+                broker,
+                f"controller-{config.controller_id}",
+                will=will,
+                session_expiry_s=SESSION_EXPIRY_S,
+            ) as bus,
             MavsdkFleet(endpoints(config.site_set, base_port)) as fleet,
         ):
             docks = None

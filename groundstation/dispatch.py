@@ -88,13 +88,13 @@ class Decision:
     refusals: dict[str, str] = field(default_factory=dict)
 
     def summary(self) -> str:
-        """Why nobody could go, shortest reasons first (for the incident record)."""
+        """Why nobody could go, commonest reason first, each with its detail (for the incident
+        record: an operator reads "2 dock: rainfall 3 over limit 1", not just "2 dock")."""
         if not self.refusals:
             return "no drones"
         counts: dict[str, int] = {}
         for reason in self.refusals.values():
-            key = reason.split(":")[0]
-            counts[key] = counts.get(key, 0) + 1
+            counts[reason] = counts.get(reason, 0) + 1
         return "; ".join(f"{n} {k}" for k, n in sorted(counts.items(), key=lambda kv: -kv[1]))
 
 

@@ -39,7 +39,7 @@ class OperatorServices:
         try:
             req = c.decode(payload, c.Request)
             tid, method = req.tid, req.method
-            cached = self._replies.get(tid)
+            cached = self._replies.get(f"{username}/{tid}") or self._journaled(username, req)
             if cached is not None:
                 await self._send(reply_topic, cached)
                 return
@@ -65,10 +65,22 @@ class OperatorServices:
             reply.data.output.get("reason"),
         )
         if tid:
-            self._replies[tid] = reply
+            self._replies[f"{username}/{tid}"] = reply
             if len(self._replies) > REPLAY_CACHE:
                 self._replies.popitem(last=False)
         await self._send(reply_topic, reply)
+
+    def _journaled(self, username: str, req: c.Request) -> c.Reply | None:
+        """A tid this caller already sent before a restart (the broker redelivers QoS 1 requests
+        queued for the controller's session): answer with the journaled result, act again never.
+        """
+        row = self.ctl.journal.seen_tid(req.tid)
+        if row is None or row.who != username:
+            return None
+        output: dict[str, Any] = {"replayed": True}
+        if row.reason:
+            output["reason"] = row.reason
+        return c.make_reply(req.tid, req.method, R(row.result), output, bid=req.bid)
 
     async def _send(self, topic: str, reply: c.Reply) -> None:
         await self.ctl.bus.publish(topic, c.encode(reply), qos=1)

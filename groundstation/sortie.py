@@ -82,6 +82,7 @@ class Failsafe(enum.StrEnum):
     BATTERY_CRITICAL = "battery_critical"
     GEOFENCE = "geofence"
     DOCK_OFFLINE = "dock_offline"
+    GPS_LOST = "gps_lost"
 
 
 @dataclass(frozen=True, slots=True)
@@ -494,9 +495,13 @@ def _failsafe(s: Sortie, ev: FailsafeRaised) -> Result:
     if not s.airborne:
         return s, [alert]
     if ev.kind == Failsafe.BATTERY_CRITICAL and s.phase != Phase.LANDING:
-        s = replace(s, phase=Phase.LANDING)
-        return s, [Land(), alert]
-    if ev.kind in (Failsafe.BATTERY_LOW, Failsafe.GEOFENCE) and s.phase in (
+        # It lands where it is: the incident goes back to the dispatcher at once.
+        actions: list[Action] = [Land(), alert]
+        if s.incident_id:
+            actions.insert(0, Requeue(s.incident_id, f"{s.drone_id} {ev.kind}"))
+        s = replace(s, phase=Phase.LANDING, incident_id=None, target=None)
+        return s, actions
+    if ev.kind in (Failsafe.BATTERY_LOW, Failsafe.GEOFENCE, Failsafe.GPS_LOST) and s.phase in (
         Phase.TRANSIT,
         Phase.ON_SCENE,
     ):
