@@ -202,6 +202,7 @@ class Controller:
         if bus.connected:
             await bus.publish(c.controller_status(self.cid), c.encode(status), qos=1, retain=True)
         await bus.subscribe(c.ALL_OPERATOR_SERVICES, qos=1)
+        bus.on_connect(self._on_reconnect)
         if self.docks is not None:
             for topic, qos in self.docks.subscriptions():
                 await bus.subscribe(topic, qos)
@@ -213,9 +214,20 @@ class Controller:
                 tg.create_task(self._reader(), name="reader")
                 tg.create_task(self._ticker(), name="ticker")
                 tg.create_task(self.telemetry.run(), name="telemetry")
-        bus.on_connect(self._on_reconnect)
         finally:
             self._tg = None
+
+    async def _on_reconnect(self) -> None:
+        self.spawn(self._republish(), "republish")
+
+    async def _republish(self) -> None:
+        """After a (re)connection: every drone state and incident again, so that whatever
+        failed to go out during a broker outage is current on the broker (retained)."""
+        for drone_id, rt in self.drones.items():
+            rt.last_state = b""
+            await self.publish_state(drone_id)
+        for inc in list(self.incidents.values()):
+            await self._publish_incident(inc)
 
     def spawn(self, coro: Coroutine[Any, Any, Any], name: str) -> None:
         """Start a named task in the controller's TaskGroup (kept referenced, errors logged)."""
@@ -239,18 +251,6 @@ class Controller:
         async for msg in self.bus.messages():
             try:
                 if self.docks is not None and self.docks.handle(msg):
-    async def _on_reconnect(self) -> None:
-        self.spawn(self._republish(), "republish")
-
-    async def _republish(self) -> None:
-        """After a (re)connection: every drone state and incident again, so that whatever
-        failed to go out during a broker outage is current on the broker (retained)."""
-        for drone_id, rt in self.drones.items():
-            rt.last_state = b""
-            await self.publish_state(drone_id)
-        for inc in list(self.incidents.values()):
-            await self._publish_incident(inc)
-
                     continue
                 ref = c.parse_topic(msg.topic)
                 if ref and ref.kind == "operator" and ref.leaf == "services":

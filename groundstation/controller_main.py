@@ -32,12 +32,12 @@ from missions.sites import SiteSet, load_sites
 
 log = logging.getLogger(__name__)
 
-
-def load_airspace(zones_file: str | None = None) -> Airspace:
 SESSION_EXPIRY_S = 120
 """The broker keeps the controller's session (and queues requests for it) this long while the
 controller is away: a broker restart or a controller restart loses no QoS 1 request."""
 
+
+def load_airspace(zones_file: str | None = None) -> Airspace:
     """London's restriction zones and operating area, plus user zones from a GeoJSON file."""
     airspace = Airspace.load_default()
     if zones_file:

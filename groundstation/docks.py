@@ -222,7 +222,7 @@ class DockLink:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout_s / self._speedup
         try:
-            accepted = await self._request(job, attempts, on_progress)
+            accepted = await self._request(job, attempts, on_progress, deadline)
             if accepted is not None:  # the job already ended while we waited for the reply
                 return
             while True:
@@ -243,10 +243,15 @@ class DockLink:
         job: _Job,
         attempts: int,
         on_progress: Callable[[c.JobEventOutput], None] | None,
+        deadline: float,
     ) -> bool | None:
         """Send until accepted. None when accepted and the job runs; True if it already ended."""
         topic = c.dock_topic(job.dock_id, "services")
+        loop = asyncio.get_running_loop()
         for attempt in range(1, max(1, attempts) + 1):
+            wait_s = min(self.reply_timeout_s, deadline - loop.time())
+            if wait_s <= 0:
+                break
             request = c.DockServiceRequest(
                 tid=c.new_tid(), bid=job.bid, timestamp=c.now_ms(), method=job.method
             )
@@ -262,7 +267,7 @@ class DockLink:
             try:
                 done, _ = await asyncio.wait(
                     {waiter, events},
-                    timeout=self.reply_timeout_s,
+                    timeout=wait_s,
                     return_when=asyncio.FIRST_COMPLETED,
                 )
             finally:
@@ -279,7 +284,7 @@ class DockLink:
             if events in done:  # progress before the reply: the dock has the job
                 return None
             log.info("dock %s: no reply to %s (attempt %d)", job.dock_id, job.method, attempt)
-        raise DockError(job.dock_id, job.method, f"no reply after {attempts} attempts")
+        raise DockError(job.dock_id, job.method, f"no reply after {len(job.tids)} attempts")
 
     def _job_ended(
         self,
