@@ -120,10 +120,10 @@ class GuideDock:
         if req.get("data", {}) != {}:
             return self.refuse(req, 1, "data must be {}")
         bid = req.get("bid", "")
-        if self.job is not None and bid and self.job["bid"] == bid:  # rule 2
-            out = self.reply(req, {"result": 0, "output": {"status": "in_progress"}})
-        elif now_ms() - req["timestamp"] > 30_000:
+        if now_ms() - req["timestamp"] > 30_000:  # rule 3
             out = self.refuse(req, 13, "request expired")
+        elif self.job is not None and bid and self.job["bid"] == bid:  # rule 4
+            out = self.reply(req, {"result": 0, "output": {"status": "in_progress"}})
         elif self.job is not None:
             out = self.refuse(req, 9, f"busy with {self.job['method']}")
         elif self.fault and req["method"] != "device_reboot":
