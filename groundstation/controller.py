@@ -122,6 +122,7 @@ class Controller:
         journal: Journal,
         docks: Any | None = None,
         airspace: AirspaceCheck | None = None,
+        ha: Any | None = None,
     ) -> None:
         self.config = config
         self.fleet = fleet
@@ -139,6 +140,20 @@ class Controller:
         self._t0_wall = time.monotonic()
         self._incident_seq = 0
         self._dispatch_due = True
+        # Hot standby (groundstation.ha.LeaseKeeper): until it holds the lease this controller
+        # issues no command, answers no operator and publishes nothing about drones.
+        self.ha = ha
+        self.active = ha is None
+        self.epoch: int | None = None
+        self.mirror: Any | None = None
+        if ha is not None:
+            from groundstation.ha import Mirror
+
+            self.mirror = Mirror()
+            ha.on_change = self._on_role
+        # Partitioned dispatch (groundstation.partition.Partition): several controllers on one
+        # broker, each owning its sites; every incident is awarded on offers.
+        self.partition: Any | None = None
         from groundstation.services import OperatorServices
         from groundstation.telemetry import TelemetryFanout
 
@@ -195,13 +210,15 @@ class Controller:
 
     async def run(self) -> None:
         bus = self.bus
-        status = c.ControllerStatus(
-            controller_id=self.cid, status="online", ts_ms=c.now_ms(), drones=len(self.drones)
-        )
-        bus.set_birth(c.controller_status(self.cid), c.encode(status))
-        if bus.connected:
-            await bus.publish(c.controller_status(self.cid), c.encode(status), qos=1, retain=True)
+        await self._announce()
         await bus.subscribe(c.ALL_OPERATOR_SERVICES, qos=1)
+        for extra in (self.ha, self.partition):
+            if extra is not None:
+                for topic, qos in extra.subscriptions():
+                    await bus.subscribe(topic, qos)
+        if self.mirror is not None:
+            await bus.subscribe(c.ALL_DRONE_STATE, 1)
+            await bus.subscribe(c.ALL_INCIDENTS, 1)
         bus.on_connect(self._on_reconnect)
         if self.docks is not None:
             for topic, qos in self.docks.subscriptions():
@@ -213,6 +230,10 @@ class Controller:
                 self._tg = tg
                 tg.create_task(self._reader(), name="reader")
                 tg.create_task(self._ticker(), name="ticker")
+                if self.ha is not None:
+                    tg.create_task(self.ha.run(), name="lease")
+                if self.partition is not None:
+                    tg.create_task(self.partition.run(), name="partition")
                 tg.create_task(self.telemetry.run(), name="telemetry")
         finally:
             self._tg = None
@@ -228,6 +249,32 @@ class Controller:
             await self.publish_state(drone_id)
         for inc in list(self.incidents.values()):
             await self._publish_incident(inc)
+
+    async def _announce(self) -> None:
+        """Presence (retained, re-sent on every connection) with the hot-standby role."""
+        status = c.ControllerStatus(
+            controller_id=self.cid,
+            status="online",
+            ts_ms=c.now_ms(),
+            drones=len(self.drones),
+            role="active" if self.active else "standby",
+        )
+        self.bus.set_birth(c.controller_status(self.cid), c.encode(status))
+        if self.bus.connected:
+            with contextlib.suppress(GroundStationError):
+                await self.bus.publish(
+                    c.controller_status(self.cid), c.encode(status), qos=1, retain=True
+                )
+
+    def _on_role(self, active: bool, epoch: int, reason: str) -> None:
+        """The lease changed hands (groundstation.ha): take over, or step down at once."""
+        from groundstation import ha
+
+        if active:
+            ha.take_over(self, epoch, reason)
+        else:
+            ha.step_down(self, reason)
+        self.spawn(self._announce(), "announce")
 
     def spawn(self, coro: Coroutine[Any, Any, Any], name: str) -> None:
         """Start a named task in the controller's TaskGroup (kept referenced, errors logged)."""
@@ -250,9 +297,19 @@ class Controller:
     async def _reader(self) -> None:
         async for msg in self.bus.messages():
             try:
+                if self.ha is not None and self.ha.handle(msg):
+                    continue
+                if self.mirror is not None and self.mirror.handle(msg):
+                    continue
+                if self.partition is not None and self.partition.handle(msg):
+                    continue
+                if not self.active and msg.topic.endswith("/events"):
+                    continue  # dock job events are the active controller's to acknowledge
                 if self.docks is not None and self.docks.handle(msg):
                     continue
                 ref = c.parse_topic(msg.topic)
+                if not self.active:
+                    continue  # a standby answers no operator
                 if ref and ref.kind == "operator" and ref.leaf == "services":
                     await self.services.handle(ref.ident, msg.payload)
             except Exception:
@@ -263,6 +320,9 @@ class Controller:
         next_dispatch = 0.0
         while True:
             started = time.monotonic()
+            if not self.active:
+                await asyncio.sleep(period)
+                continue
             for drone_id, rt in self.drones.items():
                 self._tick_drone(drone_id, rt, started)
             if self._dispatch_due or started >= next_dispatch:
@@ -555,9 +615,15 @@ class Controller:
                 self.excluded.setdefault(action.incident_id, set()).add(drone_id)
                 self.requeue(action.incident_id, action.reason)
             case _:
+                if self.epoch is not None:
+                    text = f"epoch {self.epoch}: {action}"
+                    self.journal.event("info", "vehicle_command", text, drone_id=drone_id)
                 self.spawn(self._execute(drone_id, action), f"{type(action).__name__}:{drone_id}")
 
     async def _execute(self, drone_id: str, action: so.Action) -> None:
+        if not self.active:
+            log.warning("%s: standby, %s not sent", drone_id, type(action).__name__)
+            return
         v = self.link(drone_id)
         try:
             match action:
@@ -772,7 +838,7 @@ class Controller:
 
     def dispatch(self) -> None:
         """Give every queued incident (priority first, then oldest) its best drone, if any."""
-        if not self.queue:
+        if not self.queue or not self.active:
             return
         order = sorted(
             self.queue, key=lambda i: (self.incidents[i].priority, self.incidents[i].created_ms)
@@ -836,6 +902,8 @@ class Controller:
         )
 
     async def publish_state(self, drone_id: str) -> None:
+        if not self.active:
+            return
         state = self.drone_state(drone_id)
         rt = self.drones[drone_id]
         body = c.encode(sreplace(state, ts_ms=0))
@@ -845,6 +913,8 @@ class Controller:
         await self.bus.publish(c.drone_state(drone_id), c.encode(state), qos=1, retain=True)
 
     async def _publish_incident(self, inc: c.Incident) -> None:
+        if not self.active or (self.partition is not None and not self.partition.owns(inc)):
+            return
         await self.bus.publish(c.incident(inc.incident_id), c.encode(inc), qos=1, retain=True)
 
     def alert(
@@ -859,6 +929,8 @@ class Controller:
     ) -> None:
         log.log(logging.WARNING if severity != c.Severity.INFO else logging.INFO, "%s", message)
         self.journal.event(str(severity), code, message, drone_id=drone_id, incident_id=incident_id)
+        if not self.active:
+            return
         a = c.Alert(
             ts_ms=c.now_ms(),
             severity=severity,
@@ -874,6 +946,8 @@ class Controller:
 
     async def shutdown(self) -> None:
         """Announce going offline (the Last Will covers a crash)."""
+        if self.ha is not None:
+            await self.ha.release()
         with contextlib.suppress(Exception):
             status = c.ControllerStatus(controller_id=self.cid, status="offline", ts_ms=c.now_ms())
             await self.bus.publish(

@@ -25,8 +25,10 @@ from groundstation.bus import BrokerConfig, Bus, Will
 from groundstation.controller import Controller, ControllerConfig
 from groundstation.dispatch import FlightModel
 from groundstation.errors import ConfigError, GroundStationError
+from groundstation.ha import HaConfig, LeaseKeeper
 from groundstation.journal import Journal
 from groundstation.mavsdk_link import DroneEndpoint, MavsdkFleet
+from groundstation.partition import Partition, PartitionConfig
 from missions.airspace import Airspace, zones_from_geojson
 from missions.sites import SiteSet, load_sites
 
@@ -64,6 +66,8 @@ async def controller_running(
     journal_path: str | Path,
     with_docks: bool = True,
     airspace: Airspace | None = None,
+    ha: HaConfig | None = None,
+    partition: PartitionConfig | None = None,
 ) -> AsyncIterator[Running]:
     """The controller with its fleet, bus, docks and journal, running until the block exits."""
     will = Will(
@@ -90,9 +94,18 @@ async def controller_running(
                 )
             if airspace is None:
                 airspace = load_airspace()
+            keeper = None if ha is None else LeaseKeeper(ha, config.controller_id, bus)
             ctl = Controller(
-                config, fleet=fleet, bus=bus, journal=journal, docks=docks, airspace=airspace
+                config,
+                fleet=fleet,
+                bus=bus,
+                journal=journal,
+                docks=docks,
+                airspace=airspace,
+                ha=keeper,
             )
+            if partition is not None:
+                ctl.partition = Partition(ctl, partition)
             task = asyncio.create_task(ctl.run(), name="controller")
             try:
                 yield Running(ctl, fleet)
@@ -126,7 +139,22 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--on-scene", type=float, default=120.0, help="seconds on scene")
     p.add_argument("--no-docks", action="store_true", help="drones without dock controllers")
+    p.add_argument("--telemetry-hz", type=float, default=10.0, help="telemetry rate in the air")
+    p.add_argument(
+        "--telemetry-hz-ground", type=float, default=1.0, help="telemetry rate on the ground"
+    )
     p.add_argument("--zones", default=None, help="GeoJSON of extra no-fly zones (user zones)")
+    p.add_argument(
+        "--ha-cluster",
+        default=None,
+        help="hot standby: the cluster id two controllers of one fleet share (lease election)",
+    )
+    p.add_argument(
+        "--partitioned",
+        action="store_true",
+        help="one of several controllers on the broker, each with its own --sites: incidents "
+        "are awarded on offers to the least ETA across all of them",
+    )
     p.add_argument("-v", "--verbose", action="store_true")
     return p
 
@@ -157,6 +185,8 @@ async def _amain(args: argparse.Namespace) -> int:
         journal_path=args.journal,
         with_docks=not args.no_docks,
         airspace=load_airspace(args.zones),
+        ha=HaConfig(args.ha_cluster) if args.ha_cluster else None,
+        partition=PartitionConfig() if args.partitioned else None,
     ):
         print(
             f"controller {config.controller_id}: {len(site_set.docks)} drones, "
