@@ -351,7 +351,9 @@ class Controller:
         )
         # Link.
         if fresh:
-            rt.last_seen_s = wall
+            # The time of the newest sample, not of this tick: a loss is then shown 3 s after
+            # the last telemetry, not 3 s after freshness ran out (which made it 6 s).
+            rt.last_seen_s = smp.updated_s
             came_down = _came_down(rt.sortie, smp)
             if not rt.adopted:
                 # First sight of this drone since start: carry on whatever the journal says it
@@ -496,6 +498,10 @@ class Controller:
                 self.alert(
                     c.Severity.INFO, "gps_recovered", f"{drone_id}: GPS back", drone_id=drone_id
                 )
+                if rt.sortie.airborne and not rt.sortie.pilot:
+                    # Commands sent without a fix were refused or ignored: send the plan again.
+                    for action in so.flight_command(rt.sortie):
+                        self._start(drone_id, action)
             return
         if rt.sortie.airborne and not rt.gps_lost and rt.sortie.phase != c.Phase.LAUNCHING:
             rt.gps_lost = True

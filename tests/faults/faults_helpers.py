@@ -7,6 +7,7 @@ somewhere other than its dock. Broker restarts and controller kills run as real 
 from __future__ import annotations
 
 import contextlib
+import struct
 from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -15,10 +16,10 @@ import msgspec
 from pymavlink.dialects.v20 import common as mav
 
 from groundstation import contract as c
+from groundstation.broker import free_udp_range
 from groundstation.bus import BrokerConfig
 from groundstation.controller import ControllerConfig
 from groundstation.controller_main import controller_running
-from groundstation.broker import free_udp_range
 from groundstation.dispatch import FlightModel
 from groundstation.docksim import DockSimFleet
 from missions.geo import offset
@@ -113,8 +114,9 @@ def inject_failure(vehicle: SimVehicle, unit: int, *, on: bool, now_s: float) ->
         enc.seq = (enc.seq + 1) & 0xFF
         return vehicle.handle(decoded[0], now_s)
 
-    param = mav.MAVLink_param_set_message(sid, 1, b"SYS_FAILURE_EN", 1.0, mav.MAV_PARAM_TYPE_INT32)
-    send(param)
+    one = struct.unpack("<f", struct.pack("<i", 1))[0]  # PX4 sends integers bytewise
+    send(mav.MAVLink_param_set_message(sid, 1, b"SYS_FAILURE_EN", one, mav.MAV_PARAM_TYPE_INT32))
+    assert vehicle.state.params.get_int("SYS_FAILURE_EN") == 1
     ftype = mav.FAILURE_TYPE_OFF if on else mav.FAILURE_TYPE_OK
     replies = send(
         mav.MAVLink_command_long_message(
@@ -142,3 +144,27 @@ def alerts(op: Operator, code: str, drone_id: str | None = None) -> list[c.Alert
 def away(lat: float, lon: float, north_m: float, east_m: float, alt: float) -> Home:
     p = offset(lat, lon, north_m, east_m)
     return Home(p.lat_deg, p.lon_deg, alt)
+
+
+class Radio:
+    """The radio link of one simulated vehicle, which a test can cut and restore: while cut,
+    nothing goes either way (telemetry is lost, the ground station's heartbeats and commands
+    never arrive), as when a drone flies out of range. The vehicle itself runs on."""
+
+    def __init__(self, stack: Stack, drone_id: str) -> None:
+        dock = stack.sites.dock_of_drone(drone_id)
+        assert dock is not None
+        ep = stack.sim.endpoints[dock.fleet_index]
+        self.cut = False
+        recv, send = ep.datagram_received, ep.send
+
+        def datagram_received(data: bytes, addr: tuple[str, int]) -> None:
+            if not self.cut:
+                recv(data, addr)
+
+        def send_unless_cut(msgs: Any, to: Any = None) -> None:
+            if not self.cut:
+                send(msgs, to)
+
+        ep.datagram_received = datagram_received  # type: ignore[method-assign]
+        ep.send = send_unless_cut  # type: ignore[method-assign]

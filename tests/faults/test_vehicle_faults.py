@@ -1,0 +1,84 @@
+"""Vehicle faults injected with MAV_CMD_INJECT_FAILURE mid-sortie, and what the controller does:
+GPS lost -> the incident goes to another drone, this one comes home once the fix is back;
+battery drop to empty -> it lands where it is, the incident goes to another drone."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+from pymavlink.dialects.v20 import common as mav
+
+from groundstation import contract as c
+from groundstation.broker import Mosquitto
+from tests.controller.conftest import until
+from tests.faults.faults_helpers import (
+    NEAR_WEST_END,
+    alerts,
+    fault_stack,
+    inject_failure,
+    last,
+    sites,
+)
+
+pytestmark = pytest.mark.integration
+
+WE1, IS1 = "uav-west-end-1", "uav-islington-1"
+
+
+def now() -> float:
+    return asyncio.get_running_loop().time()
+
+
+async def test_gps_loss_hands_the_incident_over_and_the_drone_comes_home_when_it_is_back(
+    mosquitto: Mosquitto, tmp_path: Path
+) -> None:
+    async with (
+        fault_stack(mosquitto.config, sites(west_end=1, islington=1), tmp_path / "j") as st,
+        st.operator("dispatcher") as op,
+    ):
+        reply = await op.call("incident_create", NEAR_WEST_END)
+        incident_id = reply.data.output["incident_id"]
+        await until(lambda: op.phase(WE1) == c.Phase.TRANSIT, 40.0, "transit")
+        await asyncio.sleep(2.0)  # well away from the dock
+        vehicle = st.vehicle(WE1)
+        inject_failure(vehicle, mav.FAILURE_UNIT_SENSOR_GPS, on=True, now_s=now())
+        await until(lambda: bool(alerts(op, "failsafe_gps_lost", WE1)), 5.0, "GPS loss raised")
+        await until(
+            lambda: (inc := last(op, incident_id)) is not None and inc.assigned_drone == IS1,
+            20.0,
+            "the incident handed to the Islington drone",
+        )
+        assert op.phase(WE1) == c.Phase.RETURNING
+        inject_failure(vehicle, mav.FAILURE_UNIT_SENSOR_GPS, on=False, now_s=now())
+        await until(lambda: bool(alerts(op, "gps_recovered", WE1)), 5.0, "GPS back")
+        await until(lambda: op.phase(WE1) == c.Phase.CHARGING, 90.0, "home and charging")
+        assert op.states[WE1].dock_id == "west-end-1"
+
+
+async def test_a_battery_drop_lands_the_drone_and_the_incident_goes_to_another(
+    mosquitto: Mosquitto, tmp_path: Path
+) -> None:
+    async with (
+        fault_stack(mosquitto.config, sites(west_end=1, islington=1), tmp_path / "j") as st,
+        st.operator("dispatcher") as op,
+    ):
+        reply = await op.call("incident_create", NEAR_WEST_END)
+        incident_id = reply.data.output["incident_id"]
+        await until(lambda: op.phase(WE1) == c.Phase.TRANSIT, 40.0, "transit")
+        inject_failure(st.vehicle(WE1), mav.FAILURE_UNIT_SYSTEM_BATTERY, on=True, now_s=now())
+        await until(
+            lambda: bool(alerts(op, "failsafe_battery_critical", WE1)), 5.0, "battery critical"
+        )
+        await until(
+            lambda: (inc := last(op, incident_id)) is not None and inc.assigned_drone == IS1,
+            20.0,
+            "the incident handed to the Islington drone",
+        )
+        await until(lambda: op.phase(WE1) == c.Phase.FAULT, 60.0, "landed where it was")
+        assert alerts(op, "landed_away", WE1)
+        assert op.incidents[incident_id][-1].status in (
+            c.IncidentStatus.DISPATCHED,
+            c.IncidentStatus.ON_SCENE,
+        )
