@@ -36,9 +36,10 @@ class OperatorServices:
     async def handle(self, username: str, payload: bytes) -> None:
         reply_topic = c.operator_services_reply(username)
         tid, method, data = "", "", None
+        decoded = False
         try:
             req = c.decode(payload, c.Request)
-            tid, method = req.tid, req.method
+            tid, method, decoded = req.tid, req.method, True
             cached = self._replies.get(f"{username}/{tid}") or self._journaled(username, req)
             if cached is not None:
                 await self._send(reply_topic, cached)
@@ -64,7 +65,7 @@ class OperatorServices:
             reply.data.result,
             reply.data.output.get("reason"),
         )
-        if tid:
+        if tid and decoded:  # a garbled request must not replace the answer to a good one
             self._replies[f"{username}/{tid}"] = reply
             if len(self._replies) > REPLAY_CACHE:
                 self._replies.popitem(last=False)
