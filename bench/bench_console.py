@@ -197,9 +197,20 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--drones", type=int, nargs="+", default=[33, 100])
     p.add_argument("--seconds", type=float, default=10.0)
     p.add_argument("--publish", type=int, metavar="PORT", help=argparse.SUPPRESS)
+    p.add_argument("--json", action="store_true", help="one JSON list of results")
     args = p.parse_args(argv)
     if args.publish:
         asyncio.run(publish(args.publish, args.drones[0], 10.0, args.seconds))
+        return 0
+    if args.json:
+        import contextlib
+        import dataclasses
+        import io
+        import json
+
+        with contextlib.redirect_stdout(io.StringIO()):
+            results = run(args.drones, args.seconds)
+        print(json.dumps([dataclasses.asdict(r) for r in results]))
         return 0
     results = run(args.drones, args.seconds)
     worst = max((r.cpu_pct for r in results if r.drones >= 100), default=0.0)

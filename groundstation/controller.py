@@ -75,6 +75,10 @@ class ControllerConfig:
     )
 
 
+IDLE_EVERY = 5
+"""A docked, idle drone is checked on every fifth tick (2 Hz at the default 10 Hz tick)."""
+
+
 class DockPort:
     """What the controller needs from ``groundstation.docks.DockLink`` (None: no docks)."""
 
@@ -98,6 +102,7 @@ class DroneRuntime:
     sortie: so.Sortie
     seq: int = 0
     next_tel_s: float = 0.0
+    last_tel_s: float = 0.0
     link_ok: bool = False
     last_seen_s: float = 0.0
     adopted: bool = False
@@ -318,13 +323,18 @@ class Controller:
     async def _ticker(self) -> None:
         period = 1.0 / self.config.tick_hz
         next_dispatch = 0.0
+        ticks = 0
         while True:
             started = time.monotonic()
             if not self.active:
                 await asyncio.sleep(period)
                 continue
-            for drone_id, rt in self.drones.items():
-                self._tick_drone(drone_id, rt, started)
+            ticks += 1
+            for n, (drone_id, rt) in enumerate(self.drones.items()):
+                # A drone at rest in its dock is looked at twice a second (spread over the
+                # ticks), one on a sortie every tick: the tick's cost follows what is flying.
+                if rt.sortie.busy or not rt.adopted or (ticks + n) % IDLE_EVERY == 0:
+                    self._tick_drone(drone_id, rt, started)
             if self._dispatch_due or started >= next_dispatch:
                 self._dispatch_due = False
                 next_dispatch = started + 1.0
@@ -388,7 +398,7 @@ class Controller:
             self._conditions(drone_id, rt, smp, now)
         if v is not None:
             self.telemetry.attach(drone_id, v)
-        if wall >= rt.next_tel_s + 0.05 and smp.has_position:
+        if wall >= rt.last_tel_s + 1.0 and smp.has_position:
             self.spawn(self.telemetry.tick(drone_id, rt, smp, wall), f"tel:{drone_id}")
 
     def _conditions(self, drone_id: str, rt: DroneRuntime, smp: VehicleSample, now: float) -> None:

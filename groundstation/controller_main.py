@@ -166,7 +166,12 @@ def config_from_args(args: argparse.Namespace, site_set: SiteSet) -> ControllerC
         on_scene_s=args.on_scene,
     )
     return ControllerConfig(
-        site_set=site_set, controller_id=args.controller_id, model=model, speedup=args.speedup
+        site_set=site_set,
+        controller_id=args.controller_id,
+        model=model,
+        speedup=args.speedup,
+        telemetry_hz_air=getattr(args, "telemetry_hz", 10.0),
+        telemetry_hz_ground=getattr(args, "telemetry_hz_ground", 1.0),
     )
 
 

@@ -17,7 +17,6 @@ import logging
 import os
 import random
 import signal
-import socket
 import statistics
 import sys
 import tempfile
@@ -27,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from groundstation import contract as c
-from groundstation.broker import free_port
+from groundstation.broker import free_port, free_udp_range
 from groundstation.bus import BrokerConfig, Bus
 from groundstation.controller import ControllerConfig
 from groundstation.controller_main import config_from_args, controller_running, load_airspace
@@ -40,27 +39,6 @@ log = logging.getLogger(__name__)
 
 
 # --- the simulator as a child process ----------------------------------------------------------
-
-
-def free_udp_range(count: int, host: str = "127.0.0.1") -> int:
-    """A base port P such that P..P+count-1 are all free UDP ports right now."""
-    rng = random.Random()
-    for _ in range(200):
-        base = rng.randrange(20000, 60000 - count)
-        socks: list[socket.socket] = []
-        try:
-            for i in range(count):
-                s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-                socks.append(s)
-                s.bind((host, base + i))
-        except OSError:
-            continue
-        else:
-            return base
-        finally:
-            for s in socks:
-                s.close()
-    raise ConfigError(f"no run of {count} free UDP ports")
 
 
 @contextlib.asynccontextmanager

@@ -19,7 +19,7 @@ from groundstation import contract as c
 from groundstation.broker import Mosquitto
 from groundstation.bus import BrokerConfig, Bus, Message
 from groundstation.controller_main import Running, config_from_args, controller_running
-from groundstation.demo import free_udp_range
+from groundstation.broker import free_udp_range
 from groundstation.docksim import DockSimFleet
 from missions.airspace import Airspace, Zone
 from missions.sites import SiteSet, load_sites

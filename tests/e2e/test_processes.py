@@ -17,7 +17,7 @@ import pytest
 from groundstation import contract as c
 from groundstation.broker import Mosquitto
 from groundstation.bus import Bus
-from groundstation.demo import free_udp_range
+from groundstation.broker import free_udp_range
 from tests.controller.conftest import Operator, until
 
 pytestmark = pytest.mark.e2e

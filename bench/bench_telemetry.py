@@ -1,0 +1,234 @@
+"""Telemetry through the whole stack, with real processes on loopback.
+
+    python -m bench.bench_telemetry [--drones 1 33 100] [--seconds 10]
+
+mosquitto, ``python -m sitl`` (N vehicles at PX4's default stream rates, its own process) and
+``groundstation controller`` (its own process, telemetry at 10 Hz for every drone, on the ground
+too) run as a deployment would; this process subscribes to ``drones/+/telemetry`` like a console.
+
+- latency: vehicle sample -> controller -> mosquitto -> subscriber, per message
+  ``receive time - ts_ms + age_ms`` (``age_ms``: how old the MAVSDK sample was when published;
+  the vehicle -> MAVSDK hop on loopback is not visible here and is ~1 ms, see NOTES).
+- loss: gaps in each drone's ``seq``.
+- cost per message: the controller's CPU (all threads, MAVSDK's included) per telemetry message
+  published, over the CPU a bare aiomqtt publish of the same payloads costs in this process.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from bench.common import Child, Figure, percentile, process_cpu_s, write_sites
+from groundstation import contract as c
+from groundstation.broker import Mosquitto, free_udp_range
+from groundstation.bus import BrokerConfig, Bus
+
+
+@dataclass(frozen=True, slots=True)
+class Load:
+    drones: int
+    messages: int
+    per_s: float
+    p50_ms: float
+    p99_ms: float
+    loss: float
+    controller_cpu_pct: float
+    cpu_us_per_msg: float
+    payload: bytes
+
+
+async def measure(drones: int, seconds: float, workdir: Path, hz: float = 10.0) -> Load:
+    sites = write_sites(workdir / f"sites-{drones}.json", drones)
+    base = free_udp_range(drones)
+    async with Mosquitto(persistence=False) as mq:
+        broker = f"mqtt://127.0.0.1:{mq.port}"
+        async with (
+            Child(
+                "-m",
+                "sitl",
+                "--sites",
+                str(sites),
+                "--base-port",
+                str(base),
+                log=workdir / f"sitl-{drones}.log",
+            ) as sim,
+            Child(
+                "-m",
+                "groundstation",
+                "controller",
+                "--sites",
+                str(sites),
+                "--broker",
+                broker,
+                "--base-port",
+                str(base),
+                "--journal",
+                str(workdir / f"j-{drones}.sqlite"),
+                "--no-docks",
+                "--telemetry-hz",
+                str(hz),
+                "--telemetry-hz-ground",
+                str(hz),
+                log=workdir / f"ctl-{drones}.log",
+            ) as ctl,
+        ):
+            await sim.wait_for("sitl:", 30)
+            await ctl.wait_for("controller ctl-1:", 30)
+            return await _subscribe(mq.config, drones, seconds, ctl.pid)
+
+
+async def _subscribe(broker: BrokerConfig, drones: int, seconds: float, ctl_pid: int) -> Load:
+    latencies: list[float] = []
+    last_seq: dict[str, int] = {}
+    received = missing = 0
+    payload = b""
+    async with Bus(broker, f"bench-sub-{os.getpid()}", queue_limit=1_000_000) as bus:
+        await bus.subscribe(c.ALL_TELEMETRY)
+        msgs = bus.messages()
+        # Warm up until every drone is publishing.
+        deadline = time.monotonic() + 60
+        while len(last_seq) < drones and time.monotonic() < deadline:
+            msg = await asyncio.wait_for(anext(msgs), 60)
+            tel = c.decode(msg.payload, c.Telemetry)
+            last_seq[tel.drone_id] = tel.seq
+        await asyncio.sleep(1.0)
+        while bus.pending():
+            tel = c.decode((await anext(msgs)).payload, c.Telemetry)
+            last_seq[tel.drone_id] = tel.seq
+        cpu0, t0 = process_cpu_s(ctl_pid), time.monotonic()
+        end = t0 + seconds
+        while time.monotonic() < end:
+            try:
+                msg = await asyncio.wait_for(anext(msgs), end - time.monotonic())
+            except TimeoutError:
+                break
+            now_ms = time.time() * 1000
+            tel = c.decode(msg.payload, c.Telemetry)
+            received += 1
+            payload = msg.payload
+            latencies.append(now_ms - tel.ts_ms + (tel.age_ms or 0))
+            prev = last_seq.get(tel.drone_id)
+            if prev is not None and tel.seq > prev + 1:
+                missing += tel.seq - prev - 1
+            last_seq[tel.drone_id] = tel.seq
+        cpu = process_cpu_s(ctl_pid) - cpu0
+        wall = time.monotonic() - t0
+    return Load(
+        drones=drones,
+        messages=received,
+        per_s=received / wall,
+        p50_ms=percentile(latencies, 50),
+        p99_ms=percentile(latencies, 99),
+        loss=missing / max(1, missing + received),
+        controller_cpu_pct=100 * cpu / wall,
+        cpu_us_per_msg=1e6 * cpu / max(1, received),
+        payload=payload,
+    )
+
+
+async def bare_publish_us(payload: bytes, count: int = 5000) -> float:
+    """CPU per message of a plain aiomqtt publish of the same payload, in this process."""
+    async with (
+        Mosquitto(persistence=False) as mq,
+        Bus(mq.config, f"bench-bare-{os.getpid()}") as bus,
+    ):
+        topic = c.drone_telemetry("bench")
+        for _ in range(200):
+            await bus.publish(topic, payload)
+        cpu0 = time.process_time()
+        for _ in range(count):
+            await bus.publish(topic, payload)
+        return 1e6 * (time.process_time() - cpu0) / count
+
+
+def figures(loads: list[Load], bare_us: float) -> list[Figure]:
+    out: list[Figure] = []
+    for load in loads:
+        n = load.drones
+        p99_target = 20.0 if n <= 33 else 50.0
+        out.append(
+            Figure(
+                f"telemetry latency p50, {n} drones x 10 Hz", round(load.p50_ms, 2), "ms", "-", None
+            )
+        )
+        out.append(
+            Figure(
+                f"telemetry latency p99, {n} drones x 10 Hz",
+                round(load.p99_ms, 2),
+                "ms",
+                f"<= {p99_target:g} ms" if n >= 33 else "-",
+                load.p99_ms <= p99_target if n >= 33 else None,
+                note=f"{load.per_s:.0f} msg/s received; "
+                f"controller {load.controller_cpu_pct:.0f} % CPU",
+            )
+        )
+        out.append(
+            Figure(
+                f"telemetry loss, {n} drones x 10 Hz",
+                round(100 * load.loss, 3),
+                "%",
+                "0" if n <= 33 else "-",
+                load.loss == 0 if n <= 33 else None,
+            )
+        )
+    busiest = max(loads, key=lambda x: x.drones)
+    ratio = busiest.cpu_us_per_msg / bare_us if bare_us > 0 else float("nan")
+    out.append(
+        Figure(
+            "cost per telemetry message, controller over bare aiomqtt",
+            round(ratio, 2),
+            "x",
+            "<= 3x",
+            ratio <= 3.0,
+            note=f"controller {busiest.cpu_us_per_msg:.0f} us/msg at {busiest.drones} drones "
+            f"(MAVSDK threads included), bare publish {bare_us:.0f} us/msg",
+        )
+    )
+    return out
+
+
+async def ceiling(workdir: Path, seconds: float, counts: list[int]) -> tuple[int, list[Load]]:
+    """The largest fleet at 10 Hz with p99 <= 100 ms and no loss."""
+    best = 0
+    tried: list[Load] = []
+    for n in counts:
+        load = await measure(n, seconds, workdir)
+        tried.append(load)
+        if load.p99_ms <= 100.0 and load.loss == 0:
+            best = n
+        else:
+            break
+    return best, tried
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--drones", type=int, nargs="+", default=[1, 33, 100])
+    p.add_argument("--seconds", type=float, default=10.0)
+    args = p.parse_args(argv)
+
+    async def run() -> None:
+        with tempfile.TemporaryDirectory(prefix="dfr-bench-") as tmp:
+            loads = [await measure(n, args.seconds, Path(tmp)) for n in args.drones]
+            bare = await bare_publish_us(loads[-1].payload)
+        for load in loads:
+            print(
+                f"{load.drones:4d} drones: {load.per_s:7.0f} msg/s  p50 {load.p50_ms:6.2f} ms  "
+                f"p99 {load.p99_ms:6.2f} ms  loss {100 * load.loss:.3f} %  controller "
+                f"{load.controller_cpu_pct:5.1f} % CPU, {load.cpu_us_per_msg:.0f} us/msg"
+            )
+        for f in figures(loads, bare):
+            print(f"{f.name}: {f.value} {f.unit} (target {f.target}) {f.note}")
+
+    asyncio.run(run())
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
