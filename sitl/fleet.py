@@ -104,6 +104,11 @@ class SimFleet:
             self.endpoints.clear()
             self._task = None
 
+    def restart_streams(self) -> None:
+        """Send every stream of every vehicle at the next tick (for a client that just started)."""
+        for v in self.vehicles:
+            v.restart_streams()
+
     def step(self, sim_s: float) -> None:
         """Advance every vehicle by sim_s simulated seconds in fixed physics steps."""
         steps = max(0, round(sim_s / PHYSICS_DT_S))

@@ -173,6 +173,11 @@ class SimVehicle:
                 due[mid] = now_s + interval if t is None or now_s - t > interval else t + interval
         return out
 
+    def restart_streams(self) -> None:
+        """Make every stream due now (test hook: a client that just started listening gets the
+        full state without waiting a stream period)."""
+        self._next_due.clear()
+
     # ---- simulator-only hooks (tests) ------------------------------------------------------
 
     def inject(self, fault: Fault, on: bool = True) -> None:

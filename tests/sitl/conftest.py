@@ -1,10 +1,11 @@
-"""Fixtures for the simulator tests: a SimFleet on free loopback ports and MAVSDK clients.
+"""Fixtures for the simulator tests: what to fly against, and MAVSDK clients.
 
-``vehicle_urls`` chooses what the tests fly against:
-- ``GS_PX4_URLS=udpin://0.0.0.0:14540,...``: an already running PX4 SITL (tests marked
-  ``simonly`` are skipped: they need hooks only the embedded simulator has);
-- otherwise the embedded simulator (sitl.SimFleet) on free ports.
-(A Docker PX4 mode is described in sitl/README.md; no Docker engine runs here.)
+``vehicle_urls`` chooses the vehicles:
+- ``GS_PX4_URLS=udpin://0.0.0.0:14540,...``: already running PX4 SITL instances;
+- ``GS_SITL_BACKEND=docker``: PX4 SITL containers from sitl/docker/compose.yaml, started for the
+  session (skipped with a reason when ``docker info`` does not answer);
+- otherwise (default) the embedded simulator, sitl.SimFleet, on free loopback ports.
+Against PX4, tests marked ``simonly`` (they need the simulator's hooks) are skipped with a reason.
 """
 
 from __future__ import annotations
@@ -13,9 +14,13 @@ import asyncio
 import contextlib
 import math
 import os
+import shutil
 import socket
-from collections.abc import AsyncIterator, Awaitable, Callable
+import subprocess
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass
+from enum import Enum
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -30,19 +35,49 @@ from sitl import Home, SimFleet
 SPEEDUP = 20.0
 HOME = Home(51.5072, -0.1276, 30.0)  # central London, a 30 m AMSL roof
 PX4_URLS_ENV = "GS_PX4_URLS"
+BACKEND_ENV = "GS_SITL_BACKEND"
+COMPOSE_FILE = Path(__file__).resolve().parents[2] / "sitl" / "docker" / "compose.yaml"
+DOCKER_VEHICLES = 2  # services in sitl/docker/compose.yaml
 
 
-def px4_urls() -> list[str]:
-    raw = os.environ.get(PX4_URLS_ENV, "").strip()
+class Backend(Enum):
+    EMBEDDED = "embedded"
+    DOCKER = "docker"
+    EXTERNAL = "external"
+
+
+def px4_urls(env: Mapping[str, str] = os.environ) -> list[str]:
+    raw = env.get(PX4_URLS_ENV, "").strip()
     return [u.strip() for u in raw.split(",") if u.strip()]
 
 
+def choose_backend(env: Mapping[str, str] = os.environ) -> Backend:
+    if px4_urls(env):
+        return Backend.EXTERNAL
+    if env.get(BACKEND_ENV, "").strip().lower() == "docker":
+        return Backend.DOCKER
+    return Backend.EMBEDDED
+
+
+def docker_answers() -> bool:
+    docker = shutil.which("docker")
+    if docker is None:
+        return False
+    try:
+        done = subprocess.run([docker, "info"], capture_output=True, timeout=10, check=False)
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return done.returncode == 0
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    if not px4_urls():
+    backend = choose_backend()
+    if backend is Backend.EMBEDDED:
         return
-    skip = pytest.mark.skip(reason=f"needs the embedded simulator ({PX4_URLS_ENV} is set)")
+    here = Path(__file__).parent
+    skip = pytest.mark.skip(reason=f"needs the embedded simulator (testing {backend.value} PX4)")
     for item in items:
-        if "simonly" in item.keywords:
+        if "simonly" in item.keywords and here in item.path.parents:
             item.add_marker(skip)
 
 
@@ -109,6 +144,8 @@ async def connect(
     config = Configuration.create_with_component_type(ComponentType.GROUND_STATION)
     async with Mavsdk(config) as mavsdk:
         await mavsdk.add_any_connection(url)
+        if fleet is not None:  # the first telemetry went out before we listened: resend it now
+            fleet.restart_streams()
         system = await mavsdk.first_autopilot(10.0)
         assert system is not None, f"no autopilot on {url}"
         tel = TelemetryAsync(system)
@@ -120,6 +157,12 @@ async def connect(
             return bool(h.is_global_position_ok and h.is_home_position_ok and h.is_armable)
 
         await wait_until(ready, 10.0, "health ok")
+        # MAVSDK's first one-shot read of these starts a subscription and returns a default
+        # (False) until the next message: read them once now, while the defaults are true.
+        await tel.armed()
+        await tel.in_air()
+        await tel.flight_mode()
+        await tel.landed_state()
         if home is None:  # real PX4: its home is wherever it was started
             hp = await tel.home()
             drone.home = Home(hp.latitude_deg, hp.longitude_deg, hp.absolute_altitude_m)
@@ -135,18 +178,59 @@ def fleet_factory() -> Callable[..., contextlib.AbstractAsyncContextManager[SimF
     return make
 
 
+@dataclass(frozen=True)
+class VehicleUrl:
+    """Where a test vehicle is reached; home and fleet only for the embedded simulator."""
+
+    url: str
+    home: Home | None
+    fleet: SimFleet | None
+    index: int
+
+
+@pytest.fixture(scope="session")
+def px4_docker() -> Iterator[list[str]]:
+    """PX4 SITL containers for the session (GS_SITL_BACKEND=docker)."""
+    if not docker_answers():
+        pytest.skip("GS_SITL_BACKEND=docker but `docker info` does not answer")
+    compose = ["docker", "compose", "-f", str(COMPOSE_FILE)]
+    subprocess.run([*compose, "up", "-d"], check=True, timeout=600)
+    try:
+        yield [f"udpin://0.0.0.0:{14540 + i}" for i in range(DOCKER_VEHICLES)]
+    finally:
+        subprocess.run([*compose, "down"], check=False, timeout=120)
+
+
 @pytest.fixture
-async def drone(fleet_factory: Callable[..., Any]) -> AsyncIterator[Drone]:
-    urls = px4_urls()
-    if urls:
-        async with connect(urls[0], None, None, 0) as d:
-            yield d
+def vehicle_count() -> int:
+    """How many vehicles a test needs; parametrize it indirectly to ask for more."""
+    return 1
+
+
+@pytest.fixture
+async def vehicle_urls(
+    request: pytest.FixtureRequest, vehicle_count: int,
+    fleet_factory: Callable[..., Any],
+) -> AsyncIterator[list[VehicleUrl]]:
+    backend = choose_backend()
+    if backend is not Backend.EMBEDDED:
+        urls = px4_urls() if backend is Backend.EXTERNAL else request.getfixturevalue("px4_docker")
+        if len(urls) < vehicle_count:
+            pytest.skip(f"needs {vehicle_count} PX4 vehicles, {len(urls)} configured")
+        yield [VehicleUrl(u, None, None, i) for i, u in enumerate(urls[:vehicle_count])]
         return
-    async with fleet_factory() as fleet, connect(
-        f"udpin://0.0.0.0:{fleet.base_port}", fleet.homes[0], fleet, 0
-    ) as d:
-        yield d
+    homes = [Home(*offset(HOME, 0.0, 8.0 * i), HOME.alt_amsl_m) for i in range(vehicle_count)]
+    async with fleet_factory(homes) as fleet:
+        yield [VehicleUrl(f"udpin://0.0.0.0:{p}", h, fleet, i)
+               for i, (p, h) in enumerate(zip(fleet.ports, homes, strict=True))]
         assert all(ep.errors == 0 for ep in fleet.endpoints), "simulator raised while handling"
+
+
+@pytest.fixture
+async def drone(vehicle_urls: list[VehicleUrl]) -> AsyncIterator[Drone]:
+    v = vehicle_urls[0]
+    async with connect(v.url, v.home, v.fleet, v.index) as d:
+        yield d
 
 
 async def armed(d: Drone, expected: bool = True) -> None:
@@ -186,7 +270,9 @@ async def take_off(d: Drone) -> None:
     await d.action.takeoff()
 
     async def up() -> bool:
-        return (await d.telemetry.position()).relative_altitude_m > 2.0
+        # The armed flag rides on the 1 Hz heartbeat: at 20x the climb can beat it.
+        return ((await d.telemetry.position()).relative_altitude_m > 2.0
+                and bool(await d.telemetry.armed()) and bool(await d.telemetry.in_air()))
 
     await wait_until(up, 15.0, "takeoff")
 
@@ -208,7 +294,8 @@ async def goto(
 
 async def landed_disarmed_at_home(d: Drone, timeout_s: float = 40.0, tol_m: float = 3.0) -> None:
     async def done() -> bool:
-        return not await d.telemetry.armed() and not await d.telemetry.in_air()
+        low = abs((await d.telemetry.position()).relative_altitude_m) < 0.3
+        return low and not await d.telemetry.armed() and not await d.telemetry.in_air()
 
     await wait_until(done, timeout_s, "landed and disarmed")
     p = await d.telemetry.position()

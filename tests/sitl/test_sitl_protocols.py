@@ -25,6 +25,7 @@ from sitl import FlightMode, Home
 from tests.sitl.conftest import (
     HOME,
     Drone,
+    VehicleUrl,
     armed,
     connect,
     dist_m,
@@ -56,42 +57,37 @@ def rebased_plan(name: str, home: Home) -> str:
     return json.dumps(plan)
 
 
-async def test_mission_simple_square(fleet_factory: Callable[..., Any]) -> None:
-    async with fleet_factory(speedup=40.0) as fleet, connect(
-        f"udpin://0.0.0.0:{fleet.base_port}", HOME, fleet, 0
-    ) as d:
-        imported = await d.mission.import_qgroundcontrol_mission_from_string(
-            rebased_plan("simple_square.plan", HOME)
-        )
-        items = imported.mission_items
-        assert [i.command for i in items] == [22, 16, 16, 16, 16]
-        await d.param.set_param_float("RTL_RETURN_ALT", 25.0)
-        await d.mission.upload_mission(items)
-        downloaded = await d.mission.download_mission()
-        assert [(i.command, i.x, i.y) for i in downloaded] == [(i.command, i.x, i.y) for i in items]
-        await d.action.arm()
-        await d.mission.start_mission()
+async def test_mission_simple_square(drone: Drone) -> None:
+    imported = await drone.mission.import_qgroundcontrol_mission_from_string(
+        rebased_plan("simple_square.plan", drone.home)
+    )
+    items = imported.mission_items
+    assert [i.command for i in items] == [22, 16, 16, 16, 16]
+    await drone.param.set_param_float("RTL_RETURN_ALT", 25.0)
+    await drone.mission.upload_mission(items)
+    downloaded = await drone.mission.download_mission()
+    assert [(i.command, i.x, i.y) for i in downloaded] == [(i.command, i.x, i.y) for i in items]
+    await drone.action.arm()
+    await drone.mission.start_mission()
 
-        async def finished() -> bool:
-            return bool(await d.mission.is_mission_finished())
+    async def finished() -> bool:
+        return bool(await drone.mission.is_mission_finished())
 
-        await wait_until(finished, 30.0, "mission finished")
-        progress = await d.mission.mission_progress()
-        assert progress.total == 5
-        last = items[-1]
+    await wait_until(finished, 30.0, "mission finished")
+    progress = await drone.mission.mission_progress()
+    assert (progress.current, progress.total) == (5, 5)
+    last = items[-1]
 
-        async def at_last_waypoint() -> bool:
-            p = await d.telemetry.position()
-            return dist_m(p.latitude_deg, p.longitude_deg, last.x * 1e-7, last.y * 1e-7) < 2.0
+    async def at_last_waypoint() -> bool:
+        p = await drone.telemetry.position()
+        return dist_m(p.latitude_deg, p.longitude_deg, last.x * 1e-7, last.y * 1e-7) < 2.0
 
-        await wait_until(at_last_waypoint, 5.0, "holding at the last waypoint")
-        assert abs((await d.telemetry.position()).relative_altitude_m - 20.0) < 1.0
-        reached = fleet.vehicles[0].nav.mission
-        assert reached.current == 5
-        await d.mission.clear_mission()
-        assert await d.mission.download_mission() == []
-        await d.action.return_to_launch()
-        await landed_disarmed_at_home(d, timeout_s=20.0)
+    await wait_until(at_last_waypoint, 5.0, "holding at the last waypoint")
+    assert abs((await drone.telemetry.position()).relative_altitude_m - 20.0) < 1.0
+    await drone.mission.clear_mission()
+    assert await drone.mission.download_mission() == []
+    await drone.action.return_to_launch()
+    await landed_disarmed_at_home(drone, timeout_s=20.0)
 
 
 async def test_geofence_upload_denies_arming_outside(drone: Drone) -> None:
@@ -174,20 +170,20 @@ async def test_gps_failure_denies_arming(drone: Drone) -> None:
     await armed(drone)
 
 
-async def test_two_vehicles_on_consecutive_ports(fleet_factory: Callable[..., Any]) -> None:
-    homes = [HOME, Home(*offset(HOME, 0.0, 8.0), HOME.alt_amsl_m)]
-    async with fleet_factory(homes) as fleet:
-        assert fleet.ports == [fleet.base_port, fleet.base_port + 1]
-        async with connect(f"udpin://0.0.0.0:{fleet.base_port}", homes[0], fleet, 0) as a, \
-                connect(f"udpin://0.0.0.0:{fleet.base_port + 1}", homes[1], fleet, 1) as b:
-            assert await a.system.get_system_id() == 1
-            assert await b.system.get_system_id() == 2
-            await asyncio.gather(take_off(a), take_off(b))
-            await asyncio.gather(goto(a, 20.0, 0.0, 10.0), goto(b, -20.0, 8.0, 12.0))
-            pa, pb = await a.telemetry.position(), await b.telemetry.position()
-            assert dist_m(pa.latitude_deg, pa.longitude_deg, pb.latitude_deg, pb.longitude_deg) > 35
-            assert fleet.vehicles[0].state.armed
-            assert fleet.vehicles[1].state.armed
+@pytest.mark.parametrize("vehicle_count", [2])
+async def test_two_vehicles_on_consecutive_ports(vehicle_urls: list[VehicleUrl]) -> None:
+    a_url, b_url = vehicle_urls
+    assert int(b_url.url.rsplit(":", 1)[1]) == int(a_url.url.rsplit(":", 1)[1]) + 1
+    async with connect(a_url.url, a_url.home, a_url.fleet, 0) as a, \
+            connect(b_url.url, b_url.home, b_url.fleet, 1) as b:
+        assert await a.system.get_system_id() == 1
+        assert await b.system.get_system_id() == 2
+        await asyncio.gather(take_off(a), take_off(b))
+        await asyncio.gather(goto(a, 20.0, 0.0, 10.0), goto(b, -20.0, 8.0, 12.0))
+        pa, pb = await a.telemetry.position(), await b.telemetry.position()
+        assert dist_m(pa.latitude_deg, pa.longitude_deg, pb.latitude_deg, pb.longitude_deg) > 35
+        await asyncio.gather(a.action.return_to_launch(), b.action.return_to_launch())
+        await asyncio.gather(landed_disarmed_at_home(a), landed_disarmed_at_home(b))
 
 
 @pytest.mark.simonly
