@@ -149,6 +149,8 @@ async def connect(
         system = await mavsdk.first_autopilot(10.0)
         assert system is not None, f"no autopilot on {url}"
         tel = TelemetryAsync(system)
+        if fleet is not None:  # the plugin missed what came before it existed
+            fleet.restart_streams()
         drone = Drone(system, ActionAsync(system), tel, ParamAsync(system),
                       MissionRawAsync(system), home or HOME, fleet, index)
 
@@ -208,8 +210,14 @@ def vehicle_count() -> int:
 
 
 @pytest.fixture
+def sim_speedup() -> float:
+    """The embedded simulator's speedup; parametrize it indirectly for long flights."""
+    return SPEEDUP
+
+
+@pytest.fixture
 async def vehicle_urls(
-    request: pytest.FixtureRequest, vehicle_count: int,
+    request: pytest.FixtureRequest, vehicle_count: int, sim_speedup: float,
     fleet_factory: Callable[..., Any],
 ) -> AsyncIterator[list[VehicleUrl]]:
     backend = choose_backend()
@@ -220,7 +228,7 @@ async def vehicle_urls(
         yield [VehicleUrl(u, None, None, i) for i, u in enumerate(urls[:vehicle_count])]
         return
     homes = [Home(*offset(HOME, 0.0, 8.0 * i), HOME.alt_amsl_m) for i in range(vehicle_count)]
-    async with fleet_factory(homes) as fleet:
+    async with fleet_factory(homes, speedup=sim_speedup) as fleet:
         yield [VehicleUrl(f"udpin://0.0.0.0:{p}", h, fleet, i)
                for i, (p, h) in enumerate(zip(fleet.ports, homes, strict=True))]
         assert all(ep.errors == 0 for ep in fleet.endpoints), "simulator raised while handling"

@@ -59,7 +59,7 @@ async def test_arm_takeoff_to_mis_takeoff_alt_then_land(drone: Drone) -> None:
 
 
 async def test_goto_hold_and_return_to_launch(drone: Drone) -> None:
-    await drone.param.set_param_float("RTL_RETURN_ALT", 30.0)
+    await drone.param.set_param_float("RTL_RETURN_ALT", 25.0)
     await take_off(drone)
     await goto(drone, 120.0, -40.0, 20.0)
     await drone.action.hold()
@@ -71,7 +71,7 @@ async def test_goto_hold_and_return_to_launch(drone: Drone) -> None:
     await drone.action.return_to_launch()
 
     async def climbed() -> bool:
-        return (await drone.telemetry.position()).relative_altitude_m > 28.0
+        return (await drone.telemetry.position()).relative_altitude_m > 24.0
 
     await wait_until(climbed, 15.0, "the RTL climb to RTL_RETURN_ALT")
     await in_mode(drone, FlightMode.RETURN_TO_LAUNCH)
@@ -92,6 +92,7 @@ async def test_goto_speed_is_honoured(drone: Drone) -> None:
 
 
 async def test_orbit(drone: Drone) -> None:
+    await drone.param.set_param_float("RTL_RETURN_ALT", 20.0)
     await take_off(drone)
     await goto(drone, 0.0, 0.0, 15.0, tol_m=3.0)
     c_lat, c_lon = offset(drone.home, 40.0, 0.0)

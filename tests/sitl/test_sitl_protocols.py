@@ -57,6 +57,7 @@ def rebased_plan(name: str, home: Home) -> str:
     return json.dumps(plan)
 
 
+@pytest.mark.parametrize("sim_speedup", [40.0])
 async def test_mission_simple_square(drone: Drone) -> None:
     imported = await drone.mission.import_qgroundcontrol_mission_from_string(
         rebased_plan("simple_square.plan", drone.home)
