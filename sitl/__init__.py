@@ -4,6 +4,6 @@ station's tests and demos. See sitl/README.md."""
 from sitl.fleet import SimFleet
 from sitl.model import SimVehicle
 from sitl.physics import Home
-from sitl.state import Fault, FlightMode
+from sitl.state import CommandFault, Fault, FlightMode
 
-__all__ = ["Fault", "FlightMode", "Home", "SimFleet", "SimVehicle"]
+__all__ = ["CommandFault", "Fault", "FlightMode", "Home", "SimFleet", "SimVehicle"]

@@ -16,7 +16,7 @@ from pymavlink.dialects.v20 import common as mav
 from sitl import telemetry
 from sitl.flight import RELATIVE_FRAMES, Target
 from sitl.physics import Home, Setpoint
-from sitl.state import Fault, FlightMode
+from sitl.state import CommandFault, Fault, FlightMode
 
 if TYPE_CHECKING:
     from sitl.model import SimVehicle
@@ -74,6 +74,16 @@ def _cmd(msg: Any) -> Cmd:
 def handle_command(v: SimVehicle, msg: Any, now_s: float) -> list[Any]:
     c = _cmd(msg)
     v.command_counts[c.command] += 1
+    fault = v.command_faults.get(c.command)
+    if fault is CommandFault.NO_ACK:
+        return []
+    if fault is CommandFault.DROP_FIRST:
+        del v.command_faults[c.command]
+        return []
+    if fault is CommandFault.FAILED:
+        return [mav.MAVLink_command_ack_message(
+            c.command, mav.MAV_RESULT_FAILED, 0, 0, msg.get_srcSystem(), msg.get_srcComponent()
+        )]
     out: list[Any] = []
     result = _dispatch(v, c, now_s, out)
     ack = mav.MAVLink_command_ack_message(

@@ -24,7 +24,7 @@ from sitl.geofence import Geofence
 from sitl.mission import MissionStore, MissionType
 from sitl.params import Params
 from sitl.physics import Battery, Home, LocalFrame, Wind
-from sitl.state import Fault, FlightMode, VehicleState
+from sitl.state import CommandFault, Fault, FlightMode, VehicleState
 
 GCS_MESSAGE_IDS = {mav.MAVLINK_MSG_ID_HEARTBEAT}
 MISSION_IDS = {
@@ -69,6 +69,7 @@ class SimVehicle:
         self.fence = Geofence()
         self.command_counts: Counter[int] = Counter()  # like MockLink: commands received by id
         self.message_counts: Counter[str] = Counter()  # messages received by type
+        self.command_faults: dict[int, CommandFault] = {}  # scripted misbehaviour per command
         self.failsafe_active = False
         self._intervals_s = {k: 1.0 / hz for k, hz in telemetry.DEFAULT_RATES_HZ.items()}
         self._next_due: dict[int, float] = {}

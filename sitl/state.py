@@ -44,6 +44,14 @@ class FlightMode(IntEnum):
             return None
 
 
+class CommandFault(IntEnum):
+    """Scriptable misbehaviour for one command id (like QGroundControl's MockLink)."""
+
+    NO_ACK = 1  # swallow the command: the client times out
+    FAILED = 2  # acknowledge with MAV_RESULT_FAILED without acting
+    DROP_FIRST = 3  # ignore the first attempt, handle the retry
+
+
 class Fault(IntEnum):
     """Faults injectable with MAV_CMD_INJECT_FAILURE (FAILURE_UNIT values)."""
 

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from pymavlink.dialects.v20 import common as mav
 
-from sitl import Fault, FlightMode, Home, SimVehicle
+from sitl import CommandFault, Fault, FlightMode, Home, SimVehicle
 from sitl.flight import MissionState
 
 pytestmark = pytest.mark.unit
@@ -399,3 +399,17 @@ def test_ping_and_timesync_answered(gcs: Gcs) -> None:
     assert (pong.time_usec, pong.seq, pong.target_system) == (1234, 7, 255)
     ts = gcs.send(mav.MAVLink_timesync_message(0, 42))[0]
     assert ts.ts1 == 42
+
+
+def test_scripted_command_faults_like_mocklink(gcs: Gcs) -> None:
+    arm = mav.MAV_CMD_COMPONENT_ARM_DISARM
+    gcs.v.command_faults[arm] = CommandFault.DROP_FIRST
+    assert gcs.send(mav.MAVLink_command_long_message(1, 1, arm, 0, 1, 0, 0, 0, 0, 0, 0)) == []
+    assert gcs.command(arm, 1) == mav.MAV_RESULT_ACCEPTED  # the retry goes through
+    gcs.v.command_faults[mav.MAV_CMD_NAV_TAKEOFF] = CommandFault.FAILED
+    assert gcs.command(mav.MAV_CMD_NAV_TAKEOFF) == mav.MAV_RESULT_FAILED
+    assert gcs.v.state.mode is not FlightMode.TAKEOFF
+    gcs.v.command_faults[mav.MAV_CMD_NAV_LAND] = CommandFault.NO_ACK
+    assert gcs.send(mav.MAVLink_command_long_message(1, 1, 21, 0, *[NAN] * 7)) == []
+    assert gcs.v.command_counts[arm] == 2
+    assert gcs.v.command_counts[mav.MAV_CMD_NAV_LAND] == 1
