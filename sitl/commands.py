@@ -289,6 +289,14 @@ def handle_param(v: SimVehicle, msg: Any) -> list[Any]:
 IGNORE_POS = 0b111
 IGNORE_VEL = 0b111000
 IGNORE_YAW = 0b10000000000
+IGNORE_YAW_RATE = 0b100000000000
+BODY_FRAMES = {8, 12}  # MAV_FRAME_BODY_NED, MAV_FRAME_BODY_FRD: velocity along the heading
+
+
+def _yaw_rate(msg: Any) -> float | None:
+    if msg.type_mask & IGNORE_YAW_RATE or not math.isfinite(msg.yaw_rate):
+        return None
+    return float(msg.yaw_rate)
 
 
 def offboard_local(v: SimVehicle, msg: Any, now_s: float) -> None:
@@ -297,9 +305,15 @@ def offboard_local(v: SimVehicle, msg: Any, now_s: float) -> None:
     if not mask & IGNORE_POS:
         sp = Setpoint(msg.x, msg.y, min(msg.z, 0.0), yaw_rad=yaw)
     elif not mask & IGNORE_VEL:
-        sp = Setpoint(yaw_rad=yaw, velocity=(msg.vx, msg.vy, msg.vz))
+        vn, ve = msg.vx, msg.vy
+        if msg.coordinate_frame in BODY_FRAMES:
+            c, s = math.cos(v.state.body.yaw_rad), math.sin(v.state.body.yaw_rad)
+            vn, ve = c * msg.vx - s * msg.vy, s * msg.vx + c * msg.vy
+        sp = Setpoint(yaw_rad=yaw, velocity=(vn, ve, msg.vz))
     else:
         return
+    if yaw is None:
+        sp.yaw_rate_rad_s = _yaw_rate(msg)
     v.nav.offboard_sp = sp
     v.offboard_seen(now_s)
 

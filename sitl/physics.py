@@ -79,7 +79,8 @@ class Setpoint:
     north_m: float = 0.0
     east_m: float = 0.0
     down_m: float = 0.0
-    yaw_rad: float | None = None  # None: keep heading
+    yaw_rad: float | None = None  # None: keep heading (or turn at yaw_rate_rad_s)
+    yaw_rate_rad_s: float | None = None
     velocity: tuple[float, float, float] | None = None
     limits: Limits = field(default_factory=Limits)
 
@@ -218,6 +219,10 @@ class Body:
             step = max(-max_rate * dt_s, min(max_rate * dt_s, err))
             self.yaw_rate_rad_s = step / dt_s
             self.yaw_rad = wrap_pi(self.yaw_rad + step)
+        elif sp.yaw_rate_rad_s is not None:
+            max_rate = math.radians(sp.limits.yaw_rate_deg_s)
+            self.yaw_rate_rad_s = max(-max_rate, min(max_rate, sp.yaw_rate_rad_s))
+            self.yaw_rad = wrap_pi(self.yaw_rad + self.yaw_rate_rad_s * dt_s)
         else:
             self.yaw_rate_rad_s = 0.0
         if self.on_ground:

@@ -413,3 +413,30 @@ def test_scripted_command_faults_like_mocklink(gcs: Gcs) -> None:
     assert gcs.send(mav.MAVLink_command_long_message(1, 1, 21, 0, *[NAN] * 7)) == []
     assert gcs.v.command_counts[arm] == 2
     assert gcs.v.command_counts[mav.MAV_CMD_NAV_LAND] == 1
+
+
+def test_offboard_body_velocity_and_yaw_rate(gcs: Gcs) -> None:
+    fly(gcs)
+    ignore_pos_acc_yaw = 0b111 | 0b111000000 | 0b10000000000
+
+    def setpoint(vx: float, vy: float, yaw_rate: float) -> None:
+        gcs.send(mav.MAVLink_set_position_target_local_ned_message(
+            0, 1, 1, 8, ignore_pos_acc_yaw, 0, 0, 0, vx, vy, 0, 0, 0, 0, 0, yaw_rate))
+
+    setpoint(0.0, 0.0, 0.0)
+    assert gcs.set_mode(6) == 0
+    gcs.v.state.body.yaw_rad = math.pi / 2  # facing east
+    setpoint(2.0, 0.0, 0.0)  # 2 m/s forward in the body frame
+    for _ in range(100):
+        gcs.run(0.05, dt=0.05)
+        setpoint(2.0, 0.0, 0.0)
+    b = gcs.v.state.body
+    assert b.ve_m_s == pytest.approx(2.0, abs=0.2)
+    assert abs(b.vn_m_s) < 0.3
+    setpoint(0.0, 0.0, math.radians(30.0))
+    yaw0 = b.yaw_rad
+    for _ in range(20):
+        gcs.run(0.05, dt=0.05)
+        setpoint(0.0, 0.0, math.radians(30.0))
+    assert math.degrees(b.yaw_rad - yaw0) == pytest.approx(30.0, abs=3.0)
+    assert gcs.v.state.mode is FlightMode.OFFBOARD
