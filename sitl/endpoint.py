@@ -19,6 +19,7 @@ from sitl.model import SimVehicle
 
 log = logging.getLogger(__name__)
 MAX_DATAGRAM = 1400
+MAX_PEERS = 8  # ground stations a vehicle streams to (the configured remote + learned ones)
 
 
 class VehicleEndpoint(asyncio.DatagramProtocol):
@@ -67,7 +68,7 @@ class VehicleEndpoint(asyncio.DatagramProtocol):
             msgs = self._codec.parse_buffer(data) or []
         except mav.MAVError:
             return
-        if addr not in self.peers:
+        if addr not in self.peers and len(self.peers) < MAX_PEERS:
             self.peers.append(addr)
         now = self._clock()
         replies: list[Any] = []

@@ -362,9 +362,8 @@ class SimVehicle:
         ):
             self.disarm("Disarmed: no takeoff")
         # Data-link loss.
+        # (An injected MAVLINK_SIGNAL fault drops incoming messages, so heartbeats stop too.)
         last = self._gcs_last_heartbeat_s
-        if Fault.MAVLINK_SIGNAL in s.faults and last is not None and not self.link_lost:
-            last = min(last, now_s - p.get("COM_DL_LOSS_T") - 1)
         if last is not None and not self.link_lost and now_s - last > p.get("COM_DL_LOSS_T"):
             self.link_lost = True
             act = p.get_int("NAV_DLL_ACT")

@@ -440,3 +440,33 @@ def test_offboard_body_velocity_and_yaw_rate(gcs: Gcs) -> None:
         setpoint(0.0, 0.0, math.radians(30.0))
     assert math.degrees(b.yaw_rad - yaw0) == pytest.approx(30.0, abs=3.0)
     assert gcs.v.state.mode is FlightMode.OFFBOARD
+
+
+def test_injected_link_failure_triggers_dll_after_com_dl_loss_t(gcs: Gcs) -> None:
+    gcs.param_set("SYS_FAILURE_EN", 1, int32=True)
+    gcs.param_set("NAV_DLL_ACT", 3, int32=True)  # Land
+    fly(gcs)
+    assert gcs.command(mav.MAV_CMD_INJECT_FAILURE, 105, 1, 0) == 0  # MAVLINK_SIGNAL off
+    gcs.received.clear()
+    gcs.run(9.0)
+    assert gcs.v.state.mode is FlightMode.HOLD  # COM_DL_LOSS_T = 10 s not yet over
+    assert gcs.received == []  # the vehicle is silent too
+    gcs.run(2.0)
+    assert gcs.v.state.mode is FlightMode.LAND
+    gcs.v.inject(Fault.MAVLINK_SIGNAL, on=False)  # simulator hook: the link comes back
+    gcs.run(1.5)
+    assert not gcs.v.link_lost
+
+
+def test_public_api() -> None:
+    import inspect
+
+    import sitl
+
+    assert set(sitl.__all__) == {"CommandFault", "Fault", "FlightMode", "Home", "SimFleet",
+                                 "SimVehicle"}
+    params = inspect.signature(sitl.SimFleet).parameters
+    assert list(params)[:5] == ["homes", "base_port", "speedup", "seed", "host"]
+    assert (params["base_port"].default, params["speedup"].default, params["seed"].default,
+            params["host"].default) == (14540, 1.0, 0, "127.0.0.1")
+    assert sitl.Home(1.0, 2.0, 3.0) == sitl.Home(lat_deg=1.0, lon_deg=2.0, alt_amsl_m=3.0)
