@@ -33,6 +33,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from groundstation.errors import BusError, ConfigError
+from groundstation.tasks import cancel_until_done
 
 log = logging.getLogger(__name__)
 
@@ -172,9 +173,7 @@ class Bus:
 
     async def _stop(self) -> None:
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self._task
+            await cancel_until_done(self._task)
             self._task = None
 
     @property

@@ -8,7 +8,8 @@ The envelope follows the DJI Cloud API that dock makers already speak::
 
     request  {"tid", "bid", "timestamp", "method", "data": {...}}
     reply    {"tid", "bid", "timestamp", "method", "data": {"result": 0, "output": {...}}}
-    refusal  {"tid", "bid", "timestamp", "method", "data": {"result": <code>, "output": {"reason": "..."}}}
+    refusal  {"tid", "bid", "timestamp", "method",
+              "data": {"result": <code>, "output": {"reason": "..."}}}
 
 Telemetry is the exception: it is sent often, so it is a flat object without an envelope.
 All topics start with ``dfr/v1/``.
@@ -159,7 +160,7 @@ ROLE_METHODS: Final[dict[Role, frozenset[OperatorMethod]]] = {
     Role.VIEWER: frozenset(),
     Role.DOCK: frozenset(),
 }
-"""Which operator methods each role may call. The broker's ACL enforces the topic; this the method."""
+"""Which operator methods each role may call (the broker's ACL enforces the topic)."""
 
 
 # --- topics -----------------------------------------------------------------------------------
@@ -174,13 +175,21 @@ def drone_state(drone_id: str) -> str:
 
 
 def dock_topic(dock_id: str, leaf: str) -> str:
-    """``docks/{dock_id}/{leaf}`` for leaf in osd, state, status, services(_reply), events(_reply)."""
+    """``docks/{dock_id}/{leaf}``: osd, state, status, services(_reply), events(_reply)."""
     if leaf not in DOCK_LEAVES:
         raise ValueError(f"unknown dock topic leaf {leaf!r}")
     return f"{PREFIX}/docks/{dock_id}/{leaf}"
 
 
-DOCK_LEAVES: Final = ("osd", "state", "status", "services", "services_reply", "events", "events_reply")
+DOCK_LEAVES: Final = (
+    "osd",
+    "state",
+    "status",
+    "services",
+    "services_reply",
+    "events",
+    "events_reply",
+)
 
 
 def incident(incident_id: str) -> str:
@@ -230,7 +239,12 @@ def parse_topic(topic: str) -> TopicRef | None:
     parts = topic.split("/")
     if len(parts) < 3 or f"{parts[0]}/{parts[1]}" != PREFIX:
         return None
-    kinds = {"drones": "drone", "docks": "dock", "operators": "operator", "controllers": "controller"}
+    kinds = {
+        "drones": "drone",
+        "docks": "dock",
+        "operators": "operator",
+        "controllers": "controller",
+    }
     if parts[2] == "incidents" and len(parts) == 4:
         return TopicRef("incident", parts[3], "")
     if parts[2] in kinds and len(parts) == 5:
@@ -675,46 +689,142 @@ def _dock(leaf: str) -> str:
 
 
 CHANNELS: Final[tuple[Channel, ...]] = (
-    Channel("droneTelemetry", f"{PREFIX}/drones/{{drone_id}}/telemetry", Telemetry, 0, False,
-            "controller", "Drone position, attitude, battery and link; 10 Hz in flight.",
-            id_field="drone_id"),
-    Channel("droneState", f"{PREFIX}/drones/{{drone_id}}/state", DroneState, 1, True,
-            "controller", "Drone sortie phase, health gates, pilot and target; on change.",
-            id_field="drone_id"),
-    Channel("dockOsd", _dock("osd"), DockOsd, 0, False, "dock",
-            "Dock telemetry: cover, charge, weather, emergency stop; 1 Hz, 2 Hz during a job.",
-            id_field="dock_id"),
-    Channel("dockState", _dock("state"), DockState, 1, True, "dock",
-            "Dock state on change: mode, cover, drone in dock, charging, fault.",
-            id_field="dock_id"),
-    Channel("dockStatus", _dock("status"), Presence, 1, True, "dock",
-            "Dock presence: online on connection, offline by the dock's Last Will.",
-            last_will='{"status":"offline"}'),
-    Channel("dockServices", _dock("services"), DockServiceRequest, 1, False, "controller",
-            "A dock method call (cover_open, ...). New tid per attempt, same bid per job.",
-            expiry_s=COMMAND_TTL_S),
-    Channel("dockServicesReply", _dock("services_reply"), Reply, 1, False, "dock",
-            "The dock's answer to a service request, matched by tid."),
-    Channel("dockEvents", _dock("events"), DockEvent, 1, False, "dock",
-            "Job progress and end of a dock job (bid), need_reply 1."),
-    Channel("dockEventsReply", _dock("events_reply"), Reply, 1, False, "controller",
-            "The controller's acknowledgement of a dock event, matched by tid."),
-    Channel("incident", f"{PREFIX}/incidents/{{incident_id}}", Incident, 1, True, "controller",
-            "The incident record; an empty retained payload clears it.",
-            id_field="incident_id"),
-    Channel("operatorServices", f"{PREFIX}/operators/{{username}}/services", OperatorRequest, 1,
-            False, "operator",
-            "An operator, console or CAD request. The username level is the MQTT login.",
-            expiry_s=COMMAND_TTL_S),
-    Channel("operatorServicesReply", f"{PREFIX}/operators/{{username}}/services_reply", Reply, 1,
-            False, "controller", "The controller's answer to an operator request, by tid."),
-    Channel("controllerStatus", f"{PREFIX}/controllers/{{controller_id}}/status",
-            ControllerStatus, 1, True, "controller",
-            "Controller presence: online on connection, offline by its Last Will.",
-            last_will='{"controller_id":"<controller_id>","status":"offline"}',
-            id_field="controller_id"),
-    Channel("controllerEvents", f"{PREFIX}/controllers/{{controller_id}}/events", Alert, 1,
-            False, "controller", "Alerts and failsafes with a severity."),
+    Channel(
+        "droneTelemetry",
+        f"{PREFIX}/drones/{{drone_id}}/telemetry",
+        Telemetry,
+        0,
+        False,
+        "controller",
+        "Drone position, attitude, battery and link; 10 Hz in flight.",
+        id_field="drone_id",
+    ),
+    Channel(
+        "droneState",
+        f"{PREFIX}/drones/{{drone_id}}/state",
+        DroneState,
+        1,
+        True,
+        "controller",
+        "Drone sortie phase, health gates, pilot and target; on change.",
+        id_field="drone_id",
+    ),
+    Channel(
+        "dockOsd",
+        _dock("osd"),
+        DockOsd,
+        0,
+        False,
+        "dock",
+        "Dock telemetry: cover, charge, weather, emergency stop; 1 Hz, 2 Hz during a job.",
+        id_field="dock_id",
+    ),
+    Channel(
+        "dockState",
+        _dock("state"),
+        DockState,
+        1,
+        True,
+        "dock",
+        "Dock state on change: mode, cover, drone in dock, charging, fault.",
+        id_field="dock_id",
+    ),
+    Channel(
+        "dockStatus",
+        _dock("status"),
+        Presence,
+        1,
+        True,
+        "dock",
+        "Dock presence: online on connection, offline by the dock's Last Will.",
+        last_will='{"status":"offline"}',
+    ),
+    Channel(
+        "dockServices",
+        _dock("services"),
+        DockServiceRequest,
+        1,
+        False,
+        "controller",
+        "A dock method call (cover_open, ...). New tid per attempt, same bid per job.",
+        expiry_s=COMMAND_TTL_S,
+    ),
+    Channel(
+        "dockServicesReply",
+        _dock("services_reply"),
+        Reply,
+        1,
+        False,
+        "dock",
+        "The dock's answer to a service request, matched by tid.",
+    ),
+    Channel(
+        "dockEvents",
+        _dock("events"),
+        DockEvent,
+        1,
+        False,
+        "dock",
+        "Job progress and end of a dock job (bid), need_reply 1.",
+    ),
+    Channel(
+        "dockEventsReply",
+        _dock("events_reply"),
+        Reply,
+        1,
+        False,
+        "controller",
+        "The controller's acknowledgement of a dock event, matched by tid.",
+    ),
+    Channel(
+        "incident",
+        f"{PREFIX}/incidents/{{incident_id}}",
+        Incident,
+        1,
+        True,
+        "controller",
+        "The incident record; an empty retained payload clears it.",
+        id_field="incident_id",
+    ),
+    Channel(
+        "operatorServices",
+        f"{PREFIX}/operators/{{username}}/services",
+        OperatorRequest,
+        1,
+        False,
+        "operator",
+        "An operator, console or CAD request. The username level is the MQTT login.",
+        expiry_s=COMMAND_TTL_S,
+    ),
+    Channel(
+        "operatorServicesReply",
+        f"{PREFIX}/operators/{{username}}/services_reply",
+        Reply,
+        1,
+        False,
+        "controller",
+        "The controller's answer to an operator request, by tid.",
+    ),
+    Channel(
+        "controllerStatus",
+        f"{PREFIX}/controllers/{{controller_id}}/status",
+        ControllerStatus,
+        1,
+        True,
+        "controller",
+        "Controller presence: online on connection, offline by its Last Will.",
+        last_will='{"controller_id":"<controller_id>","status":"offline"}',
+        id_field="controller_id",
+    ),
+    Channel(
+        "controllerEvents",
+        f"{PREFIX}/controllers/{{controller_id}}/events",
+        Alert,
+        1,
+        False,
+        "controller",
+        "Alerts and failsafes with a severity.",
+    ),
 )
 """Every channel of the contract. ``groundstation.asyncapi`` renders and validates against it."""
 
@@ -780,12 +890,26 @@ class Offer(msgspec.Struct, frozen=True, kw_only=True):
 
 
 HA_CHANNELS: Final[tuple[Channel, ...]] = (
-    Channel("controllerLease", f"{PREFIX}/controllers/{{cluster_id}}/lease", Lease, 1, True,
-            "controller", "Hot-standby lease: holder and epoch, renewed every second.",
-            id_field="cluster_id"),
-    Channel("incidentOffers", f"{PREFIX}/incidents/{{incident_id}}/offers", Offer, 1, False,
-            "controller", "Partitioned dispatch: each controller's best ETA for an incident.",
-            id_field="incident_id"),
+    Channel(
+        "controllerLease",
+        f"{PREFIX}/controllers/{{cluster_id}}/lease",
+        Lease,
+        1,
+        True,
+        "controller",
+        "Hot-standby lease: holder and epoch, renewed every second.",
+        id_field="cluster_id",
+    ),
+    Channel(
+        "incidentOffers",
+        f"{PREFIX}/incidents/{{incident_id}}/offers",
+        Offer,
+        1,
+        False,
+        "controller",
+        "Partitioned dispatch: each controller's best ETA for an incident.",
+        id_field="incident_id",
+    ),
 )
 """Channels of the HA and partition protocols, not yet in ``CHANNELS`` (the AsyncAPI owner adds
 them and regenerates ``docs/asyncapi.yaml``)."""

@@ -75,6 +75,9 @@ class ControllerConfig:
     )
 
 
+ADOPT_GRACE_S = 2.5
+"""How long a drone is watched after the controller first hears it before anything is concluded
+from its state (MAVSDK's first values are defaults, not the vehicle's)."""
 IDLE_EVERY = 5
 """A docked, idle drone is checked on every fifth tick (2 Hz at the default 10 Hz tick)."""
 
@@ -103,6 +106,7 @@ class DroneRuntime:
     seq: int = 0
     next_tel_s: float = 0.0
     last_tel_s: float = 0.0
+    first_seen_s: float = 0.0
     link_ok: bool = False
     last_seen_s: float = 0.0
     adopted: bool = False
@@ -356,6 +360,7 @@ class Controller:
         now = self.now_s()
         fresh = (
             smp.connected
+            and smp.state_known
             and smp.updated_s > 0
             and wall - smp.updated_s < self.config.link_timeout_s
         )
@@ -365,7 +370,13 @@ class Controller:
             # the last telemetry, not 3 s after freshness ran out (which made it 6 s).
             rt.last_seen_s = smp.updated_s
             came_down = _came_down(rt.sortie, smp)
-            if not rt.adopted:
+            if rt.first_seen_s == 0.0:
+                rt.first_seen_s = wall
+            if not rt.adopted and wall - rt.first_seen_s < ADOPT_GRACE_S:
+                # MAVSDK reports defaults (disarmed, on the ground, no GPS) until the vehicle's
+                # own messages arrive: judge a drone only after a few of its heartbeats.
+                pass
+            elif not rt.adopted:
                 # First sight of this drone since start: carry on whatever the journal says it
                 # was doing (a restart or a takeover), before anything else. A drone that came
                 # down by itself meanwhile is resolved by _conditions (at a dock or not).
@@ -394,7 +405,7 @@ class Controller:
             rt.link_ok = False
             self.apply(drone_id, so.FailsafeRaised(so.Failsafe.LINK_LOST, "no telemetry for 3 s"))
         self._health(drone_id, rt, smp)
-        if fresh:
+        if fresh and rt.adopted:
             self._conditions(drone_id, rt, smp, now)
         if v is not None:
             self.telemetry.attach(drone_id, v)

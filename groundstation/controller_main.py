@@ -29,6 +29,7 @@ from groundstation.ha import HaConfig, LeaseKeeper
 from groundstation.journal import Journal
 from groundstation.mavsdk_link import DroneEndpoint, MavsdkFleet
 from groundstation.partition import Partition, PartitionConfig
+from groundstation.tasks import cancel_until_done
 from missions.airspace import Airspace, zones_from_geojson
 from missions.sites import SiteSet, load_sites
 
@@ -110,10 +111,9 @@ async def controller_running(
             try:
                 yield Running(ctl, fleet)
             finally:
-                await ctl.shutdown()
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(ctl.shutdown(), 5.0)
+                await cancel_until_done(task)
     finally:
         journal.close()
 

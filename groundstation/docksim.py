@@ -33,6 +33,7 @@ from typing import Any, Self
 from groundstation import contract as c
 from groundstation.bus import BrokerConfig, Bus, Will
 from groundstation.errors import BusError, ConfigError, GroundStationError
+from groundstation.tasks import cancel_until_done
 from missions.geo import distance_m
 from missions.sites import Dock, SiteSet, SiteSetError, load_sites
 
@@ -542,19 +543,6 @@ async def _pipe(
     finally:
         other.transport.abort()
         dst.transport.abort()
-
-
-async def cancel_until_done(task: asyncio.Task[Any], every_s: float = 0.2) -> None:
-    """Cancel a task and wait for it, cancelling again if a cancellation was swallowed.
-
-    On Python 3.11 ``asyncio.wait_for`` (used by aiomqtt's publish) can swallow a cancellation
-    that races with the completion of what it waits for; one ``cancel()`` is then not enough.
-    """
-    while not task.done():
-        task.cancel()
-        await asyncio.wait({task}, timeout=every_s)
-    if not task.cancelled() and task.exception() is not None:
-        log.debug("task %s ended with %r", task.get_name(), task.exception())
 
 
 class _DockRunner:

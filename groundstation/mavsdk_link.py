@@ -32,6 +32,7 @@ from mavsdk.plugins.param import Param
 from mavsdk.plugins.telemetry import Telemetry
 
 from groundstation.errors import VehicleError, VehicleTimeout
+from groundstation.tasks import cancel_until_done
 from groundstation.vehicle import FlightMode, GeofencePolygon, VehicleLink, VehicleSample
 
 log = logging.getLogger(__name__)
@@ -152,7 +153,9 @@ class MavsdkVehicle:
         )
 
     def sample(self) -> VehicleSample:
-        return VehicleSample(**self._s)
+        s = self._s
+        known = "armed" in s and "in_air" in s and "global_position_ok" in s
+        return VehicleSample(**s, state_known=known)
 
     # --- commands ---------------------------------------------------------------------------
 
@@ -297,9 +300,7 @@ class MavsdkFleet:
         self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
     ) -> None:
         if self._discover_task is not None:
-            self._discover_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._discover_task
+            await cancel_until_done(self._discover_task)
         if self._mavsdk is not None:
             await asyncio.get_running_loop().run_in_executor(self._executor, self._mavsdk.destroy)
             self._mavsdk = None

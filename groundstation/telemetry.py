@@ -41,6 +41,7 @@ class TelemetryFanout:
         self._wake = asyncio.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._attached: set[str] = set()
+        self._flags: dict[str, tuple[bool, bool, str]] = {}
         self.published = 0
 
     def attach(self, drone_id: str, vehicle: Any) -> None:
@@ -73,8 +74,13 @@ class TelemetryFanout:
             now = time.monotonic()
             for drone_id in dirty:
                 rt = self.ctl.drones.get(drone_id)
-                if rt is not None and now >= rt.next_tel_s:
-                    await self.publish(drone_id, rt, self.ctl.sample(drone_id), now)
+                if rt is None:
+                    continue
+                smp = self.ctl.sample(drone_id)
+                # A change a pilot must see (armed, in the air, flight mode) goes out at once,
+                # not at the next 1 Hz slot of a drone on the ground.
+                if now >= rt.next_tel_s or self._flags.get(drone_id) != _flags(smp):
+                    await self.publish(drone_id, rt, smp, now)
             # Samples arriving in the next few milliseconds are published together: at most
             # 1 / COALESCE_S wake-ups a second however many drones there are.
             await asyncio.sleep(COALESCE_S)
@@ -96,6 +102,7 @@ class TelemetryFanout:
         rt.next_tel_s = now + 0.8 / hz
         rt.last_tel_s = now
         rt.seq += 1
+        self._flags[drone_id] = _flags(smp)
         age_ms = int((now - smp.updated_s) * 1000) if smp.updated_s > 0 else None
         tel = c.Telemetry(
             drone_id=drone_id,
@@ -123,6 +130,10 @@ class TelemetryFanout:
         )
         if await self.ctl.bus.publish(c.drone_telemetry(drone_id), c.encode(tel), qos=0):
             self.published += 1
+
+
+def _flags(smp: VehicleSample) -> tuple[bool, bool, str]:
+    return smp.armed, smp.in_air, str(smp.flight_mode)
 
 
 def _finite(x: float) -> float:

@@ -63,6 +63,10 @@ class VehicleSample:
     home_alt_amsl_m: float = math.nan
     connected: bool = False
     updated_s: float = 0.0
+    state_known: bool = False
+    """True once armed, in-air and health have been heard: until then they are defaults, not
+    facts, and a controller that has just (re)started must not conclude that a flying drone
+    has landed or lost its GPS."""
 
     @property
     def has_position(self) -> bool:

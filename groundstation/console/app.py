@@ -34,6 +34,7 @@ from groundstation.console.tiles import resolve_url
 from groundstation.console.window import MainWindow
 from groundstation.contract import Role
 from groundstation.errors import ConfigError
+from groundstation.tasks import cancel_until_done
 from missions.sites import SiteSet, SiteSetError, load_sites
 
 __all__ = ["ConsoleConfig", "main", "run_console"]
@@ -112,17 +113,12 @@ async def _serve(
             log.info("background stack ended with %s; closing the console", rc)
     finally:
         for task in (closing, bus, timer, bg):
-            if task is not None and not task.done():
-                task.cancel()
-        for task in (closing, bus, timer):
             if task is not None:
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
-        if bg is not None:
-            with contextlib.suppress(asyncio.CancelledError):
-                result = await bg
-                if isinstance(result, int):
-                    rc = result
+                await cancel_until_done(task)
+        if bg is not None and not bg.cancelled() and bg.exception() is None:
+            result = bg.result()
+            if isinstance(result, int):
+                rc = result
         if window.isVisible():
             window.close()
         window.deleteLater()

@@ -25,7 +25,7 @@ class FakeVehicle:
             lat_deg=lat, lon_deg=lon, alt_rel_m=0.0, alt_amsl_m=alt, battery_pct=100.0,
             battery_v=16.0, flight_mode=FlightMode.HOLD, gps_fix=3, satellites=14,
             global_position_ok=True, home_position_ok=True, armable=True, home_lat_deg=lat,
-            home_lon_deg=lon, home_alt_amsl_m=alt, connected=True,
+            home_lon_deg=lon, home_alt_amsl_m=alt, connected=True, state_known=True,
         )
 
     def sample(self) -> VehicleSample:
