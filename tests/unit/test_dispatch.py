@@ -19,9 +19,18 @@ SCENE = (51.515, -0.12)
 def cand(drone_id: str, north_m: float, **kw: object) -> Candidate:
     p = offset(SCENE[0], SCENE[1], north_m, 0.0)
     base = Candidate(
-        drone_id=drone_id, dock_id=f"k-{drone_id}", lat_deg=p.lat_deg, lon_deg=p.lon_deg,
-        dock_lat_deg=p.lat_deg, dock_lon_deg=p.lon_deg, battery_pct=95.0, connected=True,
-        gps_ok=True, satellites=12, armable=True, dock_reason=None,
+        drone_id=drone_id,
+        dock_id=f"k-{drone_id}",
+        lat_deg=p.lat_deg,
+        lon_deg=p.lon_deg,
+        dock_lat_deg=p.lat_deg,
+        dock_lon_deg=p.lon_deg,
+        battery_pct=95.0,
+        connected=True,
+        gps_ok=True,
+        satellites=12,
+        armable=True,
+        dock_reason=None,
     )
     return replace(base, **kw)  # type: ignore[arg-type]
 
@@ -30,7 +39,12 @@ def test_the_nearest_ready_drone_goes() -> None:
     d = choose(*SCENE, 2, [cand("far", 3000), cand("near", 800), cand("mid", 1500)], MODEL)
     assert d.choice is not None and d.choice.drone_id == "near"
     # ETA: dock open + takeoff + climb to the safe height + 800 m at cruise speed.
-    expected = MODEL.dock_open_s + MODEL.arm_takeoff_s + MODEL.safe_alt_rel_m / MODEL.climb_rate_m_s + 800 / 15
+    expected = (
+        MODEL.dock_open_s
+        + MODEL.arm_takeoff_s
+        + MODEL.safe_alt_rel_m / MODEL.climb_rate_m_s
+        + 800 / 15
+    )
     assert d.choice.eta_s == pytest.approx(expected, abs=1.0)
 
 
@@ -55,7 +69,9 @@ def test_each_gate_refuses_with_its_reason(change: dict[str, object], reason: st
 
 
 def test_nobody_can_go_gives_a_summary() -> None:
-    d = choose(*SCENE, 2, [cand("a", 500, connected=False), cand("b", 900, battery_pct=10.0)], MODEL)
+    d = choose(
+        *SCENE, 2, [cand("a", 500, connected=False), cand("b", 900, battery_pct=10.0)], MODEL
+    )
     assert d.choice is None
     assert "link" in d.summary() and "battery" in d.summary()
 
@@ -78,9 +94,18 @@ def test_a_route_through_restricted_airspace_is_refused() -> None:
     airspace = Airspace.load_default()
     # A dock just outside London City airport's zone, an incident on its far side.
     west = Candidate(
-        drone_id="w", dock_id="k", lat_deg=51.5033, lon_deg=0.0100, dock_lat_deg=51.5033,
-        dock_lon_deg=0.0100, battery_pct=95.0, connected=True, gps_ok=True, satellites=12,
-        armable=True, dock_reason=None,
+        drone_id="w",
+        dock_id="k",
+        lat_deg=51.5033,
+        lon_deg=0.0100,
+        dock_lat_deg=51.5033,
+        dock_lon_deg=0.0100,
+        battery_pct=95.0,
+        connected=True,
+        gps_ok=True,
+        satellites=12,
+        armable=True,
+        dock_reason=None,
     )
     d = choose(51.5033, 0.0950, 2, [west], MODEL, airspace)
     assert d.choice is None

@@ -68,15 +68,21 @@ def test_a_whole_sortie_walks_every_phase_with_the_right_commands() -> None:
 
 
 def test_a_failed_dock_opening_hands_the_incident_back() -> None:
-    s, acts = run(docked(), so.Launch("i1", SCENE, 2, 0.0), so.Prepared(ok=False, reason="cover stuck"))
+    s, acts = run(
+        docked(), so.Launch("i1", SCENE, 2, 0.0), so.Prepared(ok=False, reason="cover stuck")
+    )
     assert s.phase == Phase.DOCKED and s.incident_id is None
     assert s.reason == "cover stuck"
     assert any(isinstance(a, so.Requeue) and a.incident_id == "i1" for a in acts)
 
 
 def test_a_refused_arm_aborts_the_launch_and_requeues() -> None:
-    s, acts = run(docked(), so.Launch("i1", SCENE, 2, 0.0), so.Prepared(ok=True),
-                  so.LaunchDone(ok=False, reason="COMMAND_DENIED"))
+    s, acts = run(
+        docked(),
+        so.Launch("i1", SCENE, 2, 0.0),
+        so.Prepared(ok=True),
+        so.LaunchDone(ok=False, reason="COMMAND_DENIED"),
+    )
     assert s.phase == Phase.DOCKED
     assert any(isinstance(a, so.Requeue) for a in acts)
 
@@ -147,7 +153,12 @@ def test_a_failed_command_is_retried_on_the_next_tick() -> None:
 
 def test_events_out_of_phase_change_nothing() -> None:
     s = docked()
-    for ev in (so.Reached(so.Goal.SCENE, 1.0), so.Landed(at_dock=True), so.Recall("x"),
-               so.Prepared(ok=True), so.Tick(5.0)):
+    for ev in (
+        so.Reached(so.Goal.SCENE, 1.0),
+        so.Landed(at_dock=True),
+        so.Recall("x"),
+        so.Prepared(ok=True),
+        so.Tick(5.0),
+    ):
         after, acts = so.step(s, ev)
         assert after == s and acts == []
