@@ -195,7 +195,7 @@ def test_hover_endurance_is_20_to_30_minutes(gcs: Gcs) -> None:
     assert 20.0 <= endurance_min <= 30.0
 
 
-def test_critical_battery_returns_and_lands(gcs: Gcs) -> None:
+def test_critical_battery_triggers_return(gcs: Gcs) -> None:
     gcs.param_set("COM_LOW_BAT_ACT", 3, int32=True)  # return at critical, land at emergency
     fly(gcs)
     lat, lon = local_offset(150.0, 0.0)
