@@ -23,7 +23,7 @@ import math
 import time
 from collections.abc import Coroutine, Mapping
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from msgspec.structs import replace as sreplace
 
@@ -36,6 +36,9 @@ from groundstation.journal import Journal
 from groundstation.vehicle import Fleet, GeofencePolygon, VehicleLink, VehicleSample
 from missions.geo import distance_m, offset
 from missions.sites import SiteSet
+
+if TYPE_CHECKING:
+    from groundstation.flightlog import FlightLogger
 
 log = logging.getLogger(__name__)
 
@@ -71,7 +74,15 @@ class ControllerConfig:
     auto_close_incidents: bool = True
     roles: Mapping[str, c.Role] = field(default_factory=lambda: dict(DEFAULT_ROLES))
     failsafe_params: Mapping[str, float | int] = field(
-        default_factory=lambda: {"NAV_DLL_ACT": 2, "COM_DL_LOSS_T": 10, "GF_ACTION": 3}
+        # PX4's defaults are off (NAV_DLL_ACT 0, COM_LOW_BAT_ACT 0): a drone leaving its dock
+        # must have its own plan. Link loss -> Return; battery critical -> Return, emergency ->
+        # Land; geofence breach -> Return.
+        default_factory=lambda: {
+            "NAV_DLL_ACT": 2,
+            "COM_DL_LOSS_T": 10,
+            "GF_ACTION": 3,
+            "COM_LOW_BAT_ACT": 3,
+        }
     )
 
 
@@ -132,6 +143,7 @@ class Controller:
         docks: Any | None = None,
         airspace: AirspaceCheck | None = None,
         ha: Any | None = None,
+        flightlog: FlightLogger | None = None,
     ) -> None:
         self.config = config
         self.fleet = fleet
@@ -152,6 +164,8 @@ class Controller:
         # Hot standby (groundstation.ha.LeaseKeeper): until it holds the lease this controller
         # issues no command, answers no operator and publishes nothing about drones.
         self.ha = ha
+        # One .tlog per sortie (groundstation.flightlog), fed from the tick and phase changes.
+        self.flightlog = flightlog
         self.active = ha is None
         self.epoch: int | None = None
         self.mirror: Any | None = None
@@ -411,6 +425,8 @@ class Controller:
             self.telemetry.attach(drone_id, v)
         if wall >= rt.last_tel_s + 1.0 and smp.has_position:
             self.spawn(self.telemetry.tick(drone_id, rt, smp, wall), f"tel:{drone_id}")
+        if self.flightlog is not None and rt.sortie.busy:
+            self.flightlog.sample(drone_id, rt.sortie, smp)
 
     def _conditions(self, drone_id: str, rt: DroneRuntime, smp: VehicleSample, now: float) -> None:
         s = rt.sortie
@@ -590,6 +606,8 @@ class Controller:
                 rt.battery_low = rt.battery_critical = False
             if after.phase != c.Phase.TRANSIT:
                 rt.eta_s = None
+            if self.flightlog is not None and self.active:
+                self.flightlog.phase(drone_id, before, after)
         self.journal.save_sortie(after, phase_changed=after.phase != before.phase)
         if before.incident_id and after.incident_id is None:
             self._release_incident(before, after, actions)

@@ -1,10 +1,12 @@
 """``groundstation controller``: the production entry point, and the assembly the demo reuses.
 
     groundstation controller --sites met-trial --broker mqtt://127.0.0.1:1883 \\
-        [--base-port 14540] [--journal dfr.sqlite] [--speedup 1]
+        [--base-port 14540] [--journal dfr.sqlite] [--flight-logs DIR] [--speedup 1]
 
 Drones are reached on ``udpin://0.0.0.0:<base-port + fleet index>`` unless the sites file names a
 MAVLink URL per dock (real PX4 drones, or ``python -m sitl``, or PX4 SITL instances).
+Each sortie is recorded as a MAVLink ``.tlog`` under ``--flight-logs`` (default: next to the
+journal, ``<journal stem>-flights/``); ``groundstation report --journal …`` lists them.
 """
 
 from __future__ import annotations
@@ -19,12 +21,14 @@ import sys
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 from groundstation import contract as c
 from groundstation.bus import BrokerConfig, Bus, Will
 from groundstation.controller import Controller, ControllerConfig
 from groundstation.dispatch import FlightModel
 from groundstation.errors import ConfigError, GroundStationError
+from groundstation.flightlog import FlightLogger
 from groundstation.ha import HaConfig, LeaseKeeper
 from groundstation.journal import Journal
 from groundstation.mavsdk_link import DroneEndpoint, MavsdkFleet
@@ -54,6 +58,15 @@ class Running:
     fleet: MavsdkFleet
 
 
+def flight_log_dir(journal_path: str | Path) -> Path | None:
+    """Where flight logs go by default: ``<journal stem>-flights/`` next to the journal (none
+    for an in-memory journal)."""
+    if str(journal_path) == ":memory:":
+        return None
+    p = Path(journal_path)
+    return p.with_name(f"{p.stem}-flights")
+
+
 def endpoints(site_set: SiteSet, base_port: int) -> list[DroneEndpoint]:
     return [DroneEndpoint(d.drone_id, d.system_id, d.drone_url(base_port)) for d in site_set.docks]
 
@@ -69,13 +82,27 @@ async def controller_running(
     airspace: Airspace | None = None,
     ha: HaConfig | None = None,
     partition: PartitionConfig | None = None,
+    flight_logs: str | Path | Literal[False] | None = None,
 ) -> AsyncIterator[Running]:
-    """The controller with its fleet, bus, docks and journal, running until the block exits."""
+    """The controller with its fleet, bus, docks and journal, running until the block exits.
+    ``flight_logs``: the directory of the per-sortie ``.tlog`` files (None: next to the journal,
+    see :func:`flight_log_dir`; False: no flight logs)."""
     will = Will(
         c.controller_status(config.controller_id),
         c.encode(c.ControllerStatus(controller_id=config.controller_id, status="offline")),
     )
     journal = Journal(journal_path, controller_id=config.controller_id)
+    logdir = flight_log_dir(journal_path) if flight_logs is None else flight_logs or None
+    flightlog = (
+        None
+        if logdir is None
+        else FlightLogger(
+            logdir,
+            system_ids={d.drone_id: d.system_id for d in config.site_set.docks},
+            journal=journal,
+            rate_hz=config.telemetry_hz_air,
+        )
+    )
     try:
         async with (
             Bus(
@@ -104,6 +131,7 @@ async def controller_running(
                 docks=docks,
                 airspace=airspace,
                 ha=keeper,
+                flightlog=flightlog,
             )
             if partition is not None:
                 ctl.partition = Partition(ctl, partition)
@@ -115,6 +143,8 @@ async def controller_running(
                     await asyncio.wait_for(ctl.shutdown(), 5.0)
                 await cancel_until_done(task)
     finally:
+        if flightlog is not None:
+            flightlog.close()
         journal.close()
 
 
@@ -130,6 +160,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--mqtt311", action="store_true", help="speak MQTT 3.1.1 (e.g. amqtt)")
     p.add_argument("--base-port", type=int, default=14540)
     p.add_argument("--journal", default="dfr-journal.sqlite")
+    p.add_argument(
+        "--flight-logs",
+        default=None,
+        metavar="DIR",
+        help="per-sortie MAVLink .tlog files (default: <journal stem>-flights/ next to it)",
+    )
+    p.add_argument("--no-flight-logs", action="store_true", help="record no flight logs")
     p.add_argument("--controller-id", default="ctl-1")
     p.add_argument(
         "--speedup",
@@ -192,6 +229,7 @@ async def _amain(args: argparse.Namespace) -> int:
         airspace=load_airspace(args.zones),
         ha=HaConfig(args.ha_cluster) if args.ha_cluster else None,
         partition=PartitionConfig() if args.partitioned else None,
+        flight_logs=False if args.no_flight_logs else args.flight_logs,
     ):
         print(
             f"controller {config.controller_id}: {len(site_set.docks)} drones, "
