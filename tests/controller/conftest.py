@@ -184,11 +184,13 @@ async def stack_on(
         ctl = run.controller
         await until(
             lambda: all(
-                ctl.drones[d.drone_id].health.armable and ctl.drones[d.drone_id].health.dock_ok
+                ctl.drones[d.drone_id].health.armable
+                and ctl.drones[d.drone_id].health.dock_ok
+                and ctl.drones[d.drone_id].health.link_ok
                 for d in sites.docks
             ),
             20.0,
-            "every drone healthy and every dock ready",
+            "every drone healthy and linked and every dock ready",
         )
         yield Stack(broker, sites, sim, docks, run, journal)
 

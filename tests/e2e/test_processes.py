@@ -79,7 +79,8 @@ async def operator(mosquitto: Mosquitto, user: str) -> tuple[Bus, Operator, asyn
 
 async def ready(op: Operator) -> None:
     await until(lambda: all((st := op.states.get(d)) is not None and st.health.armable
-                            and st.health.dock_ok for d in (DRONE, "uav-islington-1")),
+                            and st.health.dock_ok and st.health.link_ok
+                            for d in (DRONE, "uav-islington-1")),
                 40.0, "both drones healthy and both docks ready")
 
 

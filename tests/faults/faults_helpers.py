@@ -92,7 +92,10 @@ async def fault_stack(
         want = ready if ready is not None else tuple(d.drone_id for d in site_set.docks)
         await until(
             lambda: all(
-                ctl.drones[d].health.armable and ctl.drones[d].health.dock_ok for d in want
+                ctl.drones[d].health.armable
+                and ctl.drones[d].health.dock_ok
+                and ctl.drones[d].health.link_ok
+                for d in want
             ),
             20.0,
             "the drones healthy and their docks ready",

@@ -65,6 +65,7 @@ async def test_the_standby_takes_over_a_killed_active_mid_transit(
         await until(lambda: op.role("ctl-b") == "standby", 30.0, "ctl-b online as standby")
         await until(lambda: all((st := op.states.get(d.drone_id)) is not None
                                 and st.health.armable and st.health.dock_ok
+                                and st.health.link_ok
                                 for d in sites.docks), 40.0, "both drones ready")
         assert all(st.controller_id == "ctl-a" for st in op.states.values())
 

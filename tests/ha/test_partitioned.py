@@ -92,7 +92,7 @@ def incident_points(n: int) -> list[tuple[float, float]]:
 
 def all_docked(op: Watcher, drones: list[str]) -> bool:
     return all((st := op.states.get(d)) is not None and st.phase == c.Phase.DOCKED
-               and st.health.armable for d in drones)
+               and st.health.armable and st.health.link_ok for d in drones)
 
 
 def test_the_award_is_the_least_eta_with_ties_to_the_least_controller() -> None:
