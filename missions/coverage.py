@@ -38,13 +38,17 @@ IntArray = npt.NDArray[np.int64]
 
 @dataclass(frozen=True, slots=True)
 class FlightModel:
-    """The time-to-scene model; speeds and altitude default from the site set."""
+    """The time-to-scene model, the one the dispatcher plans with (groundstation.dispatch):
+    dock open and take-off, a vertical climb to the safe height over the dock, then the transit
+    at cruise speed (the drone climbs on to cruise altitude while it flies). Speeds and altitude
+    default from the site set."""
 
-    launch_s: float = 20.0  # dock open ~15 s + arm and take-off ~5 s
+    launch_s: float = 16.0  # dock cover open 12 s + arm and take-off 4 s
     climb_m_s: float = 3.0
     cruise_alt_rel_m: float = 60.0
     cruise_speed_m_s: float = 15.0
     wind_m_s: float = 0.0
+    safe_alt_rel_m: float = 20.0
 
     @property
     def ground_speed_m_s(self) -> float:
@@ -52,7 +56,7 @@ class FlightModel:
 
     @property
     def fixed_s(self) -> float:
-        return self.launch_s + self.cruise_alt_rel_m / self.climb_m_s
+        return self.launch_s + min(self.safe_alt_rel_m, self.cruise_alt_rel_m) / self.climb_m_s
 
     def time_s(self, distance_m: FloatArray) -> FloatArray:
         if self.ground_speed_m_s <= 0:
@@ -287,7 +291,7 @@ def coverage(
     *,
     cell_m: float = 250.0,
     wind_m_s: float = 0.0,
-    launch_s: float = 20.0,
+    launch_s: float = 16.0,
     climb_m_s: float = 3.0,
     threshold_s: float = 120.0,
     extra_sites: Sequence[LatLon] = (),
