@@ -398,7 +398,10 @@ class Controller:
                 if v is not None and hasattr(v, "set_position_rate"):
                     rate = self.config.telemetry_hz_air
                     self.spawn(v.set_position_rate(rate), f"rate:{drone_id}")
-                if rt.sortie.busy and not came_down:
+                # A landing that finished while nobody watched is resolved by _conditions too
+                # (at a dock -> charging); Adopt would call it landed away.
+                landed = rt.sortie.phase == c.Phase.LANDING and not smp.in_air and not smp.armed
+                if rt.sortie.busy and not came_down and not landed:
                     self.apply(drone_id, so.Adopt(in_air=smp.in_air))
             elif not rt.link_ok:
                 rt.link_ok = True
@@ -418,6 +421,9 @@ class Controller:
         ):
             rt.link_ok = False
             self.apply(drone_id, so.FailsafeRaised(so.Failsafe.LINK_LOST, "no telemetry for 3 s"))
+        if self.flightlog is not None and rt.sortie.busy:
+            # Logged before it is acted on: the sample that ends a sortie is in its log.
+            self.flightlog.sample(drone_id, rt.sortie, smp)
         self._health(drone_id, rt, smp)
         if fresh and rt.adopted:
             self._conditions(drone_id, rt, smp, now)
@@ -425,8 +431,6 @@ class Controller:
             self.telemetry.attach(drone_id, v)
         if wall >= rt.last_tel_s + 1.0 and smp.has_position:
             self.spawn(self.telemetry.tick(drone_id, rt, smp, wall), f"tel:{drone_id}")
-        if self.flightlog is not None and rt.sortie.busy:
-            self.flightlog.sample(drone_id, rt.sortie, smp)
 
     def _conditions(self, drone_id: str, rt: DroneRuntime, smp: VehicleSample, now: float) -> None:
         s = rt.sortie

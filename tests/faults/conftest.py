@@ -1,4 +1,5 @@
-"""The fault suite: a real mosquitto per test (helpers in faults_helpers.py)."""
+"""The fault suite: a real mosquitto per test (helpers in faults_helpers.py); the separate-process
+tests (broker restart, controller kill) reuse tests/e2e's ``procs`` fixture."""
 
 from __future__ import annotations
 
@@ -7,6 +8,9 @@ from collections.abc import AsyncIterator
 import pytest
 
 from groundstation.broker import Mosquitto
+from tests.e2e.conftest import procs
+
+__all__ = ["mosquitto", "procs"]
 
 
 @pytest.fixture
