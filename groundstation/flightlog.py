@@ -141,7 +141,7 @@ class TlogEncoder:
         self.messages = 0
 
     def encode(self, smp: VehicleSample, ts_us: int) -> bytes:
-        """The records of one sample at ``ts_us`` (made strictly increasing per file)."""
+        """The records of one sample at ``ts_us`` (kept strictly increasing in the file)."""
         ts_us = max(ts_us, self.last_us + 1)
         self.last_us = ts_us
         boot_ms = ((ts_us - self.boot_us) // 1000) & 0xFFFFFFFF
@@ -178,12 +178,13 @@ class TlogEncoder:
                 smp.climb_m_s,
             )
         )
-        stamp = ts_us.to_bytes(8, "big")
         out = bytearray()
-        for m in msgs:
-            out += stamp
+        for n, m in enumerate(msgs):
+            # One microsecond apart: every record's time is distinct and increasing.
+            out += (ts_us + n).to_bytes(8, "big")
             out += m.pack(self.mav)
             self.mav.seq = (self.mav.seq + 1) % 256
+        self.last_us = ts_us + len(msgs) - 1
         self.messages += len(msgs)
         return bytes(out)
 
@@ -346,10 +347,12 @@ class FlightLogger:
             if log_ is None:
                 return
         mono = self.monotonic()
-        if mono < log_.next_write_s:
-            return
-        if smp.updated_s > 0 and smp.updated_s == log_.last_updated_s:
-            return  # nothing new since the last record
+        # An arm, a disarm or a mode change is written at once; otherwise a new sample per slot.
+        if (smp.armed, smp.flight_mode) == log_.encoder.flags:
+            if mono < log_.next_write_s:
+                return
+            if smp.updated_s > 0 and smp.updated_s == log_.last_updated_s:
+                return  # nothing new since the last record
         log_.last_updated_s = smp.updated_s
         log_.next_write_s = mono + self.min_interval_s
         wall = self.clock()
