@@ -7,16 +7,11 @@ import asyncio
 import contextlib
 import os
 from collections.abc import AsyncIterator
-from pathlib import Path
-from typing import Any
-
-import pytest
 
 from groundstation import contract as c
-from groundstation.broker import Mosquitto
 from groundstation.bus import BrokerConfig, Bus, Message
 from tests.controller.conftest import Operator
-from tests.e2e.conftest import Proc
+from tests.e2e.conftest import mosquitto, procs  # noqa: F401  (the same fixtures)
 
 
 class Watcher(Operator):
@@ -79,24 +74,3 @@ async def watcher(broker: BrokerConfig, user: str = "dispatcher") -> AsyncIterat
                 await task
 
 
-@pytest.fixture
-async def mosquitto() -> AsyncIterator[Mosquitto]:
-    async with Mosquitto(persistence=False) as m:
-        yield m
-
-
-@pytest.fixture
-async def procs(tmp_path: Path) -> AsyncIterator[Any]:
-    started: list[Proc] = []
-
-    async def start(name: str, *args: str) -> Proc:
-        import sys
-
-        p = await Proc(name, [sys.executable, *args], tmp_path).start()
-        started.append(p)
-        return p
-
-    start.started = started  # type: ignore[attr-defined]
-    yield start
-    for p in reversed(started):
-        await p.stop()
