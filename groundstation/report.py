@@ -259,7 +259,10 @@ def _dur(s: float | None) -> str:
     if s < 60:
         return f"{s:.1f} s"
     m, sec = divmod(round(s), 60)
-    return f"{m}m{sec:02d}s"
+    if m < 60:
+        return f"{m}m{sec:02d}s"
+    h, m = divmod(m, 60)
+    return f"{h}h{m:02d}m{sec:02d}s"
 
 
 def _table(header: Sequence[str], rows: list[list[str]]) -> list[str]:
