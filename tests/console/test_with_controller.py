@@ -66,8 +66,8 @@ def test_console_drives_the_real_controller(qt_run: Any, qtbot: Any, tmp_path: P
                                  window.fleet_model.index(row, 0)).center())
             await until(lambda: window.selected == DRONE, what="selected")
 
-            # Take control (T), go to a clicked point: the real drone flies there.
-            await until(lambda: p.take.isEnabled(), what="take control enabled")
+            # Take control, go to a clicked point: the real drone flies there.
+            await until(p.take.isEnabled, what="take control enabled")
             qtbot.mouseClick(p.take, Qt.MouseButton.LeftButton)
             await until(lambda: f"take control {DRONE}: done" in p.result.text(),
                         what=f"grab (result: {p.result.text()!r})")
@@ -83,8 +83,8 @@ def test_console_drives_the_real_controller(qt_run: Any, qtbot: Any, tmp_path: P
             await until(lambda: dist_to_detour() < 8.0, 30.0, "the drone at the clicked point")
             assert ctl.drones[DRONE].sortie.phase == c.Phase.TRANSIT  # the autonomy kept out
 
-            # Resume the sortie (S): the controller takes it on to the incident.
-            await until(lambda: p.resume.isEnabled(), what="resume enabled")
+            # Resume the sortie: the controller takes it on to the incident.
+            await until(p.resume.isEnabled, what="resume enabled")
             qtbot.mouseClick(p.resume, Qt.MouseButton.LeftButton)
             await until(lambda: f"{DRONE}: done" in p.result.text() and "resume" in
                         p.result.text(), what="resume")
