@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import random
 import socket
@@ -51,10 +52,30 @@ class BrokerConfig:
     tls: bool = False
     ca_file: str | None = None
     mqtt5: bool = True
+    alternates: tuple[tuple[str, int], ...] = ()
+    """Other nodes of a broker cluster, tried in turn when the current one is lost."""
 
     @classmethod
     def from_url(cls, url: str, *, ca_file: str | None = None, mqtt5: bool = True) -> BrokerConfig:
-        """``mqtt://[user:pass@]host[:port]`` or ``mqtts://...`` (TLS, verified with ca_file)."""
+        """``mqtt://[user:pass@]host[:port]`` or ``mqtts://...`` (TLS, verified with ca_file).
+
+        Several comma-separated URLs name the nodes of a cluster: the first is tried first, the
+        others in turn whenever the connection is lost (same scheme and login for all)."""
+        first, *others = [u.strip() for u in url.split(",") if u.strip()] or [url]
+        primary = cls._from_one(first, ca_file=ca_file, mqtt5=mqtt5)
+        alternates = []
+        for other in others:
+            alt = cls._from_one(other, ca_file=ca_file, mqtt5=mqtt5)
+            if alt.tls != primary.tls:
+                raise ConfigError(f"broker URLs {url!r}: mix of mqtt:// and mqtts://")
+            alternates.append((alt.host, alt.port))
+        return dataclasses.replace(primary, alternates=tuple(alternates))
+
+    def endpoints(self) -> list[tuple[str, int]]:
+        return [(self.host, self.port), *self.alternates]
+
+    @classmethod
+    def _from_one(cls, url: str, *, ca_file: str | None, mqtt5: bool) -> BrokerConfig:
         parts = urlsplit(url)
         if parts.scheme not in ("mqtt", "mqtts", "tcp", "ssl"):
             raise ConfigError(f"broker URL {url!r}: scheme must be mqtt:// or mqtts://")
@@ -81,9 +102,7 @@ class BrokerConfig:
         return f"{'mqtts' if self.tls else 'mqtt'}://{user}{self.host}:{self.port}"
 
     def with_login(self, username: str | None, password: str | None) -> BrokerConfig:
-        return BrokerConfig(
-            self.host, self.port, username, password, self.tls, self.ca_file, self.mqtt5
-        )
+        return dataclasses.replace(self, username=username, password=password)
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,6 +169,7 @@ class Bus:
         self._task: asyncio.Task[None] | None = None
         self._last_error: BaseException | None = None
         self._on_connect: list[Callable[[], Awaitable[None]]] = []
+        self._node = 0
 
     # --- lifecycle ---------------------------------------------------------------------------
 
@@ -175,6 +195,11 @@ class Bus:
         if self._task is not None:
             await cancel_until_done(self._task)
             self._task = None
+
+    def node(self) -> str:
+        """The broker node in use (or tried next), for logs and status lines."""
+        host, port = self.config.endpoints()[self._node % len(self.config.endpoints())]
+        return f"{'mqtts' if self.config.tls else 'mqtt'}://{host}:{port}"
 
     @property
     def connected(self) -> bool:
@@ -210,9 +235,10 @@ class Bus:
                 session = {"clean_start": False, "properties": props}
             else:
                 session = {"clean_session": False}
+        host, port = cfg.endpoints()[self._node % len(cfg.endpoints())]
         return aiomqtt.Client(
-            cfg.host,
-            cfg.port,
+            host,
+            port,
             username=cfg.username,
             password=cfg.password,
             identifier=self.client_id,
@@ -240,7 +266,7 @@ class Bus:
                     attempt = 0
                     self._connected.set()
                     self._first.set()
-                    log.info("connected to %s as %s", self.config.url(), self.client_id)
+                    log.info("connected to %s as %s", self.node(), self.client_id)
                     for cb in self._on_connect:
                         await cb()
                     async for m in client.messages:
@@ -248,7 +274,9 @@ class Bus:
             except aiomqtt.MqttError as exc:
                 self._last_error = exc
                 if self._connected.is_set():
-                    log.warning("lost broker %s: %s", self.config.url(), exc)
+                    log.warning("lost broker %s: %s", self.node(), exc)
+                # Next time, the next node of the cluster (when there is more than one).
+                self._node += 1
                 if _is_auth_error(exc) and not self._first.is_set():
                     raise BusError(f"broker refused login: {exc}") from exc
             finally:
