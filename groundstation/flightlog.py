@@ -338,8 +338,8 @@ class FlightLogger:
     def sample(self, drone_id: str, sortie: Sortie, smp: VehicleSample) -> None:
         """The controller's latest sample of a drone on a sortie. A flying drone without a log
         (a restarted controller adopting it) gets one."""
-        if sortie.phase not in FLYING:
-            return
+        if sortie.phase not in FLYING or not smp.state_known:
+            return  # until armed/in-air are heard, MAVSDK's values are defaults, not facts
         log_ = self._open.get(drone_id)
         if log_ is None:
             if drone_id in self._failed:

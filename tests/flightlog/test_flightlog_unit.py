@@ -60,6 +60,7 @@ def sample(clock: Clock, east_m: float, *, armed: bool, mode: FlightMode) -> Veh
         global_position_ok=True,
         connected=True,
         updated_s=clock.mono,
+        state_known=True,
     )
 
 
@@ -159,11 +160,14 @@ def test_log_name_and_journal_event(tmp_path: Path) -> None:
 
 
 def test_a_flying_drone_without_a_log_gets_one_and_fault_ends_it(tmp_path: Path) -> None:
-    """A restarted controller adopts a drone in transit: its first sample opens a log. A fault
-    closes it, and a drone in fault does not open another."""
+    """A restarted controller adopts a drone in transit: its first sample opens a log (not
+    before its state is known: MAVSDK's first values are defaults). A fault closes it, and a
+    drone in fault does not open another."""
     clock = Clock()
     logger = new_logger(tmp_path, clock)
     transit = sortie(Phase.TRANSIT)
+    logger.sample("uav-1", transit, VehicleSample(connected=True, updated_s=clock.mono))
+    assert logger.path_of("uav-1") is None
     logger.sample("uav-1", transit, sample(clock, 100.0, armed=True, mode=FlightMode.MISSION))
     assert logger.path_of("uav-1") is not None
     fault = replace(transit, phase=Phase.FAULT, incident_id=None)
