@@ -151,6 +151,7 @@ class OperatorMethod(enum.StrEnum):
     DRONE_RETURN = "drone_return"
     DRONE_LAND = "drone_land"
     SORTIE_RESUME = "sortie_resume"
+    DRONE_MISSION = "drone_mission"
 
 
 ROLE_METHODS: Final[dict[Role, frozenset[OperatorMethod]]] = {
@@ -426,6 +427,15 @@ class DroneAltitude(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fi
     alt_rel_m: AltRel
 
 
+class DroneMission(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """Fly a QGroundControl plan (the ``.plan`` file's JSON object) with a drone the caller
+    holds; ``rebase`` moves the plan's planned home to where the drone is now."""
+
+    drone_id: Id
+    plan: dict[str, Any]
+    rebase: bool = True
+
+
 OPERATOR_DATA: Final[dict[OperatorMethod, type[msgspec.Struct]]] = {
     OperatorMethod.INCIDENT_CREATE: IncidentCreate,
     OperatorMethod.INCIDENT_CLOSE: IncidentRef,
@@ -438,6 +448,7 @@ OPERATOR_DATA: Final[dict[OperatorMethod, type[msgspec.Struct]]] = {
     OperatorMethod.DRONE_RETURN: DroneRef,
     OperatorMethod.DRONE_LAND: DroneRef,
     OperatorMethod.SORTIE_RESUME: DroneRef,
+    OperatorMethod.DRONE_MISSION: DroneMission,
 }
 
 

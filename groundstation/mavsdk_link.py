@@ -33,7 +33,13 @@ from mavsdk.plugins.telemetry import Telemetry
 
 from groundstation.errors import VehicleError, VehicleTimeout
 from groundstation.tasks import cancel_until_done
-from groundstation.vehicle import FlightMode, GeofencePolygon, VehicleLink, VehicleSample
+from groundstation.vehicle import (
+    FlightMode,
+    GeofencePolygon,
+    MissionItemInt,
+    VehicleLink,
+    VehicleSample,
+)
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -225,6 +231,20 @@ class MavsdkVehicle:
         return float(
             await self._call(f"get_param {name}", lambda: self._param.get_param_float(name))
         )
+
+    async def fly_mission(self, items: list[MissionItemInt]) -> None:
+        """Upload a mission (the MISSION_COUNT / REQUEST_INT / ITEM_INT / ACK exchange) and
+        start it (PX4: AUTO.MISSION)."""
+        raw = [
+            MissionItem(
+                seq=i.seq, frame=i.frame, command=i.command, current=int(i.seq == 0),
+                autocontinue=i.autocontinue, param1=i.param1, param2=i.param2,
+                param3=i.param3, param4=i.param4, x=i.x, y=i.y, z=i.z, mission_type=0,
+            )
+            for i in items
+        ]
+        await self._call("upload_mission", lambda: self._mission.upload_mission(raw))
+        await self._call("start_mission", self._mission.start_mission)
 
     async def upload_geofence(self, polygons: list[GeofencePolygon]) -> None:
         items: list[Any] = []

@@ -18,13 +18,18 @@ from typing import TYPE_CHECKING, Any
 from groundstation import contract as c
 from groundstation import sortie as so
 from groundstation.errors import Refused, VehicleError
+from groundstation.vehicle import MissionItemInt
 from missions.geo import distance_m
+from missions.plan import PlanError, parse_plan, rebase, to_mavlink_items
 
 if TYPE_CHECKING:
     from groundstation.controller import Controller
 
 log = logging.getLogger(__name__)
 REPLAY_CACHE = 2048
+NAV_FIRST, NAV_LAST = 16, 95  # MAV_CMD_NAV_* (waypoints, loiters, takeoff, land, RTL)
+AMSL_FRAMES = frozenset({0, 5})  # MAV_FRAME_GLOBAL, MAV_FRAME_GLOBAL_INT
+MAX_ALT_REL_M = 120.0
 R = c.Result
 
 
@@ -292,6 +297,59 @@ class OperatorServices:
         else:
             self.ctl.apply(d.drone_id, so.Resume())
         return {"drone_id": d.drone_id, "phase": str(self._sortie(d.drone_id).phase)}
+
+    async def _drone_mission(self, username: str, d: c.DroneMission) -> dict[str, Any]:
+        """Fly a QGroundControl plan: parsed, rebased to the drone when asked, every waypoint
+        and leg checked (airspace, range, 120 m ceiling), uploaded and started. The drone stays
+        under the pilot's authority; sortie_resume hands it back to its sortie."""
+        s = self._holder(username, d.drone_id)
+        self._airborne(s)
+        smp = self.ctl.sample(d.drone_id)
+        home_alt = self.ctl.amsl(d.drone_id, 0.0)
+        try:
+            plan = parse_plan(d.plan)
+            if d.rebase:
+                if not smp.has_position:
+                    raise Refused(R.VEHICLE_FAILED, f"{d.drone_id} has no position to rebase to")
+                plan = rebase(plan, smp.lat_deg, smp.lon_deg, home_alt)
+            items = to_mavlink_items(plan, home_alt)
+        except PlanError as exc:
+            raise Refused(R.MALFORMED, f"plan: {exc}") from exc
+        if not items:
+            raise Refused(R.MALFORMED, "plan: no mission items")
+        self._check_mission(s, items, home_alt)
+        mission = [
+            MissionItemInt(
+                seq=i.seq, frame=i.frame, command=i.command, autocontinue=i.autocontinue,
+                param1=i.param1, param2=i.param2, param3=i.param3, param4=i.param4,
+                x=i.x, y=i.y, z=i.z,
+            )
+            for i in items
+        ]
+        v = self._vehicle(d.drone_id)
+        await self._fly(d.drone_id, "mission", v.fly_mission(mission))
+        return {"drone_id": d.drone_id, "items": len(mission)}
+
+    def _check_mission(self, s: so.Sortie, items: list[Any], home_alt: float) -> None:
+        prev: tuple[float, float] | None = None
+        for item in items:
+            if not (NAV_FIRST <= item.command <= NAV_LAST) or (item.x == 0 and item.y == 0):
+                continue
+            lat, lon = item.x / 1e7, item.y / 1e7
+            alt_rel = item.z - home_alt if item.frame in AMSL_FRAMES else item.z
+            if math.isfinite(alt_rel) and alt_rel > MAX_ALT_REL_M:
+                raise Refused(R.OUT_OF_RANGE, f"item {item.seq}: {alt_rel:.0f} m above home, "
+                              f"over the {MAX_ALT_REL_M:.0f} m ceiling")
+            try:
+                self._check_target(s, lat, lon)
+            except Refused as exc:
+                raise Refused(exc.result, f"item {item.seq}: {exc.reason}") from None
+            if prev is not None and self.ctl.airspace is not None:
+                refusal = self.ctl.airspace.check_route(prev[0], prev[1], lat, lon)
+                if refusal is not None:
+                    reason = getattr(refusal, "reason", refusal)
+                    raise Refused(R.AIRSPACE, f"leg to item {item.seq}: {reason}")
+            prev = (lat, lon)
 
     async def _drone_land(self, username: str, d: c.DroneRef) -> dict[str, Any]:
         s = self._holder(username, d.drone_id)

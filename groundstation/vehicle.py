@@ -81,6 +81,23 @@ class GeofencePolygon:
     inclusion: bool
 
 
+@dataclass(frozen=True, slots=True)
+class MissionItemInt:
+    """One MISSION_ITEM_INT of a mission to upload (PX4 numbering: seq from 0, no home item)."""
+
+    seq: int
+    frame: int
+    command: int
+    autocontinue: int
+    param1: float
+    param2: float
+    param3: float
+    param4: float
+    x: int
+    y: int
+    z: float
+
+
 class VehicleLink(Protocol):
     """One drone as the controller sees it. Every command raises VehicleError on failure."""
 
@@ -101,6 +118,7 @@ class VehicleLink(Protocol):
     async def set_speed(self, speed_m_s: float) -> None: ...
     async def set_params(self, params: Mapping[str, float | int]) -> None: ...
     async def upload_geofence(self, polygons: list[GeofencePolygon]) -> None: ...
+    async def fly_mission(self, items: list[MissionItemInt]) -> None: ...
 
 
 class Fleet(Protocol):
