@@ -34,7 +34,7 @@ from groundstation.dispatch import AirspaceCheck, Candidate, FlightModel, choose
 from groundstation.errors import DockError, GroundStationError, VehicleError
 from groundstation.journal import Journal
 from groundstation.vehicle import Fleet, GeofencePolygon, VehicleLink, VehicleSample
-from missions.geo import distance_m, offset
+from missions.geo import LatLon, distance_m, offset
 from missions.sites import SiteSet
 
 if TYPE_CHECKING:
@@ -161,6 +161,8 @@ class Controller:
         self._t0_wall = time.monotonic()
         self._incident_seq = 0
         self._dispatch_due = True
+        self._dock_jobs: dict[str, c.DockMethod] = {}
+        """Dock calls in flight, by dock: a dock still closing its cover cannot launch."""
         # Hot standby (groundstation.ha.LeaseKeeper): until it holds the lease this controller
         # issues no command, answers no operator and publishes nothing about drones.
         self.ha = ha
@@ -586,6 +588,10 @@ class Controller:
             rt.health = health
             self.spawn(self.publish_state(drone_id), f"state:{drone_id}")
 
+    def _dock_job(self, dock_id: str) -> str | None:
+        method = self._dock_jobs.get(dock_id)
+        return None if method is None else f"dock busy: {method}"
+
     def _dock_reason(self, dock_id: str) -> str | None:
         if self.docks is None:
             return None
@@ -770,6 +776,16 @@ class Controller:
                 for n, e in ((r, -r), (r, r), (-r, r), (-r, -r))
             ]
             fence = [GeofencePolygon(tuple((p.lat_deg, p.lon_deg) for p in corners), True)]
+            # The no-fly zones within reach, from the same airspace data the dispatcher and the
+            # pilot's commands are checked against, as exclusion polygons.
+            make = getattr(self.airspace, "geofence", None)
+            if make is not None:
+                near = make(LatLon(dock.lat_deg, dock.lon_deg), r)
+                fence += [
+                    GeofencePolygon(tuple((q.lat_deg, q.lon_deg) for q in poly.vertices), False)
+                    for poly in near.polygons
+                    if not poly.inclusion
+                ]
             await v.upload_geofence(fence)
 
     async def _dock_call(self, drone_id: str, action: so.DockCall) -> None:
@@ -777,6 +793,7 @@ class Controller:
             if action.method == c.DockMethod.COVER_CLOSE:
                 self.apply(drone_id, so.DockClosed(ok=True))
             return
+        self._dock_jobs[action.dock_id] = action.method
         try:
             await self.docks.call(
                 action.dock_id, action.method, timeout_s=self.config.dock_timeout_s
@@ -785,6 +802,8 @@ class Controller:
             if action.method == c.DockMethod.COVER_CLOSE:
                 self.apply(drone_id, so.DockClosed(ok=False, reason=exc.reason))
             raise
+        finally:
+            self._dock_jobs.pop(action.dock_id, None)
         if action.method == c.DockMethod.COVER_CLOSE:
             self.apply(drone_id, so.DockClosed(ok=True))
 
@@ -875,7 +894,7 @@ class Controller:
                     gps_ok=smp.global_position_ok,
                     satellites=smp.satellites,
                     armable=smp.armable,
-                    dock_reason=self._dock_reason(s.dock_id),
+                    dock_reason=self._dock_reason(s.dock_id) or self._dock_job(s.dock_id),
                     wind_m_s=wind,
                     busy=s.busy,
                     airborne=s.airborne,
