@@ -74,14 +74,14 @@ class ControllerConfig:
     auto_close_incidents: bool = True
     roles: Mapping[str, c.Role] = field(default_factory=lambda: dict(DEFAULT_ROLES))
     failsafe_params: Mapping[str, float | int] = field(
-        # PX4's defaults are off (NAV_DLL_ACT 0, COM_LOW_BAT_ACT 0): a drone leaving its dock
-        # must have its own plan. Link loss -> Return; battery critical -> Return, emergency ->
-        # Land; geofence breach -> Return.
+        # PX4's data-link-loss action is off by default (NAV_DLL_ACT 0): a drone leaving its
+        # dock must have its own plan. Link loss -> Return; geofence breach -> Return. Battery
+        # failsafes stay the controller's (low -> return, critical -> land); a drone whose
+        # controller is gone returns on the link-loss action long before its battery is low.
         default_factory=lambda: {
             "NAV_DLL_ACT": 2,
             "COM_DL_LOSS_T": 10,
             "GF_ACTION": 3,
-            "COM_LOW_BAT_ACT": 3,
         }
     )
 
