@@ -404,7 +404,11 @@ class Controller:
                 # (at a dock -> charging); Adopt would call it landed away.
                 landed = rt.sortie.phase == c.Phase.LANDING and not smp.in_air and not smp.armed
                 if rt.sortie.busy and not came_down and not landed:
-                    self.apply(drone_id, so.Adopt(in_air=smp.in_air))
+                    dock = None if smp.in_air else self._dock_at(smp.lat_deg, smp.lon_deg)
+                    if dock is not None and dock.dock_id != rt.sortie.dock_id:
+                        where = so.Target(dock.lat_deg, dock.lon_deg)
+                        self.apply(drone_id, so.AlternateDock(dock.dock_id, where))
+                    self.apply(drone_id, so.Adopt(in_air=smp.in_air, at_dock=dock is not None))
             elif not rt.link_ok:
                 rt.link_ok = True
                 if came_down:

@@ -182,9 +182,11 @@ class Resume:
 
 @dataclass(frozen=True, slots=True)
 class Adopt:
-    """The controller restarted (or a standby took over) and found this sortie in the journal."""
+    """The controller restarted (or a standby took over) and found this sortie in the journal.
+    ``at_dock``: the drone is on the ground on a dock (it came home by itself meanwhile)."""
 
     in_air: bool
+    at_dock: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -461,11 +463,12 @@ def step(s: Sortie, ev: Event) -> Result:
             s = replace(s, pilot=None, command_ok=True)
             return s, flight_command(s)
         case Adopt():
-            if s.airborne and not ev.in_air:
-                # It came down while nobody was watching (its own failsafe landed it).
-                return step(s, Landed(at_dock=False))
             if s.phase == Phase.PREFLIGHT or (s.phase == Phase.LAUNCHING and not ev.in_air):
                 return _abort_launch(s, "controller restarted before take-off", cover_open=True)
+            if s.airborne and not ev.in_air:
+                # It came down while nobody was watching (its own failsafe, or the landing it
+                # was on): at a dock it is home, anywhere else it needs recovering.
+                return step(s, Landed(at_dock=ev.at_dock))
             return replace(s, command_ok=True), ([] if s.pilot else flight_command(s))
         case LandNow() if s.airborne:
             s = replace(s, phase=Phase.LANDING)

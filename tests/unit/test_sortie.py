@@ -162,3 +162,20 @@ def test_events_out_of_phase_change_nothing() -> None:
     ):
         after, acts = so.step(s, ev)
         assert after == s and acts == []
+
+
+def test_adopting_a_drone_that_came_home_by_itself_ends_its_sortie_at_the_dock() -> None:
+    s, _ = so.step(airborne_on_scene(), so.Adopt(in_air=False, at_dock=True))
+    assert s.phase == Phase.CHARGING and s.incident_id is None
+
+
+def test_adopting_a_drone_down_away_from_a_dock_is_a_fault() -> None:
+    s, _ = so.step(airborne_on_scene(), so.Adopt(in_air=False, at_dock=False))
+    assert s.phase == Phase.FAULT
+
+
+def test_adopting_a_launch_that_never_left_the_ground_aborts_it() -> None:
+    s, _ = run(docked(), so.Launch("i1", SCENE, 2, 0.0), so.Prepared(ok=True))
+    s, acts = so.step(s, so.Adopt(in_air=False))
+    assert s.phase == Phase.DOCKED
+    assert any(isinstance(a, so.Requeue) for a in acts)
