@@ -78,7 +78,9 @@ async def one_run(speedup: float, workdir: Path, n: int) -> tuple[float, float]:
     ):
         ctl = run.controller
         while not (  # noqa: ASYNC110 - polling what a pilot would watch
-            ctl.drones[dock.drone_id].health.armable and ctl.drones[dock.drone_id].health.dock_ok
+            ctl.drones[dock.drone_id].health.armable
+            and ctl.drones[dock.drone_id].health.dock_ok
+            and ctl.drones[dock.drone_id].health.link_ok  # adopted: past the first-contact grace
         ):
             await asyncio.sleep(0.1)
         vehicle = sim.vehicles[0]
