@@ -247,11 +247,13 @@ class IncidentItem(QGraphicsItem):
         self.setData(0, ("incident", incident_id))
 
     def boundingRect(self) -> QRectF:  # noqa: N802
-        return QRectF(-14, -40, 200, 56)
+        width = max(self._w1, self._w2) + 20
+        return QRectF(-width, -40, width + 14, 56)
 
     def set_values(self, priority: int, line1: str, line2: str) -> None:
         if (priority, line1, line2) == (self.priority, self.line1, self.line2):
             return
+        self.prepareGeometryChange()  # the labels' width sets the bounding box
         self.priority, self.line1, self.line2 = priority, line1, line2
         self._w1, self._w2 = self._width(line1), self._width(line2)
         self.update()
@@ -274,5 +276,6 @@ class IncidentItem(QGraphicsItem):
         painter.drawLine(QPointF(0, -21), QPointF(0, -14))
         painter.drawPoint(QPointF(0, -10))
         painter.setFont(self.font)
-        _label(painter, 13, -22, self.line1, colour.darker(160), self._w1)
-        _label(painter, 13, -8, self.line2, QColor("#111827"), self._w2)
+        # Labels to the left of the pin: a drone over the scene writes its own to the right.
+        _label(painter, -13 - self._w1, -22, self.line1, colour.darker(160), self._w1)
+        _label(painter, -13 - self._w2, -8, self.line2, QColor("#111827"), self._w2)
