@@ -89,6 +89,8 @@ class ControllerConfig:
 ADOPT_GRACE_S = 2.5
 """How long a drone is watched after the controller first hears it before anything is concluded
 from its state (MAVSDK's first values are defaults, not the vehicle's)."""
+DIVERT_AFTER_S = 6.0
+"""How long a drone's home dock must stay unusable before the drone is sent to another."""
 IDLE_EVERY = 5
 """A docked, idle drone is checked on every fifth tick (2 Hz at the default 10 Hz tick)."""
 
@@ -118,6 +120,7 @@ class DroneRuntime:
     next_tel_s: float = 0.0
     last_tel_s: float = 0.0
     first_seen_s: float = 0.0
+    dock_bad_since: float | None = None
     link_ok: bool = False
     last_seen_s: float = 0.0
     adopted: bool = False
@@ -500,6 +503,14 @@ class Controller:
             return
         if self._dock_usable(s.dock_id):
             rt.no_alternate = False
+            rt.dock_bad_since = None
+            return
+        # A dock's Last Will also fires when the broker itself restarts: divert only once the
+        # dock has stayed unusable for a few seconds (docks reconnect within about 4 s).
+        now = time.monotonic()
+        if rt.dock_bad_since is None:
+            rt.dock_bad_since = now
+        if now - rt.dock_bad_since < DIVERT_AFTER_S:
             return
         claimed = {
             other.sortie.dock_id
