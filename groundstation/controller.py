@@ -29,7 +29,7 @@ from msgspec.structs import replace as sreplace
 
 from groundstation import contract as c
 from groundstation import sortie as so
-from groundstation.bus import Bus, Message
+from groundstation.bus import Bus
 from groundstation.dispatch import AirspaceCheck, Candidate, FlightModel, choose
 from groundstation.errors import DockError, GroundStationError, VehicleError
 from groundstation.journal import Journal
@@ -93,22 +93,6 @@ DIVERT_AFTER_S = 6.0
 """How long a drone's home dock must stay unusable before the drone is sent to another."""
 IDLE_EVERY = 5
 """A docked, idle drone is checked on every fifth tick (2 Hz at the default 10 Hz tick)."""
-
-
-class DockPort:
-    """What the controller needs from ``groundstation.docks.DockLink`` (None: no docks)."""
-
-    def subscriptions(self) -> list[tuple[str, int]]:
-        raise NotImplementedError
-
-    def handle(self, msg: Message) -> bool:
-        raise NotImplementedError
-
-    async def call(self, dock_id: str, method: c.DockMethod, *, timeout_s: float = 30.0) -> None:
-        raise NotImplementedError
-
-    def ready_reason(self, dock_id: str, *, max_wind_m_s: float, max_rainfall: int) -> str | None:
-        raise NotImplementedError
 
 
 @dataclass(slots=True)

@@ -36,10 +36,10 @@ from groundstation.tasks import cancel_until_done
 from groundstation.vehicle import (
     FlightMode,
     GeofencePolygon,
-    MissionItemInt,
     VehicleLink,
     VehicleSample,
 )
+from missions.plan import MavlinkItem
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -232,7 +232,7 @@ class MavsdkVehicle:
             await self._call(f"get_param {name}", lambda: self._param.get_param_float(name))
         )
 
-    async def fly_mission(self, items: list[MissionItemInt]) -> None:
+    async def fly_mission(self, items: list[MavlinkItem]) -> None:
         """Upload a mission (the MISSION_COUNT / REQUEST_INT / ITEM_INT / ACK exchange) and
         start it (PX4: AUTO.MISSION)."""
         raw = [

@@ -18,7 +18,6 @@ from typing import TYPE_CHECKING, Any
 from groundstation import contract as c
 from groundstation import sortie as so
 from groundstation.errors import Refused, VehicleError
-from groundstation.vehicle import MissionItemInt
 from missions.geo import distance_m
 from missions.plan import PlanError, parse_plan, rebase, to_mavlink_items
 
@@ -225,11 +224,8 @@ class OperatorServices:
         if refusal is not None:
             raise Refused(R.AIRSPACE, str(getattr(refusal, "reason", refusal)))
 
-    async def _fly(self, drone_id: str, what: str, coro: Any) -> None:
-        v = self.ctl.link(drone_id)
-        if v is None:
-            coro.close()
-            raise Refused(R.VEHICLE_FAILED, f"{drone_id} is not connected")
+    async def _fly(self, what: str, coro: Any) -> None:
+        """Await a vehicle command (from ``_vehicle``), mapping its failure to a refusal."""
         try:
             await coro
         except VehicleError as exc:
@@ -247,7 +243,7 @@ class OperatorServices:
         self._check_target(s, d.lat_deg, d.lon_deg)
         v = self._vehicle(d.drone_id)
         await self._fly(
-            d.drone_id, "goto", v.goto(d.lat_deg, d.lon_deg, self.ctl.amsl(d.drone_id, d.alt_rel_m))
+            "goto", v.goto(d.lat_deg, d.lon_deg, self.ctl.amsl(d.drone_id, d.alt_rel_m))
         )
         return {"drone_id": d.drone_id}
 
@@ -259,7 +255,6 @@ class OperatorServices:
         alt = self.ctl.sample(d.drone_id).alt_rel_m
         alt_rel = alt if math.isfinite(alt) and alt > 10 else s.cruise_alt_rel_m
         await self._fly(
-            d.drone_id,
             "orbit",
             v.orbit(
                 d.lat_deg, d.lon_deg, self.ctl.amsl(d.drone_id, alt_rel), d.radius_m, d.speed_m_s
@@ -270,7 +265,7 @@ class OperatorServices:
     async def _drone_hold(self, username: str, d: c.DroneRef) -> dict[str, Any]:
         s = self._holder(username, d.drone_id)
         self._airborne(s)
-        await self._fly(d.drone_id, "hold", self._vehicle(d.drone_id).hold())
+        await self._fly("hold", self._vehicle(d.drone_id).hold())
         return {"drone_id": d.drone_id}
 
     async def _drone_altitude(self, username: str, d: c.DroneAltitude) -> dict[str, Any]:
@@ -281,7 +276,6 @@ class OperatorServices:
             raise Refused(R.VEHICLE_FAILED, f"{d.drone_id} has no position")
         v = self._vehicle(d.drone_id)
         await self._fly(
-            d.drone_id,
             "altitude",
             v.goto(smp.lat_deg, smp.lon_deg, self.ctl.amsl(d.drone_id, d.alt_rel_m)),
         )
@@ -318,17 +312,9 @@ class OperatorServices:
         if not items:
             raise Refused(R.MALFORMED, "plan: no mission items")
         self._check_mission(s, items, home_alt)
-        mission = [
-            MissionItemInt(
-                seq=i.seq, frame=i.frame, command=i.command, autocontinue=i.autocontinue,
-                param1=i.param1, param2=i.param2, param3=i.param3, param4=i.param4,
-                x=i.x, y=i.y, z=i.z,
-            )
-            for i in items
-        ]
         v = self._vehicle(d.drone_id)
-        await self._fly(d.drone_id, "mission", v.fly_mission(mission))
-        return {"drone_id": d.drone_id, "items": len(mission)}
+        await self._fly("mission", v.fly_mission(items))
+        return {"drone_id": d.drone_id, "items": len(items)}
 
     def _check_mission(self, s: so.Sortie, items: list[Any], home_alt: float) -> None:
         prev: tuple[float, float] | None = None
@@ -338,8 +324,11 @@ class OperatorServices:
             lat, lon = item.x / 1e7, item.y / 1e7
             alt_rel = item.z - home_alt if item.frame in AMSL_FRAMES else item.z
             if math.isfinite(alt_rel) and alt_rel > MAX_ALT_REL_M:
-                raise Refused(R.OUT_OF_RANGE, f"item {item.seq}: {alt_rel:.0f} m above home, "
-                              f"over the {MAX_ALT_REL_M:.0f} m ceiling")
+                raise Refused(
+                    R.OUT_OF_RANGE,
+                    f"item {item.seq}: {alt_rel:.0f} m above home, "
+                    f"over the {MAX_ALT_REL_M:.0f} m ceiling",
+                )
             try:
                 self._check_target(s, lat, lon)
             except Refused as exc:

@@ -13,6 +13,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
+from missions.plan import MavlinkItem
+
 
 class FlightMode(enum.StrEnum):
     """PX4 flight modes as MAVSDK names them."""
@@ -81,23 +83,6 @@ class GeofencePolygon:
     inclusion: bool
 
 
-@dataclass(frozen=True, slots=True)
-class MissionItemInt:
-    """One MISSION_ITEM_INT of a mission to upload (PX4 numbering: seq from 0, no home item)."""
-
-    seq: int
-    frame: int
-    command: int
-    autocontinue: int
-    param1: float
-    param2: float
-    param3: float
-    param4: float
-    x: int
-    y: int
-    z: float
-
-
 class VehicleLink(Protocol):
     """One drone as the controller sees it. Every command raises VehicleError on failure."""
 
@@ -118,7 +103,7 @@ class VehicleLink(Protocol):
     async def set_speed(self, speed_m_s: float) -> None: ...
     async def set_params(self, params: Mapping[str, float | int]) -> None: ...
     async def upload_geofence(self, polygons: list[GeofencePolygon]) -> None: ...
-    async def fly_mission(self, items: list[MissionItemInt]) -> None: ...
+    async def fly_mission(self, items: list[MavlinkItem]) -> None: ...
 
 
 class Fleet(Protocol):

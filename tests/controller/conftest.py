@@ -194,10 +194,6 @@ async def stack_on(
         yield Stack(broker, sites, sim, docks, run, journal)
 
 
-@pytest.fixture
-async def mosquitto() -> AsyncIterator[Mosquitto]:
-    async with Mosquitto(persistence=False) as m:
-        yield m
 
 
 @pytest.fixture

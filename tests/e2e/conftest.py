@@ -14,15 +14,9 @@ from typing import Any
 
 import pytest
 
-from groundstation.broker import Mosquitto
-
 ROOT = Path(__file__).resolve().parents[2]
 
 
-@pytest.fixture
-async def mosquitto() -> AsyncIterator[Mosquitto]:
-    async with Mosquitto(persistence=False) as m:
-        yield m
 
 
 class Proc:

@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator
 from groundstation import contract as c
 from groundstation.bus import BrokerConfig, Bus, Message
 from tests.controller.conftest import Operator
-from tests.e2e.conftest import mosquitto, procs  # noqa: F401  (the same fixtures)
+from tests.e2e.conftest import procs  # noqa: F401  (the same fixture)
 
 
 class Watcher(Operator):
