@@ -29,6 +29,8 @@ from groundstation import contract as c
 from groundstation.broker import Mosquitto, free_udp_range
 from groundstation.bus import BrokerConfig, Bus
 
+WARM_UP_S = 4.0
+
 
 @dataclass(frozen=True, slots=True)
 class Load:
@@ -97,7 +99,9 @@ async def _subscribe(broker: BrokerConfig, drones: int, seconds: float, ctl_pid:
             msg = await asyncio.wait_for(anext(msgs), 60)
             tel = c.decode(msg.payload, c.Telemetry)
             last_seq[tel.drone_id] = tel.seq
-        await asyncio.sleep(1.0)
+        # The controller adopts a drone 2.5 s after first contact and only then raises its
+        # position stream from PX4's 5 Hz to 10 Hz: measure the steady state after that.
+        await asyncio.sleep(WARM_UP_S)
         while bus.pending():
             tel = c.decode((await anext(msgs)).payload, c.Telemetry)
             last_seq[tel.drone_id] = tel.seq

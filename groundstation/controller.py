@@ -423,7 +423,7 @@ class Controller:
         if v is not None:
             self.telemetry.attach(drone_id, v)
         if wall >= rt.last_tel_s + 1.0 and smp.has_position:
-            self.spawn(self.telemetry.tick(drone_id, rt, smp, wall), f"tel:{drone_id}")
+            self.telemetry.tick(drone_id, rt, smp, wall)
 
     def _conditions(self, drone_id: str, rt: DroneRuntime, smp: VehicleSample, now: float) -> None:
         s = rt.sortie

@@ -3,11 +3,13 @@
 MAVSDK calls back on its own thread when a position arrives. The callback only marks the drone
 dirty and, if no wake-up is pending already, schedules one on the event loop; after each round
 the publisher rests 5 ms. A burst of samples from many drones costs one loop wake-up (at most
-200 a second), and each drone is published at most at its rate
-(10 Hz in the air, 1 Hz on the ground) with its latest sample. One task publishes everything in
-turn, so there is no task per message and no queue to grow: a sample that arrives before the
-previous one was sent simply replaces it. The 10 Hz tick of the controller covers a drone whose
-samples stop (its telemetry goes on, with ``link_ok`` false).
+200 a second). Each drone is published at its rate (10 Hz in the air, 1 Hz on the ground), paced
+on its samples' arrival times, with its latest sample. A round's messages are queued on the bus
+without waiting for each write (``Bus.publish_nowait``) and leave in one pass when the socket is
+writable. One task publishes everything in turn, so there is no task per message and no queue to
+grow: a sample that arrives before the previous one was sent simply replaces it. The 10 Hz tick
+of the controller covers a drone whose samples stop (its telemetry goes on, with ``link_ok``
+false).
 
 Each message carries ``ts_ms`` (wall clock at publication) and ``age_ms`` (how old the vehicle's
 sample was then), so a subscriber can measure the whole path from vehicle to screen.
@@ -74,32 +76,33 @@ class TelemetryFanout:
             now = time.monotonic()
             for drone_id in dirty:
                 rt = self.ctl.drones.get(drone_id)
-                if rt is None:
+                if rt is None or not self.ctl.active:  # a standby controller publishes nothing
                     continue
                 smp = self.ctl.sample(drone_id)
                 # A change a pilot must see (armed, in the air, flight mode) goes out at once,
                 # not at the next 1 Hz slot of a drone on the ground.
-                if now >= rt.next_tel_s or self._flags.get(drone_id) != _flags(smp):
-                    await self.publish(drone_id, rt, smp, now)
+                if smp.updated_s >= rt.next_tel_s or self._flags.get(drone_id) != _flags(smp):
+                    self.publish(drone_id, rt, smp, now)
             # Samples arriving in the next few milliseconds are published together: at most
             # 1 / COALESCE_S wake-ups a second however many drones there are.
             await asyncio.sleep(COALESCE_S)
 
-    async def tick(self, drone_id: str, rt: DroneRuntime, smp: VehicleSample, now: float) -> None:
+    def tick(self, drone_id: str, rt: DroneRuntime, smp: VehicleSample, now: float) -> None:
         """From the controller's tick: a drone whose samples stopped still gets a message a
         second (its last position, ``link_ok`` false), so a console sees the loss."""
         if now >= rt.last_tel_s + STALE_REPEAT_S:
-            await self.publish(drone_id, rt, smp, now)
+            self.publish(drone_id, rt, smp, now)
 
-    async def publish(
-        self, drone_id: str, rt: DroneRuntime, smp: VehicleSample, now: float
-    ) -> None:
+    def publish(self, drone_id: str, rt: DroneRuntime, smp: VehicleSample, now: float) -> None:
+        """Queue one message (QoS 0, written with the rest of the round in one pass)."""
         if not smp.has_position:
             return
         cfg = self.ctl.config
         hz = cfg.telemetry_hz_air if smp.in_air else cfg.telemetry_hz_ground
-        # Up to 20 % early: a sample arriving with jitter just before its slot is not skipped.
-        rt.next_tel_s = now + 0.8 / hz
+        # Paced on the samples' arrival times, not on when this round runs: the vehicle sends on
+        # its own clock with jitter (PX4 and the simulator: 80-120 ms apart at 10 Hz), so every
+        # sample of a stream at the target rate goes out, and a faster stream is thinned to it.
+        rt.next_tel_s = smp.updated_s + max(0.5 / hz, 1.0 / hz - 0.05)
         rt.last_tel_s = now
         rt.seq += 1
         self._flags[drone_id] = _flags(smp)
@@ -128,7 +131,7 @@ class TelemetryFanout:
             phase=rt.sortie.phase,
             age_ms=age_ms,
         )
-        if await self.ctl.bus.publish(c.drone_telemetry(drone_id), c.encode(tel), qos=0):
+        if self.ctl.bus.publish_nowait(c.drone_telemetry(drone_id), c.encode(tel)):
             self.published += 1
 
 

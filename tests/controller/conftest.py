@@ -7,6 +7,7 @@ import argparse
 import asyncio
 import contextlib
 import os
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,6 +40,8 @@ class Operator:
     incidents: dict[str, list[c.Incident]] = field(default_factory=dict)
     states: dict[str, c.DroneState] = field(default_factory=dict)
     telemetry: dict[str, int] = field(default_factory=dict)
+    received: dict[str, list[tuple[float, bool]]] = field(default_factory=dict)
+    """Per drone: (monotonic time of arrival, in the air) of every telemetry message."""
     alerts: list[c.Alert] = field(default_factory=list)
     _waiters: dict[str, asyncio.Future[c.Reply]] = field(default_factory=dict)
 
@@ -62,6 +65,8 @@ class Operator:
             self.states[st.drone_id] = st
         elif ref.kind == "drone" and ref.leaf == "telemetry":
             self.telemetry[ref.ident] = self.telemetry.get(ref.ident, 0) + 1
+            tel = c.decode(msg.payload, c.Telemetry)
+            self.received.setdefault(ref.ident, []).append((time.monotonic(), tel.in_air))
         elif ref.kind == "controller" and ref.leaf == "events":
             self.alerts.append(c.decode(msg.payload, c.Alert))
 

@@ -64,6 +64,12 @@ async def test_an_incident_is_dispatched_flown_and_closed(stack: Stack) -> None:
         )
         # The other drone never left its dock.
         assert cad.phase("uav-islington-1") in (None, c.Phase.DOCKED)
+        # Telemetry came at 10 Hz while it flew and at 1 Hz from the drone resting in its dock.
+        flying = [t for t, in_air in cad.received[WEST_END_DRONE] if in_air]
+        assert len(flying) > 30
+        assert 9.0 <= rate_hz(flying) <= 11.0
+        resting = [t for t, _ in cad.received["uav-islington-1"]][-8:]
+        assert 0.8 <= rate_hz(resting) <= 1.25
     phases = [p[3] for p in stack.run.controller.journal.phases(WEST_END_DRONE)]
     assert phases[:4] == ["preflight", "launching", "transit", "on_scene"]
     assert phases[-1] in ("charging", "docked")
@@ -75,3 +81,8 @@ async def test_an_incident_in_a_no_fly_zone_is_rejected_with_the_zone(stack: Sta
         assert reply.data.result == c.Result.AIRSPACE
         assert "Soho test zone" in reply.data.output["reason"]
         assert all(rt.sortie.phase == c.Phase.DOCKED for rt in stack.run.controller.drones.values())
+
+
+def rate_hz(times: list[float]) -> float:
+    """Messages per second over a run of arrival times."""
+    return (len(times) - 1) / (times[-1] - times[0])
