@@ -1,12 +1,14 @@
 """The vehicle adapter: the only module that imports mavsdk (4.x, the native binding).
 
-One :class:`MavsdkFleet` owns one ``Mavsdk`` instance serving every drone (MAVLink's system-id
-space allows 250). Each drone is reached on its own connection URL (``udpin://0.0.0.0:P+i``, as
-PX4 SITL instance i sends to 14540+i) and identified by its system id.
+One :class:`MavsdkFleet` serves every drone (MAVLink's system-id space allows 250) through a few
+``Mavsdk`` instances, one per 25 drones. Each drone is reached on its own connection URL
+(``udpin://0.0.0.0:P+i``, as PX4 SITL instance i sends to 14540+i) and identified by its system
+id.
 
-- Telemetry: the native plugins call back on MAVSDK's own thread; each callback only stores the
-  value in the drone's latest-sample slot (an atomic dict assignment), so there is no queue to fall
-  behind and no event-loop wake-up per message. :meth:`MavsdkVehicle.sample` reads the slot.
+- Telemetry: the native plugins call back on MAVSDK's callback thread (one per instance, behind a
+  queue MAVSDK caps at 100); each callback only stores the value in the drone's latest-sample slot
+  (an atomic dict assignment), so it returns in microseconds and there is no event-loop wake-up
+  per message. :meth:`MavsdkVehicle.sample` reads the slot.
 - Commands: blocking MAVSDK calls run on a thread pool sized to the fleet, never on the loop and
   never on the small default executor (8 timeouts together would otherwise queue).
 - Errors: ``MavsdkError`` and its plugin subclasses become :class:`VehicleError` here, once.
@@ -290,29 +292,47 @@ def _route_mavsdk_log(level: Any, message: str, file: str | None, line: int) -> 
 log_subscribe(_route_mavsdk_log)
 
 
-class MavsdkFleet:
-    """Every drone of a controller, through one Mavsdk instance. ``async with`` it."""
+DRONES_PER_INSTANCE = 10
+"""MAVSDK runs every user callback of one ``Mavsdk`` on one thread through a queue it caps at 100
+and beyond which it drops callbacks. 100 drones whose positions arrive in the same few
+milliseconds, while the event loop holds the GIL, overflow one queue; a queue per 25 drones does
+not."""
 
-    def __init__(self, endpoints: list[DroneEndpoint], *, discover_timeout_s: float = 30.0) -> None:
+
+class MavsdkFleet:
+    """Every drone of a controller through a few ``Mavsdk`` instances (one per
+    ``DRONES_PER_INSTANCE`` drones, each with its own callback queue and thread). ``async with``
+    it."""
+
+    def __init__(
+        self,
+        endpoints: list[DroneEndpoint],
+        *,
+        discover_timeout_s: float = 30.0,
+        drones_per_instance: int = DRONES_PER_INSTANCE,
+    ) -> None:
         self.endpoints = {e.system_id: e for e in endpoints}
         self._by_id: dict[str, MavsdkVehicle] = {}
         self._executor = ThreadPoolExecutor(
             max_workers=min(64, len(endpoints) * 2 + 4), thread_name_prefix="mavsdk"
         )
-        self._mavsdk: Any = None
+        self._shards = _shards(endpoints, drones_per_instance)
+        self._instances: list[Any] = []
         self._discover_task: asyncio.Task[None] | None = None
         self.discover_timeout_s = discover_timeout_s
         self._found = asyncio.Event()
 
     async def __aenter__(self) -> Self:
         loop = asyncio.get_running_loop()
-        config = Configuration.create_with_component_type(ComponentType.GROUND_STATION)
-        self._mavsdk = Mavsdk(config)
-        for url in sorted({e.url for e in self.endpoints.values()}):
-            try:
-                await loop.run_in_executor(self._executor, self._mavsdk.add_any_connection, url)
-            except MavsdkError as exc:
-                raise VehicleError("fleet", f"add_any_connection {url}", str(exc)) from exc
+        for urls in self._shards:
+            config = Configuration.create_with_component_type(ComponentType.GROUND_STATION)
+            mavsdk = Mavsdk(config)
+            self._instances.append(mavsdk)
+            for url in urls:
+                try:
+                    await loop.run_in_executor(self._executor, mavsdk.add_any_connection, url)
+                except MavsdkError as exc:
+                    raise VehicleError("fleet", f"add_any_connection {url}", str(exc)) from exc
         self._discover_task = asyncio.create_task(self._discover(), name="mavsdk-discover")
         return self
 
@@ -321,25 +341,27 @@ class MavsdkFleet:
     ) -> None:
         if self._discover_task is not None:
             await cancel_until_done(self._discover_task)
-        if self._mavsdk is not None:
-            await asyncio.get_running_loop().run_in_executor(self._executor, self._mavsdk.destroy)
-            self._mavsdk = None
+        loop = asyncio.get_running_loop()
+        for mavsdk in self._instances:
+            await loop.run_in_executor(self._executor, mavsdk.destroy)
+        self._instances = []
         self._executor.shutdown(wait=False, cancel_futures=True)
 
     async def _discover(self) -> None:
         """Poll for systems until every endpoint is known (new drones may appear any time)."""
         loop = asyncio.get_running_loop()
         while True:
-            systems = await loop.run_in_executor(self._executor, self._mavsdk.get_systems)
-            for system in systems:
-                sysid = system.get_system_id()
-                endpoint = self.endpoints.get(sysid)
-                if endpoint is None or endpoint.drone_id in self._by_id:
-                    continue
-                if not system.has_autopilot():
-                    continue
-                self._by_id[endpoint.drone_id] = MavsdkVehicle(endpoint, system, self._executor)
-                log.info("discovered %s (system id %d)", endpoint.drone_id, sysid)
+            for mavsdk in self._instances:
+                systems = await loop.run_in_executor(self._executor, mavsdk.get_systems)
+                for system in systems:
+                    sysid = system.get_system_id()
+                    endpoint = self.endpoints.get(sysid)
+                    if endpoint is None or endpoint.drone_id in self._by_id:
+                        continue
+                    if not system.has_autopilot():
+                        continue
+                    self._by_id[endpoint.drone_id] = MavsdkVehicle(endpoint, system, self._executor)
+                    log.info("discovered %s (system id %d)", endpoint.drone_id, sysid)
             if len(self._by_id) == len(self.endpoints):
                 self._found.set()
                 return
@@ -356,3 +378,20 @@ class MavsdkFleet:
 
     def links(self) -> list[VehicleLink]:
         return list(self._by_id.values())
+
+
+def _shards(endpoints: list[DroneEndpoint], per_instance: int) -> list[list[str]]:
+    """Connection URLs grouped for the ``Mavsdk`` instances: at most ``per_instance`` drones each,
+    and the drones sharing a URL (several vehicles on one port) always in the same instance."""
+    drones_by_url: dict[str, int] = {}
+    for e in endpoints:
+        drones_by_url[e.url] = drones_by_url.get(e.url, 0) + 1
+    shards: list[list[str]] = []
+    count = per_instance
+    for url in sorted(drones_by_url):
+        if count + drones_by_url[url] > per_instance and count > 0:
+            shards.append([])
+            count = 0
+        shards[-1].append(url)
+        count += drones_by_url[url]
+    return shards

@@ -1,0 +1,61 @@
+"""The MAVSDK adapter on a fleet larger than one ``Mavsdk`` instance serves: the drones are
+spread over several instances, every one is discovered, reports its own position, and obeys."""
+
+from __future__ import annotations
+
+import pytest
+
+from groundstation.broker import free_udp_range
+from groundstation.mavsdk_link import DroneEndpoint, MavsdkFleet, _shards
+from missions.geo import distance_m
+from sitl import Home, SimFleet
+from tests.controller.conftest import until
+
+DRONES = 12
+PER_INSTANCE = 5
+
+
+def endpoint(i: int, url: str) -> DroneEndpoint:
+    return DroneEndpoint(f"uav-{i}", i + 1, url)
+
+
+@pytest.mark.unit
+def test_drones_are_split_into_instances_and_a_shared_url_stays_whole() -> None:
+    eps = [endpoint(i, f"udpin://0.0.0.0:{15000 + i}") for i in range(12)]
+    shards = _shards(eps, 5)
+    assert [len(s) for s in shards] == [5, 5, 2]
+    assert sorted(u for s in shards for u in s) == sorted(e.url for e in eps)
+    # Four drones behind one port (e.g. a radio) are never split across instances.
+    shared = [endpoint(i, "udpin://0.0.0.0:16000") for i in range(4)]
+    shards = _shards(eps[:3] + shared, 5)
+    assert ["udpin://0.0.0.0:16000" in s for s in shards].count(True) == 1
+    assert all(len(s) <= 5 for s in shards if "udpin://0.0.0.0:16000" not in s)
+
+
+@pytest.mark.integration
+async def test_a_fleet_over_several_instances_is_seen_and_flown() -> None:
+    homes = [Home(51.50 + 0.001 * i, -0.12, 30.0) for i in range(DRONES)]
+    base = free_udp_range(DRONES)
+    eps = [endpoint(i, f"udpin://0.0.0.0:{base + i}") for i in range(DRONES)]
+    async with (
+        SimFleet(homes, base_port=base, speedup=5.0, seed=1) as sim,
+        MavsdkFleet(eps, drones_per_instance=PER_INSTANCE) as fleet,
+    ):
+        assert len(fleet._instances) == 3
+        assert await fleet.wait_all(20.0)
+        await until(
+            lambda: all(v.sample().has_position for v in fleet.links()), 10.0, "positions"
+        )
+        for i, home in enumerate(homes):
+            v = fleet.get(f"uav-{i}")
+            assert v is not None
+            smp = v.sample()
+            assert distance_m(smp.lat_deg, smp.lon_deg, home.lat_deg, home.lon_deg) < 5.0
+        # The last drone lives in the third instance: it takes off when told to.
+        last = fleet.get(f"uav-{DRONES - 1}")
+        assert last is not None
+        await until(lambda: last.sample().armable, 15.0, "the last drone armable")
+        await last.arm()
+        await last.takeoff(10.0)
+        await until(lambda: sim.vehicles[DRONES - 1].state.rel_alt_m > 8.0, 15.0, "take-off")
+        assert not sim.vehicles[0].state.in_air
