@@ -414,6 +414,7 @@ class Controller:
         ):
             rt.link_ok = False
             self.apply(drone_id, so.FailsafeRaised(so.Failsafe.LINK_LOST, "no telemetry for 3 s"))
+        self.telemetry.tick(drone_id, rt, smp, wall)
         if self.flightlog is not None and rt.sortie.busy:
             # Logged before it is acted on: the sample that ends a sortie is in its log.
             self.flightlog.sample(drone_id, rt.sortie, smp)
@@ -422,8 +423,6 @@ class Controller:
             self._conditions(drone_id, rt, smp, now)
         if v is not None:
             self.telemetry.attach(drone_id, v)
-        if wall >= rt.last_tel_s + 1.0 and smp.has_position:
-            self.telemetry.tick(drone_id, rt, smp, wall)
 
     def _conditions(self, drone_id: str, rt: DroneRuntime, smp: VehicleSample, now: float) -> None:
         s = rt.sortie

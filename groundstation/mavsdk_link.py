@@ -78,7 +78,8 @@ class MavsdkVehicle:
         self._subscribe()
 
     def set_listener(self, listener: Callable[[], None] | None) -> None:
-        """Called on MAVSDK's thread after every position update (keep it tiny)."""
+        """Called on MAVSDK's thread after every position, armed, in-air and flight-mode update
+        (keep it tiny)."""
         self._listener = listener
 
     async def set_position_rate(self, rate_hz: float) -> None:
@@ -134,15 +135,23 @@ class MavsdkVehicle:
             s["home_lon_deg"] = h.longitude_deg
             s["home_alt_amsl_m"] = h.absolute_altitude_m
 
+        def changed() -> None:
+            listener = self._listener
+            if listener is not None:
+                listener()
+
         def mode(m: Any, _: Any) -> None:
             try:
                 s["flight_mode"] = FlightMode(m.name)
             except ValueError:
                 s["flight_mode"] = FlightMode.UNKNOWN
+            changed()
 
         def flag(key: str) -> Callable[[Any, Any], None]:
+            # Armed and in-air: a pilot must see the change at once, not with the next position.
             def cb(value: Any, _: Any) -> None:
                 s[key] = bool(value)
+                changed()
 
             return cb
 

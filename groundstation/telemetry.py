@@ -88,9 +88,13 @@ class TelemetryFanout:
             await asyncio.sleep(COALESCE_S)
 
     def tick(self, drone_id: str, rt: DroneRuntime, smp: VehicleSample, now: float) -> None:
-        """From the controller's tick: a drone whose samples stopped still gets a message a
+        """From the controller's tick, before it acts on the sample: a change of armed, in the
+        air or flight mode goes out first (a console never sees a drone "charging" while its
+        last telemetry says armed), and a drone whose samples stopped still gets a message a
         second (its last position, ``link_ok`` false), so a console sees the loss."""
-        if now >= rt.last_tel_s + STALE_REPEAT_S:
+        if not smp.has_position:
+            return
+        if self._flags.get(drone_id) != _flags(smp) or now >= rt.last_tel_s + STALE_REPEAT_S:
             self.publish(drone_id, rt, smp, now)
 
     def publish(self, drone_id: str, rt: DroneRuntime, smp: VehicleSample, now: float) -> None:
