@@ -37,13 +37,24 @@ def coverage_main(argv: list[str]) -> int:
     parser.add_argument("--json", action="store_true", help="print the statistics as JSON")
     parser.add_argument("--optimise", type=int, default=0, metavar="K", help="add K sites")
     parser.add_argument("--cell-m", type=float, default=250.0)
-    parser.add_argument("--wind-m-s", type=float, default=0.0)
+    parser.add_argument("--wind-m-s", type=float, default=0.0, help="headwind on every leg")
+    parser.add_argument(
+        "--cruise-m-s", type=float, help="another aircraft's cruise speed (default: the site set's)"
+    )
+    parser.add_argument(
+        "--launch-s", type=float, default=16.0, help="dock open and take-off (default 16 s)"
+    )
     args = parser.parse_args(argv)
     from missions.coverage import coverage, optimise
 
     try:
         sites = load_sites(args.sites)
-        kwargs: dict[str, Any] = {"cell_m": args.cell_m, "wind_m_s": args.wind_m_s}
+        kwargs: dict[str, Any] = {
+            "cell_m": args.cell_m,
+            "wind_m_s": args.wind_m_s,
+            "cruise_m_s": args.cruise_m_s,
+            "launch_s": args.launch_s,
+        }
         result = (
             optimise(sites, args.optimise, **kwargs) if args.optimise else coverage(sites, **kwargs)
         )

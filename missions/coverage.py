@@ -295,18 +295,25 @@ def coverage(
     climb_m_s: float = 3.0,
     threshold_s: float = 120.0,
     extra_sites: Sequence[LatLon] = (),
+    cruise_m_s: float | None = None,
 ) -> CoverageResult:
-    """The time-to-scene grid for a site set over Greater London (see the module docstring)."""
+    """The time-to-scene grid for a site set over Greater London (see the module docstring).
+    ``cruise_m_s`` overrides the site set's cruise speed (another aircraft, same sites)."""
     if not (math.isfinite(cell_m) and cell_m >= 25.0):
         raise ValueError(f"cell size {cell_m} m: must be at least 25 m")
     if not (math.isfinite(wind_m_s) and wind_m_s >= 0):
         raise ValueError(f"wind {wind_m_s} m/s: must be zero or positive")
+    if not (math.isfinite(launch_s) and 0.0 <= launch_s <= 600.0):
+        raise ValueError(f"launch time {launch_s} s: must be 0-600 s")
+    cruise = site_set.cruise_speed_m_s if cruise_m_s is None else cruise_m_s
+    if not (math.isfinite(cruise) and 1.0 <= cruise <= 60.0):
+        raise ValueError(f"cruise speed {cruise} m/s: must be 1-60 m/s")
     air = airspace or Airspace.load_default()
     model = FlightModel(
         launch_s=launch_s,
         climb_m_s=climb_m_s,
         cruise_alt_rel_m=site_set.cruise_alt_rel_m,
-        cruise_speed_m_s=site_set.cruise_speed_m_s,
+        cruise_speed_m_s=cruise,
         wind_m_s=wind_m_s,
     )
     grid = make_grid(air, cell_m)
