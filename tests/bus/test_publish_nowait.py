@@ -38,6 +38,16 @@ async def test_queued_messages_arrive_in_order(mosquitto: Mosquitto) -> None:
         assert pub.stats.published == len(sent) and pub.stats.dropped_out == 0
 
 
+async def test_messages_queued_just_before_closing_are_delivered(mosquitto: Mosquitto) -> None:
+    async with Bus(mosquitto.config, "sub") as sub:
+        await sub.subscribe(TOPIC)
+        await asyncio.sleep(0.2)
+        async with Bus(mosquitto.config, "pub") as pub:
+            for i in range(200):
+                assert pub.publish_nowait(TOPIC, f"{i}".encode())
+        assert await receive(sub, 200) == [f"{i}".encode() for i in range(200)]
+
+
 async def test_a_burst_beyond_the_bound_is_dropped_and_counted(mosquitto: Mosquitto) -> None:
     async with (
         Bus(mosquitto.config, "sub") as sub,
