@@ -32,6 +32,11 @@ log = logging.getLogger(__name__)
 
 REPLY_TIMEOUT_S = 2.0
 """How long to wait for a services_reply before sending the request again (new tid)."""
+OUTAGE_CHECK_S = 0.5
+"""How often a job waiting for its dock's events looks whether the broker is still there."""
+AFTER_OUTAGE_S = 8.0
+"""After a broker outage, how long a job waits at least for its dock to reconnect and report
+(measured: simulated docks report 3.2-3.9 s after the broker is back)."""
 OSD_STALE_S = 5.0
 """A dock whose last osd is older than this is not ready (osd comes at 1 Hz)."""
 _SEEN_LIMIT = 4096
@@ -62,7 +67,15 @@ class _DockRecord:
     osd: c.DockOsd | None = None
     osd_at: float | None = None
     state: c.DockState | None = None
+    state_at: float | None = None
     last_seen: float | None = None
+
+
+_END_STATE = {
+    c.DockMethod.COVER_OPEN: c.CoverState.OPEN,
+    c.DockMethod.COVER_CLOSE: c.CoverState.CLOSED,
+}
+"""Jobs whose end the dock's own osd report shows, when their completion event is lost."""
 
 
 @dataclass
@@ -133,6 +146,7 @@ class DockLink:
                 record.state = None
                 return
             record.state = c.decode(payload, c.DockState)
+            record.state_at = now
         elif leaf == "services_reply":
             self._on_reply(c.decode(payload, c.Reply))
         elif leaf == "events":
@@ -220,18 +234,35 @@ class DockLink:
         job = _Job(dock_id, c.DockMethod(method), c.new_tid())
         self._jobs[job.bid] = job
         loop = asyncio.get_running_loop()
+        started = time.monotonic()
         deadline = loop.time() + timeout_s / self._speedup
         try:
             accepted = await self._request(job, attempts, on_progress, deadline)
             if accepted is not None:  # the job already ended while we waited for the reply
                 return
+            outage = False
             while True:
-                left = deadline - loop.time()
+                now = loop.time()
+                left = deadline - now
                 if left <= 0:
                     raise DockError(dock_id, method, f"job timed out after {timeout_s:g} s")
                 try:
-                    out = await asyncio.wait_for(job.events.get(), left)
+                    out = await asyncio.wait_for(job.events.get(), min(left, OUTAGE_CHECK_S))
                 except TimeoutError:
+                    if not self._bus.connected:
+                        # Without a broker the dock cannot report: an outage stops the job's
+                        # clock instead of failing a job the dock may well have finished.
+                        deadline += loop.time() - now
+                        outage = True
+                    elif outage:
+                        # Back: the dock reconnects on its own schedule; give it time to report.
+                        outage = False
+                        deadline = max(deadline, loop.time() + AFTER_OUTAGE_S)
+                    elif self._done_per_report(job, started):
+                        # Its completion event was lost (sent while the broker was away), but
+                        # the dock's own report since shows the job's end state.
+                        log.info("dock %s: %s done per its report", dock_id, method)
+                        return
                     continue
                 if self._job_ended(job, out, on_progress):
                     return
@@ -299,6 +330,18 @@ class DockLink:
         if out.status in _TERMINAL_FAILURES:
             raise DockError(job.dock_id, job.method, out.reason or out.status.value)
         return False
+
+    def _done_per_report(self, job: _Job, started: float) -> bool:
+        """The dock's osd or state, received since the job began, shows the job's end state."""
+        target = _END_STATE.get(job.method)
+        record = self._docks.get(job.dock_id)
+        if target is None or record is None:
+            return False
+        reports = ((record.osd, record.osd_at), (record.state, record.state_at))
+        return any(
+            report is not None and at is not None and at > started and report.cover_state == target
+            for report, at in reports
+        )
 
     # --- views -------------------------------------------------------------------------------
 

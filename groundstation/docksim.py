@@ -136,6 +136,7 @@ class DockSim:
         self._job: _Job | None = None
         self._cover_stuck_next = False
         self._drop_next = 0
+        self._lose_completion = False
         self._replies: OrderedDict[str, bytes] = OrderedDict()
         self._last_state: tuple[Any, ...] | None = None
         self._next_osd = 0.0
@@ -193,6 +194,10 @@ class DockSim:
     def drop_requests(self, count: int = 1) -> None:
         """Ignore the next ``count`` service requests, as if they were lost on the way."""
         self._drop_next = count
+
+    def lose_completion(self) -> None:
+        """The next job's final ``ok`` event is lost on the way (the job itself completes)."""
+        self._lose_completion = True
 
     @property
     def job(self) -> str | None:
@@ -341,7 +346,11 @@ class DockSim:
         if percent >= 100:
             self._job = None
             self._finish(job.method)
-            return [self._event(job, c.JobStatus.OK, 100)]
+            done = self._event(job, c.JobStatus.OK, 100)
+            if self._lose_completion:
+                self._lose_completion = False
+                return []
+            return [done]
         quarter = percent // 25 * 25
         if quarter > job.reported:
             job.reported = quarter

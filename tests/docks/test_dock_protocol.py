@@ -5,9 +5,10 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from docks_helpers import until
+from docks_helpers import SPEEDUP, until
 
 from groundstation import contract as c
+from groundstation.broker import Mosquitto
 from groundstation.bus import Bus, Message
 from groundstation.docks import DockLink
 from groundstation.docksim import DockSimFleet
@@ -49,6 +50,41 @@ async def test_lost_first_request_is_retried_with_new_tid_same_bid(
     await link.call(DOCK, c.DockMethod.COVER_OPEN)
     assert sim.counters.services == 2
     assert sim.counters.dropped == 1
+    assert sim.cover == c.CoverState.OPEN
+
+
+async def test_a_job_whose_completion_event_is_lost_ends_on_the_docks_report(
+    fleet: DockSimFleet, link: DockLink
+) -> None:
+    await until(lambda: link.ready_reason(DOCK, max_wind_m_s=12, max_rainfall=1) is None)
+    sim = fleet.docks[DOCK]
+    sim.lose_completion()
+    seen: list[c.JobEventOutput] = []
+    started = asyncio.get_running_loop().time()
+    await link.call(DOCK, c.DockMethod.COVER_OPEN, timeout_s=30.0, on_progress=seen.append)
+    # Done as soon as the dock's osd showed the cover open, well before the job's timeout.
+    assert asyncio.get_running_loop().time() - started < 30.0 / SPEEDUP
+    assert sim.cover == c.CoverState.OPEN
+    assert c.JobStatus.OK not in [e.status for e in seen]
+    # A method without a visible end state still needs its event: it times out.
+    sim.lose_completion()
+    with pytest.raises(DockError, match="timed out"):
+        await link.call(DOCK, c.DockMethod.DRONE_OPEN, timeout_s=5.0)
+
+
+async def test_a_broker_outage_longer_than_the_job_timeout_does_not_fail_the_job(
+    broker: Mosquitto, fleet: DockSimFleet, link: DockLink
+) -> None:
+    await until(lambda: link.ready_reason(DOCK, max_wind_m_s=12, max_rainfall=1) is None)
+    sim = fleet.docks[DOCK]
+    # The cover takes 0.6 s; the broker goes away for 2.5 s, longer than the 1.5 s job timeout.
+    call = asyncio.create_task(link.call(DOCK, c.DockMethod.COVER_OPEN, timeout_s=30.0))
+    await until(lambda: sim.job == "cover_open")
+    await asyncio.to_thread(broker.stop)
+    await asyncio.sleep(2.5)
+    broker.start()
+    await broker.wait_ready()
+    await asyncio.wait_for(call, 15.0)  # ends ok (event or report), not "timed out"
     assert sim.cover == c.CoverState.OPEN
 
 
