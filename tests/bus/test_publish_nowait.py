@@ -4,6 +4,8 @@ queued arrives in order, and a burst larger than the bound is cut, counted, not 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import AsyncIterator
 
 import pytest
 
@@ -24,13 +26,17 @@ async def receive(bus: Bus, count: int, timeout_s: float = 10.0) -> list[bytes]:
     return got
 
 
-async def test_queued_messages_arrive_in_order(mosquitto: Mosquitto) -> None:
-    async with (
-        Bus(mosquitto.config, "sub") as sub,
-        Bus(mosquitto.config, "pub") as pub,
-    ):
+@contextlib.asynccontextmanager
+async def subscribed(mosquitto: Mosquitto) -> AsyncIterator[Bus]:
+    """A client subscribed to TOPIC (and given a moment for the broker to take it)."""
+    async with Bus(mosquitto.config, "sub") as sub:
         await sub.subscribe(TOPIC)
         await asyncio.sleep(0.2)
+        yield sub
+
+
+async def test_queued_messages_arrive_in_order(mosquitto: Mosquitto) -> None:
+    async with subscribed(mosquitto) as sub, Bus(mosquitto.config, "pub") as pub:
         sent = [f"{i}".encode() for i in range(500)]
         for payload in sent:
             assert pub.publish_nowait(TOPIC, payload)
@@ -39,9 +45,7 @@ async def test_queued_messages_arrive_in_order(mosquitto: Mosquitto) -> None:
 
 
 async def test_messages_queued_just_before_closing_are_delivered(mosquitto: Mosquitto) -> None:
-    async with Bus(mosquitto.config, "sub") as sub:
-        await sub.subscribe(TOPIC)
-        await asyncio.sleep(0.2)
+    async with subscribed(mosquitto) as sub:
         async with Bus(mosquitto.config, "pub") as pub:
             for i in range(200):
                 assert pub.publish_nowait(TOPIC, f"{i}".encode())
@@ -49,12 +53,7 @@ async def test_messages_queued_just_before_closing_are_delivered(mosquitto: Mosq
 
 
 async def test_a_burst_beyond_the_bound_is_dropped_and_counted(mosquitto: Mosquitto) -> None:
-    async with (
-        Bus(mosquitto.config, "sub") as sub,
-        Bus(mosquitto.config, "pub") as pub,
-    ):
-        await sub.subscribe(TOPIC)
-        await asyncio.sleep(0.2)
+    async with subscribed(mosquitto) as sub, Bus(mosquitto.config, "pub") as pub:
         # Without yielding to the event loop nothing is written, so the queue fills up.
         accepted = [pub.publish_nowait(TOPIC, f"{i}".encode()) for i in range(OUT_LIMIT + 300)]
         assert accepted.count(True) == OUT_LIMIT
