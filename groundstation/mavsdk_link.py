@@ -1,7 +1,7 @@
 """The vehicle adapter: the only module that imports mavsdk (4.x, the native binding).
 
 One :class:`MavsdkFleet` serves every drone (MAVLink's system-id space allows 250) through a few
-``Mavsdk`` instances, one per 25 drones. Each drone is reached on its own connection URL
+``Mavsdk`` instances, one per 10 drones. Each drone is reached on its own connection URL
 (``udpin://0.0.0.0:P+i``, as PX4 SITL instance i sends to 14540+i) and identified by its system
 id.
 
@@ -303,9 +303,9 @@ log_subscribe(_route_mavsdk_log)
 
 DRONES_PER_INSTANCE = 10
 """MAVSDK runs every user callback of one ``Mavsdk`` on one thread through a queue it caps at 100
-and beyond which it drops callbacks. 100 drones whose positions arrive in the same few
-milliseconds, while the event loop holds the GIL, overflow one queue; a queue per 25 drones does
-not."""
+and beyond which it drops callbacks. The once-a-second burst of 100 drones (heartbeat, status,
+battery, GPS, home... about ten callbacks each in the same few milliseconds, while the event
+loop holds the GIL) overflows one queue, and did at 25 drones an instance; at 10 none is lost."""
 
 
 class MavsdkFleet:
