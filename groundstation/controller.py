@@ -5,10 +5,11 @@ Thin I/O around the pure cores: the sortie machine (``groundstation.sortie``) an
 
 - ``reader``: the single consumer of the bus; routes operator services, dock messages.
 - ``ticker``: 10 Hz; reads each drone's latest sample, turns conditions into sortie events
-  (reached, landed, link lost, battery), publishes telemetry at its rate and state on change,
-  and runs the dispatcher over queued incidents.
-- action tasks: each action the machine returns runs as its own task (vehicle commands sit in
-  MAVSDK's thread pool); its result comes back as an event.
+  (reached, landed, link lost, battery: ``groundstation.watch``), publishes telemetry at its
+  rate and state on change, and runs the dispatcher over queued incidents.
+- action tasks: each vehicle or dock action the machine returns runs as its own task
+  (``groundstation.commands``; vehicle commands sit in MAVSDK's thread pool); its result comes
+  back as an event.
 
 Every state change is applied by :meth:`Controller.apply`, synchronously: step the machine,
 journal it, publish it, start its actions. No other code mutates a sortie.
@@ -30,11 +31,13 @@ from msgspec.structs import replace as sreplace
 from groundstation import contract as c
 from groundstation import sortie as so
 from groundstation.bus import Bus
+from groundstation.commands import VehicleCommands
 from groundstation.dispatch import AirspaceCheck, Candidate, FlightModel, choose
-from groundstation.errors import DockError, GroundStationError, VehicleError
+from groundstation.errors import GroundStationError
 from groundstation.journal import Journal
-from groundstation.vehicle import Fleet, GeofencePolygon, VehicleLink, VehicleSample
-from missions.geo import LatLon, distance_m, offset
+from groundstation.vehicle import Fleet, VehicleLink, VehicleSample
+from groundstation.watch import Watch, has_come_down
+from missions.geo import distance_m
 from missions.sites import SiteSet
 
 if TYPE_CHECKING:
@@ -89,8 +92,6 @@ class ControllerConfig:
 ADOPT_GRACE_S = 2.5
 """How long a drone is watched after the controller first hears it before anything is concluded
 from its state (MAVSDK's first values are defaults, not the vehicle's)."""
-DIVERT_AFTER_S = 6.0
-"""How long a drone's home dock must stay unusable before the drone is sent to another."""
 IDLE_EVERY = 5
 """A docked, idle drone is checked on every fifth tick (2 Hz at the default 10 Hz tick)."""
 
@@ -148,7 +149,9 @@ class Controller:
         self._t0_wall = time.monotonic()
         self._incident_seq = 0
         self._dispatch_due = True
-        self._dock_jobs: dict[str, c.DockMethod] = {}
+        self.dock_jobs: dict[str, c.DockMethod] = {}
+        self.commands = VehicleCommands(self)
+        self.watch = Watch(self)
         """Dock calls in flight, by dock: a dock still closing its cover cannot launch."""
         # Hot standby (groundstation.ha.LeaseKeeper): until it holds the lease this controller
         # issues no command, answers no operator and publishes nothing about drones.
@@ -372,7 +375,7 @@ class Controller:
             # The time of the newest sample, not of this tick: a loss is then shown 3 s after
             # the last telemetry, not 3 s after freshness ran out (which made it 6 s).
             rt.last_seen_s = smp.updated_s
-            came_down = _came_down(rt.sortie, smp)
+            came_down = has_come_down(rt.sortie, smp)
             if rt.first_seen_s == 0.0:
                 rt.first_seen_s = wall
             if not rt.adopted and wall - rt.first_seen_s < ADOPT_GRACE_S:
@@ -391,7 +394,7 @@ class Controller:
                 # (at a dock -> charging); Adopt would call it landed away.
                 landed = rt.sortie.phase == c.Phase.LANDING and not smp.in_air and not smp.armed
                 if rt.sortie.busy and not came_down and not landed:
-                    dock = None if smp.in_air else self._dock_at(smp.lat_deg, smp.lon_deg)
+                    dock = None if smp.in_air else self.dock_at(smp.lat_deg, smp.lon_deg)
                     if dock is not None and dock.dock_id != rt.sortie.dock_id:
                         where = so.Target(dock.lat_deg, dock.lon_deg)
                         self.apply(drone_id, so.AlternateDock(dock.dock_id, where))
@@ -418,179 +421,28 @@ class Controller:
         if self.flightlog is not None and rt.sortie.busy:
             # Logged before it is acted on: the sample that ends a sortie is in its log.
             self.flightlog.sample(drone_id, rt.sortie, smp)
-        self._health(drone_id, rt, smp)
+        self.watch.health(drone_id, rt, smp)
         if fresh and rt.adopted:
-            self._conditions(drone_id, rt, smp, now)
+            self.watch.conditions(drone_id, rt, smp, now)
         if v is not None:
             self.telemetry.attach(drone_id, v)
 
-    def _conditions(self, drone_id: str, rt: DroneRuntime, smp: VehicleSample, now: float) -> None:
-        s = rt.sortie
-        cfg = self.config
-        # Battery failsafes (once each per sortie).
-        if s.airborne and math.isfinite(smp.battery_pct):
-            if smp.battery_pct <= cfg.battery_critical_pct and not rt.battery_critical:
-                rt.battery_critical = True
-                self.apply(
-                    drone_id,
-                    so.FailsafeRaised(so.Failsafe.BATTERY_CRITICAL, f"{smp.battery_pct:.0f}%"),
-                )
-            elif smp.battery_pct <= cfg.battery_low_pct and not rt.battery_low:
-                rt.battery_low = True
-                self.apply(
-                    drone_id, so.FailsafeRaised(so.Failsafe.BATTERY_LOW, f"{smp.battery_pct:.0f}%")
-                )
-        s = rt.sortie
-        if (s.phase == c.Phase.LANDING and not smp.in_air and not smp.armed) or _came_down(s, smp):
-            dock = self._dock_at(smp.lat_deg, smp.lon_deg)
-            if dock is not None and dock.dock_id != s.dock_id:
-                self.apply(
-                    drone_id, so.AlternateDock(dock.dock_id, so.Target(dock.lat_deg, dock.lon_deg))
-                )
-            self.apply(drone_id, so.Landed(at_dock=dock is not None))
-        elif (
-            s.phase == c.Phase.LAUNCHING and smp.in_air and smp.alt_rel_m >= s.safe_alt_rel_m - 1.5
-        ):
-            self.apply(drone_id, so.Reached(so.Goal.SAFE_ALT, now))
-        elif s.phase == c.Phase.TRANSIT and s.target is not None:
-            d = distance_m(smp.lat_deg, smp.lon_deg, s.target.lat_deg, s.target.lon_deg)
-            rt.eta_s = (
-                d / max(1.0, smp.ground_speed_m_s) if smp.ground_speed_m_s > 0.5 else rt.eta_s
-            )
-            if d <= s.orbit_radius_m + 15.0:
-                self.apply(drone_id, so.Reached(so.Goal.SCENE, now))
-        elif s.phase == c.Phase.RETURNING:
-            d = distance_m(smp.lat_deg, smp.lon_deg, s.dock.lat_deg, s.dock.lon_deg)
-            if d <= 4.0 and smp.ground_speed_m_s < 2.0:
-                self.apply(drone_id, so.Reached(so.Goal.DOCK, now))
-        elif s.phase == c.Phase.ON_SCENE:
-            self.apply(drone_id, so.Tick(now))
-        elif s.phase == c.Phase.CHARGING and smp.battery_pct >= cfg.charged_pct:
-            self.apply(drone_id, so.Charged())
-        self._gps(drone_id, rt, smp)
-        self._home_dock(drone_id, rt, smp)
-        s = rt.sortie
-        if s.airborne and not s.command_ok and not rt.gps_lost:
-            self.apply(drone_id, so.Tick(now))
-
-    def _home_dock(self, drone_id: str, rt: DroneRuntime, smp: VehicleSample) -> None:
-        """The home dock went offline (or faulted) while the drone is out: divert it to the
-        nearest vacant, working dock in range; with none, say so once and keep the plan."""
-        s = rt.sortie
-        if self.docks is None or s.phase not in (
-            c.Phase.TRANSIT,
-            c.Phase.ON_SCENE,
-            c.Phase.RETURNING,
-        ):
-            rt.no_alternate = False
-            return
-        if self._dock_usable(s.dock_id):
-            rt.no_alternate = False
-            rt.dock_bad_since = None
-            return
-        # A dock's Last Will also fires when the broker itself restarts: divert only once the
-        # dock has stayed unusable for a few seconds (docks reconnect within about 4 s).
-        now = time.monotonic()
-        if rt.dock_bad_since is None:
-            rt.dock_bad_since = now
-        if now - rt.dock_bad_since < DIVERT_AFTER_S:
-            return
-        claimed = {
-            other.sortie.dock_id
-            for other_id, other in self.drones.items()
-            if other_id != drone_id and other.sortie.phase != c.Phase.FAULT
-        }
-        best: tuple[float, Any] | None = None
-        for dock in self.config.site_set.docks:
-            if dock.dock_id == s.dock_id or dock.dock_id in claimed:
-                continue
-            if not self._dock_usable(dock.dock_id):
-                continue
-            d = distance_m(smp.lat_deg, smp.lon_deg, dock.lat_deg, dock.lon_deg)
-            if d <= self.config.model.max_range_m and (best is None or d < best[0]):
-                best = (d, dock)
-        if best is None:
-            if not rt.no_alternate:
-                rt.no_alternate = True
-                self.alert(
-                    c.Severity.CRITICAL,
-                    "no_alternate_dock",
-                    f"{drone_id}: home dock {s.dock_id} is unusable and no other dock is free",
-                    drone_id=drone_id,
-                    dock_id=s.dock_id,
-                )
-            return
-        dock = best[1]
-        self.apply(drone_id, so.AlternateDock(dock.dock_id, so.Target(dock.lat_deg, dock.lon_deg)))
-
-    def _dock_usable(self, dock_id: str) -> bool:
+    def dock_usable(self, dock_id: str) -> bool:
         """Can a drone land there? Weather limits are for launching, not for coming home."""
-        reason = self._dock_reason(dock_id)
+        reason = self.dock_reason(dock_id)
         return reason is None or reason.startswith(("wind", "rainfall"))
 
-    def _gps(self, drone_id: str, rt: DroneRuntime, smp: VehicleSample) -> None:
-        """GPS lost in the air: the incident goes to another drone and this one comes home
-        (its commands are refused until the fix is back; PX4 descends by itself if it stays
-        lost). Raised once per loss, cleared when the fix returns."""
-        gps_ok = smp.global_position_ok and smp.satellites >= self.config.model.min_satellites
-        if gps_ok:
-            if rt.gps_lost:
-                rt.gps_lost = False
-                self.alert(
-                    c.Severity.INFO, "gps_recovered", f"{drone_id}: GPS back", drone_id=drone_id
-                )
-                if rt.sortie.airborne and not rt.sortie.pilot:
-                    # Commands sent without a fix were refused or ignored: send the plan again.
-                    for action in so.flight_command(rt.sortie):
-                        self._start(drone_id, action)
-            return
-        if rt.sortie.airborne and not rt.gps_lost and rt.sortie.phase != c.Phase.LAUNCHING:
-            rt.gps_lost = True
-            self.apply(
-                drone_id,
-                so.FailsafeRaised(so.Failsafe.GPS_LOST, f"{smp.satellites} satellites"),
-            )
-
-    def _dock_at(self, lat: float, lon: float) -> Any:
+    def dock_at(self, lat: float, lon: float) -> Any:
         for dock in self.config.site_set.docks:
             if distance_m(lat, lon, dock.lat_deg, dock.lon_deg) <= 5.0:
                 return dock
         return None
 
-    def _health(self, drone_id: str, rt: DroneRuntime, smp: VehicleSample) -> None:
-        failed: list[str] = []
-        gps_ok = smp.global_position_ok and smp.satellites >= self.config.model.min_satellites
-        if not gps_ok:
-            failed.append("gps")
-        if not smp.armable:
-            failed.append("armable")
-        battery_ok = (
-            math.isfinite(smp.battery_pct) and smp.battery_pct > self.config.battery_low_pct
-        )
-        if not battery_ok:
-            failed.append("battery")
-        dock_reason = self._dock_reason(rt.sortie.dock_id)
-        if dock_reason:
-            failed.append(f"dock: {dock_reason}")
-        if not rt.link_ok:
-            failed.append("link")
-        health = c.HealthGates(
-            gps_ok=gps_ok,
-            armable=smp.armable,
-            battery_ok=battery_ok,
-            link_ok=rt.link_ok,
-            dock_ok=dock_reason is None,
-            failed=failed,
-        )
-        if health != rt.health:
-            rt.health = health
-            self.spawn(self.publish_state(drone_id), f"state:{drone_id}")
-
-    def _dock_job(self, dock_id: str) -> str | None:
-        method = self._dock_jobs.get(dock_id)
+    def dock_job(self, dock_id: str) -> str | None:
+        method = self.dock_jobs.get(dock_id)
         return None if method is None else f"dock busy: {method}"
 
-    def _dock_reason(self, dock_id: str) -> str | None:
+    def dock_reason(self, dock_id: str) -> str | None:
         if self.docks is None:
             return None
         m = self.config.model
@@ -621,7 +473,7 @@ class Controller:
             self._release_incident(before, after, actions)
         self.spawn(self.publish_state(drone_id), f"state:{drone_id}")
         for action in actions:
-            self._start(drone_id, action)
+            self.start_action(drone_id, action)
 
     def _release_incident(
         self, before: so.Sortie, after: so.Sortie, actions: list[so.Action]
@@ -655,7 +507,8 @@ class Controller:
             f"{after.drone_id} {after.phase}: {after.reason or 'did not get there'}",
         )
 
-    def _start(self, drone_id: str, action: so.Action) -> None:
+    def start_action(self, drone_id: str, action: so.Action) -> None:
+        """Carry out one action of a sortie: bookkeeping now, vehicle and dock work as a task."""
         match action:
             case so.Alert():
                 inc = self.drones[drone_id].sortie.incident_id
@@ -671,139 +524,9 @@ class Controller:
                 if self.epoch is not None:
                     text = f"epoch {self.epoch}: {action}"
                     self.journal.event("info", "vehicle_command", text, drone_id=drone_id)
-                self.spawn(self._execute(drone_id, action), f"{type(action).__name__}:{drone_id}")
-
-    async def _execute(self, drone_id: str, action: so.Action) -> None:
-        if not self.active:
-            log.warning("%s: standby, %s not sent", drone_id, type(action).__name__)
-            return
-        v = self.link(drone_id)
-        try:
-            match action:
-                case so.Prepare():
-                    await self._prepare(drone_id, action.dock_id)
-                    self.apply(drone_id, so.Prepared(ok=True))
-                case so.ArmTakeoff():
-                    if v is None:
-                        raise VehicleError(drone_id, "arm", "not connected")
-                    await v.arm()
-                    await v.takeoff(action.alt_rel_m)
-                    self.apply(drone_id, so.LaunchDone(ok=True))
-                case so.Goto():
-                    if v is None:
-                        raise VehicleError(drone_id, "goto", "not connected")
-                    await v.goto(
-                        action.lat_deg, action.lon_deg, self.amsl(drone_id, action.alt_rel_m)
-                    )
-                    self.apply(drone_id, so.CommandDone(ok=True))
-                case so.Orbit():
-                    if v is None:
-                        raise VehicleError(drone_id, "orbit", "not connected")
-                    await v.orbit(
-                        action.lat_deg,
-                        action.lon_deg,
-                        self.amsl(drone_id, action.alt_rel_m),
-                        action.radius_m,
-                        action.speed_m_s,
-                    )
-                    self.apply(drone_id, so.CommandDone(ok=True))
-                case so.Land():
-                    if v is None:
-                        raise VehicleError(drone_id, "land", "not connected")
-                    await v.land()
-                    self.apply(drone_id, so.CommandDone(ok=True))
-                case so.DockCall():
-                    await self._dock_call(drone_id, action)
-        except (GroundStationError, OSError) as exc:
-            reason = getattr(exc, "reason", None) or str(exc)
-            log.warning("%s: %s failed: %s", drone_id, type(action).__name__, reason)
-            match action:
-                case so.Prepare():
-                    self.apply(drone_id, so.Prepared(ok=False, reason=reason))
-                case so.ArmTakeoff():
-                    self.apply(drone_id, so.LaunchDone(ok=False, reason=reason))
-                case so.DockCall():
-                    self.alert(
-                        c.Severity.WARNING,
-                        "dock_failed",
-                        f"{action.dock_id}: {reason}",
-                        drone_id=drone_id,
-                    )
-                case _:
-                    self.apply(drone_id, so.CommandDone(ok=False, reason=reason))
-
-    async def _prepare(self, drone_id: str, dock_id: str) -> None:
-        v = self.link(drone_id)
-        if v is None:
-            raise VehicleError(drone_id, "preflight", "not connected")
-        jobs: list[Coroutine[Any, Any, None]] = [self._configure(v, dock_id)]
-        if self.docks is not None:
-            jobs.append(
-                self.docks.call(
-                    dock_id, c.DockMethod.COVER_OPEN, timeout_s=self.config.dock_timeout_s
+                self.spawn(
+                    self.commands.execute(drone_id, action), f"{type(action).__name__}:{drone_id}"
                 )
-            )
-        try:
-            async with asyncio.TaskGroup() as tg:
-                for job in jobs:
-                    tg.create_task(job)
-        except ExceptionGroup as group:
-            # A stuck cover or a refused parameter: surface the first one as itself, so the
-            # launch is aborted with its reason (an ExceptionGroup would leave it in preflight).
-            match = group.subgroup((GroundStationError, OSError))
-            if match is None:
-                raise
-            first: BaseException = match
-            while isinstance(first, BaseExceptionGroup):
-                first = first.exceptions[0]
-            raise first from group
-
-    async def _configure(self, v: VehicleLink, dock_id: str) -> None:
-        """Before every launch: the vehicle's own failsafes and a geofence around the area."""
-        cfg = self.config
-        params: dict[str, float | int] = dict(cfg.failsafe_params)
-        params["RTL_RETURN_ALT"] = float(cfg.model.cruise_alt_rel_m)
-        params["MPC_XY_CRUISE"] = float(cfg.model.cruise_speed_m_s)
-        params["MPC_XY_VEL_MAX"] = float(max(12.0, cfg.model.cruise_speed_m_s))
-        await v.set_params(params)
-        dock = cfg.site_set.dock(dock_id)
-        if dock is not None:
-            r = cfg.model.max_range_m + 1000.0
-            corners = [
-                offset(dock.lat_deg, dock.lon_deg, n, e)
-                for n, e in ((r, -r), (r, r), (-r, r), (-r, -r))
-            ]
-            fence = [GeofencePolygon(tuple((p.lat_deg, p.lon_deg) for p in corners), True)]
-            # The no-fly zones within reach, from the same airspace data the dispatcher and the
-            # pilot's commands are checked against, as exclusion polygons.
-            make = getattr(self.airspace, "geofence", None)
-            if make is not None:
-                near = make(LatLon(dock.lat_deg, dock.lon_deg), r)
-                fence += [
-                    GeofencePolygon(tuple((q.lat_deg, q.lon_deg) for q in poly.vertices), False)
-                    for poly in near.polygons
-                    if not poly.inclusion
-                ]
-            await v.upload_geofence(fence)
-
-    async def _dock_call(self, drone_id: str, action: so.DockCall) -> None:
-        if self.docks is None:
-            if action.method == c.DockMethod.COVER_CLOSE:
-                self.apply(drone_id, so.DockClosed(ok=True))
-            return
-        self._dock_jobs[action.dock_id] = action.method
-        try:
-            await self.docks.call(
-                action.dock_id, action.method, timeout_s=self.config.dock_timeout_s
-            )
-        except DockError as exc:
-            if action.method == c.DockMethod.COVER_CLOSE:
-                self.apply(drone_id, so.DockClosed(ok=False, reason=exc.reason))
-            raise
-        finally:
-            self._dock_jobs.pop(action.dock_id, None)
-        if action.method == c.DockMethod.COVER_CLOSE:
-            self.apply(drone_id, so.DockClosed(ok=True))
 
     def amsl(self, drone_id: str, alt_rel_m: float) -> float:
         """A height above the drone's home (its dock) as an altitude above mean sea level."""
@@ -892,7 +615,7 @@ class Controller:
                     gps_ok=smp.global_position_ok,
                     satellites=smp.satellites,
                     armable=smp.armable,
-                    dock_reason=self._dock_reason(s.dock_id) or self._dock_job(s.dock_id),
+                    dock_reason=self.dock_reason(s.dock_id) or self.dock_job(s.dock_id),
                     wind_m_s=wind,
                     busy=s.busy,
                     airborne=s.airborne,
@@ -1019,15 +742,3 @@ class Controller:
             await self.bus.publish(
                 c.controller_status(self.cid), c.encode(status), qos=1, retain=True
             )
-
-
-def _came_down(s: so.Sortie, smp: VehicleSample) -> bool:
-    """The sortie says airborne but the vehicle is on the ground and disarmed: its own failsafe
-    (data-link loss RTL, battery, GPS) landed it while nobody was watching, or it was landed by
-    hand. Not during launch: the machine handles a launch that never left the ground."""
-    return (
-        s.airborne
-        and s.phase not in (c.Phase.LAUNCHING, c.Phase.LANDING)
-        and not smp.in_air
-        and not smp.armed
-    )

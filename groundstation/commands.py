@@ -1,0 +1,170 @@
+"""Sortie actions carried out on the vehicles and the docks: the I/O half of ``Controller.apply``.
+
+The sortie machine (``groundstation.sortie``) returns actions; the controller runs each vehicle or
+dock action as its own task through :meth:`VehicleCommands.execute`, which talks to the vehicle
+(``VehicleLink``) and the dock (``DockLink``) and reports the outcome back to the sortie as an
+event. Before a launch it also sets the vehicle's own failsafes and uploads its geofence.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Coroutine
+from typing import TYPE_CHECKING, Any
+
+from groundstation import contract as c
+from groundstation import sortie as so
+from groundstation.errors import DockError, GroundStationError, VehicleError
+from groundstation.vehicle import GeofencePolygon, VehicleLink
+from missions.geo import LatLon, offset
+
+if TYPE_CHECKING:
+    from groundstation.controller import Controller
+
+log = logging.getLogger(__name__)
+
+
+class VehicleCommands:
+    """Runs the vehicle and dock actions of every sortie of one controller."""
+
+    def __init__(self, ctl: Controller) -> None:
+        self.ctl = ctl
+
+    async def execute(self, drone_id: str, action: so.Action) -> None:
+        """Run one action of a sortie on the vehicle or its dock; its result goes back to the
+        sortie as an event (a failure as a failed event with the reason, never an exception)."""
+        ctl = self.ctl
+        if not ctl.active:
+            log.warning("%s: standby, %s not sent", drone_id, type(action).__name__)
+            return
+        v = ctl.link(drone_id)
+        try:
+            match action:
+                case so.Prepare():
+                    await self._prepare(drone_id, action.dock_id)
+                    ctl.apply(drone_id, so.Prepared(ok=True))
+                case so.ArmTakeoff():
+                    if v is None:
+                        raise VehicleError(drone_id, "arm", "not connected")
+                    await v.arm()
+                    await v.takeoff(action.alt_rel_m)
+                    ctl.apply(drone_id, so.LaunchDone(ok=True))
+                case so.Goto():
+                    if v is None:
+                        raise VehicleError(drone_id, "goto", "not connected")
+                    await v.goto(
+                        action.lat_deg, action.lon_deg, ctl.amsl(drone_id, action.alt_rel_m)
+                    )
+                    ctl.apply(drone_id, so.CommandDone(ok=True))
+                case so.Orbit():
+                    if v is None:
+                        raise VehicleError(drone_id, "orbit", "not connected")
+                    await v.orbit(
+                        action.lat_deg,
+                        action.lon_deg,
+                        ctl.amsl(drone_id, action.alt_rel_m),
+                        action.radius_m,
+                        action.speed_m_s,
+                    )
+                    ctl.apply(drone_id, so.CommandDone(ok=True))
+                case so.Land():
+                    if v is None:
+                        raise VehicleError(drone_id, "land", "not connected")
+                    await v.land()
+                    ctl.apply(drone_id, so.CommandDone(ok=True))
+                case so.DockCall():
+                    await self._dock_call(drone_id, action)
+        except (GroundStationError, OSError) as exc:
+            reason = getattr(exc, "reason", None) or str(exc)
+            log.warning("%s: %s failed: %s", drone_id, type(action).__name__, reason)
+            match action:
+                case so.Prepare():
+                    ctl.apply(drone_id, so.Prepared(ok=False, reason=reason))
+                case so.ArmTakeoff():
+                    ctl.apply(drone_id, so.LaunchDone(ok=False, reason=reason))
+                case so.DockCall():
+                    ctl.alert(
+                        c.Severity.WARNING,
+                        "dock_failed",
+                        f"{action.dock_id}: {reason}",
+                        drone_id=drone_id,
+                    )
+                case _:
+                    ctl.apply(drone_id, so.CommandDone(ok=False, reason=reason))
+
+    async def _prepare(self, drone_id: str, dock_id: str) -> None:
+        ctl = self.ctl
+        v = ctl.link(drone_id)
+        if v is None:
+            raise VehicleError(drone_id, "preflight", "not connected")
+        jobs: list[Coroutine[Any, Any, None]] = [self._configure(v, dock_id)]
+        if ctl.docks is not None:
+            jobs.append(
+                ctl.docks.call(
+                    dock_id, c.DockMethod.COVER_OPEN, timeout_s=ctl.config.dock_timeout_s
+                )
+            )
+        try:
+            async with asyncio.TaskGroup() as tg:
+                for job in jobs:
+                    tg.create_task(job)
+        except ExceptionGroup as group:
+            # A stuck cover or a refused parameter: surface the first one as itself, so the
+            # launch is aborted with its reason (an ExceptionGroup would leave it in preflight).
+            match = group.subgroup((GroundStationError, OSError))
+            if match is None:
+                raise
+            first: BaseException = match
+            while isinstance(first, BaseExceptionGroup):
+                first = first.exceptions[0]
+            raise first from group
+
+    async def _configure(self, v: VehicleLink, dock_id: str) -> None:
+        """Before every launch: the vehicle's own failsafes and a geofence around the area."""
+        ctl = self.ctl
+        cfg = ctl.config
+        params: dict[str, float | int] = dict(cfg.failsafe_params)
+        params["RTL_RETURN_ALT"] = float(cfg.model.cruise_alt_rel_m)
+        params["MPC_XY_CRUISE"] = float(cfg.model.cruise_speed_m_s)
+        params["MPC_XY_VEL_MAX"] = float(max(12.0, cfg.model.cruise_speed_m_s))
+        await v.set_params(params)
+        dock = cfg.site_set.dock(dock_id)
+        if dock is not None:
+            r = cfg.model.max_range_m + 1000.0
+            corners = [
+                offset(dock.lat_deg, dock.lon_deg, n, e)
+                for n, e in ((r, -r), (r, r), (-r, r), (-r, -r))
+            ]
+            fence = [GeofencePolygon(tuple((p.lat_deg, p.lon_deg) for p in corners), True)]
+            # The no-fly zones within reach, from the same airspace data the dispatcher and the
+            # pilot's commands are checked against, as exclusion polygons.
+            make = getattr(ctl.airspace, "geofence", None)
+            if make is not None:
+                near = make(LatLon(dock.lat_deg, dock.lon_deg), r)
+                fence += [
+                    GeofencePolygon(tuple((q.lat_deg, q.lon_deg) for q in poly.vertices), False)
+                    for poly in near.polygons
+                    if not poly.inclusion
+                ]
+            await v.upload_geofence(fence)
+
+    async def _dock_call(self, drone_id: str, action: so.DockCall) -> None:
+        ctl = self.ctl
+        if ctl.docks is None:
+            if action.method == c.DockMethod.COVER_CLOSE:
+                ctl.apply(drone_id, so.DockClosed(ok=True))
+            return
+        ctl.dock_jobs[action.dock_id] = action.method
+        try:
+            await ctl.docks.call(
+                action.dock_id, action.method, timeout_s=ctl.config.dock_timeout_s
+            )
+        except DockError as exc:
+            if action.method == c.DockMethod.COVER_CLOSE:
+                ctl.apply(drone_id, so.DockClosed(ok=False, reason=exc.reason))
+            raise
+        finally:
+            ctl.dock_jobs.pop(action.dock_id, None)
+        if action.method == c.DockMethod.COVER_CLOSE:
+            ctl.apply(drone_id, so.DockClosed(ok=True))
