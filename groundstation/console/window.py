@@ -655,6 +655,9 @@ class MainWindow(QMainWindow):
             orbit.setObjectName("orbit_here")
             orbit.setEnabled(orbit_ok)
             orbit.triggered.connect(lambda: self.orbit(lat, lon))
+        # Once the menu is gone the keyboard belongs to the console again (T, G, O... work at
+        # once); the offscreen and some X11 setups leave the closed popup the active window.
+        menu.aboutToHide.connect(lambda: QTimer.singleShot(0, self.activateWindow))
         self.last_menu = menu
         menu.popup(gpos)
 

@@ -315,12 +315,21 @@ def test_takeover_goto_orbit_refusal_release(qt_run: Run, qtbot: Any) -> None:
             qtbot.mouseClick(p.release, Qt.MouseButton.LeftButton)
             await until(lambda: "release control uav-1: done" in p.result.text(), what="release")
             await until(lambda: not p.goto.isEnabled() and p.take.isEnabled(), what="released")
+            # T takes control again from the keyboard, after a right-click menu was open.
+            centre = window.map.viewport().rect().center()
+            _click_map(qtbot, window, centre, Qt.MouseButton.RightButton)
+            await until(lambda: window.last_menu is not None, what="menu")
+            window.last_menu.close()
+            await until(window.isActiveWindow, what="the console active again")
+            qtbot.keyClick(window, Qt.Key.Key_T)
+            await until(p.release.isEnabled, what="control taken with T")
             assert ctl.methods() == [
                 "authority_grab",
                 "drone_goto",
                 "drone_orbit",
                 "drone_land",
                 "authority_release",
+                "authority_grab",
             ]
 
     qt_run(scenario())
@@ -351,7 +360,12 @@ def test_viewer_can_command_nothing(qt_run: Run, qtbot: Any) -> None:
             acts = [a for a in window.last_menu.actions() if a.objectName()]
             assert acts and not any(a.isEnabled() for a in acts)
             window.last_menu.close()
-            # Keyboard shortcuts do nothing either.
+            # Keyboard shortcuts do nothing either. (F, follow, is a view setting a viewer may
+            # change: it shows the keys do reach the window.)
+            await until(window.isActiveWindow, what="the console active again")
+            following = window.follow.isChecked()
+            qtbot.keyClick(window, Qt.Key.Key_F)
+            await until(lambda: window.follow.isChecked() != following, what="F reaches the window")
             qtbot.keyClick(window, Qt.Key.Key_T)
             await asyncio.sleep(0.3)
             assert ctl.requests == []
