@@ -9,15 +9,16 @@ incidents at the Met's rate (about 200 a week over the sites' drones), at random
 sticks (repaired after half an hour), rain over the limit for ten minutes, a drone's radio cut
 (4 s or 15 s of wall clock: PX4's and MAVSDK's link timers run on the wall clock, and 15 s is past
 the vehicle's own data-link-loss timeout, so it flies home by itself), GPS lost in the air for
-20 s (PX4 starts a blind landing; the drone may come down away from a dock and stay in ``fault``).
+20 s (PX4 starts a blind landing; the drone may come down away from a dock: ``fault``, until a
+crew carries it back onto its dock ``RECOVERY_S`` later and it is in service again).
 
 Time is compressed twice, and the report says by how much:
 
 1. While anything flies, everything runs ``--speedup`` times faster than the wall clock.
 2. While nothing flies (every drone docked, charging or faulted, every filed call answered), the
-   soak's clock jumps to its next event (an arrival, the end of a rain shower, a dock repair); with
-   an incident waiting (queued for rain, a stuck cover or battery) it jumps by at most
-   ``QUEUED_STEP_S``, so the wait is counted to within that step. The docks' chargers are played by
+   soak's clock jumps to its next event (an arrival, the end of a rain shower, a dock repair, a
+   recovery); with an incident waiting (queued for rain, a stuck cover or battery) it jumps by at
+   most ``QUEUED_STEP_S``, so the wait is counted to within that step. The docks' chargers are played by
    the soak (``CHARGE_PCT_PER_MIN`` in simulated time, jumps included). The docks' own weather
    drift runs on the wall clock, so it is pinned at the start; rain comes from the faults only.
 
@@ -71,6 +72,9 @@ SETTLE_S = 4 * 3600.0
 RAIN_S = 600.0
 COVER_REPAIR_S = 1800.0
 GPS_OUTAGE_S = 20.0
+RECOVERY_S = 45 * 60.0
+"""A drone that came down away from a dock is carried back onto it this long after (a crew
+drives out to it), in simulated time; the controller then has it charging and back in service."""
 RADIO_CUTS_WALL_S = (4.0, 15.0)
 FAULT_KINDS = ("stuck_cover", "rain", "radio_cut", "gps_lost")
 
@@ -83,6 +87,7 @@ class Report:
     lost: int = 0
     stuck: int = 0
     faulted_drones: int = 0
+    recovered_drones: int = 0
     faults_injected: dict[str, int] = field(default_factory=dict)
     time_to_scene_s: dict[str, float | None] = field(default_factory=dict)
     journal_consistent: bool = False
@@ -171,6 +176,7 @@ class Soak:
         self._seq = itertools.count()
         self.filed: dict[str, float] = {}  # tid -> simulated filing time
         self.answers: dict[str, c.Reply] = {}
+        self._recovering: set[str] = set()
 
     async def run(self) -> Report:
         a, sites = self.args, self.sites
@@ -266,6 +272,7 @@ class Soak:
             if self._flying(ctl):
                 rep.flying_s += dt
             self._advance(ctl, sim, dt)
+            self._recover(ctl, sim)
             while pending and pending[0] <= self.clock_s:
                 pending.pop(0)
                 await self._file(cad)
@@ -298,6 +305,24 @@ class Soak:
             if rt.sortie.phase in (c.Phase.DOCKED, c.Phase.CHARGING) and not v.state.armed:
                 level = v.state.battery.remaining
                 v.set_battery(min(1.0, level + CHARGE_PCT_PER_MIN / 100.0 * dt_sim_s / 60.0))
+
+    def _recover(self, ctl: Controller, sim: SimFleet) -> None:
+        """A drone down away from a dock is fetched by a crew and put back onto its dock."""
+        for dock in self.sites.docks:
+            drone_id, v = dock.drone_id, sim.vehicles[dock.fleet_index]
+            if ctl.drones[drone_id].sortie.phase != c.Phase.FAULT or drone_id in self._recovering:
+                continue
+            if v.state.armed or v.state.in_air:
+                continue
+            self._recovering.add(drone_id)
+
+            def carry(d: Any = dock, veh: Any = v) -> None:
+                self._recovering.discard(d.drone_id)
+                if not veh.state.armed and not veh.state.in_air:
+                    veh.carry_to(d.lat_deg, d.lon_deg)
+                    self.report.recovered_drones += 1
+
+            self._later(RECOVERY_S, carry)
 
     # --- load and faults ------------------------------------------------------------------------
 
@@ -409,6 +434,7 @@ def summary(rep: Report, args: argparse.Namespace) -> dict[str, Any]:
     out["journal_consistent"] = rep.journal_consistent
     out["details"] = {
         "faulted_drones": rep.faulted_drones,
+        "recovered_drones": rep.recovered_drones,
         "faults_injected": rep.faults_injected,
         "lost": rep.lost_ids,
         "simulated_s": rep.simulated_s,
@@ -459,7 +485,10 @@ def main(argv: list[str]) -> int:
         print(f"  handled {rep.handled}, refused {rep.refused}, lost {rep.lost}, stuck {rep.stuck}")
         for why in rep.lost_ids:
             print(f"    lost {why}")
-        print(f"  drones faulted (landed away): {rep.faulted_drones}; faults {rep.faults_injected}")
+        print(
+            f"  drones down away from a dock at the end: {rep.faulted_drones}, carried back "
+            f"meanwhile: {rep.recovered_drones}; faults {rep.faults_injected}"
+        )
         print(
             f"  time to scene p50 {rep.time_to_scene_s.get('p50')} s, "
             f"p90 {rep.time_to_scene_s.get('p90')} s; journal consistent {rep.journal_consistent}"

@@ -9,7 +9,8 @@ requests, failsafes, ticks carrying the time) and carries out the actions it ret
 
 Fault exits: a launch that fails before take-off goes back to ``docked`` and hands the incident back
 to the dispatcher (:class:`Requeue`); battery low returns, battery critical lands where it is;
-a landing away from a dock ends in ``fault``. While a pilot holds authority the machine issues no
+a landing away from a dock ends in ``fault`` until the drone is carried back onto a dock
+(``Recovered``: charging, then docked). While a pilot holds authority the machine issues no
 flight command; ``Resume`` hands the drone back and re-issues the command of the current phase.
 """
 
@@ -202,6 +203,15 @@ class AlternateDock:
     dock: Target
 
 
+@dataclass(frozen=True, slots=True)
+class Recovered:
+    """A drone in ``fault`` (landed away) is back on a dock, on the ground and disarmed: the
+    recovery crew carried it there."""
+
+    dock_id: str
+    dock: Target
+
+
 Event = (
     Launch
     | Prepared
@@ -222,6 +232,7 @@ Event = (
     | Adopt
     | AlternateDock
     | LandNow
+    | Recovered
 )
 
 
@@ -475,6 +486,14 @@ def step(s: Sortie, ev: Event) -> Result:
             return s, [
                 Land(),
                 Alert(Severity.WARNING, "landing", f"{s.drone_id} landing: {ev.reason}"),
+            ]
+        case Recovered() if s.phase == Phase.FAULT:
+            s = replace(
+                s, phase=Phase.CHARGING, dock_id=ev.dock_id, dock=ev.dock, reason=None, pilot=None
+            )
+            return s, [
+                DockCall(ev.dock_id, DockMethod.COVER_CLOSE),
+                Alert(Severity.INFO, "recovered", f"{s.drone_id} recovered onto {ev.dock_id}"),
             ]
         case AlternateDock():
             s = replace(s, dock_id=ev.dock_id, dock=ev.dock)

@@ -75,6 +75,13 @@ class Watch:
             ctl.apply(drone_id, so.Tick(now))
         elif s.phase == c.Phase.CHARGING and smp.battery_pct >= cfg.charged_pct:
             ctl.apply(drone_id, so.Charged())
+        elif s.phase == c.Phase.FAULT and not smp.in_air and not smp.armed:
+            # Landed away, then carried back onto a dock by the recovery crew.
+            dock = ctl.dock_at(smp.lat_deg, smp.lon_deg)
+            if dock is not None and not _dock_taken(ctl, drone_id, dock.dock_id):
+                ctl.apply(
+                    drone_id, so.Recovered(dock.dock_id, so.Target(dock.lat_deg, dock.lon_deg))
+                )
         self._gps(drone_id, rt, smp)
         self._home_dock(drone_id, rt, smp)
         s = rt.sortie
@@ -197,4 +204,12 @@ def has_come_down(s: so.Sortie, smp: VehicleSample) -> bool:
         and s.phase not in (c.Phase.LAUNCHING, c.Phase.LANDING)
         and not smp.in_air
         and not smp.armed
+    )
+
+
+def _dock_taken(ctl: Controller, drone_id: str, dock_id: str) -> bool:
+    """Another drone (not in fault) calls this dock home."""
+    return any(
+        other_id != drone_id and rt.sortie.dock_id == dock_id and rt.sortie.phase != c.Phase.FAULT
+        for other_id, rt in ctl.drones.items()
     )

@@ -192,6 +192,17 @@ class SimVehicle:
     def set_battery(self, remaining: float) -> None:
         self.state.battery.remaining = max(0.0, min(1.0, remaining))
 
+    def carry_to(self, lat_deg: float, lon_deg: float) -> None:
+        """A recovery crew carries the (disarmed) vehicle and puts it down at (lat, lon), on
+        the ground at its home's height (e.g. back on its dock)."""
+        st = self.state
+        if st.armed:
+            raise ValueError("only a disarmed vehicle can be carried")
+        b = st.body
+        b.north_m, b.east_m, b.down_m = st.frame.to_ned(lat_deg, lon_deg, st.home.alt_amsl_m)
+        b.vn_m_s = b.ve_m_s = b.vd_m_s = 0.0
+        b.on_ground = True
+
     @property
     def gcs_last_heartbeat_s(self) -> float | None:
         """Wall-clock time of the last ground-station HEARTBEAT, None before the first."""

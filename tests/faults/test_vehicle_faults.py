@@ -82,3 +82,17 @@ async def test_a_battery_drop_lands_the_drone_and_the_incident_goes_to_another(
             c.IncidentStatus.DISPATCHED,
             c.IncidentStatus.ON_SCENE,
         )
+        # The recovery crew carries it back onto its dock with a fresh battery: it is in
+        # service again (charging, then docked) without anyone restarting anything.
+        vehicle = st.vehicle(WE1)
+        await until(lambda: not vehicle.state.armed, 10.0, "disarmed where it landed")
+        await asyncio.sleep(1.0)
+        assert op.phase(WE1) == c.Phase.FAULT  # where it landed, nothing changes
+        inject_failure(vehicle, mav.FAILURE_UNIT_SYSTEM_BATTERY, on=False, now_s=now())
+        vehicle.set_battery(1.0)
+        dock = st.sites.dock("west-end-1")
+        assert dock is not None
+        vehicle.carry_to(dock.lat_deg, dock.lon_deg)
+        await until(lambda: bool(alerts(op, "recovered", WE1)), 10.0, "recovered")
+        await until(lambda: op.phase(WE1) == c.Phase.DOCKED, 30.0, "docked and ready")
+        assert op.states[WE1].dock_id == "west-end-1"

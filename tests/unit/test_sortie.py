@@ -114,6 +114,25 @@ def test_battery_critical_lands_where_it_is_and_ends_in_fault() -> None:
     assert any(isinstance(a, so.Alert) and a.code == "landed_away" for a in acts)
 
 
+def test_a_drone_carried_back_onto_a_dock_is_in_service_again() -> None:
+    s, _ = run(
+        airborne_on_scene(),
+        so.FailsafeRaised(so.Failsafe.BATTERY_CRITICAL),
+        so.Landed(at_dock=False),
+    )
+    assert s.phase == Phase.FAULT
+    other = so.Target(51.52, -0.10)
+    s, acts = so.step(s, so.Recovered("k2", other))
+    assert (s.phase, s.dock_id, s.dock, s.reason) == (Phase.CHARGING, "k2", other, None)
+    assert so.DockCall("k2", DockMethod.COVER_CLOSE) in acts
+    assert any(isinstance(a, so.Alert) and a.code == "recovered" for a in acts)
+    s, _ = so.step(s, so.Charged())
+    assert s.phase == Phase.DOCKED
+    # Only a drone in fault is "recovered": in flight or at rest it means nothing.
+    for phase_of in (airborne_on_scene(), docked()):
+        assert so.step(phase_of, so.Recovered("k2", other)) == (phase_of, [])
+
+
 def test_link_loss_keeps_the_plan_and_recovery_reissues_it() -> None:
     s, acts = so.step(airborne_on_scene(), so.FailsafeRaised(so.Failsafe.LINK_LOST))
     assert s.phase == Phase.ON_SCENE and s.last_failsafe == "link_lost"
