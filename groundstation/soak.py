@@ -18,9 +18,10 @@ Time is compressed twice, and the report says by how much:
 2. While nothing flies (every drone docked, charging or faulted, every filed call answered), the
    soak's clock jumps to its next event (an arrival, the end of a rain shower, a dock repair, a
    recovery); with an incident waiting (queued for rain, a stuck cover or battery) it jumps by at
-   most ``QUEUED_STEP_S``, so the wait is counted to within that step. The docks' chargers are played by
-   the soak (``CHARGE_PCT_PER_MIN`` in simulated time, jumps included). The docks' own weather
-   drift runs on the wall clock, so it is pinned at the start; rain comes from the faults only.
+   most ``QUEUED_STEP_S``, so the wait is counted to within that step. The docks' chargers are
+   played by the soak (``CHARGE_PCT_PER_MIN`` in simulated time, jumps included). The docks' own
+   weather drift runs on the wall clock, so it is pinned at the start; rain comes from the faults
+   only.
 
 The report: incidents filed, handled (on scene, then closed), refused (rejected at intake), lost
 (everything else, including a call never answered: must be 0), stuck (drones neither in a dock,
