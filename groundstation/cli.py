@@ -14,7 +14,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "demo": ("groundstation.demo:main", "run the whole stack on embedded defaults"),
     "controller": ("groundstation.controller_main:main", "the production controller"),
     "console": ("groundstation.console.app:main", "the operator console (PyQt6)"),
-    "dock-sim": ("groundstation.docksim:main", "simulated dock controllers over MQTT"),
+    "dock-sim": ("groundstation.docksim.cli:main", "simulated dock controllers over MQTT"),
     "sim": ("sitl.__main__:main", "the PX4-compatible vehicle simulator"),
     "broker-config": ("groundstation.security:main", "write a secured mosquitto configuration"),
     "asyncapi": ("groundstation.asyncapi:main", "print the AsyncAPI document of the contract"),
