@@ -36,6 +36,13 @@ def coverage_main(argv: list[str]) -> int:
     parser.add_argument("--png", type=Path, help="write the heat map here")
     parser.add_argument("--json", action="store_true", help="print the statistics as JSON")
     parser.add_argument("--optimise", type=int, default=0, metavar="K", help="add K sites")
+    parser.add_argument(
+        "--optimise-for",
+        action="append",
+        default=[],
+        metavar="BOROUGH",
+        help="place the K sites for this borough (repeatable; default all of London)",
+    )
     parser.add_argument("--cell-m", type=float, default=250.0)
     parser.add_argument("--wind-m-s", type=float, default=0.0, help="headwind on every leg")
     parser.add_argument(
@@ -45,6 +52,9 @@ def coverage_main(argv: list[str]) -> int:
         "--launch-s", type=float, default=16.0, help="dock open and take-off (default 16 s)"
     )
     args = parser.parse_args(argv)
+    if args.optimise_for and not args.optimise:
+        print("coverage: --optimise-for needs --optimise K", file=sys.stderr)
+        return 2
     from missions.coverage import coverage, optimise
 
     try:
@@ -56,7 +66,9 @@ def coverage_main(argv: list[str]) -> int:
             "launch_s": args.launch_s,
         }
         result = (
-            optimise(sites, args.optimise, **kwargs) if args.optimise else coverage(sites, **kwargs)
+            optimise(sites, args.optimise, boroughs=args.optimise_for, **kwargs)
+            if args.optimise
+            else coverage(sites, **kwargs)
         )
     except (SiteSetError, ValueError) as exc:
         print(f"coverage: {exc}", file=sys.stderr)
@@ -80,7 +92,11 @@ def coverage_main(argv: list[str]) -> int:
         print(f"{'Greater London':<24} {lon[key]:>12.1%} {med:>9}")
         if "optimise" in data:
             opt = data["optimise"]
-            print(f"optimise: added {opt['added']}, {opt['before']:.1%} -> {opt['after']:.1%}")
+            where = ", ".join(opt["for"])
+            print(
+                f"optimise for {where}: added {opt['added']}, "
+                f"{opt['before']:.1%} -> {opt['after']:.1%}"
+            )
         if args.png:
             print(f"wrote {args.png}")
     return 0

@@ -101,6 +101,8 @@ class CoverageResult:
     threshold_s: float = 120.0
     added: tuple[LatLon, ...] = ()
     gain: dict[str, float] = field(default_factory=dict)
+    optimised_for: tuple[str, ...] = ()
+    """The boroughs ``gain`` is over (empty: all of London)."""
     airspace: Airspace | None = None
 
     def _stats(self, mask: BoolArray) -> dict[str, Any]:
@@ -149,6 +151,7 @@ class CoverageResult:
         if self.added:
             out["optimise"] = {
                 "added": [[round(p.lat_deg, 5), round(p.lon_deg, 5)] for p in self.added],
+                "for": list(self.optimised_for) or ["Greater London"],
                 **self.gain,
             }
         return out
@@ -330,19 +333,27 @@ def optimise(
     airspace: Airspace | None = None,
     *,
     candidate_step_m: float = 1000.0,
+    boroughs: Sequence[str] = (),
     **kwargs: Any,
 ) -> CoverageResult:
     """Greedy: add ``k`` sites, one at a time, each where it most raises the share of London
-    reached within the threshold. Candidates: a ``candidate_step_m`` lattice of cells in the
-    area and outside zones. The candidate search uses straight-line reach (fast); the result
-    is then recomputed with the full zone-aware model. ``gain`` reports before and after."""
+    (or of ``boroughs`` together, when given) reached within the threshold. Candidates: a
+    ``candidate_step_m`` lattice of cells in the area and outside zones. The candidate search
+    uses straight-line reach (fast); the result is then recomputed with the full zone-aware
+    model. ``gain`` reports before and after, over the same area."""
     if k < 0 or k > 50:
         raise ValueError(f"k must be 0-50, not {k}")
     air = airspace or Airspace.load_default()
     base = coverage(site_set, air, **kwargs)
+    grid, model = base.grid, base.model
+    unknown = [b for b in boroughs if b not in grid.borough_names]
+    if unknown:
+        raise ValueError(f"unknown borough {unknown[0]!r}")
+    area = grid.in_area
+    if boroughs:
+        area = area & np.isin(grid.borough, [grid.borough_names.index(b) for b in boroughs])
     if k == 0:
         return base
-    grid, model = base.grid, base.model
     reach_m = (base.threshold_s - model.fixed_s) * model.ground_speed_m_s
     covered = (base.time_s <= base.threshold_s) & grid.in_area
     step = max(1, round(candidate_step_m / grid.cell_m))
@@ -350,6 +361,7 @@ def optimise(
     cand_x, cand_y = grid.xs[cx * step], grid.ys[cy * step]
     gx, gy = np.meshgrid(grid.xs, grid.ys)
     usable = grid.in_area & ~grid.in_zone
+    target = usable & area
     added: list[LatLon] = []
     r = max(1, math.ceil(reach_m / grid.cell_m))
     # Ties (common: any candidate far from cover gains a full disc) go to the most central.
@@ -362,7 +374,7 @@ def optimise(
                 j0, i0 = int(cy[i] * step), int(cx[i] * step)
                 ys_, xs_ = slice(max(0, j0 - r), j0 + r + 1), slice(max(0, i0 - r), i0 + r + 1)
                 d = np.hypot(gx[ys_, xs_] - cand_x[i], gy[ys_, xs_] - cand_y[i])
-                gain = int(np.count_nonzero((d <= reach_m) & usable[ys_, xs_] & ~covered[ys_, xs_]))
+                gain = int(np.count_nonzero((d <= reach_m) & target[ys_, xs_] & ~covered[ys_, xs_]))
                 if gain > best_gain:
                     best_gain, best_i = gain, i
         if best_i < 0 or best_gain <= 0:
@@ -372,10 +384,11 @@ def optimise(
         d = np.hypot(gx - cand_x[best_i], gy - cand_y[best_i])
         covered |= (d <= reach_m) & usable
     result = coverage(site_set, air, extra_sites=added, **kwargs)
-    before = base.london_stats()[base._key]
-    after = result.london_stats()[result._key]
+    before = base._stats(area)[base._key]
+    after = result._stats(area)[result._key]
     result.added = tuple(added)
     result.gain = {"before": before, "after": after, "gain": round(after - before, 4)}
+    result.optimised_for = tuple(boroughs)
     return result
 
 

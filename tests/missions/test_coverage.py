@@ -10,8 +10,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from shapely.geometry import Point
 
-from missions.airspace import Airspace
+from missions.airspace import Airspace, boroughs
 from missions.cli import coverage_main, mission_main
 from missions.coverage import CoverageResult, around_hull, coverage, optimise
 from missions.render import render_png
@@ -95,6 +96,23 @@ def test_optimise_gains(airspace: Airspace) -> None:
         assert airspace.check_point(lat, lon) is None
 
 
+def test_optimise_for_one_borough_places_its_dock_there(
+    airspace: Airspace, met: CoverageResult
+) -> None:
+    result = optimise(load_sites("met-trial"), 1, airspace, boroughs=["Islington"])
+    data = result.to_json()
+    opt = data["optimise"]
+    assert opt["for"] == ["Islington"]
+    assert opt["before"] == met.to_json()["boroughs"]["Islington"]["within_120s"]
+    assert opt["after"] == data["boroughs"]["Islington"]["within_120s"] > 0.8
+    # The dock goes to the uncovered north of the borough, not somewhere London gains more.
+    (lat, lon), = opt["added"]
+    assert boroughs()["Islington"].contains(Point(lon, lat))
+    assert lat > 51.545
+    with pytest.raises(ValueError, match="unknown borough 'Atlantis'"):
+        optimise(load_sites("met-trial"), 1, airspace, boroughs=["Atlantis"])
+
+
 def _png_size(path: Path) -> tuple[int, int]:
     blob = path.read_bytes()
     assert blob[:8] == b"\x89PNG\r\n\x1a\n"
@@ -140,7 +158,13 @@ def test_cli_another_aircraft_and_bad_figures(capsys: pytest.CaptureFixture[str]
     slower, model = islington("--cruise-m-s", "12", "--launch-s", "30")
     assert (model["cruise_speed_m_s"], model["launch_s"]) == (12.0, 30.0)
     assert slower < share / 2
-    for bad in (["--cruise-m-s", "0"], ["--cruise-m-s", "nan"], ["--launch-s", "-1"]):
+    for bad in (
+        ["--cruise-m-s", "0"],
+        ["--cruise-m-s", "nan"],
+        ["--launch-s", "-1"],
+        ["--optimise-for", "Islington"],  # without --optimise K
+        ["--optimise", "1", "--optimise-for", "Atlantis"],
+    ):
         assert coverage_main(["--sites", "met-trial", *bad]) == 2
         assert "coverage:" in capsys.readouterr().err
 
