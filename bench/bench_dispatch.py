@@ -90,7 +90,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--incidents", type=int, default=300)
     args = p.parse_args(argv)
     for f in figures(args.docks, args.incidents):
-        print(f"{f.name}: {f.value} {f.unit} (target {f.target}) {f.note}")
+        print(f.line())
     return 0
 
 

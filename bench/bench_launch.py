@@ -154,7 +154,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--speedup", type=float, default=10.0)
     args = p.parse_args(argv)
     for f in figures(args.runs, args.speedup):
-        print(f"{f.name}: {f.value} {f.unit} (target {f.target}) {f.note}")
+        print(f.line())
     return 0
 
 

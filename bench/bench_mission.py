@@ -86,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--items", type=int, nargs="+", default=[10, 100, 200])
     args = p.parse_args(argv)
     for f in figures(args.items):
-        print(f"{f.name}: {f.value} {f.unit} (target {f.target})")
+        print(f.line())
     return 0
 
 

@@ -211,21 +211,6 @@ def carries(load: Load) -> bool:
     return load.p99_ms <= 100.0 and load.loss == 0 and load.slowest_hz >= SLOWEST_MIN_HZ
 
 
-async def ceiling(workdir: Path, seconds: float, counts: list[int]) -> tuple[int, list[Load]]:
-    """The largest fleet at 10 Hz with p99 <= 100 ms, no loss, and every drone at 9.5 msg/s or
-    more (samples the controller never got or never sent show only there)."""
-    best = 0
-    tried: list[Load] = []
-    for n in counts:
-        load = await measure(n, seconds, workdir)
-        tried.append(load)
-        if carries(load):
-            best = n
-        else:
-            break
-    return best, tried
-
-
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--drones", type=int, nargs="+", default=[1, 33, 100])
@@ -243,7 +228,7 @@ def main(argv: list[str] | None = None) -> int:
                 f"{load.controller_cpu_pct:5.1f} % CPU, {load.cpu_us_per_msg:.0f} us/msg"
             )
         for f in figures(loads, bare):
-            print(f"{f.name}: {f.value} {f.unit} (target {f.target}) {f.note}")
+            print(f.line())
 
     asyncio.run(run())
     return 0

@@ -30,6 +30,10 @@ class Figure:
     holds: bool | None
     note: str = ""
 
+    def line(self) -> str:
+        """One line of a benchmark module's own output."""
+        return f"{self.name}: {self.value} {self.unit} (target {self.target}) {self.note}".rstrip()
+
     def as_json(self) -> dict[str, Any]:
         value = None if self.value is None or not math.isfinite(self.value) else self.value
         return {

@@ -7,6 +7,7 @@ Subcommands are imported lazily so that ``groundstation sim`` never loads Qt and
 from __future__ import annotations
 
 import importlib
+import logging
 import sys
 from collections.abc import Callable, Sequence
 
@@ -24,6 +25,11 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "soak": ("groundstation.soak:main", "replay the Met's load in simulated time"),
     "bench": ("bench.__main__:main", "the benchmark suite"),
 }
+
+
+def configure_logging(level: int) -> None:
+    """The one log format of every subcommand, at the level it chose."""
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
 
 def _usage() -> str:

@@ -25,6 +25,7 @@ from typing import Literal
 
 from groundstation import contract as c
 from groundstation.bus import BrokerConfig, Bus, Will
+from groundstation.cli import configure_logging
 from groundstation.controller import Controller, ControllerConfig
 from groundstation.dispatch import FlightModel
 from groundstation.errors import ConfigError, GroundStationError
@@ -242,10 +243,7 @@ async def _amain(args: argparse.Namespace) -> int:
 
 def main(argv: list[str]) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    configure_logging(logging.DEBUG if args.verbose else logging.INFO)
     try:
         return asyncio.run(_amain(args))
     except (ConfigError, GroundStationError) as exc:

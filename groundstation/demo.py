@@ -28,6 +28,7 @@ from pathlib import Path
 from groundstation import contract as c
 from groundstation.broker import free_port, free_udp_range
 from groundstation.bus import BrokerConfig, Bus
+from groundstation.cli import configure_logging
 from groundstation.controller import ControllerConfig
 from groundstation.controller_main import config_from_args, controller_running, load_airspace
 from groundstation.errors import ConfigError, GroundStationError
@@ -338,10 +339,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str]) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(
-        level=logging.INFO if args.verbose else logging.WARNING,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    configure_logging(logging.INFO if args.verbose else logging.WARNING)
     if args.speedup <= 0 or args.speedup > 50:
         print("groundstation demo: --speedup must be in (0, 50]", file=sys.stderr)
         return 2

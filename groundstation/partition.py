@@ -254,16 +254,7 @@ class Partition:
         rnd = self.rounds.get(key)
         if rnd is not None and rnd.decided:
             return
-        inc = c.Incident(
-            incident_id=offer.incident_id,
-            status=c.IncidentStatus.NEW,
-            lat_deg=offer.lat_deg,
-            lon_deg=offer.lon_deg,
-            priority=offer.priority,
-            summary=offer.summary,
-            created_by=offer.created_by,
-            created_ms=offer.created_ms,
-        )
+        inc = _new_incident(offer)
         if rnd is None:
             rnd = self.rounds[key] = Round(inc, offer.round)
         rnd.offers[offer.controller_id] = offer
@@ -291,16 +282,7 @@ class Partition:
         ctl = self.ctl
         record = self.records.get(inc.incident_id) or ctl.incidents.get(inc.incident_id) or inc
         if win is not None:
-            fresh = c.Incident(
-                incident_id=record.incident_id,
-                status=c.IncidentStatus.NEW,
-                lat_deg=record.lat_deg,
-                lon_deg=record.lon_deg,
-                priority=record.priority,
-                summary=record.summary,
-                created_by=record.created_by,
-                created_ms=record.created_ms,
-            )
+            fresh = _new_incident(record)
             ctl.incidents.pop(inc.incident_id, None)
             with contextlib.suppress(ValueError):
                 ctl.queue.remove(inc.incident_id)
@@ -391,3 +373,17 @@ class Partition:
                 )
 
         self.ctl.spawn(send(), f"reply:{reply.tid}")
+
+
+def _new_incident(src: c.Incident | c.Offer) -> c.Incident:
+    """The incident as the caller filed it (status NEW), from an offer or an earlier record."""
+    return c.Incident(
+        incident_id=src.incident_id,
+        status=c.IncidentStatus.NEW,
+        lat_deg=src.lat_deg,
+        lon_deg=src.lon_deg,
+        priority=src.priority,
+        summary=src.summary,
+        created_by=src.created_by,
+        created_ms=src.created_ms,
+    )

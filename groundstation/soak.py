@@ -52,6 +52,7 @@ from typing import Any
 from groundstation import contract as c
 from groundstation.broker import free_udp_range
 from groundstation.bus import BrokerConfig, Bus
+from groundstation.cli import configure_logging
 from groundstation.controller import Controller, ControllerConfig
 from groundstation.controller_main import controller_running
 from groundstation.dispatch import FlightModel
@@ -470,10 +471,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str]) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(
-        level=logging.INFO if args.verbose else logging.ERROR,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    configure_logging(logging.INFO if args.verbose else logging.ERROR)
     rep = asyncio.run(Soak(args).run())
     if args.json:
         print(json.dumps(summary(rep, args)), flush=True)

@@ -78,7 +78,7 @@ class Watch:
         elif s.phase == c.Phase.FAULT and not smp.in_air and not smp.armed:
             # Landed away, then carried back onto a dock by the recovery crew.
             dock = ctl.dock_at(smp.lat_deg, smp.lon_deg)
-            if dock is not None and not _dock_taken(ctl, drone_id, dock.dock_id):
+            if dock is not None and dock.dock_id not in _claimed_docks(ctl, drone_id):
                 ctl.apply(
                     drone_id, so.Recovered(dock.dock_id, so.Target(dock.lat_deg, dock.lon_deg))
                 )
@@ -111,11 +111,7 @@ class Watch:
             rt.dock_bad_since = now
         if now - rt.dock_bad_since < DIVERT_AFTER_S:
             return
-        claimed = {
-            other.sortie.dock_id
-            for other_id, other in ctl.drones.items()
-            if other_id != drone_id and other.sortie.phase != c.Phase.FAULT
-        }
+        claimed = _claimed_docks(ctl, drone_id)
         best: tuple[float, Any] | None = None
         for dock in ctl.config.site_set.docks:
             if dock.dock_id == s.dock_id or dock.dock_id in claimed:
@@ -207,9 +203,10 @@ def has_come_down(s: so.Sortie, smp: VehicleSample) -> bool:
     )
 
 
-def _dock_taken(ctl: Controller, drone_id: str, dock_id: str) -> bool:
-    """Another drone (not in fault) calls this dock home."""
-    return any(
-        other_id != drone_id and rt.sortie.dock_id == dock_id and rt.sortie.phase != c.Phase.FAULT
+def _claimed_docks(ctl: Controller, drone_id: str) -> set[str]:
+    """The docks the other drones (those not in fault) call home."""
+    return {
+        rt.sortie.dock_id
         for other_id, rt in ctl.drones.items()
-    )
+        if other_id != drone_id and rt.sortie.phase != c.Phase.FAULT
+    }

@@ -17,6 +17,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+from groundstation.cli import configure_logging
 from groundstation.console.qt import (
     QApplication,
     QDialog,
@@ -246,10 +247,7 @@ def config_from_args(args: argparse.Namespace) -> ConsoleConfig:
 
 def main(argv: list[str]) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(
-        level=logging.INFO if args.verbose else logging.WARNING,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    configure_logging(logging.INFO if args.verbose else logging.WARNING)
     if args.screenshot is not None and args.exit_after is None:
         print("groundstation console: --screenshot needs --exit-after", file=sys.stderr)
         return 2

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from groundstation.bus import BrokerConfig
+from groundstation.cli import configure_logging
 from groundstation.docksim.core import DockSim
 from groundstation.docksim.fleet import DockSimFleet
 from groundstation.errors import ConfigError, GroundStationError
@@ -110,8 +111,7 @@ def _read_logins(path: Path) -> dict[str, str]:
 
 def main(argv: list[str]) -> int:
     args = _parser().parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging(logging.DEBUG if args.verbose else logging.INFO)
     try:
         sites = load_sites(args.sites)
         broker = BrokerConfig.from_url(args.broker, ca_file=args.ca_file, mqtt5=not args.mqtt311)
