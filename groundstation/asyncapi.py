@@ -87,6 +87,12 @@ def _examples() -> dict[str, msgspec.Struct]:
             drone_id="uav-islington-1", ts_ms=ts, phase=c.Phase.TRANSIT,
             home_dock_id="islington-1", incident_id="inc-0042", pilot="alice",
             target_lat_deg=51.5290, target_lon_deg=-0.1200, eta_s=48.0),
+        "droneVideo": c.VideoDescriptor(
+            drone_id="uav-islington-1", ts_ms=ts, state=c.VideoState.LIVE,
+            url="http://gs.example:8890/video/uav-islington-1.ts",
+            source="rtp://0.0.0.0:5600", width_px=1280, height_px=720, fps=25.0,
+            bitrate_kbps=2500, hfov_deg=84.0, live=True, recording=True,
+            camera="DFR SimCam 1", gimbal_pitch_deg=-35.0, gimbal_yaw_deg=0.0),
         "dockOsd": c.DockOsd(
             dock_id="islington-1", ts_ms=ts, mode_code=c.DockMode.IDLE,
             cover_state=c.CoverState.CLOSED, drone_in_dock=True,

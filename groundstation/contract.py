@@ -152,6 +152,7 @@ class OperatorMethod(enum.StrEnum):
     DRONE_LAND = "drone_land"
     SORTIE_RESUME = "sortie_resume"
     DRONE_MISSION = "drone_mission"
+    DRONE_CAMERA = "drone_camera"
 
 
 ROLE_METHODS: Final[dict[Role, frozenset[OperatorMethod]]] = {
@@ -173,6 +174,10 @@ def drone_telemetry(drone_id: str) -> str:
 
 def drone_state(drone_id: str) -> str:
     return f"{PREFIX}/drones/{drone_id}/state"
+
+
+def drone_video(drone_id: str) -> str:
+    return f"{PREFIX}/drones/{drone_id}/video"
 
 
 def dock_topic(dock_id: str, leaf: str) -> str:
@@ -216,6 +221,7 @@ def controller_events(controller_id: str) -> str:
 # Subscription filters.
 ALL_TELEMETRY: Final = f"{PREFIX}/drones/+/telemetry"
 ALL_DRONE_STATE: Final = f"{PREFIX}/drones/+/state"
+ALL_DRONE_VIDEO: Final = f"{PREFIX}/drones/+/video"
 ALL_INCIDENTS: Final = f"{PREFIX}/incidents/+"
 ALL_OPERATOR_SERVICES: Final = f"{PREFIX}/operators/+/services"
 ALL_CONTROLLER_STATUS: Final = f"{PREFIX}/controllers/+/status"
@@ -312,6 +318,51 @@ class DroneState(msgspec.Struct, frozen=True, kw_only=True):
     orbit_radius_m: float | None = None
     eta_s: float | None = None
     controller_id: str | None = None
+
+
+# --- payloads: video ----------------------------------------------------------------------------
+
+
+class VideoState(enum.StrEnum):
+    """What a viewer of a drone's video gets now, and why not when it gets nothing."""
+
+    LIVE = "live"
+    """Frames arrive at the relay; ``url`` plays them."""
+    IDLE = "idle"
+    """A camera is known but does not stream (the drone is docked; streams start in the air)."""
+    RECONNECTING = "reconnecting"
+    """The stream stopped; the relay waits for it to come back (``reason`` says since when)."""
+    LOST = "lost"
+    """The stream has been gone past the relay's patience; the sortie goes on without video."""
+    NO_CAMERA = "no_camera"
+    """The drone has no camera component and no stream configured for its dock."""
+
+
+class VideoDescriptor(msgspec.Struct, frozen=True, kw_only=True):
+    """``drones/{drone_id}/video``: retained, QoS 1, published on change.
+
+    ``url`` is what a viewer opens (the relay: MPEG-TS over HTTP, with the same login as the
+    broker); ``source`` is where the relay takes the drone's stream from (RTP/H.264 over UDP)."""
+
+    drone_id: Id
+    ts_ms: int
+    state: VideoState
+    reason: str = ""
+    url: str | None = None
+    source: str | None = None
+    codec: str = "h264"
+    width_px: Annotated[int, msgspec.Meta(ge=0, le=8192)] = 0
+    height_px: Annotated[int, msgspec.Meta(ge=0, le=8192)] = 0
+    fps: Annotated[float, msgspec.Meta(ge=0.0, le=240.0)] = 0.0
+    bitrate_kbps: Annotated[int, msgspec.Meta(ge=0)] = 0
+    hfov_deg: Annotated[float, msgspec.Meta(ge=0.0, le=360.0)] | None = None
+    live: bool = False
+    recording: bool = False
+    camera: str | None = None
+    """Vendor and model from CAMERA_INFORMATION, or "configured stream" for a dock's stream."""
+    gimbal_pitch_deg: float | None = None
+    gimbal_yaw_deg: float | None = None
+    """Gimbal attitude as last reported (pitch down negative; yaw relative to the vehicle)."""
 
 
 # --- payloads: incidents ----------------------------------------------------------------------
@@ -436,6 +487,35 @@ class DroneMission(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
     rebase: bool = True
 
 
+class CameraAction(enum.StrEnum):
+    """What ``drone_camera`` asks of a drone's camera and gimbal."""
+
+    POINT = "point"
+    """Gimbal to ``pitch_deg`` (and ``yaw_deg``, relative to the vehicle's heading)."""
+    LOOK_AT = "look_at"
+    """Gimbal on a ground point (region of interest): ``lat_deg``, ``lon_deg``."""
+    LOOK_AT_IMAGE = "look_at_image"
+    """Gimbal towards a point of the current picture: ``x``, ``y`` in 0..1 from top left."""
+    RESET = "reset"
+    """Back to what the sortie looks at (the incident)."""
+    SNAPSHOT = "snapshot"
+    """A geotagged still, kept as evidence."""
+
+
+UnitInterval = Annotated[float, msgspec.Meta(ge=0.0, le=1.0)]
+
+
+class DroneCamera(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    drone_id: Id
+    action: CameraAction
+    pitch_deg: Annotated[float, msgspec.Meta(ge=-90.0, le=30.0)] | None = None
+    yaw_deg: Annotated[float, msgspec.Meta(ge=-180.0, le=180.0)] | None = None
+    lat_deg: Lat | None = None
+    lon_deg: Lon | None = None
+    x: UnitInterval | None = None
+    y: UnitInterval | None = None
+
+
 OPERATOR_DATA: Final[dict[OperatorMethod, type[msgspec.Struct]]] = {
     OperatorMethod.INCIDENT_CREATE: IncidentCreate,
     OperatorMethod.INCIDENT_CLOSE: IncidentRef,
@@ -449,6 +529,7 @@ OPERATOR_DATA: Final[dict[OperatorMethod, type[msgspec.Struct]]] = {
     OperatorMethod.DRONE_LAND: DroneRef,
     OperatorMethod.SORTIE_RESUME: DroneRef,
     OperatorMethod.DRONE_MISSION: DroneMission,
+    OperatorMethod.DRONE_CAMERA: DroneCamera,
 }
 
 
@@ -718,6 +799,16 @@ CHANNELS: Final[tuple[Channel, ...]] = (
         True,
         "controller",
         "Drone sortie phase, health gates, pilot and target; on change.",
+        id_field="drone_id",
+    ),
+    Channel(
+        "droneVideo",
+        f"{PREFIX}/drones/{{drone_id}}/video",
+        VideoDescriptor,
+        1,
+        True,
+        "controller",
+        "Where and how to watch a drone's live video, and why not when there is none.",
         id_field="drone_id",
     ),
     Channel(

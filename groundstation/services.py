@@ -292,6 +292,10 @@ class OperatorServices:
             self.ctl.apply(d.drone_id, so.Resume())
         return {"drone_id": d.drone_id, "phase": str(self._sortie(d.drone_id).phase)}
 
+    async def _drone_camera(self, username: str, d: c.DroneCamera) -> dict[str, Any]:
+        self._sortie(d.drone_id)  # unknown drones are refused as such
+        raise Refused(R.INVALID_STATE, f"{d.drone_id} has no camera this controller can drive")
+
     async def _drone_mission(self, username: str, d: c.DroneMission) -> dict[str, Any]:
         """Fly a QGroundControl plan: parsed, rebased to the drone when asked, every waypoint
         and leg checked (airspace, range, 120 m ceiling), uploaded and started. The drone stays
