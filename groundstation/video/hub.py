@@ -59,6 +59,7 @@ class Viewer:
         self._wakeup = asyncio.Event()
         self._closed = False
         self.waiting_key = True
+        self._resyncing = False
         self.sent_chunks = 0
         self.sent_bytes = 0
         self.dropped_chunks = 0
@@ -67,6 +68,8 @@ class Viewer:
         if self._closed:
             return
         if self.waiting_key and not chunk.key:
+            if self._resyncing:
+                self.dropped_chunks += 1
             return
         full = (
             len(self._queue) >= self.max_chunks
@@ -78,9 +81,9 @@ class Viewer:
             self._queued_bytes = 0
             if not chunk.key:
                 self.dropped_chunks += 1
-                self.waiting_key = True
+                self.waiting_key = self._resyncing = True
                 return
-        self.waiting_key = False
+        self.waiting_key = self._resyncing = False
         self._queue.append(chunk)
         self._queued_bytes += len(chunk.data)
         self._wakeup.set()
