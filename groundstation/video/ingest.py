@@ -7,9 +7,10 @@ long as the thread, so the output is one continuous transport stream across stre
 timestamps are rebased so that they keep rising when the camera comes back (a restarted camera
 starts its RTP clock anywhere).
 
-A read that waits more than ``read_timeout_s`` for a packet ends the session: the demuxer is
-closed and opened again (a fresh one resynchronises cleanly on a restarted sender), and keeps
-trying until stopped. Events go to an :class:`IngestEvents` from this thread.
+FFmpeg's H.264 parser hands out an access unit when the next one begins (one frame of delay,
+40 ms at 25 fps). A read that waits more than ``read_timeout_s`` for a packet ends the session:
+the demuxer is closed and opened again (a fresh one resynchronises cleanly on a restarted
+sender), and keeps trying until stopped. Events go to an :class:`IngestEvents` from this thread.
 """
 
 from __future__ import annotations
@@ -97,6 +98,7 @@ class RtpIngest:
         self.retry_s = retry_s
         self.sessions = 0
         self.packets = 0
+        self.flushed = 0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name=f"video-ingest-{name}", daemon=True)
         self._collector = _Collector()
@@ -151,11 +153,17 @@ class RtpIngest:
             ist = inp.streams.video[0]
             offset: int | None = None
             sized = False
+            last: tuple[float, int] | None = None
             for packet in inp.demux(ist):
                 if self._stop.is_set():
                     return None
                 if packet.size == 0 or packet.pts is None:
                     continue
+                now = time.monotonic()
+                if last is not None and self._held_back(now - last[0], packet.pts - last[1]):
+                    self.flushed += 1
+                    continue
+                last = (now, packet.pts)
                 if offset is None:
                     self.sessions += 1
                     self.events.session_started()
@@ -176,6 +184,13 @@ class RtpIngest:
             return f"stream error: {exc}"
         finally:
             inp.close()
+
+    def _held_back(self, wall_s: float, pts_ticks: int) -> bool:
+        """The frame FFmpeg's H.264 parser held back until the next one began, let out when the
+        read timed out: it comes a read timeout after the previous frame, one frame later in
+        the stream's clock (a stream that really resumes has advanced its clock with the wall
+        clock). Relaying it would show a stale picture and break the gap in two."""
+        return wall_s >= 0.9 * self.read_timeout_s and pts_ticks < wall_s * 90_000 / 2
 
     def _measure(self, packet: av.Packet[Any]) -> bool:
         """Decode a keyframe once to learn the picture size from the stream itself."""

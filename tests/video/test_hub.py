@@ -21,7 +21,7 @@ def _feed(hub: StreamHub, first: int, last: int, gop: int = 25) -> None:
 
 async def _drain(viewer) -> list[int]:  # type: ignore[no-untyped-def]
     out = []
-    while viewer._queue:  # noqa: SLF001 - what is queued now, without waiting
+    while viewer._queue:
         chunk = await viewer.next()
         out.append(chunk.pts // 3600)
     return out
@@ -80,7 +80,7 @@ async def test_restart_forgets_gop_and_close_ends_viewers() -> None:
     assert await _drain(viewer) == [0, 1, 2, 3, 4, 5]
     hub.restart()
     hub.push(_chunk(6))  # not a keyframe: the new session has not started a picture yet
-    assert hub.add_viewer("late")._queue == type(viewer._queue)()  # noqa: SLF001
+    assert hub.add_viewer("late")._queue == type(viewer._queue)()
     assert await _drain(viewer) == []
     hub.push(_chunk(7, key=True))
     assert await _drain(viewer) == [7]
