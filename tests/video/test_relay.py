@@ -4,10 +4,13 @@ ffmpeg, ffprobe, GStreamer and PyAV read ``http://user:pass@127.0.0.1:PORT/video
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
+import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -29,6 +32,7 @@ from groundstation.journal import Journal
 from groundstation.security import UserSpec, write_mosquitto_config
 from groundstation.video import clockcode
 from groundstation.video.auth import DemoUsers, PasswordFileUsers
+from groundstation.video.hub import ViewerCounters
 from groundstation.video.relay import RelayConfig, StreamStatus, VideoError, VideoRelay
 
 pytestmark = pytest.mark.integration
@@ -49,6 +53,13 @@ def _check_frames(frames: list[npt.NDArray[np.uint8]], n: int, width: int, heigh
         assert 0 <= now - captured < 60_000
         times.append(captured)
     assert times == sorted(times) and len(set(times)) == n
+
+
+async def _wait_for(predicate: Callable[[], bool], timeout_s: float) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not predicate():
+        assert time.monotonic() < deadline, f"not so within {timeout_s} s"
+        await asyncio.sleep(0.05)
 
 
 async def _wait_state(states: list[StreamStatus], state: VideoState, timeout_s: float) -> None:
@@ -80,15 +91,55 @@ async def test_players_see_frames_of_the_advertised_size(tmp_path: Path) -> None
             assert (probe["codec_name"], probe["width"], probe["height"]) == ("h264", 1280, 720)
             for frames in (by_ffmpeg, by_gst, by_pyav):
                 _check_frames(frames, 30, 1280, 720)
-            counters = relay.counters("d1")
             status = relay.status("d1")
-        assert counters.frames_out >= 90
+            # every player went away: the relay notices at its next write and forgets them
+            await _wait_for(lambda: relay.counters("d1").viewers == [], 10)
+            counters = relay.counters("d1")
+        assert counters.frames_out >= 3 * 30 + 1
         assert counters.keyframes_in >= 1 and counters.sessions == 1
         assert (status.state, status.width_px, status.height_px) == (VideoState.LIVE, 1280, 720)
         assert status.fps == pytest.approx(25.0, abs=2.0)
         assert status.bitrate_kbps > 0
-    # every player went away: nobody is left in the hub
-    assert counters.viewers == [] or all(v.queued_chunks >= 0 for v in counters.viewers)
+
+
+async def test_slow_viewer_loses_frames_others_do_not(tmp_path: Path) -> None:
+    """A client that stops reading fills its queue and loses whole frames, then is dropped
+    after the write timeout; a viewer beside it gets every frame in order."""
+    port = free_udp_range(2)
+    cfg = RelayConfig(evidence_dir=tmp_path, viewer_queue_chunks=25, write_timeout_s=3.0)
+    async with VideoRelay(cfg, DEMO) as relay:
+        await relay.watch("d1", port)
+        with rtp_source(port, 60):
+            await _wait_for(lambda: relay.status("d1").state == VideoState.LIVE, 20)
+            stuck = socket.socket()
+            stuck.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            stuck.connect(("127.0.0.1", relay.port))
+            token = base64.b64encode(b"viewer:x").decode()
+            request = f"GET /video/d1.ts HTTP/1.1\r\nHost: x\r\nAuthorization: Basic {token}\r\n"
+            stuck.sendall(request.encode() + b"\r\n")
+            seen: dict[str, ViewerCounters] = {}
+
+            async def watch_counters() -> None:
+                while True:
+                    seen.update((v.user, v) for v in relay.counters("d1").viewers)
+                    await asyncio.sleep(0.05)
+
+            poller = asyncio.create_task(watch_counters())
+            try:
+                url = with_login(relay.url_for("d1"), "pilot", "x")
+                frames = await ffmpeg_frames(url, 100, 848, 480)
+                _check_frames(frames, 100, 848, 480)
+                steps = np.diff([clockcode.decode_ms(f) for f in frames])
+                assert max(steps) < 1000, "the good viewer missed frames"
+                await _wait_for(lambda: relay.counters("d1").viewers == [], 15)
+            finally:
+                poller.cancel()
+                stuck.close()
+            assert seen["viewer"].dropped_chunks > 0
+            assert seen["pilot"].dropped_chunks == 0
+        counters = relay.counters("d1")
+        assert counters.dropped > 0
+        assert counters.frames_out > 100
 
 
 async def test_logins_and_drones_are_checked(tmp_path: Path) -> None:
