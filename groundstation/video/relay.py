@@ -408,9 +408,13 @@ class VideoRelay:
             if other.port == rtp_port:
                 raise VideoError(f"{drone_id}: udp port {rtp_port} is {other.drone_id}'s stream")
         sdp = Path(self._tmp.name) / f"{drone_id}.sdp"
-        sdp.write_text(sdp_for(rtp_port, host), encoding="utf-8")
         stream = _Stream(self, drone_id, rtp_port, host, sdp, on_state)
-        self._streams[drone_id] = stream
+        self._streams[drone_id] = stream  # taken before the await: no second watch of it
+        try:
+            await asyncio.to_thread(sdp.write_text, sdp_for(rtp_port, host), encoding="utf-8")
+        except OSError as exc:
+            del self._streams[drone_id]
+            raise VideoError(f"{drone_id}: cannot write the stream's SDP: {exc}") from exc
         stream.ingest.start()
         stream.emit(force=True)
         return stream.status()

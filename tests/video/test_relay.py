@@ -55,6 +55,17 @@ def _check_frames(frames: list[npt.NDArray[np.uint8]], n: int, width: int, heigh
     assert times == sorted(times) and len(set(times)) == n
 
 
+def _report_cli(journal: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """``groundstation report --journal JOURNAL ...`` as a user runs it."""
+    return subprocess.run(
+        [sys.executable, "-m", "groundstation", "report", "--journal", str(journal), *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
 async def _wait_for(predicate: Callable[[], bool], timeout_s: float) -> None:
     deadline = time.monotonic() + timeout_s
     while not predicate():
@@ -244,19 +255,12 @@ async def test_stream_stops_and_comes_back(tmp_path: Path) -> None:
     assert any(s.end_ms <= gap["start_ms"] for s in segments)
     assert any(s.start_ms >= gap["end_ms"] for s in segments)
 
-    def report(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [sys.executable, "-m", "groundstation", "report", "--journal", str(jpath), *args],
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-        )
-
-    listing = report()
+    listing = _report_cli(
+        jpath,
+    )
     assert listing.returncode == 0, listing.stderr
     assert "incident INC-7" in listing.stdout and f"{len(segments)} segments" in listing.stdout
-    ok = report("--verify")
+    ok = _report_cli(jpath, "--verify")
     assert ok.returncode == 0, ok.stderr
     assert f"evidence verified: {len(segments)} file(s)" in ok.stdout
 
@@ -264,11 +268,38 @@ async def test_stream_stops_and_comes_back(tmp_path: Path) -> None:
     data = bytearray(victim.read_bytes())  # noqa: ASYNC240 - the test's own small files
     data[len(data) // 2] ^= 0x20
     victim.write_bytes(bytes(data))  # noqa: ASYNC240
-    changed = report("--verify")
+    changed = _report_cli(jpath, "--verify")
     assert changed.returncode == 1
     assert f"CHANGED {victim}" in changed.stderr
 
     Path(segments[2].path).unlink()  # noqa: ASYNC240
-    missing = report("--verify")
+    missing = _report_cli(jpath, "--verify")
     assert missing.returncode == 1
     assert f"MISSING {segments[2].path}" in missing.stderr
+
+
+async def test_snapshot_through_the_relay(tmp_path: Path) -> None:
+    """The controller hands over the camera's JPEG (its file:// URL) and the position."""
+    jpath = tmp_path / "journal.sqlite"
+    journal = Journal(jpath)
+    camera_file = tmp_path / "camera" / "IMG_0001.jpg"
+    camera_file.parent.mkdir()
+    camera_file.write_bytes(b"\xff\xd8\xff\xe0 a real camera would put a JPEG here \xff\xd9")
+    cfg = RelayConfig(evidence_dir=tmp_path / "ev")
+    async with VideoRelay(cfg, DEMO, journal) as relay:
+        snap = await relay.add_snapshot(
+            "d1", "INC-3", camera_file.as_uri(), 51.5072, -0.1276, 96.5, 1_785_000_000_000
+        )
+        assert Path(snap.path).read_bytes() == camera_file.read_bytes()  # noqa: ASYNC240
+        with pytest.raises(VideoError, match="no such file"):
+            await relay.add_snapshot("d1", "INC-3", tmp_path / "gone.jpg", 51.5, 0.0, 90, 1)
+        with pytest.raises(VideoError, match="out of range"):
+            await relay.add_snapshot("d1", "INC-3", b"x", 91.0, 0.0, 90, 1)
+    rows = journal.db.execute(
+        "SELECT drone_id, incident_id, lat_deg, lon_deg, alt_m, sha256 FROM snapshots"
+    ).fetchall()
+    assert rows == [("d1", "INC-3", 51.5072, -0.1276, 96.5, snap.sha256)]
+    journal.close()
+    listing = _report_cli(jpath, "--verify")
+    assert listing.returncode == 0, listing.stderr
+    assert "evidence verified: 1 file(s) of 1 incident(s)" in listing.stdout
