@@ -89,7 +89,7 @@ class RtpIngest:
         events: IngestEvents,
         *,
         read_timeout_s: float = 1.0,
-        retry_s: float = 0.2,
+        retry_s: float = 1.0,
     ) -> None:
         self.name = name
         self.sdp_path = sdp_path
@@ -123,7 +123,11 @@ class RtpIngest:
     def _run(self) -> None:
         try:
             while not self._stop.is_set():
-                failed = self._session()
+                try:
+                    failed = self._session()
+                except Exception as exc:  # a bug must not end the stream for good: say, retry
+                    log.exception("%s: ingest failed", self.name)
+                    failed = f"ingest error: {exc}"
                 if failed:
                     self.events.session_failed(failed)
                     self._stop.wait(self.retry_s)

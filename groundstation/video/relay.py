@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import socket
 import tempfile
 import time
 from collections.abc import Callable
@@ -80,6 +81,10 @@ class RelayConfig:
     viewer_queue_chunks: int = 50
     viewer_queue_bytes: int = 16 << 20
     write_timeout_s: float = 10.0
+    """A viewer whose socket takes no data for this long is dropped."""
+    viewer_sndbuf_bytes: int = 128 << 10
+    """The kernel's send buffer per viewer (Linux doubles it): small, so that a slow viewer's
+    backlog is in the relay's queue, where the drop policy is, not seconds deep in the kernel."""
     realm: str = "dfr video"
 
 
@@ -403,9 +408,13 @@ class VideoRelay:
             if other.port == rtp_port:
                 raise VideoError(f"{drone_id}: udp port {rtp_port} is {other.drone_id}'s stream")
         sdp = Path(self._tmp.name) / f"{drone_id}.sdp"
-        sdp.write_text(sdp_for(rtp_port, host), encoding="utf-8")
         stream = _Stream(self, drone_id, rtp_port, host, sdp, on_state)
-        self._streams[drone_id] = stream
+        self._streams[drone_id] = stream  # taken before the await: no second watch of it
+        try:
+            await asyncio.to_thread(sdp.write_text, sdp_for(rtp_port, host), encoding="utf-8")
+        except OSError as exc:
+            del self._streams[drone_id]
+            raise VideoError(f"{drone_id}: cannot write the stream's SDP: {exc}") from exc
         stream.ingest.start()
         stream.emit(force=True)
         return stream.status()
@@ -558,6 +567,9 @@ class VideoRelay:
             return self._refuse(
                 404, f"no video for drone {drone_id!r}: the relay does not watch it"
             )
+        sock = request.transport.get_extra_info("socket") if request.transport else None
+        if sock is not None and self.config.viewer_sndbuf_bytes > 0:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, self.config.viewer_sndbuf_bytes)
         resp = web.StreamResponse(
             headers={"Content-Type": "video/mp2t", "Cache-Control": "no-store"}
         )
@@ -570,10 +582,17 @@ class VideoRelay:
             while (chunk := await viewer.next()) is not None:
                 async with asyncio.timeout(self.config.write_timeout_s):
                     await resp.write(chunk.data)
-        except (ConnectionError, TimeoutError) as exc:
+        except TimeoutError:
             log.info(
-                "%s: viewer %d gone: %s", drone_id, viewer.viewer_id, exc or type(exc).__name__
+                "%s: viewer %d stuck for %.0f s: dropped",
+                drone_id,
+                viewer.viewer_id,
+                self.config.write_timeout_s,
             )
+            if request.transport is not None:
+                request.transport.abort()  # its buffers are full: do not wait to flush them
+        except ConnectionError as exc:
+            log.info("%s: viewer %d gone: %s", drone_id, viewer.viewer_id, exc)
         finally:
             stream.remove_viewer(viewer)
         return resp

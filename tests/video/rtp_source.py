@@ -4,8 +4,8 @@
 
 PyAV's libx264 (ultrafast, zerolatency, a keyframe every second, SPS/PPS repeated) packetised by
 FFmpeg's rtp muxer to rtp://127.0.0.1:PORT at 25 fps, ~2.5 Mbit/s at 720p, each frame carrying
-its capture time in the clock code (docs/video.md). A moving pattern, so that P-frames are not
-empty. Prints "streaming" once the first frame is sent.
+its capture time in the clock code (docs/video.md). A moving pattern with changing grain, about
+the stream's bitrate. Prints "streaming" once the first frame is sent.
 """
 
 from __future__ import annotations
@@ -44,10 +44,14 @@ def main() -> None:
     ys = np.arange(height, dtype=np.int32)[:, None]
     base = ((xs // 40 + ys // 40) % 2 * 120 + 60 + (xs * 60 // width)).astype(np.uint8)
     uv = np.full((height // 2, width), 128, np.uint8)
+    # fine detail that changes every frame (eight noise pictures in turn), so that the encoder
+    # spends about the bitrate a camera over a city would
+    rng = np.random.default_rng(7)
+    grain = [rng.integers(0, 24, (height, width), dtype=np.uint8) for _ in range(8)]
     t0 = time.time()
     i = 0
     while time.time() - t0 < seconds:
-        y = np.roll(base, (i * 6) % width, axis=1)
+        y = np.roll(base, (i * 6) % width, axis=1) + grain[i % 8]
         draw_clock(y, int(time.time() * 1000))
         frame = av.VideoFrame.from_ndarray(np.vstack([y, uv]), format="yuv420p")
         frame.pts, frame.time_base = i, Fraction(1, 25)

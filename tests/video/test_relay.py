@@ -4,10 +4,13 @@ ffmpeg, ffprobe, GStreamer and PyAV read ``http://user:pass@127.0.0.1:PORT/video
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
+import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -29,6 +32,7 @@ from groundstation.journal import Journal
 from groundstation.security import UserSpec, write_mosquitto_config
 from groundstation.video import clockcode
 from groundstation.video.auth import DemoUsers, PasswordFileUsers
+from groundstation.video.hub import ViewerCounters
 from groundstation.video.relay import RelayConfig, StreamStatus, VideoError, VideoRelay
 
 pytestmark = pytest.mark.integration
@@ -49,6 +53,24 @@ def _check_frames(frames: list[npt.NDArray[np.uint8]], n: int, width: int, heigh
         assert 0 <= now - captured < 60_000
         times.append(captured)
     assert times == sorted(times) and len(set(times)) == n
+
+
+def _report_cli(journal: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """``groundstation report --journal JOURNAL ...`` as a user runs it."""
+    return subprocess.run(
+        [sys.executable, "-m", "groundstation", "report", "--journal", str(journal), *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+async def _wait_for(predicate: Callable[[], bool], timeout_s: float) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not predicate():
+        assert time.monotonic() < deadline, f"not so within {timeout_s} s"
+        await asyncio.sleep(0.05)
 
 
 async def _wait_state(states: list[StreamStatus], state: VideoState, timeout_s: float) -> None:
@@ -80,15 +102,55 @@ async def test_players_see_frames_of_the_advertised_size(tmp_path: Path) -> None
             assert (probe["codec_name"], probe["width"], probe["height"]) == ("h264", 1280, 720)
             for frames in (by_ffmpeg, by_gst, by_pyav):
                 _check_frames(frames, 30, 1280, 720)
-            counters = relay.counters("d1")
             status = relay.status("d1")
-        assert counters.frames_out >= 90
+            # every player went away: the relay notices at its next write and forgets them
+            await _wait_for(lambda: relay.counters("d1").viewers == [], 10)
+            counters = relay.counters("d1")
+        assert counters.frames_out >= 3 * 30 + 1
         assert counters.keyframes_in >= 1 and counters.sessions == 1
         assert (status.state, status.width_px, status.height_px) == (VideoState.LIVE, 1280, 720)
         assert status.fps == pytest.approx(25.0, abs=2.0)
         assert status.bitrate_kbps > 0
-    # every player went away: nobody is left in the hub
-    assert counters.viewers == [] or all(v.queued_chunks >= 0 for v in counters.viewers)
+
+
+async def test_slow_viewer_loses_frames_others_do_not(tmp_path: Path) -> None:
+    """A client that stops reading fills its queue and loses whole frames, then is dropped
+    after the write timeout; a viewer beside it gets every frame in order."""
+    port = free_udp_range(2)
+    cfg = RelayConfig(evidence_dir=tmp_path, viewer_queue_chunks=25, write_timeout_s=3.0)
+    async with VideoRelay(cfg, DEMO) as relay:
+        await relay.watch("d1", port)
+        with rtp_source(port, 60):
+            await _wait_for(lambda: relay.status("d1").state == VideoState.LIVE, 20)
+            stuck = socket.socket()
+            stuck.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            stuck.connect(("127.0.0.1", relay.port))
+            token = base64.b64encode(b"viewer:x").decode()
+            request = f"GET /video/d1.ts HTTP/1.1\r\nHost: x\r\nAuthorization: Basic {token}\r\n"
+            stuck.sendall(request.encode() + b"\r\n")
+            seen: dict[str, ViewerCounters] = {}
+
+            async def watch_counters() -> None:
+                while True:
+                    seen.update((v.user, v) for v in relay.counters("d1").viewers)
+                    await asyncio.sleep(0.05)
+
+            poller = asyncio.create_task(watch_counters())
+            try:
+                url = with_login(relay.url_for("d1"), "pilot", "x")
+                frames = await ffmpeg_frames(url, 100, 848, 480)
+                _check_frames(frames, 100, 848, 480)
+                steps = np.diff([clockcode.decode_ms(f) for f in frames])
+                assert max(steps) < 1000, "the good viewer missed frames"
+                await _wait_for(lambda: relay.counters("d1").viewers == [], 15)
+            finally:
+                poller.cancel()
+                stuck.close()
+            assert seen["viewer"].dropped_chunks > 0
+            assert seen["pilot"].dropped_chunks == 0
+        counters = relay.counters("d1")
+        assert counters.dropped > 0
+        assert counters.frames_out > 100
 
 
 async def test_logins_and_drones_are_checked(tmp_path: Path) -> None:
@@ -193,19 +255,12 @@ async def test_stream_stops_and_comes_back(tmp_path: Path) -> None:
     assert any(s.end_ms <= gap["start_ms"] for s in segments)
     assert any(s.start_ms >= gap["end_ms"] for s in segments)
 
-    def report(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [sys.executable, "-m", "groundstation", "report", "--journal", str(jpath), *args],
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-        )
-
-    listing = report()
+    listing = _report_cli(
+        jpath,
+    )
     assert listing.returncode == 0, listing.stderr
     assert "incident INC-7" in listing.stdout and f"{len(segments)} segments" in listing.stdout
-    ok = report("--verify")
+    ok = _report_cli(jpath, "--verify")
     assert ok.returncode == 0, ok.stderr
     assert f"evidence verified: {len(segments)} file(s)" in ok.stdout
 
@@ -213,11 +268,38 @@ async def test_stream_stops_and_comes_back(tmp_path: Path) -> None:
     data = bytearray(victim.read_bytes())  # noqa: ASYNC240 - the test's own small files
     data[len(data) // 2] ^= 0x20
     victim.write_bytes(bytes(data))  # noqa: ASYNC240
-    changed = report("--verify")
+    changed = _report_cli(jpath, "--verify")
     assert changed.returncode == 1
     assert f"CHANGED {victim}" in changed.stderr
 
     Path(segments[2].path).unlink()  # noqa: ASYNC240
-    missing = report("--verify")
+    missing = _report_cli(jpath, "--verify")
     assert missing.returncode == 1
     assert f"MISSING {segments[2].path}" in missing.stderr
+
+
+async def test_snapshot_through_the_relay(tmp_path: Path) -> None:
+    """The controller hands over the camera's JPEG (its file:// URL) and the position."""
+    jpath = tmp_path / "journal.sqlite"
+    journal = Journal(jpath)
+    camera_file = tmp_path / "camera" / "IMG_0001.jpg"
+    camera_file.parent.mkdir()
+    camera_file.write_bytes(b"\xff\xd8\xff\xe0 a real camera would put a JPEG here \xff\xd9")
+    cfg = RelayConfig(evidence_dir=tmp_path / "ev")
+    async with VideoRelay(cfg, DEMO, journal) as relay:
+        snap = await relay.add_snapshot(
+            "d1", "INC-3", camera_file.as_uri(), 51.5072, -0.1276, 96.5, 1_785_000_000_000
+        )
+        assert Path(snap.path).read_bytes() == camera_file.read_bytes()  # noqa: ASYNC240
+        with pytest.raises(VideoError, match="no such file"):
+            await relay.add_snapshot("d1", "INC-3", tmp_path / "gone.jpg", 51.5, 0.0, 90, 1)
+        with pytest.raises(VideoError, match="out of range"):
+            await relay.add_snapshot("d1", "INC-3", b"x", 91.0, 0.0, 90, 1)
+    rows = journal.db.execute(
+        "SELECT drone_id, incident_id, lat_deg, lon_deg, alt_m, sha256 FROM snapshots"
+    ).fetchall()
+    assert rows == [("d1", "INC-3", 51.5072, -0.1276, 96.5, snap.sha256)]
+    journal.close()
+    listing = _report_cli(jpath, "--verify")
+    assert listing.returncode == 0, listing.stderr
+    assert "evidence verified: 1 file(s) of 1 incident(s)" in listing.stdout
