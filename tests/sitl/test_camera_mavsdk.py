@@ -37,14 +37,16 @@ async def cam_drone(tmp_path: Path) -> AsyncIterator[CamDrone]:
     cfg = CameraConfig(video_base_port=free_udp_ports(1), policy=StreamPolicy.AIRBORNE,
                        image_dir=str(tmp_path))
     port = free_udp_ports(1)
-    async with SimFleet([HOME], base_port=port, speedup=10.0, camera=cfg) as fleet:
-        async with connect(f"udpin://0.0.0.0:{port}", HOME, fleet, 0) as drone:
-            cam, gim = CameraAsync(drone.system), GimbalAsync(drone.system)
-            try:
-                yield CamDrone(drone, fleet, cam, gim)
-            finally:
-                cam.destroy()
-                gim.destroy()
+    async with (
+        SimFleet([HOME], base_port=port, speedup=10.0, camera=cfg) as fleet,
+        connect(f"udpin://0.0.0.0:{port}", HOME, fleet, 0) as drone,
+    ):
+        cam, gim = CameraAsync(drone.system), GimbalAsync(drone.system)
+        try:
+            yield CamDrone(drone, fleet, cam, gim)
+        finally:
+            cam.destroy()
+            gim.destroy()
 
 
 async def eventually(probe: Callable[[], Awaitable[bool]], what: str, timeout_s: float = 10.0):
