@@ -148,8 +148,11 @@ async def test_gimbal_angles_and_roi_through_mavsdk(cam_drone: CamDrone) -> None
     c = cam_drone
     gid = await _gimbal_id(c)
     await c.gimbal.take_control(gid, ControlMode.PRIMARY)
-    status = await c.gimbal.get_control_status(gid)
-    assert status.control_mode == ControlMode.PRIMARY
+
+    async def in_control() -> bool:  # GIMBAL_MANAGER_STATUS follows the ACK
+        return (await c.gimbal.get_control_status(gid)).control_mode == ControlMode.PRIMARY
+
+    await eventually(in_control, "MAVSDK in primary control of the gimbal", 5.0)
     await _fly(c, 40.0)
 
     await c.gimbal.set_angles(gid, 0.0, -45.0, 30.0, GimbalMode.YAW_FOLLOW, SendMode.ONCE)
