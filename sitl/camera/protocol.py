@@ -49,7 +49,6 @@ VENDOR = "DFR"
 MODEL = "SimCam 1"
 GIMBAL_MODEL = "SimGimbal 1"
 IMAGES_KEPT = 1000  # CAMERA_IMAGE_CAPTURED kept for re-requests
-RELATIVE_FRAMES = {3, 6, 10, 11}  # MAV_FRAME_GLOBAL_RELATIVE_ALT(_INT), terrain frames
 
 CAMERA_FLAGS = (
     mav.CAMERA_CAP_FLAGS_CAPTURE_IMAGE
@@ -268,7 +267,7 @@ class CameraPayload:
             out.append(self.manager_status())
         if self.stream_running != self._was_running:
             self._was_running = self.stream_running
-            out.append(self.video_stream_status())
+            out.extend([self.video_stream_information(), self.video_stream_status()])
         self._interval_photos(now_s, out)
         return out
 
@@ -335,7 +334,9 @@ class CameraPayload:
 
     def _camera_message(self, msg_id: int, param2: float, out: list[Any]) -> int:
         if msg_id == mav.MAVLINK_MSG_ID_CAMERA_INFORMATION:
-            out.append(self.camera_information())
+            # The stream's information goes with it, unprompted: MAVSDK asks for it only every
+            # 20 s, and a client that knows the camera wants the stream next.
+            out.extend([self.camera_information(), self.video_stream_information()])
         elif msg_id == mav.MAVLINK_MSG_ID_VIDEO_STREAM_INFORMATION:
             if _int(param2, 0) not in (0, 1):
                 return self._refuse(DENIED, f"no video stream {param2}")
@@ -564,23 +565,19 @@ class CameraPayload:
         return not math.isfinite(device_id) or _int(device_id, 0) in (0, 1, GIMBAL)
 
     def _roi(self, msg: Any, p: list[float]) -> list[Any] | None:
+        # z is AMSL whatever the frame: PX4 copies COMMAND_INT z to param7 and its gimbal reads
+        # it as AMSL, and MAVSDK's set_roi_location sends an AMSL altitude in frame 3.
         if msg.id == mav.MAVLINK_MSG_ID_COMMAND_INT:
-            lat, lon, alt, frame = msg.x * 1e-7, msg.y * 1e-7, msg.z, msg.frame
+            lat, lon, alt = msg.x * 1e-7, msg.y * 1e-7, msg.z
         else:
-            lat, lon, alt, frame = p[4], p[5], p[6], mav.MAV_FRAME_GLOBAL
+            lat, lon, alt = p[4], p[5], p[6]
         if not self._device_ok(p[0]):
             return [_ack(msg, self._refuse(DENIED, f"no gimbal {p[0]}"), AUTOPILOT)]
         if not _valid_latlon(lat, lon) or (lat == 0 and lon == 0):
             return [_ack(msg, self._refuse(DENIED, f"ROI {lat}, {lon} is not a position"),
                          AUTOPILOT)]
         s = self.vehicle.state
-        ground = s.home.alt_amsl_m
-        if not math.isfinite(alt):
-            alt_amsl = ground
-        elif frame in RELATIVE_FRAMES:
-            alt_amsl = ground + alt
-        else:
-            alt_amsl = alt
+        alt_amsl = alt if math.isfinite(alt) else s.home.alt_amsl_m  # NaN: on the ground
         self.gimbal.look_at(s.frame.to_ned(lat, lon, alt_amsl))
         self.incident = (lat, lon)
         return None  # the autopilot acknowledges (and yaws to it, as PX4 does in missions)

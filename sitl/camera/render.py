@@ -14,7 +14,7 @@ from numpy.typing import NDArray
 
 from sitl.camera.actors import Actor, ActorKind, Crowd
 from sitl.camera.lens import CameraPose, Lens, ground_homography, ground_point, horizon
-from sitl.camera.scene import FAR_GROUND, SKY, TileCache
+from sitl.camera.scene import FAR_GROUND, SKY, TILE_SIZE_M, Tile, TileCache
 
 Image = NDArray[np.uint8]
 
@@ -23,6 +23,7 @@ MARKER_OUTER_M = 6.0
 MARKER_INNER_M = 4.8
 MARKER_BAR_M = 0.8
 TILE_LOOKAHEAD_M = 600.0  # the tile is centred on what the camera looks at, at most this far
+TILE_KEEP_M = TILE_SIZE_M / 2 - 200.0  # keep a tile while the look point is this far inside
 _RING = np.linspace(0.0, 2 * math.pi, 48, endpoint=False)
 
 
@@ -50,13 +51,12 @@ class Renderer:
         self.tiles = tiles
         self.crowd = crowd if crowd is not None else Crowd()
         self._interp = cv2.INTER_LINEAR if smooth else cv2.INTER_NEAREST
-        self._frame = np.empty((lens.height_px, lens.width_px, 3), np.uint8)
+        self._tile: Tile | None = None
 
     def render(self, view: View) -> Image:
         """A new BGR frame (H x W x 3) of the view."""
         lens = self.lens
-        key = self.tiles.key_for(*self._look_point(view))
-        tile = self.tiles.tile(key)
+        tile = self._tile_for(view)
         f = tile.frame
         pose = CameraPose(
             (view.lat_deg - f.lat0_deg) * f._m_per_deg_lat,
@@ -82,6 +82,25 @@ class Renderer:
             _draw_actors(out, proj, n0, e0, self.crowd.at(view.sim_time_s))
         _draw_sky(out, lens, pose)
         return out
+
+    def _tile_for(self, view: View) -> Tile:
+        """The tile around what the camera looks at; while a new one is being built in the
+        background the current one serves if the look point is still well inside it."""
+        lat, lon = self._look_point(view)
+        key = self.tiles.key_for(lat, lon)
+        tile = self.tiles.peek(key)
+        current = self._tile
+        if tile is None and current is not None:
+            f = current.frame
+            n = (lat - f.lat0_deg) * f._m_per_deg_lat
+            e = (lon - f.lon0_deg) * f._m_per_deg_lon
+            if max(abs(n), abs(e)) < TILE_KEEP_M:
+                self.tiles.prefetch(key)
+                tile = current
+        if tile is None:
+            tile = self.tiles.tile(key)
+        self._tile = tile
+        return tile
 
     def _look_point(self, view: View) -> tuple[float, float]:
         """lat, lon of the ground the camera looks at (or toward), at most TILE_LOOKAHEAD_M away."""

@@ -100,22 +100,21 @@ def _draw(tile: Tile, boroughs: list[NDArray[np.float64]]) -> Image:
     j_min = math.floor((lon0 - half_deg_lon) / STREET_LON_DEG) - 1
     j_max = math.ceil((lon0 + half_deg_lon) / STREET_LON_DEG) + 1
     road_px = STREET_WIDTH_M / M_PER_PX
+    lats = np.arange(i_min, i_max + 1, dtype=np.float64) * STREET_LAT_DEG
+    lons = np.arange(j_min, j_max + 1, dtype=np.float64) * STREET_LON_DEG
+    ys = tile.px_of(lats, np.full(len(lats), lon0))[:, 1].tolist()  # row of each street
+    xs = tile.px_of(np.full(len(lons), lat0), lons)[:, 0].tolist()  # column of each street
     # Blocks between the streets, each from its own seeded generator.
-    for i in range(i_min, i_max):
-        for j in range(j_min, j_max):
-            corners = tile.px_of(
-                np.array([i * STREET_LAT_DEG, (i + 1) * STREET_LAT_DEG]),
-                np.array([j * STREET_LON_DEG, (j + 1) * STREET_LON_DEG]),
-            )
-            (x0, y1), (x1, y0) = corners  # lat grows north = smaller row
-            _block(img, random.Random(i * 1_000_003 + j), x0, y0, x1, y1, road_px)
+    for a, i in enumerate(range(i_min, i_max)):
+        for b, j in enumerate(range(j_min, j_max)):
+            _block(img, random.Random(i * 1_000_003 + j), xs[b], ys[a + 1], xs[b + 1], ys[a],
+                   road_px)
     # Streets on top.
-    for i in range(i_min, i_max + 1):
-        y = float(tile.px_of(np.array([i * STREET_LAT_DEG]), np.array([lon0]))[0, 1])
-        cv2.rectangle(img, (0, round(y - road_px / 2)), (n - 1, round(y + road_px / 2)), ROAD, -1)
-    for j in range(j_min, j_max + 1):
-        x = float(tile.px_of(np.array([lat0]), np.array([j * STREET_LON_DEG]))[0, 0])
-        cv2.rectangle(img, (round(x - road_px / 2), 0), (round(x + road_px / 2), n - 1), ROAD, -1)
+    h = road_px / 2
+    for y in ys:
+        cv2.rectangle(img, (0, round(y - h)), (n - 1, round(y + h)), ROAD, -1)
+    for x in xs:
+        cv2.rectangle(img, (round(x - h), 0), (round(x + h), n - 1), ROAD, -1)
     # Borough outlines (lon, lat rings).
     for ring in boroughs:
         px = tile.px_of(ring[:, 1], ring[:, 0])
@@ -187,6 +186,7 @@ class TileCache:
         self._lock = threading.Lock()
         self._boroughs_file = boroughs_file
         self._boroughs: list[NDArray[np.float64]] | None = None
+        self._building: set[TileKey] = set()
 
     def key_for(self, lat_deg: float, lon_deg: float) -> TileKey:
         m_per_deg_lat = math.radians(1.0) * EARTH_RADIUS_M
@@ -197,6 +197,7 @@ class TileCache:
         return TileKey(lat, round(lon_deg / snap_lon) * snap_lon)
 
     def tile(self, key: TileKey) -> Tile:
+        """The tile, built now if it is not cached."""
         with self._lock:
             t = self._tiles.get(key)
             if t is not None:
@@ -204,11 +205,24 @@ class TileCache:
                 return t
             if self._boroughs is None:
                 self._boroughs = load_boroughs(self._boroughs_file)
-            t = Tile(key, self._boroughs)
+            boroughs = self._boroughs
+        t = Tile(key, boroughs)  # outside the lock: other renderers go on
+        with self._lock:
             self._tiles[key] = t
+            self._building.discard(key)
             while len(self._tiles) > self._size:
                 self._tiles.popitem(last=False)
-            return t
+        return t
 
+    def peek(self, key: TileKey) -> Tile | None:
+        with self._lock:
+            return self._tiles.get(key)
 
-SHARED_TILES = TileCache()
+    def prefetch(self, key: TileKey) -> None:
+        """Build the tile in a background thread (a renderer keeps using its current tile)."""
+        with self._lock:
+            if key in self._tiles or key in self._building:
+                return
+            self._building.add(key)
+        threading.Thread(target=self.tile, args=(key,), name="camera-tile", daemon=True).start()
+

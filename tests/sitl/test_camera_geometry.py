@@ -116,13 +116,15 @@ def _flying(north: float, east: float, up: float, yaw_deg: float) -> SimVehicle:
     return v
 
 
-def test_roi_puts_the_point_at_the_image_centre_as_the_vehicle_moves() -> None:
+def test_roi_puts_the_point_at_the_image_centre_as_the_vehicle_moves(tiles: TileCache) -> None:
     v = _flying(0.0, 0.0, 60.0, yaw_deg=200.0)
     cam = CameraPayload(v, CameraConfig(), 5600)
     v.payloads.append(cam)
     frame = LocalFrame(HOME.lat_deg, HOME.lon_deg, HOME.alt_amsl_m)
     roi = frame.to_global(150.0, -80.0, 0.0)
     cam.gimbal.look_at(frame.to_ned(roi[0], roi[1], HOME.alt_amsl_m))
+    cam.incident = roi[:2]
+    renderer = Renderer(LENS, tiles, Crowd(people=0, cars=0))
     b = v.state.body
     for _ in range(150):  # 3 s: the gimbal slews (90 deg/s) onto the point
         cam.step(0.02)
@@ -136,6 +138,9 @@ def test_roi_puts_the_point_at_the_image_centre_as_the_vehicle_moves() -> None:
             uv, front = project(LENS, pose, np.array([[150.0, -80.0, 0.0]]))
             assert front.all()
             assert uv[0] == pytest.approx([640.0, 360.0], abs=3.0)
+    # And in the rendered picture: the marker is in the middle.
+    centroid = _red_centroid(renderer.render(cam.view()))
+    assert centroid == pytest.approx((640.0, 360.0), abs=4.0)
 
 
 def _red_centroid(img: np.ndarray) -> tuple[float, float] | None:
