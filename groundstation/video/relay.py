@@ -415,6 +415,8 @@ class VideoRelay:
         except OSError as exc:
             del self._streams[drone_id]
             raise VideoError(f"{drone_id}: cannot write the stream's SDP: {exc}") from exc
+        if self._streams.get(drone_id) is not stream:
+            raise VideoError(f"{drone_id}: unwatched while being watched")
         stream.ingest.start()
         stream.emit(force=True)
         return stream.status()
@@ -573,7 +575,10 @@ class VideoRelay:
         resp = web.StreamResponse(
             headers={"Content-Type": "video/mp2t", "Cache-Control": "no-store"}
         )
-        await resp.prepare(request)
+        try:
+            await resp.prepare(request)
+        except ConnectionError:
+            return resp  # the viewer left before the headers went out
         viewer = stream.hub.add_viewer(login.username)
         log.info(
             "%s: viewer %d (%s) from %s", drone_id, viewer.viewer_id, login.username, request.remote
