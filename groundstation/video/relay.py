@@ -174,11 +174,8 @@ class _Stream:
 
     def chunk(self, chunk: Chunk) -> None:
         recorder = self.recorder
-        if recorder is not None:
-            try:
-                recorder.feed(chunk)
-            except OSError as exc:
-                log.warning("%s: recording failed: %s", self.drone_id, exc)
+        if recorder is not None and (error := recorder.feed(chunk)) is not None:
+            log.error("%s: %s", self.drone_id, error)
         self.relay._post(lambda: self._push(chunk))
 
     def session_failed(self, reason: str) -> None:
