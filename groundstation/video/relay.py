@@ -156,7 +156,6 @@ class _Stream:
         self.reason = f"waiting for the stream on udp port {port}"
         self.width_px = 0
         self.height_px = 0
-        self.stalled_since: int | None = None
         self.error: str | None = None
         self.frames_out_done = 0
         self.dropped_done = 0
@@ -204,8 +203,6 @@ class _Stream:
             self.set_state(VideoState.LIVE, "")
 
     def set_state(self, state: VideoState, reason: str) -> None:
-        if state == VideoState.LIVE:
-            self.stalled_since = None
         self.state, self.reason = state, reason
         self.emit(force=True)
 
@@ -216,7 +213,6 @@ class _Stream:
             return
         silent_ms = now_ms - last
         if self.state == VideoState.LIVE and silent_ms > cfg.stall_s * 1000:
-            self.stalled_since = last
             self.hub.restart()
             self.set_state(VideoState.RECONNECTING, f"no video since {_hms(last)}")
         elif (
@@ -248,15 +244,17 @@ class _Stream:
         )
 
     def emit(self, *, force: bool) -> None:
-        """Report the status on a change of state (at once) or of measurements (at most every
-        5 s: fps by more than 1, bitrate by more than 10 %, or the picture size)."""
+        """Report the status on a change of state (at once) or of measurements (the first one
+        after a second, then at most every 5 s: fps by more than 1, bitrate by more than 10 %,
+        or the picture size)."""
         callback = self.on_state or self.relay.on_state
         if callback is None:
             return
         status = self.status()
         old = self._emitted
         if not force and old is not None:
-            if time.monotonic() - self._emitted_at < 5.0:
+            # the first measurement after a change soon, later ones at most every 5 s
+            if time.monotonic() - self._emitted_at < (1.0 if old.fps == 0 else 5.0):
                 return
             changed = (
                 abs(status.fps - old.fps) > 1.0
