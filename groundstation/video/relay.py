@@ -150,7 +150,9 @@ class _Stream:
         self.source = f"rtp://{host}:{port}"
         self.on_state = on_state
         self.hub = StreamHub(max_chunks=cfg.viewer_queue_chunks, max_bytes=cfg.viewer_queue_bytes)
-        self.ingest = RtpIngest(drone_id, sdp_path, self, read_timeout_s=cfg.read_timeout_s)
+        self.ingest = RtpIngest(
+            drone_id, sdp_path, self, read_timeout_s=cfg.read_timeout_s, port=port
+        )
         self.recorder: SegmentRecorder | None = None
         self.state = VideoState.IDLE
         self.reason = f"waiting for the stream on udp port {port}"
@@ -193,7 +195,8 @@ class _Stream:
 
     def _failed(self, reason: str) -> None:
         self.error = reason
-        if self.state != VideoState.LIVE:
+        if self.state != VideoState.LIVE and reason != self.reason:
+            log.warning("%s: %s", self.drone_id, reason)
             self.reason = reason
             self.emit(force=True)
 
