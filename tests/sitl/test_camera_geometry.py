@@ -26,7 +26,7 @@ LENS = Lens()
 
 @pytest.fixture(scope="module")
 def tiles() -> TileCache:
-    return TileCache(size=2)
+    return TileCache(size=4)
 
 
 def test_lens_focal_length_gives_the_field_of_view() -> None:
