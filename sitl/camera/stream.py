@@ -266,7 +266,9 @@ class CameraIO:
             p.io_attached = True
 
     def tick(self) -> None:
+        scenes = tuple(dict.fromkeys(p.incident for p in self.payloads if p.incident))
         for i, p in enumerate(self.payloads):
+            p.other_incidents = scenes
             for job in p.pending_captures:
                 self.photos.submit(p, job)
             p.pending_captures.clear()
