@@ -524,7 +524,7 @@ class CameraPayload:
             0, 0, self.vehicle.time_boot_ms(), flags,
             list(euler_to_quaternion(0.0, g.pitch_deg, g.yaw_deg)),
             0.0, math.radians(g.pitch_rate_now_deg_s), math.radians(g.yaw_rate_now_deg_s),
-            0, math.radians(g.yaw_deg), math.nan, 0,
+            0, math.radians(wrap180(self.heading_deg())), math.nan, 0,  # delta_yaw: heading
         ), GIMBAL)
 
     # ---- the gimbal manager (the autopilot, component 1) ---------------------------------------
