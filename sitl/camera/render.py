@@ -30,6 +30,7 @@ MARKER_BGR = (0, 0, 255)
 MARKER_OUTER_M = 6.0
 MARKER_INNER_M = 4.8
 MARKER_BAR_M = 0.8
+MARKER_RANGE_M = 3000.0  # scenes farther than this are not drawn (a few pixels at most)
 TILE_LOOKAHEAD_M = 600.0  # the tile is centred on what the camera looks at, at most this far
 TILE_KEEP_M = TILE_SIZE_M / 2 - 200.0  # keep a tile while the look point is this far inside
 _RING = np.linspace(0.0, 2 * math.pi, 48, endpoint=False)
@@ -46,7 +47,7 @@ class View:
     heading_deg: float  # of the optical axis
     pitch_deg: float
     sim_time_s: float  # moves the actors
-    incident: tuple[float, float] | None = None  # lat, lon of the marker (and the crowd)
+    incidents: tuple[tuple[float, float], ...] = ()  # lat, lon of markers (and their crowds)
 
 
 class Renderer:
@@ -85,12 +86,15 @@ class Renderer:
                 cv2.warpPerspective(src, shift @ h, (lens.width_px, b - a), dst=out[a:b],
                                     flags=self._interp, borderMode=cv2.BORDER_CONSTANT,
                                     borderValue=FAR_GROUND)
-        if view.incident is not None:
-            n0 = (view.incident[0] - f.lat0_deg) * f._m_per_deg_lat
-            e0 = (view.incident[1] - f.lon0_deg) * f._m_per_deg_lon
-            proj = _Projector(lens, pose)
+        proj = _Projector(lens, pose)
+        for k, (lat, lon) in enumerate(view.incidents):
+            n0 = (lat - f.lat0_deg) * f._m_per_deg_lat
+            e0 = (lon - f.lon0_deg) * f._m_per_deg_lon
+            if math.hypot(n0 - pose.north_m, e0 - pose.east_m) > MARKER_RANGE_M:
+                continue
             _draw_marker(out, proj, n0, e0)
-            _draw_actors(out, proj, n0, e0, self.crowd.at(view.sim_time_s))
+            # Each scene its own crowd (time-shifted: not the same choreography twice).
+            _draw_actors(out, proj, n0, e0, self.crowd.at(view.sim_time_s + 1000.0 * k))
         _draw_sky(out, lens, pose)
         return out
 

@@ -132,14 +132,16 @@ class VideoStreamer:
         encoder: RtpEncoder | None = None
         next_t = time.monotonic()
         running = False
+        warm = False  # one frame rendered: the tile is built
         try:
             while not self._stop.is_set():
                 view = self._slot
                 c0 = time.thread_time()
                 try:
-                    if view is not None and (self.sending or encoder is None):
+                    if view is not None and (self.sending or not warm):
                         t = time.time()
-                        img = self.renderer.render(view)  # also warms the tile cache
+                        img = self.renderer.render(view)  # the first one builds the tile
+                        warm = True
                         if self.sending:
                             if encoder is None:
                                 encoder = RtpEncoder(self.host, self.port, self.config)
@@ -264,7 +266,9 @@ class CameraIO:
             p.io_attached = True
 
     def tick(self) -> None:
+        scenes = tuple(dict.fromkeys(p.incident for p in self.payloads if p.incident))
         for i, p in enumerate(self.payloads):
+            p.other_incidents = scenes
             for job in p.pending_captures:
                 self.photos.submit(p, job)
             p.pending_captures.clear()
