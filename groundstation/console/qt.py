@@ -73,6 +73,7 @@ from PyQt6.QtWidgets import (
     QVBoxLayout,
     QWidget,
 )
+from PyQt6.sip import voidptr
 
 __all__ = [
     "QAbstractItemView",
@@ -142,4 +143,5 @@ __all__ = [
     "QWidget",
     "Qt",
     "pyqtSignal",
+    "voidptr",
 ]

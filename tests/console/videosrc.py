@@ -70,9 +70,7 @@ class _Stream:
                     loop.call_soon_threadsafe(_offer, q, chunk)
         return len(chunk)
 
-    def add_viewer(
-        self, loop: asyncio.AbstractEventLoop, q: asyncio.Queue[bytes | None]
-    ) -> None:
+    def add_viewer(self, loop: asyncio.AbstractEventLoop, q: asyncio.Queue[bytes | None]) -> None:
         with self.lock:
             for chunk in self.gop:
                 _offer(q, chunk)
@@ -90,7 +88,7 @@ class _Stream:
 
     def run(self) -> None:
         out = av.open(
-            self,  # type: ignore[arg-type]
+            self,
             "w",
             format="mpegts",
             container_options={"flush_packets": "1", "mpegts_flags": "pat_pmt_at_frames"},

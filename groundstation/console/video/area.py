@@ -120,7 +120,9 @@ class VideoArea(QObject):
     def _views(self) -> list[VideoView]:
         """Views on screen now (a hidden widget or a collapsed splitter shows nothing)."""
         views = [self.pane.view, *(self.grid.tiles[d] for d in self.grid.order)]
-        return [v for v in views if v.drone_id and v.isVisible() and not v.visibleRegion().isEmpty()]
+        return [
+            v for v in views if v.drone_id and v.isVisible() and not v.visibleRegion().isEmpty()
+        ]
 
     def tick(self) -> None:
         t0 = time.perf_counter()
@@ -163,15 +165,15 @@ class VideoArea(QObject):
             desc = self.descriptors.get(drone_id)
             if desc is None or desc.url is None or not wants_stream(desc):
                 continue
-            dec = self.decoders.get(drone_id)
-            if dec is None:
-                dec = StreamDecoder(drone_id, desc.url, self.login)
-                dec.stats = self.stats.setdefault(drone_id, VideoStats())
-                self.decoders[drone_id] = dec
+            opened = self.decoders.get(drone_id)
+            if opened is None:
+                opened = StreamDecoder(drone_id, desc.url, self.login)
+                opened.stats = self.stats.setdefault(drone_id, VideoStats())
+                self.decoders[drone_id] = opened
                 self.opened += 1
-                dec.start()
+                opened.start()
                 log.info("video %s: opening %s", drone_id, desc.url)
-            dec.target_size = size
+            opened.target_size = size
 
     def _close(self, drone_id: str) -> None:
         dec = self.decoders.pop(drone_id, None)

@@ -30,9 +30,11 @@ def read_capture_ms(luma: npt.NDArray[np.uint8], now_ms: int) -> int | None:
     y0 = h - 32 + 4
     band = luma[y0 : y0 + 8, X0_PX : X0_PX + BITS * CELL_PX].astype(np.uint16)
     cells = band.reshape(8, BITS, CELL_PX)[:, :, 4:12].mean(axis=(0, 2))
-    bits = (cells >= 128).astype(np.uint64)
+    bits = (cells > 128).astype(np.uint64)
     coded = int((bits * _WEIGHTS).sum())
     # Unwrap the 48-bit counter to the candidate nearest the reader's clock.
     base = now_ms - (now_ms % WRAP)
-    best = min((base - WRAP + coded, base + coded, base + WRAP + coded), key=lambda t: abs(t - now_ms))
+    best = min(
+        (base - WRAP + coded, base + coded, base + WRAP + coded), key=lambda t: abs(t - now_ms)
+    )
     return best if abs(best - now_ms) <= DAY_MS else None

@@ -28,7 +28,7 @@ import av.error
 import numpy as np
 import numpy.typing as npt
 
-from groundstation.console.qt import QImage
+from groundstation.console.qt import QImage, voidptr
 from groundstation.console.video.clock import read_capture_ms
 from groundstation.console.video.status import DecoderState
 
@@ -121,7 +121,7 @@ class FrameSlot:
 
 
 def _fit(src_w: int, src_h: int, box: tuple[int, int] | None) -> tuple[int, int]:
-    """The largest even size of the source's aspect within ``box`` (never larger than the source)."""
+    """The largest even size of the source's aspect within ``box``, never above the source."""
     if box is None or box[0] <= 0 or box[1] <= 0:
         return src_w, src_h
     scale = min(box[0] / src_w, box[1] / src_h, 1.0)
@@ -261,13 +261,15 @@ class StreamDecoder:
         capture_ms = None
         if frame.format.name in ("yuv420p", "yuvj420p", "nv12", "gray"):
             plane = frame.planes[0]
-            luma = np.frombuffer(plane, np.uint8).reshape(-1, plane.line_size)
+            luma = np.frombuffer(memoryview(plane), np.uint8).reshape(-1, plane.line_size)
             capture_ms = read_capture_ms(luma[: frame.height, : frame.width], int(now_s * 1000))
         w, h = _fit(frame.width, frame.height, self.target_size)
-        rgb = frame.reformat(width=w, height=h, format="bgra").to_ndarray()
+        rgb = np.asarray(frame.reformat(width=w, height=h, format="bgra").to_ndarray(), np.uint8)
         # The array may have padded rows: hand Qt its address and stride (no copy); the Frame
         # keeps the array alive as long as the image is used.
-        image = QImage(rgb.ctypes.data, w, h, int(rgb.strides[0]), QImage.Format.Format_RGB32)
+        # (PyQt6's stubs lack the sip.voidptr overload that Qt and PyQt6 have.)
+        ptr, fmt = voidptr(rgb.ctypes.data), QImage.Format.Format_RGB32
+        image = QImage(ptr, w, h, int(rgb.strides[0]), fmt)  # type: ignore[call-overload]
         seq = next(_FRAME_SEQ)
         self.stats.decoded += 1
         self._last_frame_mono = time.monotonic()

@@ -64,7 +64,9 @@ class VideoView(QWidget):
         self.paints = 0
         self.setMinimumSize(160, 90)
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
-        self.setCursor(Qt.CursorShape.CrossCursor if self.clickable_look else Qt.CursorShape.PointingHandCursor)
+        self.setCursor(
+            Qt.CursorShape.CrossCursor if self.clickable_look else Qt.CursorShape.PointingHandCursor
+        )
         size = 8 if compact else 10
         self._font = QFont("DejaVu Sans Mono", size)
         self._font.setBold(True)
@@ -123,11 +125,13 @@ class VideoView(QWidget):
         for line, at_top in ((self.top, True), (self.bottom, False)):
             if not line:
                 continue
+            # Top left, and bottom right (the frame clock code is in the bottom-left band).
             w, h = fm.horizontalAdvance(line) + 10, fm.height() + 4
+            x = 4 if at_top else max(4, self.width() - w - 4)
             y = 4 if at_top else self.height() - h - 4
-            p.fillRect(QRectF(4, y, w, h), QBrush(QColor(0, 0, 0, 160)))
+            p.fillRect(QRectF(x, y, w, h), QBrush(QColor(0, 0, 0, 160)))
             p.setPen(QPen(QColor("#f9fafb")))
-            p.drawText(QRectF(9, y, w, h), int(Qt.AlignmentFlag.AlignVCenter), line)
+            p.drawText(QRectF(x + 5, y, w, h), int(Qt.AlignmentFlag.AlignVCenter), line)
         if self.highlight:
             p.setPen(QPen(QColor("#facc15"), 3))
             p.setBrush(Qt.BrushStyle.NoBrush)
