@@ -78,6 +78,10 @@ class VideoStats:
     shown: int = 0
     dropped: int = 0
     connects: int = 0
+    decode_cpu_s: float = 0.0
+    """CPU time of the decoder thread (read, demux, decode, clock code, scale and convert)."""
+    paint_cpu_s: float = 0.0
+    """CPU time of the UI thread painting this stream's frames (every view that shows it)."""
     last_shown_seq: int = -1
     latencies_ms: deque[float] = field(default_factory=lambda: deque(maxlen=LATENCY_SAMPLES))
     """Capture -> shown, milliseconds, for frames that carry the clock code."""
@@ -246,6 +250,7 @@ class StreamDecoder:
             stream = container.streams.video[0]
             stream.thread_type = "SLICE"  # frame threads would hold frames back
             self.stats.connects += 1
+            cpu = time.thread_time()
             for packet in container.demux(stream):
                 if self._stop.is_set():
                     break
@@ -254,6 +259,9 @@ class StreamDecoder:
                     if not got:
                         got = True
                         self._set(DecoderState.PLAYING, "")
+                now_cpu = time.thread_time()
+                self.stats.decode_cpu_s += now_cpu - cpu
+                cpu = now_cpu
         return got
 
     def _deliver(self, frame: av.VideoFrame) -> None:

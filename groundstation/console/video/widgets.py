@@ -104,6 +104,7 @@ class VideoView(QWidget):
         return fit_rect(self.width(), self.height(), f.source_width_px, f.source_height_px)
 
     def paintEvent(self, event: QPaintEvent | None) -> None:  # noqa: N802
+        cpu = time.thread_time()
         p = QPainter(self)
         p.fillRect(self.rect(), QColor("#0b0f14"))
         frame = self.frame
@@ -138,6 +139,8 @@ class VideoView(QWidget):
             p.drawRect(QRectF(self.rect()).adjusted(1.5, 1.5, -1.5, -1.5))
         p.end()
         self.paints += 1
+        if frame is not None and self.stats is not None:
+            self.stats.paint_cpu_s += time.thread_time() - cpu
 
     def mouseReleaseEvent(self, event: QMouseEvent | None) -> None:  # noqa: N802
         if event is None or event.button() != Qt.MouseButton.LeftButton or not self.drone_id:
