@@ -137,11 +137,11 @@ def test_overlay_lines() -> None:
     tel = sc.telemetry("uav-1", 51.5, -0.14, alt=61.6, heading=7.0)
     inc = sc.incident("inc-9", 51.5, -0.13)
     top, bottom = overlay_lines("uav-1", tel, inc, capture_ms=1_700_000_000_250)
-    assert top == "uav-1  22:13:20.2 UTC"
+    assert top == "uav-1  22:13:20 UTC"
     assert bottom == "ALT 62 m   HDG 007°   TO inc-9 692 m"
     desc = c.VideoDescriptor(
         drone_id="uav-1", ts_ms=0, state=c.VideoState.LIVE, recording=True, gimbal_pitch_deg=-35
     )
     top, bottom = overlay_lines("uav-1", None, None, None, desc, now_s=0.0)
-    assert top == "uav-1  00:00:00.0 UTC  ● REC"
+    assert top == "uav-1  00:00:00 UTC  ● REC"
     assert bottom == "TILT -35°"

@@ -272,7 +272,12 @@ class StreamDecoder:
             luma = np.frombuffer(memoryview(plane), np.uint8).reshape(-1, plane.line_size)
             capture_ms = read_capture_ms(luma[: frame.height, : frame.width], int(now_s * 1000))
         w, h = _fit(frame.width, frame.height, self.target_size)
-        rgb = np.asarray(frame.reformat(width=w, height=h, format="bgra").to_ndarray(), np.uint8)
+        rgb = np.asarray(
+            frame.reformat(
+                width=w, height=h, format="bgra", interpolation="FAST_BILINEAR"
+            ).to_ndarray(),
+            np.uint8,
+        )
         # The array may have padded rows: hand Qt its address and stride (no copy); the Frame
         # keeps the array alive as long as the image is used.
         # (PyQt6's stubs lack the sip.voidptr overload that Qt and PyQt6 have.)

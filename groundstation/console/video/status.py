@@ -71,7 +71,7 @@ def overlay_lines(
     """Top line (drone, time) and bottom line (altitude, heading, distance to the incident)."""
     now = time.time() if now_s is None else now_s
     t = capture_ms / 1000.0 if capture_ms is not None else now
-    clock = time.strftime("%H:%M:%S", time.gmtime(t)) + f".{int(t * 10) % 10} UTC"
+    clock = time.strftime("%H:%M:%S UTC", time.gmtime(t))
     top = f"{drone_id}  {clock}"
     if desc is not None and desc.recording:
         top += "  ● REC"

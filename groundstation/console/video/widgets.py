@@ -13,17 +13,19 @@ import math
 import time
 
 from groundstation.console.qt import (
-    QBrush,
     QColor,
     QFont,
+    QFontMetrics,
     QGridLayout,
     QGroupBox,
     QHBoxLayout,
+    QImage,
     QLabel,
     QMouseEvent,
     QPainter,
     QPaintEvent,
     QPen,
+    QPointF,
     QPushButton,
     QRectF,
     QSizePolicy,
@@ -33,6 +35,9 @@ from groundstation.console.qt import (
     pyqtSignal,
 )
 from groundstation.console.video.decoder import Frame, VideoStats
+
+BACKGROUND = QColor("#0b0f14")
+LABEL_CACHE = 8
 
 
 def fit_rect(width: float, height: float, src_w: int, src_h: int) -> QRectF:
@@ -72,6 +77,8 @@ class VideoView(QWidget):
         self._font.setBold(True)
         self._big = QFont("DejaVu Sans", size + 2)
         self._big.setBold(True)
+        self._labels: dict[str, QImage] = {}
+        self.setAttribute(Qt.WidgetAttribute.WA_OpaquePaintEvent)
 
     def set_content(
         self,
@@ -103,14 +110,55 @@ class VideoView(QWidget):
             return QRectF()
         return fit_rect(self.width(), self.height(), f.source_width_px, f.source_height_px)
 
+    def _label(self, text: str) -> QImage:
+        """The overlay line rendered once (a translucent box with the text), reused per frame."""
+        image = self._labels.get(text)
+        if image is None:
+            fm = QFontMetrics(self._font)
+            image = QImage(
+                fm.horizontalAdvance(text) + 10,
+                fm.height() + 4,
+                QImage.Format.Format_ARGB32_Premultiplied,
+            )
+            image.fill(QColor(0, 0, 0, 160))
+            p = QPainter(image)
+            p.setFont(self._font)
+            p.setPen(QPen(QColor("#f9fafb")))
+            p.drawText(
+                QRectF(5, 0, image.width(), image.height()),
+                int(Qt.AlignmentFlag.AlignVCenter),
+                text,
+            )
+            p.end()
+            if len(self._labels) >= LABEL_CACHE:
+                self._labels.pop(next(iter(self._labels)))
+            self._labels[text] = image
+        return image
+
     def paintEvent(self, event: QPaintEvent | None) -> None:  # noqa: N802
         cpu = time.thread_time()
         p = QPainter(self)
-        p.fillRect(self.rect(), QColor("#0b0f14"))
         frame = self.frame
-        if frame is not None:
-            p.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, not self.compact)
-            p.drawImage(self.image_rect(), frame.image)
+        rect = self.image_rect()
+        if frame is None:
+            p.fillRect(self.rect(), BACKGROUND)
+        else:
+            # Only the bars around the picture need the background (the widget is opaque).
+            whole = QRectF(self.rect())
+            for bar in (
+                QRectF(0, 0, whole.width(), rect.top()),
+                QRectF(0, rect.bottom(), whole.width(), whole.height() - rect.bottom()),
+                QRectF(0, 0, rect.left(), whole.height()),
+                QRectF(rect.right(), 0, whole.width() - rect.right(), whole.height()),
+            ):
+                if bar.width() > 0 and bar.height() > 0:
+                    p.fillRect(bar, BACKGROUND)
+            img = frame.image
+            if abs(rect.width() - img.width()) < 1 and abs(rect.height() - img.height()) < 1:
+                p.drawImage(rect.topLeft(), img)  # decoded at this size: a plain copy
+            else:
+                p.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, not self.compact)
+                p.drawImage(rect, img)
             if self.stats is not None:
                 self.stats.note_shown(frame, time.time())
         if self.text:
@@ -121,18 +169,13 @@ class VideoView(QWidget):
             box = QRectF(self.rect()).adjusted(12, 12, -12, -12)
             flags = Qt.AlignmentFlag.AlignCenter | Qt.TextFlag.TextWordWrap
             p.drawText(box, int(flags), self.text)
-        p.setFont(self._font)
-        fm = p.fontMetrics()
-        for line, at_top in ((self.top, True), (self.bottom, False)):
-            if not line:
-                continue
-            # Top left, and bottom right (the frame clock code is in the bottom-left band).
-            w, h = fm.horizontalAdvance(line) + 10, fm.height() + 4
-            x = 4 if at_top else max(4, self.width() - w - 4)
-            y = 4 if at_top else self.height() - h - 4
-            p.fillRect(QRectF(x, y, w, h), QBrush(QColor(0, 0, 0, 160)))
-            p.setPen(QPen(QColor("#f9fafb")))
-            p.drawText(QRectF(x + 5, y, w, h), int(Qt.AlignmentFlag.AlignVCenter), line)
+        if self.top:
+            p.drawImage(QPointF(4, 4), self._label(self.top))
+        if self.bottom:
+            # Bottom right: the frame clock code is in the picture's bottom-left band.
+            label = self._label(self.bottom)
+            x = max(4, self.width() - label.width() - 4)
+            p.drawImage(QPointF(x, self.height() - label.height() - 4), label)
         if self.highlight:
             p.setPen(QPen(QColor("#facc15"), 3))
             p.setBrush(Qt.BrushStyle.NoBrush)
