@@ -3,8 +3,9 @@
     python -m bench.bench_console_video [--seconds 15] [--url URL --user U --password P]
 
 Without ``--url`` a separate ``ffmpeg`` process serves the stream the way the relay does (H.264
-720p25, x264 ultrafast/zerolatency, a keyframe a second, MPEG-TS over HTTP), so its CPU is not
-counted. This process runs the real console window (offscreen unless DISPLAY is set): first
+720p25, x264 ultrafast/zerolatency, a keyframe a second, MPEG-TS over HTTP; encoded once, then
+looped without re-encoding so it keeps 25 fps on a busy machine), so its CPU is not counted.
+This process runs the real console window (offscreen unless DISPLAY is set): first
 ``--seconds`` with the drone in the air but no video (the baseline), then as long with its video
 in the pane and in the grid. The figure is this process's extra CPU (process time / wall time,
 all threads) for the one stream. Capture -> shown latency needs frames with the frame clock code
@@ -20,8 +21,10 @@ import contextlib
 import os
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 from bench.common import Figure, percentile, process_cpu_s
 from groundstation import contract as c
@@ -47,35 +50,43 @@ class Result:
     tick_cpu_s: float
 
     @property
-    def per_stream_pct(self) -> float:
-        """Decoder thread + painting per frame, at 25 frames a second, + the video timer.
-
-        Per frame, so that it holds on a shared machine where the source may not keep 25 fps;
-        the process-wide difference with and without video is given beside it as a check."""
+    def threads_pct(self) -> float:
+        """Decoder thread + painting per frame at 25 frames a second, + the video timer."""
         if not self.decoded or not self.shown:
             return float("nan")
         per_frame_s = self.decode_cpu_s / self.decoded + self.paint_cpu_s / self.shown
         return (per_frame_s * 25 + self.tick_cpu_s / self.seconds) * 100
 
     @property
-    def process_delta_pct(self) -> float:
-        return self.video_pct - self.baseline_pct
+    def process_pct(self) -> float:
+        """The whole console's CPU with the stream minus without, scaled to 25 fps (the source
+        may deliver a little less on a busy machine)."""
+        fps = self.decoded / self.seconds
+        return (self.video_pct - self.baseline_pct) * 25 / fps if fps else float("nan")
 
     def figures(self) -> list[Figure]:
         p50 = percentile(self.latencies_ms, 50) if self.latencies_ms else None
         p95 = percentile(self.latencies_ms, 95) if self.latencies_ms else None
+        fps = self.decoded / self.seconds
         return [
             Figure(
                 "console video decode + display CPU per 720p25 stream",
-                round(self.per_stream_pct, 1),  # nan when no frame came
+                round(self.process_pct, 1),
                 "% of a core",
                 f"<= {TARGET_CPU_PCT:.0f}",
-                self.per_stream_pct <= TARGET_CPU_PCT,
-                f"(decode {self.decode_cpu_s / max(1, self.decoded) * 1000:.1f} ms/frame, paint "
-                f"{self.paint_cpu_s / max(1, self.shown) * 1000:.1f} ms/frame, timer "
-                f"{self.tick_cpu_s / self.seconds * 100:.1f} %; whole console "
-                f"{self.video_pct:.1f} % with video at {self.decoded / self.seconds:.0f} fps, "
+                self.process_pct <= TARGET_CPU_PCT,
+                f"(whole console {self.video_pct:.1f} % with the stream at {fps:.1f} fps, "
                 f"{self.baseline_pct:.1f} % without; {self.size})",
+            ),
+            Figure(
+                "console video CPU in its own threads per 720p25 stream",
+                round(self.threads_pct, 1),
+                "% of a core",
+                f"<= {TARGET_CPU_PCT:.0f}",
+                self.threads_pct <= TARGET_CPU_PCT,
+                f"(decoder thread {self.decode_cpu_s / max(1, self.decoded) * 1000:.1f} ms/frame, "
+                f"painting {self.paint_cpu_s / max(1, self.shown) * 1000:.1f} ms/frame, "
+                f"timer {self.tick_cpu_s / self.seconds * 100:.1f} %)",
             ),
             Figure(
                 "console video frames shown",
@@ -98,13 +109,24 @@ class Result:
         ]
 
 
-def ffmpeg_source(port: int) -> subprocess.Popen[bytes]:
+def ffmpeg_source(port: int, workdir: Path) -> subprocess.Popen[bytes]:
+    """Encode 10 s of 720p25 once, then serve it in a loop at its own rate without re-encoding
+    (so that the source keeps 25 fps on a busy machine and costs the console nothing)."""
+    clip = workdir / "clip.ts"
+    subprocess.run(
+        [
+            "ffmpeg", "-hide_banner", "-loglevel", "error", "-y",
+            "-f", "lavfi", "-i", "testsrc2=size=1280x720:rate=25", "-t", "10",
+            "-c:v", "libx264", "-preset", "ultrafast", "-tune", "zerolatency",
+            "-g", "25", "-b:v", "2500k", "-pix_fmt", "yuv420p", "-f", "mpegts", str(clip),
+        ],
+        check=True,
+        stdin=subprocess.DEVNULL,
+    )  # fmt: skip
     return subprocess.Popen(
         [
-            "ffmpeg", "-hide_banner", "-loglevel", "error", "-re",
-            "-f", "lavfi", "-i", "testsrc2=size=1280x720:rate=25",
-            "-c:v", "libx264", "-preset", "ultrafast", "-tune", "zerolatency",
-            "-g", "25", "-b:v", "2500k", "-pix_fmt", "yuv420p",
+            "ffmpeg", "-hide_banner", "-loglevel", "error", "-re", "-stream_loop", "-1",
+            "-i", str(clip), "-c", "copy",
             "-f", "mpegts", "-listen", "1", f"http://127.0.0.1:{port}/video/{DRONE}.ts",
         ],
         stdin=subprocess.DEVNULL,
@@ -120,9 +142,10 @@ async def measure(
     from groundstation.console.window import MainWindow
 
     source = None
+    workdir = tempfile.TemporaryDirectory(prefix="dfr-bench-video-")
     if url is None:
         port = free_port()
-        source = ffmpeg_source(port)
+        source = ffmpeg_source(port, Path(workdir.name))
         url = f"http://127.0.0.1:{port}/video/{DRONE}.ts"
     try:
         async with Mosquitto(persistence=False) as mq, Bus(mq.config, "bench-video") as bus:
@@ -188,6 +211,7 @@ async def measure(
         if source is not None:
             source.terminate()
             source.wait(5)
+        workdir.cleanup()
 
 
 async def _cpu_over(seconds: float) -> float:
