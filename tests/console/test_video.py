@@ -308,7 +308,9 @@ def test_no_video_states_show_their_reason(qt_run: Run, qtbot: Any) -> None:
 
 def test_refused_login_is_shown_with_its_code(qt_run: Run, qtbot: Any) -> None:
     async def scenario() -> None:
-        with VideoSource(users={"operator": "right"}) as src:
+        with VideoSource(
+            users={"operator": "right", "dock": "d"}, forbidden=frozenset({"dock"})
+        ) as src:
             url = src.add("uav-1", 320, 180)
             async with (
                 Mosquitto(persistence=False) as mq,
@@ -323,6 +325,13 @@ def test_refused_login_is_shown_with_its_code(qt_run: Run, qtbot: Any) -> None:
                     await until(lambda: "401" in (window.video.pane.view.text or ""), what="401")
                     assert (window.video.pane.view.text or "").startswith("Video refused: 401")
                     assert ("uav-1", 401) in src.requests
+                dock = dataclasses.replace(mq.config, username="dock", password="d")
+                async with open_console(dock, user="dock", role=c.Role.VIEWER) as window:
+                    window.select_drone("uav-1")
+                    await until(lambda: "403" in (window.video.pane.view.text or ""), what="403")
+                    assert ("uav-1", 403) in src.requests
+                    # A viewer watches but may not point the camera.
+                    assert not window.video.pane.snapshot.isEnabled()
                 right = dataclasses.replace(mq.config, username="operator", password="right")
                 async with open_console(right) as window:
                     window.select_drone("uav-1")
