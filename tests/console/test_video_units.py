@@ -139,6 +139,8 @@ def test_overlay_lines() -> None:
     top, bottom = overlay_lines("uav-1", tel, inc, capture_ms=1_700_000_000_250)
     assert top == "uav-1  22:13:20 UTC"
     assert bottom == "ALT 62 m   HDG 007°   TO inc-9 692 m"
+    _, bottom = overlay_lines("uav-1", tel, inc, capture_ms=None, compact=True)
+    assert bottom == "ALT 62 m   HDG 007°   TO 692 m"
     desc = c.VideoDescriptor(
         drone_id="uav-1", ts_ms=0, state=c.VideoState.LIVE, recording=True, gimbal_pitch_deg=-35
     )

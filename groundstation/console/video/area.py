@@ -199,6 +199,7 @@ class VideoArea(QObject):
             self.model.incident_of_drone(drone_id),
             frame.capture_ms if frame is not None else None,
             desc,
+            compact=view.compact,
         )
         highlight = view is not self.pane.view and drone_id == self.selected
         view.set_content(drone_id, frame, text, top, bottom, self.stats.get(drone_id), highlight)

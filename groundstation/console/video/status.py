@@ -67,8 +67,11 @@ def overlay_lines(
     capture_ms: int | None,
     desc: VideoDescriptor | None = None,
     now_s: float | None = None,
+    *,
+    compact: bool = False,
 ) -> tuple[str, str]:
-    """Top line (drone, time) and bottom line (altitude, heading, distance to the incident)."""
+    """Top line (drone, time) and bottom line (altitude, heading, distance to the incident);
+    ``compact`` (a grid tile) leaves out the incident's id and the gimbal's tilt."""
     now = time.time() if now_s is None else now_s
     t = capture_ms / 1000.0 if capture_ms is not None else now
     clock = time.strftime("%H:%M:%S UTC", time.gmtime(t))
@@ -82,7 +85,7 @@ def overlay_lines(
         if incident is not None:
             d = distance_m(tel.lat_deg, tel.lon_deg, incident.lat_deg, incident.lon_deg)
             dist = f"{d:,.0f} m" if d < 10_000 else f"{d / 1000:.1f} km"
-            parts.append(f"TO {incident.incident_id} {dist}")
-    if desc is not None and desc.gimbal_pitch_deg is not None:
+            parts.append(f"TO {dist}" if compact else f"TO {incident.incident_id} {dist}")
+    if desc is not None and desc.gimbal_pitch_deg is not None and not compact:
         parts.append(f"TILT {desc.gimbal_pitch_deg:+.0f}°")
     return top, "   ".join(parts) if parts else "no telemetry"
