@@ -129,7 +129,6 @@ class VideoArea(QObject):
         t0 = time.thread_time()
         for tile in self.grid.set_drones(self.airborne()):
             tile.activated.connect(self.drone_activated.emit)
-            tile.look_at.connect(lambda d, _x, _y: self.drone_activated.emit(d))
         self.pane.view.drone_id = self.selected
         views = self._views()
         self._sync_decoders(views)
