@@ -17,7 +17,9 @@ from typing import TYPE_CHECKING, Any
 
 from groundstation import contract as c
 from groundstation import sortie as so
+from groundstation.dockops import dock_command
 from groundstation.errors import Refused, VehicleError
+from groundstation.users import no_role_reason
 from missions.geo import distance_m
 from missions.plan import PlanError, parse_plan, rebase, to_mavlink_items
 
@@ -56,7 +58,7 @@ class OperatorServices:
                 tid = _salvage_tid(payload)
             reply = c.refusal(tid, method, R.MALFORMED, exc.reason)
         except Refused as exc:
-            reply = c.refusal(tid, method, R(exc.result), exc.reason)
+            reply = c.make_reply(tid, method, R(exc.result), {"reason": exc.reason, **exc.fields})
         if reply.data.result != R.OK:
             log.warning(
                 "refused %s from %s: %s", method or "?", username, reply.data.output.get("reason")
@@ -100,7 +102,7 @@ class OperatorServices:
             raise Refused(R.EXPIRED, f"request is {age_s:.0f} s old (limit {c.COMMAND_TTL_S} s)")
         role = self.ctl.config.roles.get(username)
         if role is None:
-            raise Refused(R.FORBIDDEN, f"{username!r} has no role on this controller")
+            raise Refused(R.FORBIDDEN, no_role_reason(username, self.ctl.config.roles))
         if method not in c.ROLE_METHODS[role]:
             raise Refused(R.FORBIDDEN, f"role {role} may not call {method}")
         data = c.decode_data(req.data, c.OPERATOR_DATA[method])
@@ -134,7 +136,12 @@ class OperatorServices:
         )
         ctl.add_incident(inc)
         if reason is not None:
-            raise Refused(R.AIRSPACE, f"incident {incident_id} rejected: {reason}")
+            raise Refused(
+                R.AIRSPACE,
+                f"incident {incident_id} rejected: {reason}",
+                incident_id=incident_id,
+                status=str(c.IncidentStatus.REJECTED),
+            )
         current = ctl.incidents[incident_id]
         return {
             "incident_id": incident_id,
@@ -153,10 +160,15 @@ class OperatorServices:
         ctl.set_incident(d.incident_id, c.IncidentStatus.CLOSED, f"closed by {username}")
         if d.incident_id in ctl.queue:
             ctl.queue.remove(d.incident_id)
+        out: dict[str, Any] = {"incident_id": d.incident_id, "status": "closed"}
         for drone_id, rt in ctl.drones.items():
             if rt.sortie.incident_id == d.incident_id:
+                # Before take-off the launch is cancelled; after it the drone comes back.
+                grounded = rt.sortie.phase == c.Phase.PREFLIGHT
                 ctl.apply(drone_id, so.Recall(f"incident closed by {username}"))
-        return {"incident_id": d.incident_id}
+                out["drone_id"] = drone_id
+                out["drone_action"] = "launch_cancelled" if grounded else "recalled"
+        return out
 
     # --- authority ------------------------------------------------------------------------------
 
@@ -295,6 +307,9 @@ class OperatorServices:
     async def _drone_camera(self, username: str, d: c.DroneCamera) -> dict[str, Any]:
         self._sortie(d.drone_id)  # unknown drones are refused as such
         raise Refused(R.INVALID_STATE, f"{d.drone_id} has no camera this controller can drive")
+
+    async def _dock_command(self, username: str, d: c.DockCommand) -> dict[str, Any]:
+        return await dock_command(self.ctl, username, d)
 
     async def _drone_mission(self, username: str, d: c.DroneMission) -> dict[str, Any]:
         """Fly a QGroundControl plan: parsed, rebased to the drone when asked, every waypoint
