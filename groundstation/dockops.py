@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Coroutine
 from typing import TYPE_CHECKING, Any
 
 from groundstation import contract as c
@@ -51,8 +52,12 @@ def _check(ctl: Controller, d: c.DockCommand) -> None:
             )
 
 
-async def dock_command(ctl: Controller, username: str, d: c.DockCommand) -> dict[str, Any]:
-    """Start the dock job; answer once the dock accepted (or refused) it."""
+def start_dock_command(
+    ctl: Controller, username: str, d: c.DockCommand
+) -> Coroutine[Any, Any, dict[str, Any]]:
+    """Check the request (Refused at once), start the dock job, and return what waits for the
+    dock's answer: the reply's output once it accepted, Refused with its code if it refused.
+    The caller awaits it off the bus reader (the dock's answer comes through that reader)."""
     _check(ctl, d)
     docks = ctl.docks
     assert docks is not None
@@ -65,7 +70,6 @@ async def dock_command(ctl: Controller, username: str, d: c.DockCommand) -> dict
             accepted.set_result(None)
 
     async def job() -> None:
-        ctl.dock_jobs[d.dock_id] = method
         try:
             await docks.call(
                 d.dock_id, method, timeout_s=ctl.config.dock_timeout_s,
@@ -86,7 +90,19 @@ async def dock_command(ctl: Controller, username: str, d: c.DockCommand) -> dict
         ctl.alert(c.Severity.INFO, "dock_command_done",
                   f"{d.dock_id}: {method} for {username} done", dock_id=d.dock_id)
 
+    ctl.dock_jobs[d.dock_id] = method  # a launch from this dock waits until the job ends
     ctl.spawn(job(), f"dock_command:{d.dock_id}")
+    return _answer(ctl, d, method, bid, accepted, username)
+
+
+async def _answer(
+    ctl: Controller,
+    d: c.DockCommand,
+    method: c.DockMethod,
+    bid: str,
+    accepted: asyncio.Future[None],
+    username: str,
+) -> dict[str, Any]:
     try:
         await asyncio.wait_for(asyncio.shield(accepted), ctl.config.dock_timeout_s)
     except DockError as exc:

@@ -100,6 +100,7 @@ class DockLink:
         self._jobs: dict[str, _Job] = {}  # by bid
         self._seen: OrderedDict[str, None] = OrderedDict()  # reply and event tids handled
         self._tasks: set[asyncio.Task[None]] = set()
+        self._locks: dict[str, asyncio.Lock] = {}
         self.reply_timeout_s = max(0.5, REPLY_TIMEOUT_S / speedup)
 
     # --- wiring ------------------------------------------------------------------------------
@@ -254,6 +255,20 @@ class DockLink:
         """
         if dock_id not in self._docks:
             raise DockError(dock_id, method, "unknown dock")
+        # One job per dock at a time, in call order: a cover_open for a drone recalled while
+        # the cover is still closing behind it waits for the close instead of being refused.
+        async with self._locks.setdefault(dock_id, asyncio.Lock()):
+            await self._call(dock_id, method, timeout_s, attempts, on_progress, bid)
+
+    async def _call(
+        self,
+        dock_id: str,
+        method: c.DockMethod,
+        timeout_s: float,
+        attempts: int,
+        on_progress: Callable[[c.JobEventOutput], None] | None,
+        bid: str | None,
+    ) -> None:
         job = _Job(dock_id, c.DockMethod(method), bid or c.new_tid())
         self._jobs[job.bid] = job
         loop = asyncio.get_running_loop()

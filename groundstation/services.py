@@ -13,11 +13,12 @@ import logging
 import math
 import re
 from collections import OrderedDict
+from collections.abc import Coroutine
 from typing import TYPE_CHECKING, Any
 
 from groundstation import contract as c
 from groundstation import sortie as so
-from groundstation.dockops import dock_command
+from groundstation.dockops import start_dock_command
 from groundstation.errors import Refused, VehicleError
 from groundstation.users import no_role_reason
 from missions.geo import distance_m
@@ -32,6 +33,15 @@ NAV_FIRST, NAV_LAST = 16, 95  # MAV_CMD_NAV_* (waypoints, loiters, takeoff, land
 AMSL_FRAMES = frozenset({0, 5})  # MAV_FRAME_GLOBAL, MAV_FRAME_GLOBAL_INT
 MAX_ALT_REL_M = 120.0
 R = c.Result
+
+
+class Deferred(Exception):
+    """A handler whose answer waits on another party (a dock): ``answer`` gives the output or
+    raises Refused; the request is answered when it completes."""
+
+    def __init__(self, answer: Coroutine[Any, Any, dict[str, Any]]) -> None:
+        super().__init__("answered later")
+        self.answer = answer
 
 
 class OperatorServices:
@@ -59,6 +69,37 @@ class OperatorServices:
             reply = c.refusal(tid, method, R.MALFORMED, exc.reason)
         except Refused as exc:
             reply = c.make_reply(tid, method, R(exc.result), {"reason": exc.reason, **exc.fields})
+        except Deferred as exc:
+            # Answered by a task, so that the bus reader is free for the dock's own answer.
+            self.ctl.spawn(self._answer_later(username, req, exc.answer), f"answer:{tid}")
+            return
+        await self._finish(username, tid, method, data, reply, decoded=decoded)
+
+    async def _answer_later(
+        self, username: str, req: c.Request, answer: Coroutine[Any, Any, dict[str, Any]]
+    ) -> None:
+        data: dict[str, Any] | None = None
+        try:
+            reply = c.make_reply(req.tid, req.method, R.OK, await answer, bid=req.bid)
+            data = req.data
+        except Refused as exc:
+            reply = c.make_reply(
+                req.tid, req.method, R(exc.result), {"reason": exc.reason, **exc.fields}
+            )
+        await self._finish(username, req.tid, req.method, data, reply, decoded=True)
+
+    async def _finish(
+        self,
+        username: str,
+        tid: str,
+        method: str,
+        data: dict[str, Any] | None,
+        reply: c.Reply,
+        *,
+        decoded: bool,
+    ) -> None:
+        """Log and journal the answer, remember it for a replayed tid, and send it."""
+        reply_topic = c.operator_services_reply(username)
         if reply.data.result != R.OK:
             log.warning(
                 "refused %s from %s: %s", method or "?", username, reply.data.output.get("reason")
@@ -309,7 +350,7 @@ class OperatorServices:
         raise Refused(R.INVALID_STATE, f"{d.drone_id} has no camera this controller can drive")
 
     async def _dock_command(self, username: str, d: c.DockCommand) -> dict[str, Any]:
-        return await dock_command(self.ctl, username, d)
+        raise Deferred(start_dock_command(self.ctl, username, d))
 
     async def _drone_mission(self, username: str, d: c.DroneMission) -> dict[str, Any]:
         """Fly a QGroundControl plan: parsed, rebased to the drone when asked, every waypoint
