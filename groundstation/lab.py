@@ -115,10 +115,9 @@ class LabBroker:
 
 
 @contextlib.asynccontextmanager
-async def lab_broker(workdir: Path, users: list[UserSpec], port: int) -> AsyncIterator[LabBroker]:
+async def lab_broker(users: list[UserSpec], port: int) -> AsyncIterator[LabBroker]:
     """A secured mosquitto from the users (broker-config's files), else the embedded broker."""
     from groundstation.broker import EmbeddedBroker, mosquitto_binary
-    from groundstation.security import write_mosquitto_config
 
     try:
         binary = mosquitto_binary()
@@ -127,7 +126,23 @@ async def lab_broker(workdir: Path, users: list[UserSpec], port: int) -> AsyncIt
         async with EmbeddedBroker(port=port) as embedded:
             yield LabBroker(embedded.config, secured=False)
         return
-    conf = write_mosquitto_config(workdir / "broker", users, port=port)
+    # Its own directory under the system's temporary one: mosquitto, started as root, reads
+    # these files as the mosquitto user, which may not reach the lab's work directory.
+    broker_dir = Path(await asyncio.to_thread(tempfile.mkdtemp, prefix="dfr-lab-broker-"))
+    try:
+        async with _mosquitto(binary, broker_dir, users, port) as running:
+            yield running
+    finally:
+        await asyncio.to_thread(shutil.rmtree, broker_dir, True)
+
+
+@contextlib.asynccontextmanager
+async def _mosquitto(
+    binary: str, broker_dir: Path, users: list[UserSpec], port: int
+) -> AsyncIterator[LabBroker]:
+    from groundstation.security import write_mosquitto_config
+
+    conf = write_mosquitto_config(broker_dir, users, port=port)
     proc = await asyncio.create_subprocess_exec(
         binary, "-c", str(conf), stdout=asyncio.subprocess.DEVNULL,
         stderr=asyncio.subprocess.PIPE,
@@ -136,14 +151,16 @@ async def lab_broker(workdir: Path, users: list[UserSpec], port: int) -> AsyncIt
         try:
             await wait_for_port("127.0.0.1", port, 10.0)
         except Exception:
-            proc.kill()
+            with contextlib.suppress(ProcessLookupError):
+                proc.kill()
             _, err = await proc.communicate()
             raise ConfigError(f"mosquitto did not start on port {port}: "
                               f"{err.decode(errors='replace').strip()}") from None
         yield LabBroker(BrokerConfig(host="127.0.0.1", port=port), secured=True)
     finally:
         if proc.returncode is None:
-            proc.terminate()
+            with contextlib.suppress(ProcessLookupError):
+                proc.terminate()
             try:
                 await asyncio.wait_for(proc.communicate(), 5)
             except TimeoutError:
@@ -217,7 +234,7 @@ async def run_lab(
     )
     config = config_from_args(ns, site_set)
     base_port = free_udp_range(len(site_set.docks))
-    async with lab_broker(files.workdir, files.users, args.port) as broker:
+    async with lab_broker(files.users, args.port) as broker:
         def login(name: str) -> BrokerConfig:
             cfg = broker.config
             return cfg.with_login(name, lab_password(name)) if broker.secured else cfg
