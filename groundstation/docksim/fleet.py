@@ -147,7 +147,7 @@ class _DockRunner:
                 finally:
                     for task in tasks:
                         await cancel_until_done(task)
-                    await self._goodbye(bus, offline)
+                    await self._goodbye(bus)
         finally:
             self.bus = None
             if self.relay is not None:
@@ -169,11 +169,12 @@ class _DockRunner:
                 if drone_id is not None:
                     await bus.subscribe(c.drone_telemetry(drone_id), 0)
 
-    async def _goodbye(self, bus: Bus, offline: bytes) -> None:
-        """A graceful disconnect publishes ``offline`` itself: the Last Will fires only when
-        the connection is lost."""
+    async def _goodbye(self, bus: Bus) -> None:
+        """A graceful disconnect publishes ``offline`` itself (with its time, where the Last
+        Will has none): the Last Will fires only when the connection is lost."""
         if self.sim.offline or not bus.connected:
             return
+        offline = c.encode(c.Presence(status="offline", ts_ms=c.now_ms()))
         with contextlib.suppress(BusError, TimeoutError):
             await asyncio.wait_for(
                 bus.publish(self._topic("status"), offline, qos=1, retain=True), 2.0
