@@ -246,17 +246,22 @@ class DockLink:
         attempts: int = 3,
         on_progress: Callable[[c.JobEventOutput], None] | None = None,
         bid: str | None = None,
+        wait_turn: bool = True,
     ) -> None:
         """Run one dock job to its end. Raise DockError on refusal, failure or timeout.
 
         ``timeout_s`` bounds the whole job (divided by ``speedup``); the request is sent up to
         ``attempts`` times, each with a new tid, while no services_reply comes. ``bid``: the
-        job's id (made up when not given).
+        job's id (made up when not given). ``wait_turn``: this link's calls to one dock run one
+        after another, in call order (a cover_open for a drone recalled while the cover is
+        still closing behind it waits for the close instead of being refused BUSY); False
+        sends at once, and the dock answers BUSY while it runs another job.
         """
         if dock_id not in self._docks:
             raise DockError(dock_id, method, "unknown dock")
-        # One job per dock at a time, in call order: a cover_open for a drone recalled while
-        # the cover is still closing behind it waits for the close instead of being refused.
+        if not wait_turn:
+            await self._call(dock_id, method, timeout_s, attempts, on_progress, bid)
+            return
         async with self._locks.setdefault(dock_id, asyncio.Lock()):
             await self._call(dock_id, method, timeout_s, attempts, on_progress, bid)
 

@@ -555,6 +555,7 @@ def _failsafe(s: Sortie, ev: FailsafeRaised) -> Result:
         Severity.CRITICAL if ev.kind != Failsafe.LINK_LOST else Severity.WARNING,
         f"failsafe_{ev.kind}",
         f"{s.drone_id}: {ev.kind}{detail}",
+        s.dock_id if ev.kind == Failsafe.DOCK_OFFLINE else None,
     )
     if not s.airborne:
         return s, [alert]

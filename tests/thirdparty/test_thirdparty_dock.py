@@ -256,7 +256,8 @@ async def test_controller_launches_and_recovers_through_a_guide_written_dock() -
                         busy = asyncio.create_task(link.call("acme-7", DockMethod.COVER_OPEN))
                         await asyncio.sleep(0.2)
                         with pytest.raises(DockError, match="busy"):
-                            await link.call("acme-7", DockMethod.DRONE_CLOSE)
+                            await link.call("acme-7", DockMethod.DRONE_CLOSE,
+                                            wait_turn=False)
                         await busy
                         await until(lambda: len(dock.acked) >= 10)
                 finally:

@@ -243,3 +243,14 @@ def test_closing_the_incident_in_transit_recalls_at_once() -> None:
     s, acts = so.step(s, so.Recall("incident closed"))
     assert s.phase == Phase.RETURNING
     assert so.Goto(DOCK.lat_deg, DOCK.lon_deg, s.cruise_alt_rel_m) in acts
+
+
+def test_alerts_about_a_dock_name_the_dock() -> None:
+    _, acts = run(docked(), so.Launch("i1", SCENE, 2, 0.0), so.Prepared(ok=False, reason="stuck"))
+    assert [a.dock_id for a in acts if isinstance(a, so.Alert)] == ["k1"]
+    _, acts = so.step(airborne_on_scene(), so.FailsafeRaised(so.Failsafe.DOCK_OFFLINE))
+    assert [a.dock_id for a in acts if isinstance(a, so.Alert)] == ["k1"]
+    _, acts = so.step(airborne_on_scene(), so.FailsafeRaised(so.Failsafe.LINK_LOST))
+    assert [a.dock_id for a in acts if isinstance(a, so.Alert)] == [None]
+    _, acts = so.step(airborne_on_scene(), so.AlternateDock("k2", DOCK))
+    assert [a.dock_id for a in acts if isinstance(a, so.Alert)] == ["k2"]
