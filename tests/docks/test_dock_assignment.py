@@ -70,8 +70,12 @@ async def test_docks_learn_their_drone_and_say_offline_when_they_stop(
                                   battery_pct=70.0, battery_v=23.0, flight_mode="MISSION",
                                   armed=True, in_air=True, gps_fix=3, satellites=12,
                                   link_ok=True)
-                await watch.publish(c.drone_telemetry("m4td-0"), c.encode(tel))
-                await until(lambda: not sim.drone_in_dock)
+                for _ in range(50):  # a stream, as telemetry is (the subscription is new)
+                    await watch.publish(c.drone_telemetry("m4td-0"), c.encode(tel))
+                    await asyncio.sleep(0.1)
+                    if not sim.drone_in_dock:
+                        break
+                assert not sim.drone_in_dock
                 # Two calls on one dock: the second waits for the first instead of "busy".
                 await until(lambda: link.ready_reason("alpha-2", max_wind_m_s=15,
                                                       max_rainfall=3) is None)
