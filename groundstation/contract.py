@@ -155,12 +155,15 @@ class OperatorMethod(enum.StrEnum):
     DRONE_MISSION = "drone_mission"
     DRONE_CAMERA = "drone_camera"
     DOCK_COMMAND = "dock_command"
+    INCIDENT_GET = "incident_get"
 
 
 ROLE_METHODS: Final[dict[Role, frozenset[OperatorMethod]]] = {
     Role.OPERATOR: frozenset(OperatorMethod),
     Role.CONTROLLER: frozenset(OperatorMethod),
-    Role.CAD: frozenset({OperatorMethod.INCIDENT_CREATE, OperatorMethod.INCIDENT_CLOSE}),
+    Role.CAD: frozenset(
+        {OperatorMethod.INCIDENT_CREATE, OperatorMethod.INCIDENT_CLOSE, OperatorMethod.INCIDENT_GET}
+    ),
     Role.VIEWER: frozenset(),
     Role.DOCK: frozenset(),
 }
@@ -543,6 +546,7 @@ OPERATOR_DATA: Final[dict[OperatorMethod, type[msgspec.Struct]]] = {
     OperatorMethod.DRONE_MISSION: DroneMission,
     OperatorMethod.DRONE_CAMERA: DroneCamera,
     OperatorMethod.DOCK_COMMAND: DockCommand,
+    OperatorMethod.INCIDENT_GET: IncidentRef,
 }
 
 

@@ -16,7 +16,7 @@ dock         the dock whose id is NAME: write ``docks/NAME/{osd,state,status,ser
              events}``, read ``docks/NAME/{services,events_reply,assignment}`` and drone
              telemetry (to sense its drone in the dock)
 cad          write ``operators/NAME/services``; read its ``services_reply`` and incidents. The
-             controller accepts only incident_create and incident_close from it
+             controller accepts only incident_create, incident_close and incident_get from it
              (``contract.ROLE_METHODS``)
 ============ ================================================================================
 

@@ -16,6 +16,8 @@ from collections import OrderedDict
 from collections.abc import Coroutine
 from typing import TYPE_CHECKING, Any
 
+import msgspec
+
 from groundstation import contract as c
 from groundstation import sortie as so
 from groundstation.dockops import start_dock_command
@@ -210,6 +212,14 @@ class OperatorServices:
                 out["drone_id"] = drone_id
                 out["drone_action"] = "launch_cancelled" if grounded else "recalled"
         return out
+
+    async def _incident_get(self, username: str, d: c.IncidentRef) -> dict[str, Any]:
+        """An incident's record, also after its retained record left the broker (the history
+        is the journal's: every incident this controller has known)."""
+        inc = self.ctl.incidents.get(d.incident_id)
+        if inc is None:
+            raise Refused(R.UNKNOWN_INCIDENT, f"unknown incident {d.incident_id!r}")
+        return {"incident_id": d.incident_id, "incident": msgspec.to_builtins(inc)}
 
     # --- authority ------------------------------------------------------------------------------
 

@@ -35,8 +35,8 @@ async def test_every_cad_guide_request_gets_the_documented_reply(
 ) -> None:
     exchanges = guide_exchanges()
     assert [r["method"] for r, _ in exchanges].count("incident_create") >= 3
-    record_example = next(json.loads(b) for b in examples("cad-integration.md")
-                          if '"assigned_drone"' in b and '"created_ms"' in b)
+    record_example = next(raw for raw in map(json.loads, examples("cad-integration.md"))
+                          if "created_ms" in raw and "assigned_drone" in raw)
     async with stack_on(mosquitto.config, small_sites(), tmp_path / "journal.sqlite"):
         cad = GuideCad("127.0.0.1", mosquitto.port, "cad1", None)
         assert await asyncio.to_thread(cad.connect)
@@ -53,6 +53,9 @@ async def test_every_cad_guide_request_gets_the_documented_reply(
                         assert got["output"][key] == want["output"][key], (documented, reply)
                 if "drone_action" in want["output"]:
                     assert got["output"]["drone_action"] in DRONE_ACTIONS
+                if "incident" in want["output"]:  # incident_get: the record, the same fields
+                    assert set(got["output"]["incident"]) == set(want["output"]["incident"])
+                    assert got["output"]["incident"]["status"] == "closed"
             # The incident record on incidents/{id} has the guide's fields.
             await until(lambda: cad.incidents.get("cad-2026-118822") is not None, 5.0,
                         "the retained incident record")

@@ -129,6 +129,12 @@ async def test_finished_records_leave_the_broker_after_the_retention(stack: Stac
         await asyncio.sleep(1.5 + 1.5)
         async with listener(stack, c.ALL_INCIDENTS) as late:
             assert not late.get(topic), "cleared after the retention"
+        # Still there over MQTT for whoever asks.
+        got = await cad.call("incident_get", {"incident_id": incident_id})
+        assert got.data.result == 0
+        assert got.data.output["incident"]["status"] == "rejected"
+        missing = await cad.call("incident_get", {"incident_id": "never-made"})
+        assert missing.data.result == c.Result.UNKNOWN_INCIDENT
     assert incident_id in ctl.retention.cleared
     # The history stays: in the journal, and so in groundstation report.
     db = open_read_only(stack.journal)
