@@ -671,11 +671,12 @@ def plan_network(
 
 
 def default_lattice_m(reach_m: float, cell_m: float) -> float:
-    """The default candidate spacing: 1.5 x the reach radius, in whole cells, at least one cell.
+    """The default candidate spacing: the largest whole number of cells not above the reach
+    radius x sqrt(2), the widest square lattice whose discs still cover the plane.
 
-    A square lattice at radius x sqrt(2) just covers the plane; a little wider than that, discs
-    overlap only at their rims and the covering program's LP relaxation is nearly integral, so
-    HiGHS proves the optimum in seconds. Much denser lattices (1-2 km for a 1.9 km reach) give
-    the solver more freedom but a weak relaxation (discs tile the plane fractionally): in two
-    minutes it then finds worse networks than on the coarse lattice (docs/coverage.md)."""
-    return max(cell_m, round(1.5 * reach_m / cell_m) * cell_m)
+    There discs overlap only near their rims and the covering program's LP relaxation is nearly
+    integral, so HiGHS proves the optimum for high targets in seconds. Denser lattices (1-2 km
+    for a 1.9 km reach) give the solver more freedom but a weak relaxation (discs tile the plane
+    fractionally): in two minutes it then finds worse networks than on this one
+    (docs/coverage.md)."""
+    return max(cell_m, math.floor(math.sqrt(2.0) * reach_m / cell_m) * cell_m)
