@@ -39,9 +39,7 @@ def free_udp_range(count: int, host: str = "127.0.0.1") -> int:
     """A base port P such that P..P+count-1 are all free UDP ports right now."""
     rng = random.Random()
     for _ in range(200):
-        # Below Linux's ephemeral range (32768-60999): the simulator binds one ephemeral port
-        # per vehicle, and with a large fleet one of them would often land inside the run.
-        base = rng.randrange(20000, 32768 - count if count <= 6000 else 60000 - count)
+        base = rng.randrange(20000, 60000 - count)
         socks: list[socket.socket] = []
         try:
             for i in range(count):
