@@ -23,6 +23,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "lab": ("groundstation.lab:main", "the whole stack for integrators, no incidents, until ^C"),
     "mission": ("missions.cli:mission_main", "import/export QGroundControl plans"),
     "coverage": ("missions.cli:coverage_main", "two-minute coverage of a site set"),
+    "plan": ("missions.cli:plan_main", "the fewest docks for a coverage target (exact)"),
     "report": ("groundstation.report:main", "incidents and sorties from a journal"),
     "soak": ("groundstation.soak:main", "replay the Met's load in simulated time"),
     "bench": ("bench.__main__:main", "the benchmark suite"),

@@ -275,8 +275,12 @@ async def demo_stack(opts: DemoOptions, broker: BrokerConfig) -> AsyncIterator[C
             DockSimFleet(broker, site_set, speedup=opts.speedup, seed=opts.seed),
             controller_running(config, broker, base_port=base_port, journal_path=journal) as run,
         ):
-            if not await run.fleet.wait_all(30.0):
-                raise ConfigError("not every simulated drone was discovered within 30 s")
+            # 30 s, and more for a large planned network (groundstation plan --out-sites).
+            discover_s = max(30.0, 0.5 * len(site_set.docks))
+            if not await run.fleet.wait_all(discover_s):
+                raise ConfigError(
+                    f"not every simulated drone was discovered within {discover_s:g} s"
+                )
             yield config
 
 
