@@ -17,6 +17,7 @@ import logging
 import os
 import random
 import signal
+import socket
 import statistics
 import sys
 import tempfile
@@ -239,6 +240,8 @@ class DemoOptions:
     seed: int = 1
     on_scene_s: float = 30.0
     journal: str | None = None
+    vehicles: str = "sim"
+    """``sim``: the embedded simulator; ``px4``: real PX4 SITL (sitl.px4), one instance per dock."""
 
 
 def broker_config(opts: DemoOptions, embedded_port: int) -> BrokerConfig:
@@ -260,6 +263,50 @@ async def broker_for(opts: DemoOptions, port: int | None = None) -> AsyncIterato
 
 
 @contextlib.asynccontextmanager
+async def px4_vehicles(site_set: SiteSet, speedup: float) -> AsyncIterator[int]:
+    """Real PX4 SITL, instance i at the dock with fleet index i; yields the base port (14540:
+    PX4's ports are fixed, so they must be free here, e.g. in a private network namespace)."""
+    from sitl.physics import Home
+    from sitl.px4 import API_BASE_PORT, Px4Error, Px4Fleet
+
+    docks = sorted(site_set.docks, key=lambda d: d.fleet_index)
+    busy = [p for p in range(API_BASE_PORT, API_BASE_PORT + len(docks)) if not udp_port_free(p)]
+    if busy:
+        raise ConfigError(
+            f"PX4 needs UDP ports {API_BASE_PORT}..{API_BASE_PORT + len(docks) - 1}; in use: "
+            f"{busy}. Stop what holds them, or run in a private network namespace as root: "
+            "unshare -n sh -c 'ip link set lo up && groundstation demo --vehicles px4 ...'"
+        )
+    homes = [Home(d.lat_deg, d.lon_deg, d.alt_amsl_m) for d in docks]
+    try:
+        async with Px4Fleet(homes, speed_factor=speedup):
+            yield API_BASE_PORT
+    except Px4Error as exc:
+        raise ConfigError(str(exc)) from exc
+
+
+def udp_port_free(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        try:
+            s.bind(("0.0.0.0", port))
+        except OSError:
+            return False
+    return True
+
+
+@contextlib.asynccontextmanager
+async def vehicles_for(opts: DemoOptions, site_set: SiteSet) -> AsyncIterator[int]:
+    """The demo's vehicles, one per dock; yields the base port the controller listens on."""
+    if opts.vehicles == "px4":
+        async with px4_vehicles(site_set, opts.speedup) as base_port:
+            yield base_port
+        return
+    base_port = free_udp_range(len(site_set.docks))
+    async with simulator_process(opts.sites, base_port, speedup=opts.speedup, seed=opts.seed):
+        yield base_port
+
+
+@contextlib.asynccontextmanager
 async def demo_stack(opts: DemoOptions, broker: BrokerConfig) -> AsyncIterator[ControllerConfig]:
     """Simulator, docks and controller for a site set on the given broker."""
     from groundstation.docksim import DockSimFleet
@@ -267,11 +314,10 @@ async def demo_stack(opts: DemoOptions, broker: BrokerConfig) -> AsyncIterator[C
     site_set = load_sites(opts.sites)
     args = argparse.Namespace(controller_id="ctl-1", speedup=opts.speedup, on_scene=opts.on_scene_s)
     config = config_from_args(args, site_set)
-    base_port = free_udp_range(len(site_set.docks))
     with tempfile.TemporaryDirectory(prefix="dfr-demo-") as tmp:
         journal = opts.journal or str(Path(tmp) / "journal.sqlite")
         async with (
-            simulator_process(opts.sites, base_port, speedup=opts.speedup, seed=opts.seed),
+            vehicles_for(opts, site_set) as base_port,
             DockSimFleet(broker, site_set, speedup=opts.speedup, seed=opts.seed),
             controller_running(config, broker, base_port=base_port, journal_path=journal) as run,
         ):
@@ -327,7 +373,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--incident", type=_latlon, action="append", metavar="LAT,LON")
     p.add_argument("--incidents", type=int, default=None, help="N random incidents")
     p.add_argument("--seed", type=int, default=1)
-    p.add_argument("--speedup", type=float, default=1.0)
+    p.add_argument("--speedup", type=float, default=1.0,
+                   help="simulated seconds per wall second (with px4: PX4_SIM_SPEED_FACTOR)")
+    p.add_argument("--vehicles", choices=("sim", "px4"), default="sim",
+                   help="sim: the embedded simulator; px4: real PX4 SITL (GS_PX4_HOME)")
     p.add_argument("--on-scene", type=float, default=120.0, help="seconds on scene")
     p.add_argument("--timeout", type=float, default=900.0, help="give up after this many seconds")
     p.add_argument("--journal", default=None)
@@ -351,6 +400,7 @@ def main(argv: list[str]) -> int:
         seed=args.seed,
         on_scene_s=args.on_scene,
         journal=args.journal,
+        vehicles=args.vehicles,
     )
     positions = list(args.incident) if args.incident else None
     n_random = args.incidents if args.incidents is not None else (0 if positions else 1)
