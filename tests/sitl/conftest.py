@@ -2,10 +2,15 @@
 
 ``vehicle_urls`` chooses the vehicles:
 - ``GS_PX4_URLS=udpin://0.0.0.0:14540,...``: already running PX4 SITL instances;
+- ``GS_SITL_BACKEND=px4``: fresh real PX4 SITL instances (sitl.px4, found from GS_PX4_HOME or
+  ../shared/px4-sitl) started for each test at PX4_SIM_SPEED_FACTOR ``GS_PX4_SPEED`` (default 5),
+  skipped with the reason when PX4 is missing; scripts/test runs this in a private network
+  namespace (PX4's ports are fixed);
 - ``GS_SITL_BACKEND=docker``: PX4 SITL containers from sitl/docker/compose.yaml, started for the
   session (skipped with a reason when ``docker info`` does not answer);
 - otherwise (default) the embedded simulator, sitl.SimFleet, on free loopback ports.
-Against PX4, tests marked ``simonly`` (they need the simulator's hooks) are skipped with a reason.
+Against PX4, tests marked ``simonly`` (they need the simulator's hooks) are skipped with a reason,
+and every wait is scaled by how much slower than the embedded simulator's clock PX4 runs.
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ from mavsdk.asyncio.plugins.param import ParamAsync
 from mavsdk.asyncio.plugins.telemetry import TelemetryAsync
 
 from sitl import Home, SimFleet
+from sitl.px4 import Px4Error, Px4Fleet, find_px4
 
 SPEEDUP = 20.0
 HOME = Home(51.5072, -0.1276, 30.0)  # central London, a 30 m AMSL roof
@@ -38,12 +44,15 @@ PX4_URLS_ENV = "GS_PX4_URLS"
 BACKEND_ENV = "GS_SITL_BACKEND"
 COMPOSE_FILE = Path(__file__).resolve().parents[2] / "sitl" / "docker" / "compose.yaml"
 DOCKER_VEHICLES = 2  # services in sitl/docker/compose.yaml
+PX4_SPEED_ENV = "GS_PX4_SPEED"
+PX4_DEFAULT_SPEED = 5.0  # measured: PX4 SIH keeps up with 5x on this machine (docs/px4.md)
 
 
 class Backend(Enum):
     EMBEDDED = "embedded"
     DOCKER = "docker"
     EXTERNAL = "external"
+    PX4 = "px4"
 
 
 def px4_urls(env: Mapping[str, str] = os.environ) -> list[str]:
@@ -54,9 +63,26 @@ def px4_urls(env: Mapping[str, str] = os.environ) -> list[str]:
 def choose_backend(env: Mapping[str, str] = os.environ) -> Backend:
     if px4_urls(env):
         return Backend.EXTERNAL
-    if env.get(BACKEND_ENV, "").strip().lower() == "docker":
+    chosen = env.get(BACKEND_ENV, "").strip().lower()
+    if chosen == "docker":
         return Backend.DOCKER
+    if chosen == "px4":
+        return Backend.PX4
     return Backend.EMBEDDED
+
+
+def px4_speed(env: Mapping[str, str] = os.environ) -> float:
+    """Simulated seconds per wall second of the PX4 this session flies (external: real time)."""
+    if choose_backend(env) is Backend.PX4:
+        return float(env.get(PX4_SPEED_ENV, "") or PX4_DEFAULT_SPEED)
+    return 1.0
+
+
+def time_scale(env: Mapping[str, str] = os.environ) -> float:
+    """Wall waits are written for the embedded simulator at SPEEDUP: PX4 runs slower."""
+    if choose_backend(env) is Backend.EMBEDDED:
+        return 1.0
+    return SPEEDUP / px4_speed(env)
 
 
 def docker_answers() -> bool:
@@ -75,10 +101,13 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     if backend is Backend.EMBEDDED:
         return
     here = Path(__file__).parent
-    skip = pytest.mark.skip(reason=f"needs the embedded simulator (testing {backend.value} PX4)")
     for item in items:
-        if "simonly" in item.keywords and here in item.path.parents:
-            item.add_marker(skip)
+        marker = item.get_closest_marker("simonly")
+        if marker is None or here not in item.path.parents:
+            continue
+        why = marker.kwargs.get("reason", "it reads the simulator's model")
+        item.add_marker(pytest.mark.skip(
+            reason=f"simulator-only (testing {backend.value} PX4): {why}"))
 
 
 def free_udp_ports(count: int) -> int:
@@ -126,8 +155,10 @@ class Drone:
 async def wait_until(
     probe: Callable[[], Awaitable[bool]], timeout_s: float, what: str, every_s: float = 0.1
 ) -> None:
-    """Poll probe() until it is true; fail the test with `what` after timeout_s wall seconds."""
+    """Poll probe() until it is true; fail the test with `what` after timeout_s wall seconds
+    (written for the embedded simulator at SPEEDUP; scaled to PX4's clock against PX4)."""
     loop = asyncio.get_running_loop()
+    timeout_s *= time_scale()
     end = loop.time() + timeout_s
     while True:
         if await probe():
@@ -135,6 +166,12 @@ async def wait_until(
         if loop.time() > end:
             pytest.fail(f"timed out after {timeout_s} s waiting for {what}")
         await asyncio.sleep(every_s)
+
+
+async def sim_sleep(sim_s: float) -> None:
+    """Sleep this many simulated seconds of the vehicle under test (at SPEEDUP embedded, at
+    GS_PX4_SPEED on PX4)."""
+    await asyncio.sleep(sim_s / SPEEDUP * time_scale())
 
 
 @contextlib.asynccontextmanager
@@ -221,6 +258,16 @@ async def vehicle_urls(
     fleet_factory: Callable[..., Any],
 ) -> AsyncIterator[list[VehicleUrl]]:
     backend = choose_backend()
+    if backend is Backend.PX4:
+        try:
+            install = find_px4()
+        except Px4Error as exc:
+            pytest.skip(f"GS_SITL_BACKEND=px4: {exc}")
+        homes = [Home(*offset(HOME, 0.0, 8.0 * i), HOME.alt_amsl_m) for i in range(vehicle_count)]
+        async with Px4Fleet(homes, install=install, speed_factor=px4_speed()) as px4:
+            # PX4 takes its home from its first GPS fix: the test reads it (home=None).
+            yield [VehicleUrl(i.url, None, None, n) for n, i in enumerate(px4.instances)]
+        return
     if backend is not Backend.EMBEDDED:
         urls = px4_urls() if backend is Backend.EXTERNAL else request.getfixturevalue("px4_docker")
         if len(urls) < vehicle_count:
