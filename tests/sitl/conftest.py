@@ -6,8 +6,10 @@
   ../shared/px4-sitl) started for each test at PX4_SIM_SPEED_FACTOR ``GS_PX4_SPEED`` (default 5),
   skipped with the reason when PX4 is missing; scripts/test runs this in a private network
   namespace (PX4's ports are fixed);
-- ``GS_SITL_BACKEND=docker``: PX4 SITL containers from sitl/docker/compose.yaml, started for the
-  session (skipped with a reason when ``docker info`` does not answer);
+- ``GS_SITL_BACKEND=docker``: PX4 SITL containers from sitl/docker/compose.yaml (host network),
+  started for the session with the image built from the PX4 build (sitl.px4_docker), skipped
+  with a reason when ``docker info`` does not answer (for fresh containers in a private network
+  namespace use ``scripts/px4-sitl --docker -- pytest tests/sitl``, which sets GS_PX4_URLS);
 - otherwise (default) the embedded simulator, sitl.SimFleet, on free loopback ports.
 Against PX4, tests marked ``simonly`` (they need the simulator's hooks) are skipped with a reason,
 and every wait is scaled by how much slower than the embedded simulator's clock PX4 runs.
@@ -45,7 +47,7 @@ BACKEND_ENV = "GS_SITL_BACKEND"
 COMPOSE_FILE = Path(__file__).resolve().parents[2] / "sitl" / "docker" / "compose.yaml"
 DOCKER_VEHICLES = 2  # services in sitl/docker/compose.yaml
 PX4_SPEED_ENV = "GS_PX4_SPEED"
-PX4_DEFAULT_SPEED = 5.0  # measured: PX4 SIH keeps up with 5x on this machine (docs/px4.md)
+PX4_DEFAULT_SPEED = 3.0  # measured: faster, MAVSDK's wall-clock streams thin out (docs/px4.md)
 
 
 class Backend(Enum):
@@ -232,7 +234,19 @@ def px4_docker() -> Iterator[list[str]]:
     """PX4 SITL containers for the session (GS_SITL_BACKEND=docker)."""
     if not docker_answers():
         pytest.skip("GS_SITL_BACKEND=docker but `docker info` does not answer")
-    compose = ["docker", "compose", "-f", str(COMPOSE_FILE)]
+    if subprocess.run(["docker", "compose", "version"], capture_output=True,
+                      check=False).returncode == 0:
+        compose = ["docker", "compose", "-f", str(COMPOSE_FILE)]
+    elif shutil.which("docker-compose"):
+        compose = ["docker-compose", "-f", str(COMPOSE_FILE)]
+    else:
+        pytest.skip("GS_SITL_BACKEND=docker but neither `docker compose` nor docker-compose")
+    from sitl.px4_docker import tag_latest
+
+    try:
+        tag_latest()  # dfr/px4-sitl:latest, the image compose.yaml names
+    except Px4Error as exc:
+        pytest.skip(f"GS_SITL_BACKEND=docker: no PX4 image: {exc}")
     subprocess.run([*compose, "up", "-d"], check=True, timeout=600)
     try:
         yield [f"udpin://0.0.0.0:{14540 + i}" for i in range(DOCKER_VEHICLES)]
@@ -264,7 +278,10 @@ async def vehicle_urls(
         except Px4Error as exc:
             pytest.skip(f"GS_SITL_BACKEND=px4: {exc}")
         homes = [Home(*offset(HOME, 0.0, 8.0 * i), HOME.alt_amsl_m) for i in range(vehicle_count)]
-        async with Px4Fleet(homes, install=install, speed_factor=px4_speed()) as px4:
+        # pytest-xdist worker k flies instances 2k, 2k+1 (own ports; private /tmp each).
+        first = 2 * int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw") or 0)
+        async with Px4Fleet(homes, install=install, first_instance=first,
+                            speed_factor=px4_speed()) as px4:
             # PX4 takes its home from its first GPS fix: the test reads it (home=None).
             yield [VehicleUrl(i.url, None, None, n) for n, i in enumerate(px4.instances)]
         return
