@@ -56,6 +56,7 @@ def render(
     sites: str = "met-trial",
     groundstation_image: str = GROUNDSTATION_IMAGE,
     speed_factor: float | None = None,
+    mqtt_host_port: int = MQTT_PORT,
 ) -> str:
     """The compose YAML for these homes (instance i at homes[i])."""
     if len(homes) > 10:
@@ -73,7 +74,7 @@ def render(
             '    command: ["sleep", "infinity"]',
             "    init: true",
             "    ports:",
-            f'      - "127.0.0.1:{MQTT_PORT}:{MQTT_PORT}"',
+            f'      - "127.0.0.1:{mqtt_host_port}:{MQTT_PORT}"',
         ]
     for i, h in enumerate(homes):
         lines += _px4(i, h, image, network, speed_factor)
@@ -124,10 +125,12 @@ def main(argv: Sequence[str] | None = None) -> None:
                    help="also mosquitto, the dock simulators and the controller")
     p.add_argument("--image", default=IMAGE)
     p.add_argument("--speed-factor", type=float, default=None)
+    p.add_argument("--mqtt-port", type=int, default=MQTT_PORT,
+                   help="with --stack: the host port MQTT is published on (127.0.0.1)")
     args = p.parse_args(argv)
     homes = homes_from_sites(args.sites, args.drones)
     print(render(homes, args.image, stack=args.stack, sites=args.sites,
-                 speed_factor=args.speed_factor), end="")
+                 speed_factor=args.speed_factor, mqtt_host_port=args.mqtt_port), end="")
 
 
 if __name__ == "__main__":

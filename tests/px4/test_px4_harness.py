@@ -74,9 +74,9 @@ def test_script_says_what_is_missing(tmp_path: Path) -> None:
 async def test_instances_start_at_their_docks_and_stop_cleanly() -> None:
     docks = sorted(load_sites(str(SITES)).docks, key=lambda d: d.fleet_index)
     homes = [Home(d.lat_deg, d.lon_deg, d.alt_amsl_m) for d in docks]
-    fleet = Px4Fleet(homes, speed_factor=layer_speed())
+    fleet = Px4Fleet(homes, first_instance=6, speed_factor=layer_speed())  # 0-5: other tests
     async with fleet:
-        assert fleet.urls == ["udpin://0.0.0.0:14540", "udpin://0.0.0.0:14541"]
+        assert fleet.urls == ["udpin://0.0.0.0:14546", "udpin://0.0.0.0:14547"]
         for inst, dock in zip(fleet.instances, docks, strict=True):
             assert inst.ready_s is not None and inst.ready_s < 15
             config = Configuration.create_with_component_type(ComponentType.GROUND_STATION)
@@ -84,7 +84,7 @@ async def test_instances_start_at_their_docks_and_stop_cleanly() -> None:
                 await mavsdk.add_any_connection(inst.url)
                 system = await mavsdk.first_autopilot(15.0)
                 assert system is not None
-                assert await system.get_system_id() == dock.system_id == inst.instance + 1
+                assert await system.get_system_id() == inst.instance + 1 == dock.system_id + 6
                 tel = TelemetryAsync(system)
                 loop = asyncio.get_running_loop()
                 end = loop.time() + 20
@@ -115,9 +115,11 @@ def test_script_runs_a_command_next_to_px4_and_stops_it() -> None:
         "s.settimeout(10); data = s.recv(4096); assert data[0] in (0xFD, 0xFE), data[:4]; "
         "raise SystemExit(7)"
     )
+    # Its own network namespace (as root), whatever namespace this test runs in.
+    env = {k: v for k, v in os.environ.items() if k != "GS_PX4_NETNS"}
     done = subprocess.run(
         [str(ROOT / "scripts" / "px4-sitl"), "--sites", str(SITES), "--", sys.executable, "-c",
-         probe], capture_output=True, text=True, timeout=120, check=False,
+         probe], capture_output=True, text=True, timeout=120, check=False, env=env,
     )
     assert done.returncode == 7, done.stdout + done.stderr  # the command's own exit code
     assert "2 PX4 instances ready" in done.stdout

@@ -27,6 +27,7 @@ SITES = Path(__file__).parent / "data" / "islington-2.json"
 # Two scenes about 700 m from the Islington docks, clear of restricted airspace.
 INCIDENTS = ["51.52760,-0.10874", "51.53393,-0.09870"]
 ON_SCENE_S = 30.0
+FIRST_INSTANCE = 4  # ports 14544-14545: the simulator's tests on PX4 use 0-3 (two workers)
 ORBIT_RADIUS_M = 40.0  # ControllerConfig.orbit_radius_m
 
 
@@ -50,6 +51,7 @@ async def test_two_incidents_flown_by_px4_end_to_end(mosquitto: Mosquitto, tmp_p
             demo = await asyncio.create_subprocess_exec(
                 sys.executable, "-m", "groundstation", "demo", "--headless", "--vehicles", "px4",
                 "--sites", str(SITES), "--incident", INCIDENTS[0], "--incident", INCIDENTS[1],
+                "--px4-first-instance", str(FIRST_INSTANCE),
                 "--speedup", f"{layer_speed():g}", "--on-scene", f"{ON_SCENE_S:g}",
                 "--broker", f"mqtt://127.0.0.1:{mosquitto.port}", "--timeout", "420",
                 stdout=out, stderr=asyncio.subprocess.STDOUT, cwd=ROOT,

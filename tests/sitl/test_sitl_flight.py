@@ -63,6 +63,7 @@ async def test_arm_takeoff_to_mis_takeoff_alt_then_land(drone: Drone) -> None:
     await landed_disarmed_at_home(drone, tol_m=1.5)
 
 
+@pytest.mark.px4slow
 async def test_goto_hold_and_return_to_launch(drone: Drone) -> None:
     await drone.param.set_param_float("RTL_RETURN_ALT", 25.0)
     await take_off(drone)
@@ -86,9 +87,11 @@ async def test_goto_hold_and_return_to_launch(drone: Drone) -> None:
 
 async def test_goto_speed_is_honoured(drone: Drone) -> None:
     await take_off(drone)
-    await drone.action.set_current_speed(10.0)
     lat, lon = offset(drone.home, 300.0, 0.0)
     await drone.action.goto_location(lat, lon, drone.home.alt_amsl_m + 10.0, 0.0)
+    # After the goto: on PX4 a DO_CHANGE_SPEED sent before it may or may not survive the switch
+    # to Hold that MAVSDK makes first (seen both ways); sent during the goto it always applies.
+    await drone.action.set_current_speed(10.0)
     speeds: list[float] = []
     for _ in range(40):  # 20 simulated seconds: PX4 reaches 10 m/s after about 8
         v = await drone.telemetry.velocity_ned()
@@ -130,6 +133,7 @@ async def test_orbit(drone: Drone) -> None:
     await landed_disarmed_at_home(drone)
 
 
+@pytest.mark.px4slow
 async def test_offboard_position(drone: Drone) -> None:
     await take_off(drone)
     offboard = OffboardAsync(drone.system)

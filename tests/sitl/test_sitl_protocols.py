@@ -58,6 +58,7 @@ def rebased_plan(name: str, home: Home) -> str:
     return json.dumps(plan)
 
 
+@pytest.mark.px4slow
 @pytest.mark.parametrize("sim_speedup", [40.0])
 async def test_mission_simple_square(drone: Drone) -> None:
     imported = await drone.mission.import_qgroundcontrol_mission_from_string(
@@ -113,6 +114,7 @@ async def test_geofence_upload_and_arming_outside_it(drone: Drone) -> None:
     assert {i.param1 for i in downloaded} == {4.0}  # vertex count
 
 
+@pytest.mark.px4slow
 async def test_reposition_outside_the_geofence_is_refused(drone: Drone) -> None:
     fence = GeofenceAsync(drone.system)
     corners = [offset(drone.home, n, e) for n, e in ((-40, -40), (-40, 40), (40, 40), (40, -40))]
@@ -179,6 +181,7 @@ async def test_gps_failure_denies_arming(drone: Drone) -> None:
     await armed(drone)
 
 
+@pytest.mark.px4slow
 @pytest.mark.parametrize("vehicle_count", [2])
 async def test_two_vehicles_on_consecutive_ports(vehicle_urls: list[VehicleUrl]) -> None:
     a_url, b_url = vehicle_urls
