@@ -364,12 +364,18 @@ async def goto(
     await wait_until(there, timeout_s, f"reaching {north_m} N {east_m} E at {rel_alt_m} m")
 
 
+def ground_alt_tol_m() -> float:
+    """How far the reported altitude above home may be from 0 on the ground: PX4's estimate
+    (SIH barometer and GPS) wanders by up to about a metre there, seen 0.94 and 1.24 m."""
+    return 0.5 if choose_backend() is Backend.EMBEDDED else 1.5
+
+
 async def landed_disarmed_at_home(d: Drone, timeout_s: float = 40.0, tol_m: float = 3.0) -> None:
     async def done() -> bool:
-        low = abs((await d.telemetry.position()).relative_altitude_m) < 0.3
+        low = abs((await d.telemetry.position()).relative_altitude_m) < ground_alt_tol_m() - 0.2
         return low and not await d.telemetry.armed() and not await d.telemetry.in_air()
 
     await wait_until(done, timeout_s, "landed and disarmed")
     p = await d.telemetry.position()
     assert dist_m(p.latitude_deg, p.longitude_deg, d.home.lat_deg, d.home.lon_deg) < tol_m
-    assert abs(p.relative_altitude_m) < 0.5
+    assert abs(p.relative_altitude_m) < ground_alt_tol_m()

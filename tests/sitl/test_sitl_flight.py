@@ -16,6 +16,7 @@ from tests.sitl.conftest import (
     Drone,
     dist_m,
     goto,
+    ground_alt_tol_m,
     in_mode,
     landed_disarmed_at_home,
     offset,
@@ -171,7 +172,8 @@ async def test_takeoff_while_disarmed_is_accepted_but_stays_on_the_ground(drone:
     await sim_sleep(10.0)
     assert not await drone.telemetry.armed()
     assert not await drone.telemetry.in_air()
-    assert abs((await drone.telemetry.position()).relative_altitude_m) < 0.5
+    assert await drone.telemetry.landed_state() == LandedState.ON_GROUND
+    assert abs((await drone.telemetry.position()).relative_altitude_m) < ground_alt_tol_m()
 
 
 async def test_set_rate_is_honoured(drone: Drone) -> None:
