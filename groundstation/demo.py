@@ -16,6 +16,7 @@ import json
 import logging
 import os
 import random
+import shutil
 import signal
 import socket
 import statistics
@@ -258,6 +259,14 @@ async def broker_for(opts: DemoOptions, port: int | None = None) -> AsyncIterato
     if opts.broker_url:
         yield broker_config(opts, 0)
         return
+    if opts.vehicles == "px4" and shutil.which("mosquitto"):
+        # PX4 streams hundreds of messages a second per vehicle into MAVSDK's callbacks; an
+        # in-process Python broker then starves (clients "cannot reach broker" with nine PX4).
+        from groundstation.broker import Mosquitto
+
+        async with Mosquitto(port=port, persistence=False) as m:
+            yield m.config
+        return
     from groundstation.broker import EmbeddedBroker
 
     async with EmbeddedBroker(port=port) as broker:
@@ -333,8 +342,9 @@ async def demo_stack(opts: DemoOptions, broker: BrokerConfig) -> AsyncIterator[C
     with tempfile.TemporaryDirectory(prefix="dfr-demo-") as tmp:
         journal = opts.journal or str(Path(tmp) / "journal.sqlite")
         async with (
-            vehicles_for(opts, site_set) as base_port,
+            # Docks first: they connect in a moment, before nine PX4 boots load the machine.
             DockSimFleet(broker, site_set, speedup=opts.speedup, seed=opts.seed),
+            vehicles_for(opts, site_set) as base_port,
             controller_running(config, broker, base_port=base_port, journal_path=journal) as run,
         ):
             if not await run.fleet.wait_all(30.0):
