@@ -46,6 +46,7 @@ PX4_URLS_ENV = "GS_PX4_URLS"
 BACKEND_ENV = "GS_SITL_BACKEND"
 COMPOSE_FILE = Path(__file__).resolve().parents[2] / "sitl" / "docker" / "compose.yaml"
 DOCKER_VEHICLES = 2  # services in sitl/docker/compose.yaml
+DOCKER_SPEED = 3.0  # its PX4_SIM_SPEED_FACTOR
 PX4_SPEED_ENV = "GS_PX4_SPEED"
 PX4_DEFAULT_SPEED = 3.0  # measured: faster, MAVSDK's wall-clock streams thin out (docs/px4.md)
 
@@ -75,8 +76,11 @@ def choose_backend(env: Mapping[str, str] = os.environ) -> Backend:
 
 def px4_speed(env: Mapping[str, str] = os.environ) -> float:
     """Simulated seconds per wall second of the PX4 this session flies (external: real time)."""
-    if choose_backend(env) is Backend.PX4:
+    backend = choose_backend(env)
+    if backend is Backend.PX4:
         return float(env.get(PX4_SPEED_ENV, "") or PX4_DEFAULT_SPEED)
+    if backend is Backend.DOCKER:
+        return DOCKER_SPEED
     return 1.0
 
 
