@@ -17,6 +17,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "console": ("groundstation.console.app:main", "the operator console (PyQt6)"),
     "dock-sim": ("groundstation.docksim.cli:main", "simulated dock controllers over MQTT"),
     "sim": ("sitl.__main__:main", "the PX4-compatible vehicle simulator"),
+    "px4": ("sitl.px4:main", "real PX4 SITL instances, one per dock (native or --docker)"),
     "broker-config": ("groundstation.security:main", "write a secured mosquitto configuration"),
     "asyncapi": ("groundstation.asyncapi:main", "print the AsyncAPI document of the contract"),
     "sites": ("groundstation.sitesfile:main", "check a site-set file, print its JSON Schema"),

@@ -264,8 +264,7 @@ class SimVehicle:
             return "Preflight Fail: low battery"
         if Fault.MOTOR in s.faults or s.crashed:
             return "Preflight Fail: motor failure"
-        if self.fence and not self._fence_allows():
-            return "Preflight Fail: vehicle outside geofence"
+        # PX4 (main 2025-08) arms outside an uploaded inclusion fence: no fence check here.
         return None
 
     def set_mode(self, mode: FlightMode) -> bool:

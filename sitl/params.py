@@ -40,7 +40,7 @@ def _i(name: str, default: int) -> ParamSpec:
 # PX4 defaults (v1.14/v1.15 multicopter). Order is the index order of PARAM_REQUEST_LIST.
 PX4_PARAMS: tuple[ParamSpec, ...] = (
     _f("MIS_TAKEOFF_ALT", 2.5),
-    _f("RTL_RETURN_ALT", 60.0),
+    _f("RTL_RETURN_ALT", 30.0),
     _f("RTL_DESCEND_ALT", 30.0),
     _f("RTL_LAND_DELAY", 0.0),
     _i("RTL_TYPE", 0),
