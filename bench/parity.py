@@ -436,7 +436,10 @@ async def run_sim(speedup: float, seed: int = 0, port: int | None = None) -> Res
     from groundstation.broker import free_udp_range
 
     base = port or free_udp_range(1)
-    async with SimFleet([HOME], base_port=base, speedup=speedup, seed=seed) as fleet:
+    # Simulated time must not race ahead of a client starved of CPU (both run in this process):
+    # a late tick catches up at most two ticks, so phase times stay in simulated seconds.
+    async with SimFleet([HOME], base_port=base, speedup=speedup, seed=seed,
+                        max_catch_up_s=0.04) as fleet:
         return await fly(f"udpin://0.0.0.0:{base}", HOME, lambda: fleet.sim_time_s, speedup,
                          fleet.restart_streams)
 
