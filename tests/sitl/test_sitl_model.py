@@ -174,7 +174,7 @@ def test_arm_denied_by_prearm_checks(gcs: Gcs) -> None:
     assert gcs.command(mav.MAV_CMD_COMPONENT_ARM_DISARM, 1) == mav.MAV_RESULT_ACCEPTED
     # Disarming in the air is refused unless forced.
     assert gcs.command(mav.MAV_CMD_NAV_TAKEOFF) == 0
-    gcs.run(3.0)
+    gcs.run(6.0)  # PX4 spools up (1 s) and ramps its climb (3 s) before it leaves the ground
     assert gcs.command(mav.MAV_CMD_COMPONENT_ARM_DISARM, 0) == mav.MAV_RESULT_DENIED
 
 

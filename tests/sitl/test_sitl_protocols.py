@@ -142,7 +142,7 @@ async def test_params_get_set_with_px4_types(drone: Drone) -> None:
     # PX4's SITL startup script stretches COM_DL_LOSS_T by PX4_SIM_SPEED_FACTOR.
     assert await p.get_param_int("COM_DL_LOSS_T") == round(10 * px4_speed())
     assert await p.get_param_int("GF_ACTION") == 2
-    assert await p.get_param_float("RTL_RETURN_ALT") == pytest.approx(30.0)
+    assert await p.get_param_float("RTL_RETURN_ALT") == pytest.approx(30.0)  # multicopter
     assert await p.get_param_float("MPC_XY_CRUISE") == pytest.approx(5.0)
     assert await p.get_param_float("BAT_LOW_THR") == pytest.approx(0.15)
     await p.set_param_int("NAV_DLL_ACT", 2)
