@@ -32,6 +32,7 @@ MARKER_INNER_M = 4.8
 MARKER_BAR_M = 0.8
 MARKER_RANGE_M = 3000.0  # scenes farther than this are not drawn (a few pixels at most)
 TILE_LOOKAHEAD_M = 600.0  # the tile is centred on what the camera looks at, at most this far
+GROUND_SCALE = 2  # the ground is rendered at 1/GROUND_SCALE of the picture's resolution
 TILE_KEEP_M = TILE_SIZE_M / 2 - 200.0  # keep a tile while the look point is this far inside
 _RING = np.linspace(0.0, 2 * math.pi, 48, endpoint=False)
 
@@ -61,9 +62,15 @@ class Renderer:
         self.crowd = crowd if crowd is not None else Crowd()
         self._interp = cv2.INTER_LINEAR if smooth else cv2.INTER_NEAREST
         self._tile: Tile | None = None
+        # Frame buffers reused (a fresh 2.7 MB array per frame costs page faults).
+        self._out: Image = np.empty((lens.height_px, lens.width_px, 3), np.uint8)
+        self._half: Image = np.empty(
+            (lens.height_px // GROUND_SCALE, lens.width_px // GROUND_SCALE, 3), np.uint8
+        )
 
     def render(self, view: View) -> Image:
-        """A new BGR frame (H x W x 3) of the view."""
+        """The BGR frame (H x W x 3) of the view: the renderer's own buffer, valid until its
+        next render() (copy it to keep it)."""
         lens = self.lens
         tile = self._tile_for(view)
         f = tile.frame
@@ -75,17 +82,23 @@ class Renderer:
             view.pitch_deg,
         )
         hom = ground_homography(lens, pose, tile.plane_to_ned(0.0))
-        out = np.empty((lens.height_px, lens.width_px, 3), np.uint8)
-        split = _coarse_rows(hom, lens)
+        # The ground is warped at half resolution and doubled: the texture (0.5 m/px) is
+        # magnified wherever the full picture would show more detail than the half one.
+        w, h = lens.width_px // GROUND_SCALE, lens.height_px // GROUND_SCALE
+        c = (GROUND_SCALE - 1) / (2 * GROUND_SCALE)
+        g = 1 / GROUND_SCALE
+        to_half = np.array([[g, 0.0, -c], [0.0, g, -c], [0.0, 0.0, 1.0]])
+        half = self._half
+        split = min(h, _coarse_rows(hom, lens) // GROUND_SCALE)
         # Far rows (top) from the coarse copy, near rows from the full tile: a two-level mipmap.
-        coarse_hom = hom @ _MIP
-        for src, h, a, b in ((tile.coarse, coarse_hom, 0, split),
-                             (tile.image, hom, split, lens.height_px)):
+        for src, m, a, b in ((tile.coarse, hom @ _MIP, 0, split), (tile.image, hom, split, h)):
             if b > a:
                 shift = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, -a], [0.0, 0.0, 1.0]])
-                cv2.warpPerspective(src, shift @ h, (lens.width_px, b - a), dst=out[a:b],
+                cv2.warpPerspective(src, shift @ to_half @ m, (w, b - a), dst=half[a:b],
                                     flags=self._interp, borderMode=cv2.BORDER_CONSTANT,
                                     borderValue=FAR_GROUND)
+        out = self._out
+        cv2.resize(half, (lens.width_px, lens.height_px), dst=out, interpolation=cv2.INTER_NEAREST)
         proj = _Projector(lens, pose)
         for k, (lat, lon) in enumerate(view.incidents):
             n0 = (lat - f.lat0_deg) * f._m_per_deg_lat

@@ -62,13 +62,15 @@ class RtpEncoder:
             self._out.close()
             raise
         self._stream = s
+        self._yuv: Image = np.empty((lens.height_px * 3 // 2, lens.width_px), np.uint8)
         self._t0: float | None = None
         self._last_pts = -1
         self.frames = 0
 
     def send(self, bgr: Image, t_s: float) -> None:
         """Encode and send one BGR frame captured at wall-clock t_s."""
-        yuv: Image = np.asarray(cv2.cvtColor(bgr, cv2.COLOR_BGR2YUV_I420), dtype=np.uint8)
+        cv2.cvtColor(bgr, cv2.COLOR_BGR2YUV_I420, dst=self._yuv)
+        yuv = self._yuv
         frame = av.VideoFrame.from_ndarray(yuv, format="yuv420p")
         if self._t0 is None:
             self._t0 = t_s
