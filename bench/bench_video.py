@@ -183,6 +183,29 @@ def run_viewer(url: str, out: Path) -> None:
                 f.write(f"{captured if captured is not None else -1} {now * 1000:.1f}\n")
 
 
+def run_console(url: str, out: Path, seconds: float) -> None:
+    """The real console offscreen watching ``url`` (bench/bench_console_video.py's measurement:
+    a baseline without video, then the drone's video in the pane and the grid); the result and
+    its figures as JSON in ``out``."""
+    import dataclasses
+
+    from bench import bench_console_video
+
+    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    from groundstation.console.qt import QApplication
+
+    import qasync  # isort: skip
+
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    assert isinstance(app, QApplication)
+    app.setQuitOnLastWindowClosed(False)
+    with asyncio.Runner(loop_factory=lambda: qasync.QEventLoop(app)) as runner:
+        result = runner.run(bench_console_video.measure(seconds, url, VIEWER_USER, "x"))
+    value = dataclasses.asdict(result)
+    value["figures"] = [f.as_json() for f in result.figures()]
+    _write_json(out, value)
+
+
 # --- the run --------------------------------------------------------------------------------
 
 
@@ -265,6 +288,7 @@ class Run:
                 await self._first_frames(viewers)
                 await asyncio.sleep(3.0)  # past the first keyframe's burst
                 await self._window(viewers, "one")
+                await self._console(first)
                 # 2. every drone, every viewer (connected before the others take off)
                 for d in self.drones:
                     for k in range(self.viewers_per):
@@ -442,6 +466,25 @@ class Run:
             "size": sorted({s["size"] for s in r1["streams"].values()}),
         }
 
+    async def _console(self, drone: str) -> None:
+        """The console offscreen on the relay's URL (one drone airborne, its PyAV viewer on)."""
+        out = self.work / "console.json"
+        seconds = max(5.0, self.seconds / 2)
+        load = _load()
+        async with self._child("console", "_console", self.url.format(drone), str(out),
+                               str(seconds)) as child:  # fmt: skip
+            assert child.proc is not None
+            try:
+                await asyncio.wait_for(child.proc.wait(), 60 + 3 * seconds)
+            except TimeoutError:
+                self.r["console"] = {"error": "timed out", "load": load}
+                return
+        if child.proc.returncode != 0 or not out.exists():
+            log = child.log.read_text(errors="replace")[-300:]
+            self.r["console"] = {"error": f"exit {child.proc.returncode}: {log}", "load": load}
+            return
+        self.r["console"] = {**_read_json(out), "load": f"{load}; at the end {_load()}"}
+
     async def _no_viewer(self) -> None:
         await asyncio.sleep(1.0)
         r0 = _read_json(self.relay_status)
@@ -516,7 +559,7 @@ def figures(r: dict[str, Any]) -> list[Figure]:
     view_all = [v["pct_at_25fps"] for v in every["viewers"]]
     figs.append(
         Figure(
-            "viewer decode per 720p25 stream (PyAV process; the console is not merged yet)",
+            "viewer decode per 720p25 stream (PyAV process, no display)",
             v1["pct_at_25fps"],
             "% of a core",
             "-",
@@ -544,6 +587,30 @@ def figures(r: dict[str, Any]) -> list[Figure]:
             + f", {sum(v['duplicates'] for v in rows)} seen twice; {every['load']}",
         )
     )
+    console = r.get("console", {})
+    if "figures" in console:
+        for f in console["figures"]:
+            figs.append(
+                Figure(
+                    f["name"] + " (relay of the simulator's camera)",
+                    f["value"],
+                    f["unit"],
+                    f["target"],
+                    f["holds"],
+                    note=f"{f.get('note', '')}; {console['load']}",
+                )
+            )
+    else:
+        figs.append(
+            Figure(
+                "console video capture -> shown latency p95",
+                None,
+                "ms",
+                f"<= {TARGET_LATENCY_P95_MS:.0f}",
+                False,
+                note=f"console run failed: {console.get('error')}",
+            )
+        )
     ff = r["first_frame"]
     worst_ff = _worst([x["after_in_air_s"] for x in ff.values()])
     figs.append(
@@ -576,6 +643,9 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if argv and argv[0] == "_relay":
         asyncio.run(run_relay(int(argv[1]), int(argv[2]), Path(argv[3])))
+        return 0
+    if argv and argv[0] == "_console":
+        run_console(argv[1], Path(argv[2]), float(argv[3]))
         return 0
     if argv and argv[0] == "_viewer":
         run_viewer(argv[1], Path(argv[2]))
