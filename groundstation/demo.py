@@ -16,13 +16,15 @@ import json
 import logging
 import os
 import random
+import shutil
 import signal
+import socket
 import statistics
 import sys
 import tempfile
 import time
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from groundstation import contract as c
@@ -239,6 +241,10 @@ class DemoOptions:
     seed: int = 1
     on_scene_s: float = 30.0
     journal: str | None = None
+    vehicles: str = "sim"
+    """``sim``: the embedded simulator; ``px4``: real PX4 SITL (sitl.px4), one instance per dock."""
+    px4_first_instance: int = 0
+    """With ``px4``: the PX4 instance of the first dock (its port 14540 + this)."""
 
 
 def broker_config(opts: DemoOptions, embedded_port: int) -> BrokerConfig:
@@ -253,10 +259,74 @@ async def broker_for(opts: DemoOptions, port: int | None = None) -> AsyncIterato
     if opts.broker_url:
         yield broker_config(opts, 0)
         return
+    if opts.vehicles == "px4" and shutil.which("mosquitto"):
+        # PX4 streams hundreds of messages a second per vehicle into MAVSDK's callbacks; an
+        # in-process Python broker then starves (clients "cannot reach broker" with nine PX4).
+        from groundstation.broker import Mosquitto
+
+        async with Mosquitto(port=port, persistence=False) as m:
+            yield m.config
+        return
     from groundstation.broker import EmbeddedBroker
 
     async with EmbeddedBroker(port=port) as broker:
         yield broker.config
+
+
+def with_px4_system_ids(site_set: SiteSet, first: int) -> SiteSet:
+    """The site set with the system ids PX4 instances first+i give themselves (MAV_SYS_ID
+    first+i+1: PX4's SITL startup script sets it after any PX4_PARAM_ override)."""
+    sites = tuple(
+        replace(s, docks=tuple(replace(d, system_id=first + d.fleet_index + 1) for d in s.docks))
+        for s in site_set.sites
+    )
+    return replace(site_set, sites=sites)
+
+
+@contextlib.asynccontextmanager
+async def px4_vehicles(site_set: SiteSet, speedup: float, first: int = 0) -> AsyncIterator[int]:
+    """Real PX4 SITL, instance first+i at the dock with fleet index i; yields the base port
+    (14540 + first: PX4's ports are fixed, so they must be free here, e.g. in a private network
+    namespace)."""
+    from sitl.physics import Home
+    from sitl.px4 import API_BASE_PORT, Px4Error, Px4Fleet
+
+    docks = sorted(site_set.docks, key=lambda d: d.fleet_index)
+    base = API_BASE_PORT + first
+    busy = [p for p in range(base, base + len(docks)) if not udp_port_free(p)]
+    if busy:
+        raise ConfigError(
+            f"PX4 needs UDP ports {base}..{base + len(docks) - 1}; in use: "
+            f"{busy}. Stop what holds them, or run in a private network namespace as root: "
+            "unshare -n sh -c 'ip link set lo up && groundstation demo --vehicles px4 ...'"
+        )
+    homes = [Home(d.lat_deg, d.lon_deg, d.alt_amsl_m) for d in docks]
+    try:
+        async with Px4Fleet(homes, first_instance=first, speed_factor=speedup):
+            yield base
+    except Px4Error as exc:
+        raise ConfigError(str(exc)) from exc
+
+
+def udp_port_free(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        try:
+            s.bind(("0.0.0.0", port))
+        except OSError:
+            return False
+    return True
+
+
+@contextlib.asynccontextmanager
+async def vehicles_for(opts: DemoOptions, site_set: SiteSet) -> AsyncIterator[int]:
+    """The demo's vehicles, one per dock; yields the base port the controller listens on."""
+    if opts.vehicles == "px4":
+        async with px4_vehicles(site_set, opts.speedup, opts.px4_first_instance) as base_port:
+            yield base_port
+        return
+    base_port = free_udp_range(len(site_set.docks))
+    async with simulator_process(opts.sites, base_port, speedup=opts.speedup, seed=opts.seed):
+        yield base_port
 
 
 @contextlib.asynccontextmanager
@@ -265,18 +335,24 @@ async def demo_stack(opts: DemoOptions, broker: BrokerConfig) -> AsyncIterator[C
     from groundstation.docksim import DockSimFleet
 
     site_set = load_sites(opts.sites)
+    if opts.vehicles == "px4" and opts.px4_first_instance:
+        site_set = with_px4_system_ids(site_set, opts.px4_first_instance)
     args = argparse.Namespace(controller_id="ctl-1", speedup=opts.speedup, on_scene=opts.on_scene_s)
     config = config_from_args(args, site_set)
-    base_port = free_udp_range(len(site_set.docks))
     with tempfile.TemporaryDirectory(prefix="dfr-demo-") as tmp:
         journal = opts.journal or str(Path(tmp) / "journal.sqlite")
         async with (
-            simulator_process(opts.sites, base_port, speedup=opts.speedup, seed=opts.seed),
+            # Docks first: they connect in a moment, before nine PX4 boots load the machine.
             DockSimFleet(broker, site_set, speedup=opts.speedup, seed=opts.seed),
+            vehicles_for(opts, site_set) as base_port,
             controller_running(config, broker, base_port=base_port, journal_path=journal) as run,
         ):
-            if not await run.fleet.wait_all(30.0):
-                raise ConfigError("not every simulated drone was discovered within 30 s")
+            # 30 s, and more for a large planned network (groundstation plan --out-sites).
+            discover_s = max(30.0, 0.5 * len(site_set.docks))
+            if not await run.fleet.wait_all(discover_s):
+                raise ConfigError(
+                    f"not every simulated drone was discovered within {discover_s:g} s"
+                )
             yield config
 
 
@@ -327,7 +403,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--incident", type=_latlon, action="append", metavar="LAT,LON")
     p.add_argument("--incidents", type=int, default=None, help="N random incidents")
     p.add_argument("--seed", type=int, default=1)
-    p.add_argument("--speedup", type=float, default=1.0)
+    p.add_argument("--speedup", type=float, default=1.0,
+                   help="simulated seconds per wall second (with px4: PX4_SIM_SPEED_FACTOR)")
+    p.add_argument("--vehicles", choices=("sim", "px4"), default="sim",
+                   help="sim: the embedded simulator; px4: real PX4 SITL (GS_PX4_HOME)")
+    p.add_argument("--px4-first-instance", type=int, default=0, metavar="N",
+                   help="with --vehicles px4: PX4 instance (port 14540+N) of the first dock")
     p.add_argument("--on-scene", type=float, default=120.0, help="seconds on scene")
     p.add_argument("--timeout", type=float, default=900.0, help="give up after this many seconds")
     p.add_argument("--journal", default=None)
@@ -351,6 +432,8 @@ def main(argv: list[str]) -> int:
         seed=args.seed,
         on_scene_s=args.on_scene,
         journal=args.journal,
+        vehicles=args.vehicles,
+        px4_first_instance=args.px4_first_instance,
     )
     positions = list(args.incident) if args.incident else None
     n_random = args.incidents if args.incidents is not None else (0 if positions else 1)

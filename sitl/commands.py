@@ -98,8 +98,11 @@ def _dispatch(v: SimVehicle, c: Cmd, now_s: float, out: list[Any]) -> int:
     if cmd == mav.MAV_CMD_COMPONENT_ARM_DISARM:
         return _arm_disarm(v, c, now_s, out)
     if cmd == mav.MAV_CMD_NAV_TAKEOFF:
-        if not s.armed or not v.gps_ok:
+        if not v.gps_ok:
             return DENIED
+        if not s.armed:  # PX4 accepts it and shows Takeoff; nothing flies until armed
+            v.set_mode(FlightMode.TAKEOFF)
+            return ACCEPTED
         alt = c.alt if math.isfinite(c.alt) else s.home.alt_amsl_m + s.params.get("MIS_TAKEOFF_ALT")
         here = v.nav.here()
         t = v.nav.target_of(math.nan, math.nan, alt, relative=False)
@@ -114,7 +117,7 @@ def _dispatch(v: SimVehicle, c: Cmd, now_s: float, out: list[Any]) -> int:
     if cmd == mav.MAV_CMD_NAV_RETURN_TO_LAUNCH:
         return ACCEPTED if v.set_mode(FlightMode.RTL) else DENIED
     if cmd == mav.MAV_CMD_DO_REPOSITION:
-        return _reposition(v, c)
+        return _reposition(v, c, out)
     if cmd == mav.MAV_CMD_DO_ORBIT:
         if not (s.armed and s.in_air) or not v.gps_ok:
             return DENIED
@@ -199,11 +202,16 @@ def _arm_disarm(v: SimVehicle, c: Cmd, now_s: float, out: list[Any]) -> int:
     return ACCEPTED
 
 
-def _reposition(v: SimVehicle, c: Cmd) -> int:
+def _reposition(v: SimVehicle, c: Cmd, out: list[Any]) -> int:
     s = v.state
     if not (s.armed and s.in_air) or not v.gps_ok:
         return DENIED
     t = v.nav.target_of(c.lat, c.lon, c.alt, c.relative)
+    if v.fence and s.params.get("GF_ACTION") != 0 and not v.fence.allows(t.north_m, t.east_m):
+        # PX4's navigator acknowledges it, refuses to go, and says why.
+        text = b"Reposition is outside geofence"
+        out.append(mav.MAVLink_statustext_message(mav.MAV_SEVERITY_CRITICAL, text, 0, 0))
+        return ACCEPTED
     speed = c.p1 if math.isfinite(c.p1) and c.p1 > 0 else None
     if speed is not None:
         speed = min(speed, s.params.get("MPC_XY_VEL_MAX"))

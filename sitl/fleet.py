@@ -45,6 +45,7 @@ class SimFleet:
         params: Mapping[str, float] | None = None,
         mirror_base_port: int | None = None,
         camera: CameraConfig | None = None,
+        max_catch_up_s: float = MAX_CATCH_UP_S,
     ) -> None:
         if not homes:
             raise ValueError("a fleet needs at least one home")
@@ -58,6 +59,9 @@ class SimFleet:
         self.seed = seed
         self.host = host
         self.mirror_base_port = mirror_base_port
+        # Wall seconds of a late tick that are caught up (more is dropped: simulated time then
+        # runs slower than speedup x wall, which keeps it in step with a starved client).
+        self.max_catch_up_s = max_catch_up_s
         self.vehicles: list[SimVehicle] = [
             SimVehicle(h, system_id=i + 1, seed=seed, params=dict(params or {}))
             for i, h in enumerate(self.homes)
@@ -149,7 +153,8 @@ class SimFleet:
         debt = 0.0
         while True:
             now = loop.time()
-            debt = min(debt + (now - last) * self.speedup, MAX_CATCH_UP_S * max(1.0, self.speedup))
+            debt = min(debt + (now - last) * self.speedup,
+                       self.max_catch_up_s * max(1.0, self.speedup))
             last = now
             n = int(debt / PHYSICS_DT_S)
             if n:

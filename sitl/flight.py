@@ -7,6 +7,7 @@ because the simulated terrain is flat at the home altitude.
 
 from __future__ import annotations
 
+import copy
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -15,7 +16,8 @@ from typing import Any
 from pymavlink.dialects.v20 import common as mav
 
 from sitl.mission import MissionItem
-from sitl.physics import Limits, Setpoint, wrap_pi
+from sitl.params import Params
+from sitl.physics import GRAVITY_M_S2, Limits, Setpoint, max_speed_from_distance, wrap_pi
 from sitl.state import FlightMode, LandedState, VehicleState
 
 NAV_WAYPOINT = 16
@@ -39,6 +41,12 @@ NAV_COMMANDS = {
     NAV_TAKEOFF,
 }
 RELATIVE_FRAMES = {3, 6, 10, 11}  # GLOBAL_RELATIVE_ALT(_INT), GLOBAL_TERRAIN_ALT(_INT)
+ORBIT_ACCEPT_M = 2.0  # FlightTaskOrbit::_horizontal_acceptance_radius
+# PX4 SIH flies a little slower than its trajectory speed (measured with MAVSDK: 4.6 m/s for 5,
+# 9.5 for 10 and 12): the airframe lags the trajectory and PX4 stretches the trajectory's time by
+# the lag (PositionSmoothing), and the SIH quadrotor tops out near 9.6 m/s (drag at 45 deg tilt).
+TRACKING_LOSS_M_S = 0.4
+SIH_TOP_SPEED_M_S = 9.6
 
 
 class MissionState:
@@ -68,6 +76,49 @@ class Orbit:
     clockwise: bool
     yaw_behaviour: int
     initial_yaw_rad: float
+    joined: bool = False  # False while approaching the circle
+    speed_now_m_s: float = 0.0  # the tangential speed, slewed up at MPC_ACC_HOR once joined
+
+
+@dataclass(slots=True)
+class TakeoffRamp:
+    """PX4's TakeoffHandling (mc_pos_control/Takeoff): after arming the motors spool up for
+    COM_SPOOLUP_TIME; a takeoff then ramps the upward speed limit from -g / MPC_Z_VEL_P_ACC (no
+    lift) to the wanted climb rate over MPC_TKO_RAMP_T, so the vehicle leaves the ground part-way
+    through the ramp. Back on the ground, the next takeoff ramps again."""
+
+    armed_for_s: float = 0.0
+    stage: str = "spoolup"  # spoolup | ready | rampup | flight
+    progress: float = 0.0
+
+    def up_limit(
+        self, armed: bool, on_ground: bool, wants_up: bool, want_up_m_s: float, p: Params,
+        dt_s: float,
+    ) -> float | None:
+        """The upward speed limit (m/s, <= 0 keeps it on the ground), None when not limited."""
+        if not armed:
+            self.armed_for_s, self.stage = 0.0, "spoolup"
+            return None
+        self.armed_for_s += dt_s
+        if self.stage == "flight":
+            if not on_ground:
+                return None
+            self.stage = "ready"
+        if self.stage == "spoolup":
+            if self.armed_for_s < p.get("COM_SPOOLUP_TIME"):
+                return 0.0
+            self.stage = "ready"
+        if self.stage == "ready":
+            if not wants_up:
+                return 0.0
+            self.stage, self.progress = "rampup", 0.0
+        ramp_s = p.get("MPC_TKO_RAMP_T")
+        self.progress += dt_s / ramp_s if ramp_s > dt_s else 1.0
+        if self.progress >= 1.0:
+            self.stage = "flight"
+            return None
+        v0 = -GRAVITY_M_S2 / max(p.get("MPC_Z_VEL_P_ACC"), 0.01)
+        return v0 + self.progress * (want_up_m_s - v0)
 
 
 @dataclass(slots=True)
@@ -77,7 +128,9 @@ class MissionRun:
     items: list[MissionItem] = field(default_factory=list)
     current: int = 0
     state: int = MissionState.NO_MISSION
-    phase: str = "goto"  # goto | hold | unlim | land | rtl | climb
+    phase: str = "goto"  # goto | hold | unlim | land | climb
+    climb_check: bool = False  # at (re)start: climb first if below the first waypoint
+    climb_from_ground: bool = False
     hold_until_s: float = 0.0
     jumps_done: dict[int, int] = field(default_factory=dict)
     target: Target | None = None
@@ -102,6 +155,16 @@ class Navigator:
         self.takeoff_target: Target | None = None
         self._reposition_yaw: float | None = None
         self._rtl_return_down = 0.0
+        self.ramp = TakeoffRamp()
+        self._limits_cache: dict[tuple[float | None, float | None, bool, bool, int], Limits] = {}
+        self.home_yaw_rad = 0.0  # the heading at arming (PX4's home yaw)
+        self._rtl_yaw: float | None = None
+        self.touched_down = False  # on the ground after a flight, armed (the land detector's)
+        self.land_detected = False
+        self._dt_s = 0.02
+        # PX4's user intention to return to after a disarm (UserModeIntention): the last mode
+        # asked for (or reached by takeoff / mission end) that does not prevent arming.
+        self.mode_after_disarm = FlightMode.HOLD
 
     # ---- helpers -----------------------------------------------------------------------
 
@@ -109,18 +172,42 @@ class Navigator:
         b = self.s.body
         return Target(b.north_m, b.east_m, b.down_m)
 
-    def limits(self, speed_m_s: float | None = None) -> Limits:
+    def limits(
+        self, speed_m_s: float | None = None, auto: bool = True, cruise: bool = False
+    ) -> Limits:
+        """PX4's limits: auto modes climb and descend at MPC_Z_V_AUTO_UP/DN, offboard at
+        MPC_Z_VEL_MAX_UP/DN; ``cruise``: the horizontal speed a position move really flies
+        (cruise_m_s). A fresh copy (callers adjust it), cached per parameter version."""
+        key = (speed_m_s, self.cruise_speed_m_s, auto, cruise, self.s.params.version)
+        cached = self._limits_cache.get(key)
+        if cached is None:
+            if len(self._limits_cache) > 16:
+                self._limits_cache.clear()
+            cached = self._make_limits(speed_m_s, auto)
+            if cruise:
+                cached.xy_speed_m_s = self.cruise_m_s(cached.xy_speed_m_s)
+            self._limits_cache[key] = cached
+        return copy.copy(cached)
+
+    def _make_limits(self, speed_m_s: float | None, auto: bool) -> Limits:
         p = self.s.params
         xy = speed_m_s or self.cruise_speed_m_s or p.get("MPC_XY_CRUISE")
         return Limits(
             xy_speed_m_s=min(xy, p.get("MPC_XY_VEL_MAX")),
-            up_speed_m_s=p.get("MPC_Z_VEL_MAX_UP"),
-            down_speed_m_s=p.get("MPC_Z_VEL_MAX_DN"),
+            up_speed_m_s=p.get("MPC_Z_V_AUTO_UP" if auto else "MPC_Z_VEL_MAX_UP"),
+            down_speed_m_s=p.get("MPC_Z_V_AUTO_DN" if auto else "MPC_Z_VEL_MAX_DN"),
             acc_xy_m_s2=p.get("MPC_ACC_HOR"),
             acc_up_m_s2=p.get("MPC_ACC_UP_MAX"),
             acc_down_m_s2=p.get("MPC_ACC_DOWN_MAX"),
+            jerk_m_s3=p.get("MPC_JERK_AUTO"),
             yaw_rate_deg_s=p.get("MPC_YAWRAUTO_MAX"),
+            yaw_acc_deg_s2=p.get("MPC_YAWRAUTO_ACC"),
         )
+
+    @staticmethod
+    def cruise_m_s(speed_m_s: float) -> float:
+        """The speed PX4 SIH really flies a position move at, for a trajectory speed."""
+        return min(speed_m_s - min(TRACKING_LOSS_M_S, 0.08 * speed_m_s), SIH_TOP_SPEED_M_S)
 
     def ground_down_m(self) -> float:
         return 0.0
@@ -144,7 +231,8 @@ class Navigator:
         return Target(n, e, min(d, -0.0))
 
     def _sp(self, t: Target, yaw: float | None, speed: float | None = None) -> Setpoint:
-        return Setpoint(t.north_m, t.east_m, t.down_m, yaw_rad=yaw, limits=self.limits(speed))
+        lim = self.limits(speed, cruise=True)
+        return Setpoint(t.north_m, t.east_m, t.down_m, yaw_rad=yaw, limits=lim)
 
     def _face(self, t: Target) -> float | None:
         b = self.s.body
@@ -187,6 +275,7 @@ class Navigator:
             m.state = MissionState.ACTIVE if m.items else MissionState.NO_MISSION
             m.phase = "goto"
             m.target = None
+            m.climb_check = True
             self.events.append(self.mission_current())
         if mode is not FlightMode.MISSION and self.mission.state == MissionState.ACTIVE:
             self.mission.state = MissionState.PAUSED
@@ -210,6 +299,7 @@ class Navigator:
 
     def step(self, dt_s: float) -> None:
         s = self.s
+        self._dt_s = dt_s
         mode = s.mode
         if mode is FlightMode.TAKEOFF:
             sp = self._takeoff_sp()
@@ -221,7 +311,7 @@ class Navigator:
             sp = self._orbit_sp()
         elif mode is FlightMode.OFFBOARD and self.offboard_sp is not None:
             sp = self.offboard_sp
-            sp.limits = self.limits(s.params.get("MPC_XY_VEL_MAX"))
+            sp.limits = self.limits(s.params.get("MPC_XY_VEL_MAX"), auto=False)
         elif mode is FlightMode.MISSION:
             sp = self._mission_sp()
         else:
@@ -233,13 +323,23 @@ class Navigator:
         if not s.armed:
             sp = self._sp(self.here(), None)
             sp.down_m = 0.0
+        b = s.body
+        wants_up = (sp.velocity[2] < -0.3) if sp.velocity is not None else (
+            sp.down_m < b.down_m - 0.3)
+        up = self.ramp.up_limit(s.armed, b.on_ground, wants_up, sp.limits.up_speed_m_s, s.params,
+                                dt_s)
+        if up is not None:
+            sp.limits.up_speed_m_s = max(0.0, min(up, sp.limits.up_speed_m_s))
         s.setpoint = sp
 
     def landed_state(self) -> LandedState:
+        """As PX4's land detector reports it: on the ground only once landing is detected."""
         s = self.s
         if not s.in_air:
             if s.armed and s.setpoint.down_m < -0.1:
                 return LandedState.TAKEOFF
+            if self.touched_down and not self.land_detected:
+                return LandedState.LANDING
             return LandedState.ON_GROUND
         if s.mode is FlightMode.LAND or (s.mode is FlightMode.RTL and self.rtl_phase == "land"):
             return LandedState.LANDING
@@ -251,25 +351,51 @@ class Navigator:
 
     # ---- takeoff / land ------------------------------------------------------------------
 
+    def _takeoff_limits(self, sp: Setpoint) -> Setpoint:
+        """PX4 (FlightTaskAuto) climbs a takeoff at MPC_TKO_SPEED, accelerating at most
+        MPC_TKO_SPEED / MPC_TKO_RAMP_T, until MPC_LAND_ALT1 above the ground."""
+        p = self.s.params
+        if self.s.rel_alt_m < p.get("MPC_LAND_ALT1"):
+            tko = p.get("MPC_TKO_SPEED")
+            sp.limits.up_speed_m_s = min(sp.limits.up_speed_m_s, tko)
+            sp.limits.acc_up_m_s2 = min(sp.limits.acc_up_m_s2, tko / max(p.get("MPC_TKO_RAMP_T"),
+                                                                         0.1))
+        return sp
+
     def _takeoff_sp(self) -> Setpoint:
         t = self.takeoff_target or self.here()
-        sp = self._sp(t, None)
-        sp.limits.up_speed_m_s = min(sp.limits.up_speed_m_s, self.s.params.get("MPC_TKO_SPEED"))
-        if abs(self.s.body.down_m - t.down_m) < 0.3:
-            # PX4 switches to Hold once the takeoff altitude is reached.
-            self.s.mode = FlightMode.HOLD
+        sp = self._takeoff_limits(self._sp(t, None))
+        if self.s.in_air and self.s.body.down_m < t.down_m + self.s.params.get("NAV_MC_ALT_RAD"):
+            # PX4 switches to Hold once within NAV_MC_ALT_RAD of the takeoff altitude.
+            self.auto_switch(FlightMode.HOLD)
             self.hold_target = t
             self.takeoff_target = None
             self._reposition_yaw = None
         return sp
 
-    def _land_sp(self, over: Target) -> Setpoint:
+    def auto_switch(self, mode: FlightMode) -> None:
+        """A switch PX4's commander makes by itself (takeoff done, mission finished): it is
+        also the mode the vehicle returns to after a disarm."""
+        self.s.mode = mode
+        self.mode_after_disarm = mode
+
+    def land_speed_m_s(self) -> float:
+        """PX4's landing descent: MPC_Z_VEL_MAX_DN above MPC_LAND_ALT1, MPC_LAND_SPEED below
+        MPC_LAND_ALT2, interpolated between."""
         p = self.s.params
         h = self.s.rel_alt_m
         fast, slow = p.get("MPC_Z_VEL_MAX_DN"), p.get("MPC_LAND_SPEED")
-        down = fast if h > 10.0 else slow if h < 5.0 else slow + (fast - slow) * (h - 5.0) / 5.0
+        alt2 = p.get("MPC_LAND_ALT2")
+        alt1 = max(p.get("MPC_LAND_ALT1"), alt2)
+        if h >= alt1:
+            return fast
+        if h <= alt2 or alt1 <= alt2:
+            return slow
+        return slow + (fast - slow) * (h - alt2) / (alt1 - alt2)
+
+    def _land_sp(self, over: Target) -> Setpoint:
         sp = self._sp(Target(over.north_m, over.east_m, 50.0), None)
-        sp.limits.down_speed_m_s = down
+        sp.limits.down_speed_m_s = self.land_speed_m_s()
         return sp
 
     # ---- RTL -----------------------------------------------------------------------------
@@ -285,33 +411,67 @@ class Navigator:
                 best, dist = r, d
         return best
 
-    def _rtl_sp(self) -> Setpoint:
+    def _rtl_return_alt_m(self, dest: Target) -> float:
+        """PX4's return altitude above home (rtl.cpp): with RTL_CONE_ANG > 0 the cone lets a
+        vehicle near the destination return lower; never below the current altitude."""
         p, b = self.s.params, self.s.body
+        here = self.s.rel_alt_m
+        dest_alt = self.home_down_rel(0.0) - dest.down_m  # destination above home
+        max_ret = dest_alt + p.get("RTL_RETURN_ALT")
+        cone = p.get("RTL_CONE_ANG")
+        if cone <= 0:
+            return max(here, max_ret)
+        dist = math.hypot(dest.north_m - b.north_m, dest.east_m - b.east_m)
+        acc_rad = p.get("NAV_ACC_RAD")
+        if dist <= acc_rad:
+            ret = dest_alt + 2.0 * dist
+        else:
+            ret = max_ret
+            if dist <= p.get("RTL_MIN_DIST"):
+                half = math.radians(min(max(cone, 1.0), 89.0))
+                ret = min(dest_alt + dist / math.tan(half), ret)
+            ret = max(ret, dest_alt + 2.0 * acc_rad)
+        return here if ret < here else min(ret, max_ret)
+
+    def _rtl_sp(self) -> Setpoint:
+        """PX4's RTL (rtl_direct.cpp): climb to the return altitude, fly to the destination, then
+        for a multicopter with RTL_LAND_DELAY 0 land at once; otherwise descend to
+        RTL_DESCEND_ALT, wait RTL_LAND_DELAY (< 0: for ever) and land."""
+        p, b = self.s.params, self.s.body
+        alt_rad = p.get("NAV_MC_ALT_RAD")
         if self.rtl_target is None:
-            self.rtl_target = self._rtl_destination()
-            return_alt = max(self.s.rel_alt_m, p.get("RTL_RETURN_ALT"))
-            self._rtl_return_down = self.home_down_rel(return_alt)
-            if (
-                math.hypot(self.rtl_target.north_m - b.north_m, self.rtl_target.east_m - b.east_m)
-                < 5.0
-            ):
-                self.rtl_phase = "descend"
-            self.rtl_phase = "land" if not self.s.in_air else self.rtl_phase
+            dest = self.rtl_target = self._rtl_destination()
+            self._rtl_return_down = self.home_down_rel(self._rtl_return_alt_m(dest))
+            # Close to it, PX4 turns to the home heading before landing (and waits for it).
+            close = math.hypot(dest.north_m - b.north_m, dest.east_m - b.east_m) < p.get(
+                "RTL_MIN_DIST")
+            self._rtl_yaw = self.home_yaw_rad if close else None
+            if not self.s.in_air:
+                self.rtl_phase = "idle"  # PX4 does not start an RTL on the ground
+            elif b.down_m > self._rtl_return_down + alt_rad:
+                self.rtl_phase = "climb"
+            else:
+                self.rtl_phase = "return"
         dest = self.rtl_target
         if self.rtl_phase == "climb":
             t = Target(b.north_m, b.east_m, self._rtl_return_down)
-            if abs(b.down_m - t.down_m) < 1.0:
+            if b.down_m < t.down_m + alt_rad:
                 self.rtl_phase = "return"
             return self._sp(t, None)
         if self.rtl_phase == "return":
             t = Target(dest.north_m, dest.east_m, self._rtl_return_down)
-            if math.hypot(t.north_m - b.north_m, t.east_m - b.east_m) < 1.5:
-                self.rtl_phase = "descend"
-            return self._sp(t, self._face(t))
+            yaw = self._rtl_yaw
+            yaw_ok = yaw is None or abs(wrap_pi(yaw - b.yaw_rad)) < math.radians(
+                p.get("MIS_YAW_ERR"))
+            if (math.hypot(t.north_m - b.north_m, t.east_m - b.east_m) < p.get("NAV_ACC_RAD")
+                    and abs(b.down_m - t.down_m) < alt_rad and yaw_ok):
+                self.rtl_phase = "descend" if p.get("RTL_LAND_DELAY") != 0 else "land"
+            return self._sp(t, yaw if yaw is not None else self._face(t))
         if self.rtl_phase == "descend":
-            descend_down = max(self._rtl_return_down, self.home_down_rel(p.get("RTL_DESCEND_ALT")))
-            t = Target(dest.north_m, dest.east_m, descend_down)
-            if b.down_m >= descend_down - 1.0:
+            loiter_down = max(self._rtl_return_down,
+                              dest.down_m - p.get("RTL_DESCEND_ALT"))
+            t = Target(dest.north_m, dest.east_m, loiter_down)
+            if abs(b.down_m - loiter_down) < alt_rad:
                 self.rtl_phase = "delay"
                 self.rtl_delay_until_s = self.s.sim_time_s + max(0.0, p.get("RTL_LAND_DELAY"))
             return self._sp(t, None)
@@ -320,28 +480,41 @@ class Navigator:
             if p.get("RTL_LAND_DELAY") >= 0 and self.s.sim_time_s >= self.rtl_delay_until_s:
                 self.rtl_phase = "land"
             return self._sp(t, None)
+        if self.rtl_phase == "idle":
+            return self._sp(self.here(), None)
         return self._land_sp(dest)
 
     # ---- orbit ---------------------------------------------------------------------------
 
     def _orbit_sp(self) -> Setpoint:
+        """PX4's FlightTaskOrbit: approach the closest point of the circle perpendicularly (a
+        smoothed position move at MPC_XY_CRUISE, facing the centre); once within 2 m of the
+        circle and NAV_MC_ALT_RAD of its altitude, circle, the speed slewing up at MPC_ACC_HOR."""
         o = self.orbit
         assert o is not None
-        b = self.s.body
+        b, p = self.s.body, self.s.params
         dn, de = b.north_m - o.center.north_m, b.east_m - o.center.east_m
-        dist = math.hypot(dn, de) or 1e-6
+        dist = math.hypot(dn, de)
+        if dist < 1e-3:  # on the centre: leave along the heading
+            dn, de, dist = math.cos(b.yaw_rad) * 1e-3, math.sin(b.yaw_rad) * 1e-3, 1e-3
         un, ue = dn / dist, de / dist  # outward unit vector
+        if not o.joined:
+            if abs(dist - o.radius_m) < ORBIT_ACCEPT_M and abs(
+                    b.down_m - o.center.down_m) < p.get("NAV_MC_ALT_RAD"):
+                o.joined, o.speed_now_m_s = True, 0.0
+            else:
+                t = Target(o.center.north_m + un * o.radius_m, o.center.east_m + ue * o.radius_m,
+                           o.center.down_m)
+                return self._sp(t, math.atan2(-ue, -un), p.get("MPC_XY_CRUISE"))
         sign = 1.0 if o.clockwise else -1.0
         tn, te = -ue * sign, un * sign  # tangent (clockwise = increasing bearing)
-        radial_err = o.radius_m - dist
-        radial_v = max(
-            -self.limits().xy_speed_m_s, min(self.limits().xy_speed_m_s, 1.0 * radial_err)
-        )
-        blend = max(0.0, 1.0 - abs(radial_err) / 10.0)
-        vn = tn * o.speed_m_s * blend + un * radial_v
-        ve = te * o.speed_m_s * blend + ue * radial_v
+        dt_s = self._dt_s
+        o.speed_now_m_s = min(o.speed_m_s, o.speed_now_m_s + p.get("MPC_ACC_HOR") * dt_s)
+        radial_v = o.radius_m - dist
+        vn = tn * o.speed_now_m_s + un * radial_v
+        ve = te * o.speed_now_m_s + ue * radial_v
         dd = o.center.down_m - b.down_m
-        vd = max(-3.0, min(1.5, 1.0 * dd))
+        vd = max(-p.get("MPC_Z_V_AUTO_UP"), min(p.get("MPC_Z_V_AUTO_DN"), 1.0 * dd))
         yb = o.yaw_behaviour
         yaw: float | None
         if yb == 0:
@@ -352,13 +525,11 @@ class Navigator:
             yaw = math.atan2(te, tn)
         else:
             yaw = None
-        sp = Setpoint(
+        return Setpoint(
             yaw_rad=yaw,
             velocity=(vn, ve, vd),
-            limits=self.limits(self.s.params.get("MPC_XY_VEL_MAX")),
+            limits=self.limits(p.get("MPC_XY_VEL_MAX")),
         )
-        sp.limits.yaw_rate_deg_s = max(sp.limits.yaw_rate_deg_s, 60.0)
-        return sp
 
     def start_orbit(
         self, center: Target, radius_m: float, speed_m_s: float, yaw_behaviour: int
@@ -410,9 +581,12 @@ class Navigator:
         if m.current >= len(m.items):
             m.current = len(m.items)
             m.state = MissionState.COMPLETE
-            # PX4 loiters at the last waypoint once the mission is complete.
+            # PX4 loiters at the last waypoint once the mission is complete: "Mission finished,
+            # loitering", and its commander switches to Hold (a mission ending landed stays).
             self.hold_target = last if last is not None and self.s.in_air else self.here()
             m.target = self.hold_target
+            if self.s.in_air and self.s.mode is FlightMode.MISSION:
+                self.auto_switch(FlightMode.HOLD)
         self.events.append(self.mission_current())
 
     def _process_do_items(self) -> None:
@@ -458,32 +632,33 @@ class Navigator:
         if m.target is None:
             rel = it.frame in RELATIVE_FRAMES
             if it.command == NAV_RETURN_TO_LAUNCH:
-                m.phase = "rtl"
-                self.rtl_phase, self.rtl_target = "climb", None
-                m.target = self.here()
-            elif it.command == NAV_TAKEOFF:
+                # PX4 ends the mission ("Mission finished") and its commander switches to RTL.
+                self.events.append(mav.MAVLink_mission_item_reached_message(m.current))
+                m.current, m.state, m.target = len(m.items), MissionState.COMPLETE, None
+                self.events.append(self.mission_current())
+                self.mode_after_disarm = FlightMode.HOLD
+                s.mode = FlightMode.RTL
+                self.enter(FlightMode.RTL)
+                return self._rtl_sp()
+            if it.command == NAV_TAKEOFF:
                 here = self.here()
                 t = self.target_of(math.nan, math.nan, it.z, rel)
                 m.target = Target(here.north_m, here.east_m, min(t.down_m, here.down_m))
             else:
                 m.target = self.target_of(it.lat_deg, it.lon_deg, it.z, rel)
-                if not s.in_air:
-                    m.phase = "climb"  # PX4 takes off vertically before the first waypoint
+                alt_rad = s.params.get("NAV_MC_ALT_RAD")
+                if m.climb_check and m.target.down_m < b.down_m - alt_rad:
+                    # PX4 climbs (or takes off) over its position to the first waypoint's
+                    # altitude before flying to it: "Climb to N meters above home".
+                    m.phase, m.climb_from_ground = "climb", not s.in_air
+            m.climb_check = False
         t = m.target
-        if m.phase == "rtl":
-            sp = self._rtl_sp()
-            if not s.armed or (not s.in_air and self.rtl_phase == "land"):
-                self._advance()
-            return sp
         if m.phase == "climb":
-            up = Target(
-                b.north_m,
-                b.east_m,
-                min(t.down_m, self.home_down_rel(s.params.get("MIS_TAKEOFF_ALT"))),
-            )
-            if abs(b.down_m - up.down_m) < 0.5:
+            up = Target(b.north_m, b.east_m, t.down_m)
+            if s.in_air and b.down_m < up.down_m + s.params.get("NAV_MC_ALT_RAD"):
                 m.phase = "goto"
-            return self._sp(up, None)
+            sp = self._sp(up, None)
+            return self._takeoff_limits(sp) if m.climb_from_ground else sp
         if m.phase == "land":
             sp = self._land_sp(t)
             if not s.in_air and s.flew_since_arming:
@@ -519,10 +694,42 @@ class Navigator:
             else:
                 self._advance()
         if it.command == NAV_TAKEOFF:
-            sp = self._sp(t, None)
-            sp.limits.up_speed_m_s = min(sp.limits.up_speed_m_s, s.params.get("MPC_TKO_SPEED"))
-            return sp
-        return self._sp(t, self._yaw_for(it, t))
+            return self._takeoff_limits(self._sp(t, None))
+        sp = self._sp(t, self._yaw_for(it, t))
+        if it.command == NAV_WAYPOINT and it.param1 <= 0 and m.phase == "goto":
+            sp.xy_final_speed_m_s = self._corner_speed(t, acc)
+        return sp
+
+    def _next_position(self) -> Target | None:
+        """The position of the next NAV item after the current one (None: stop there)."""
+        m = self.mission
+        for it in m.items[m.current + 1:]:
+            if it.command in (NAV_WAYPOINT, NAV_LOITER_TIME, NAV_LOITER_UNLIM, NAV_LAND):
+                return self.target_of(it.lat_deg, it.lon_deg, it.z, it.frame in RELATIVE_FRAMES)
+            if it.command in NAV_COMMANDS or it.command == DO_JUMP:
+                return None
+        return None
+
+    def _corner_speed(self, t: Target, acc_rad_m: float) -> float:
+        """PX4's speed through a waypoint (TrajectoryConstraints.hpp): the speed on a circle
+        tangent to both legs within the acceptance radius at MPC_XY_TRAJ_P x MPC_ACC_HOR, and
+        no more than can still be braked to a stop on the next leg."""
+        nxt = self._next_position()
+        b, p = self.s.body, self.s.params
+        if nxt is None:
+            return 0.0
+        in_n, in_e = t.north_m - b.north_m, t.east_m - b.east_m
+        out_n, out_e = t.north_m - nxt.north_m, t.east_m - nxt.east_m
+        leg = math.hypot(out_n, out_e)
+        d_in = math.hypot(in_n, in_e)
+        if leg < acc_rad_m or d_in < 1e-3:
+            return 0.0
+        cos_a = (in_n * out_n + in_e * out_e) / (d_in * leg)
+        alpha = min(math.acos(max(-1.0, min(1.0, cos_a))), math.pi - 1e-6)
+        acc = p.get("MPC_XY_TRAJ_P") * p.get("MPC_ACC_HOR")
+        turn = math.sqrt(acc * acc_rad_m * math.tan(alpha / 2.0))
+        stop = max_speed_from_distance(p.get("MPC_JERK_AUTO"), p.get("MPC_ACC_HOR"), leg, 0.0)
+        return min(turn, stop, self.limits().xy_speed_m_s)
 
     def _yaw_for(self, it: MissionItem, t: Target) -> float | None:
         if it.command == NAV_WAYPOINT and math.isfinite(it.param4):

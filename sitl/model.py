@@ -38,6 +38,13 @@ MISSION_IDS = {
     mav.MAVLINK_MSG_ID_MISSION_ACK,
 }
 PREFLIGHT_DISARM_S = "COM_DISARM_PRFLT"
+# Modes PX4 does not return to after a disarm (mode_requirements.cpp: mode_req_prevent_arming).
+PREVENTS_ARMING = frozenset({FlightMode.RTL, FlightMode.LAND, FlightMode.ORBIT,
+                             FlightMode.FOLLOW_TARGET, FlightMode.PRECLAND})
+# After touch down PX4's land detector waits for the thrust to wind down before its
+# LNDMC_TRIG_TIME hysteresis starts: touch down to "Landing detected" took 6-9 s on PX4 SIH
+# (measured with bench/parity.py).
+THRUST_WINDDOWN_S = 5.5
 
 
 class Payload(Protocol):
@@ -154,6 +161,12 @@ class SimVehicle:
         s.sim_time_s += dt_s
         s.wind.step(dt_s, s.rng)
         self._gps_step(dt_s)
+        if not s.armed and s.body.on_ground and not s.crashed:
+            # Disarmed on the ground (a docked fleet, mostly): nothing moves, nothing to fly.
+            s.battery.step(False, s.body, s.wind, dt_s)
+            self._land_detector(dt_s)
+            self._outbox.extend(self._drain_events())
+            return
         self.nav.step(dt_s)
         if s.crashed or (Fault.MOTOR in s.faults and s.armed and s.in_air):
             s.body.step_free_fall(dt_s)
@@ -264,12 +277,12 @@ class SimVehicle:
             return "Preflight Fail: low battery"
         if Fault.MOTOR in s.faults or s.crashed:
             return "Preflight Fail: motor failure"
-        if self.fence and not self._fence_allows():
-            return "Preflight Fail: vehicle outside geofence"
+        # PX4 (main 2025-08) arms outside an uploaded inclusion fence: no fence check here.
         return None
 
-    def set_mode(self, mode: FlightMode) -> bool:
-        """Switch mode as PX4 would; False when the switch is refused."""
+    def set_mode(self, mode: FlightMode, intended: bool = True) -> bool:
+        """Switch mode as PX4 would; False when the switch is refused. ``intended``: the
+        user asked for it (a failsafe does not change the mode PX4 returns to after a disarm)."""
         s = self.state
         if mode is FlightMode.MISSION and not self.nav.mission.items:
             return False
@@ -291,6 +304,8 @@ class SimVehicle:
             and not self.gps_ok
         ):
             return False
+        if intended and mode not in PREVENTS_ARMING:
+            self.nav.mode_after_disarm = mode
         if mode is not s.mode or mode is FlightMode.MISSION:
             s.mode = mode
             self.nav.enter(mode)
@@ -306,6 +321,7 @@ class SimVehicle:
         s.crashed = False
         lat, lon, alt = s.position()
         s.home = Home(lat, lon, alt)
+        self.nav.home_yaw_rad = s.body.yaw_rad
         self._armed_at_s = now_s
         self._landed_for_s = 0.0
         if s.mode in (FlightMode.LAND, FlightMode.RTL, FlightMode.TAKEOFF):
@@ -316,8 +332,13 @@ class SimVehicle:
         s = self.state
         s.armed = False
         self._armed_at_s = None
+        self.nav.land_detected = False
         if reason:
             self._outbox.append(_text(mav.MAV_SEVERITY_INFO, reason))
+        after = self.nav.mode_after_disarm
+        if s.mode is not after:  # PX4 goes back to the mode the user last chose
+            s.mode = after
+            self.nav.enter(after)
 
     def takeoff_started(self) -> None:
         self._armed_at_s = None
@@ -330,7 +351,7 @@ class SimVehicle:
         self._outbox.append(_text(mav.MAV_SEVERITY_CRITICAL, why))
         if action is None:
             return
-        self.set_mode(action)
+        self.set_mode(action, intended=False)
         self.failsafe_active = True
 
     def queue(self, msgs: list[Any]) -> None:
@@ -367,17 +388,27 @@ class SimVehicle:
         g[1] = a * g[1] + s * rng.gauss(0.0, 1.0)
 
     def _land_detector(self, dt_s: float) -> None:
-        s = self.state
+        """PX4's land detector: touched down and not asked to climb for the thrust wind-down
+        plus LNDMC_TRIG_TIME -> "Landing detected"; disarmed COM_DISARM_LAND later."""
+        s, nav = self.state, self.nav
         if not s.armed or s.in_air or not s.flew_since_arming:
             self._landed_for_s = 0.0
+            nav.touched_down = False
             return
         if s.setpoint.down_m < -0.5 and s.mode not in (FlightMode.LAND, FlightMode.RTL):
             self._landed_for_s = 0.0
             return
+        nav.touched_down = True
         self._landed_for_s += dt_s
+        detect = THRUST_WINDDOWN_S + s.params.get("LNDMC_TRIG_TIME")
+        if not nav.land_detected:
+            if self._landed_for_s < detect:
+                return
+            nav.land_detected = True
+            self._outbox.append(_text(mav.MAV_SEVERITY_INFO, "Landing detected"))
         delay = s.params.get("COM_DISARM_LAND")
-        if delay > 0 and self._landed_for_s >= delay:
-            self.disarm("Landing detected: disarmed")
+        if delay > 0 and self._landed_for_s >= detect + delay:
+            self.disarm("Disarmed by landing")
 
     def _wall_timers(self, now_s: float) -> None:
         s, p = self.state, self.state.params

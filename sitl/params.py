@@ -37,11 +37,12 @@ def _i(name: str, default: int) -> ParamSpec:
     return ParamSpec(name, ParamType.INT32, float(default))
 
 
-# PX4 defaults (v1.14/v1.15 multicopter). Order is the index order of PARAM_REQUEST_LIST.
+# PX4 defaults (main a70a5583, multicopter: rc.mc_defaults sets NAV_ACC_RAD 2, RTL_RETURN_ALT 30,
+# RTL_DESCEND_ALT 10). Order is the index order of PARAM_REQUEST_LIST.
 PX4_PARAMS: tuple[ParamSpec, ...] = (
     _f("MIS_TAKEOFF_ALT", 2.5),
-    _f("RTL_RETURN_ALT", 60.0),
-    _f("RTL_DESCEND_ALT", 30.0),
+    _f("RTL_RETURN_ALT", 30.0),
+    _f("RTL_DESCEND_ALT", 10.0),
     _f("RTL_LAND_DELAY", 0.0),
     _i("RTL_TYPE", 0),
     _f("MPC_XY_CRUISE", 5.0),
@@ -53,9 +54,9 @@ PX4_PARAMS: tuple[ParamSpec, ...] = (
     _f("MPC_ACC_HOR", 3.0),
     _f("MPC_ACC_UP_MAX", 4.0),
     _f("MPC_ACC_DOWN_MAX", 3.0),
-    _f("MPC_YAWRAUTO_MAX", 45.0),
+    _f("MPC_YAWRAUTO_MAX", 60.0),
     _f("MC_ORBIT_RAD_MAX", 1000.0),
-    _f("NAV_ACC_RAD", 10.0),
+    _f("NAV_ACC_RAD", 2.0),
     _f("NAV_MC_ALT_RAD", 0.8),
     _i("NAV_DLL_ACT", 0),
     _i("NAV_RCL_ACT", 2),
@@ -78,6 +79,22 @@ PX4_PARAMS: tuple[ParamSpec, ...] = (
     _i("MAV_SYS_ID", 1),
     _i("MAV_TYPE", 2),
     _i("COM_ARM_WO_GPS", 1),
+    # Flight dynamics (PX4 a70a5583 multicopter defaults): auto-mode climb/descent, jerk, take-off
+    # ramp, landing slow-down, turn speed, RTL cone, land detector, motor spool-up.
+    _f("MPC_Z_V_AUTO_UP", 3.0),
+    _f("MPC_Z_V_AUTO_DN", 1.5),
+    _f("MPC_JERK_AUTO", 4.0),
+    _f("MPC_XY_TRAJ_P", 0.5),
+    _f("MPC_TKO_RAMP_T", 3.0),
+    _f("MPC_Z_VEL_P_ACC", 4.0),
+    _f("MPC_LAND_ALT1", 10.0),
+    _f("MPC_LAND_ALT2", 5.0),
+    _f("RTL_MIN_DIST", 10.0),
+    _i("RTL_CONE_ANG", 45),
+    _f("LNDMC_TRIG_TIME", 1.0),
+    _f("COM_SPOOLUP_TIME", 1.0),
+    _f("MPC_YAWRAUTO_ACC", 20.0),
+    _f("MIS_YAW_ERR", 12.0),
 )
 
 _SPECS = {p.name: p for p in PX4_PARAMS}
@@ -99,6 +116,7 @@ class Params:
     def __init__(self, overrides: dict[str, float] | None = None) -> None:
         self._values: dict[str, float] = {p.name: p.default for p in PX4_PARAMS}
         self._names: list[str] = [p.name for p in PX4_PARAMS]
+        self.version = 0  # bumped by every set(), for readers that cache derived values
         for name, value in (overrides or {}).items():
             self.set(name, value)
 
@@ -121,6 +139,7 @@ class Params:
         if not math.isfinite(value):
             raise ValueError(f"{name}: value must be finite")
         self._values[name] = float(round(value)) if spec.type is ParamType.INT32 else float(value)
+        self.version += 1
 
     def index_of(self, name: str) -> int:
         return self._names.index(name)

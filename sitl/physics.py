@@ -1,10 +1,13 @@
 """Point-mass multicopter physics in a local north-east-down frame, in simulated seconds.
 
-The vehicle follows a setpoint the way PX4's position controller does: a trapezoidal speed profile
-(accelerate at MPC_ACC_HOR, cruise, brake so as to stop on the target), separate climb and descent
-limits, and a yaw that slews at MPC_YAWRAUTO_MAX. Wind is an Ornstein-Uhlenbeck gust process around
-a seeded mean; it nudges the vehicle off its track a little, tilts it and costs battery. The terrain
-is flat at the home altitude: ``down_m`` >= 0 is the ground.
+The vehicle follows a setpoint the way PX4's trajectory generator and position controller do
+(src/lib/motion_planning, FlightTaskAuto): the speed allowed at a distance from the target is PX4's
+``computeMaxSpeedFromDistance`` (a jerk-limited brake to the speed wanted at the target), capped by
+the cruise speed; the velocity follows it with the acceleration limited to MPC_ACC_HOR (horizontal)
+or MPC_ACC_UP_MAX / MPC_ACC_DOWN_MAX and its rate of change to MPC_JERK_AUTO, so speed ramps up and
+down smoothly as PX4's does. The yaw slews at MPC_YAWRAUTO_MAX. Wind is an Ornstein-Uhlenbeck gust
+process around a seeded mean; it nudges the vehicle off its track a little, tilts it and costs
+battery. The terrain is flat at the home altitude: ``down_m`` >= 0 is the ground.
 
 Pure and deterministic: all randomness comes from the ``random.Random`` passed in.
 """
@@ -61,7 +64,7 @@ class LocalFrame:
 
 @dataclass(slots=True)
 class Limits:
-    """Speed, acceleration and yaw-rate limits (PX4 MPC_* parameters)."""
+    """Speed, acceleration, jerk and yaw-rate limits (PX4 MPC_* parameters)."""
 
     xy_speed_m_s: float = 5.0
     up_speed_m_s: float = 3.0
@@ -69,7 +72,9 @@ class Limits:
     acc_xy_m_s2: float = 3.0
     acc_up_m_s2: float = 4.0
     acc_down_m_s2: float = 3.0
-    yaw_rate_deg_s: float = 45.0
+    jerk_m_s3: float = 4.0
+    yaw_rate_deg_s: float = 60.0
+    yaw_acc_deg_s2: float = 20.0
 
 
 @dataclass(slots=True)
@@ -83,6 +88,7 @@ class Setpoint:
     yaw_rate_rad_s: float | None = None
     velocity: tuple[float, float, float] | None = None
     limits: Limits = field(default_factory=Limits)
+    xy_final_speed_m_s: float = 0.0  # speed allowed at the target (a mission corner), else stop
 
 
 @dataclass(slots=True)
@@ -125,6 +131,32 @@ def _approach(current: float, target: float, max_delta: float) -> float:
     return target
 
 
+def max_speed_from_distance(
+    jerk_m_s3: float, acc_m_s2: float, distance_m: float, final_speed_m_s: float
+) -> float:
+    """PX4's computeMaxSpeedFromDistance (TrajMath.hpp): the highest speed from which a
+    jerk-limited brake at ``acc_m_s2`` still ends at ``final_speed_m_s`` after ``distance_m``."""
+    b = 4.0 * acc_m_s2 * acc_m_s2 / max(jerk_m_s3, 1e-3)
+    c = -2.0 * acc_m_s2 * max(distance_m, 0.0) - final_speed_m_s * final_speed_m_s
+    return max(0.5 * (-b + math.sqrt(b * b - 4.0 * c)), final_speed_m_s)
+
+
+def _jerk_limited(
+    v: float, a: float, want: float, acc_max: float, jerk: float, dt_s: float
+) -> tuple[float, float]:
+    """One step of a velocity following ``want`` with |acceleration| <= acc_max and
+    |d acceleration / dt| <= jerk; the acceleration aimed at falls as sqrt(2 jerk error), so that
+    it reaches zero as the velocity arrives (no overshoot). Returns (velocity, acceleration)."""
+    err = want - v
+    target = math.copysign(min(acc_max, math.sqrt(2.0 * jerk * abs(err))), err)
+    step = jerk * dt_s
+    a = target if abs(target - a) <= step else a + math.copysign(step, target - a)
+    dv = a * dt_s
+    if (err > 0 and dv >= err) or (err < 0 and dv <= err) or err == 0.0:
+        return want, target if abs(target) < abs(a) else a
+    return v + dv, a
+
+
 def wrap_pi(angle_rad: float) -> float:
     """Angle wrapped to [-pi, pi)."""
     return (angle_rad + math.pi) % (2 * math.pi) - math.pi
@@ -145,6 +177,9 @@ class Body:
     roll_rad: float = 0.0
     pitch_rad: float = 0.0
     on_ground: bool = True
+    an_m_s2: float = 0.0  # acceleration (jerk-limited, like PX4's trajectory)
+    ae_m_s2: float = 0.0
+    ad_m_s2: float = 0.0
 
     @property
     def ground_speed_m_s(self) -> float:
@@ -169,28 +204,31 @@ class Body:
             dn, de = sp.north_m - self.north_m, sp.east_m - self.east_m
             dist = math.hypot(dn, de)
             if dist > 1e-3:
-                # Brake so as to stop on the target: v = sqrt(2 a d), also capped by a P gain.
-                speed = min(lim.xy_speed_m_s, math.sqrt(1.6 * lim.acc_xy_m_s2 * dist), 1.2 * dist)
+                final = min(sp.xy_final_speed_m_s, lim.xy_speed_m_s)
+                speed = min(
+                    lim.xy_speed_m_s,
+                    max_speed_from_distance(lim.jerk_m_s3, lim.acc_xy_m_s2, dist, final),
+                    # PX4's position loop (MPC_XY_P 0.95) settles the last few decimetres
+                    0.95 * dist + final,
+                )
                 want_n, want_e = dn / dist * speed, de / dist * speed
             else:
                 want_n = want_e = 0.0
             dd = sp.down_m - self.down_m
             if dd < 0:  # climbing
-                want_d = -min(lim.up_speed_m_s, math.sqrt(1.6 * lim.acc_down_m_s2 * -dd), 1.5 * -dd)
+                up = max_speed_from_distance(lim.jerk_m_s3, lim.acc_up_m_s2, -dd, 0.0)
+                want_d = -min(lim.up_speed_m_s, up, 1.5 * -dd)
             else:
-                want_d = min(lim.down_speed_m_s, math.sqrt(1.6 * lim.acc_up_m_s2 * dd), 1.5 * dd)
+                down = max_speed_from_distance(lim.jerk_m_s3, lim.acc_down_m_s2, dd, 0.0)
+                want_d = min(lim.down_speed_m_s, down, 1.5 * dd)
         want_d = max(-lim.up_speed_m_s, min(lim.down_speed_m_s, want_d))
-        # Horizontal acceleration limit on the velocity error vector.
-        en, ee = want_n - self.vn_m_s, want_e - self.ve_m_s
-        err = math.hypot(en, ee)
-        max_dv = lim.acc_xy_m_s2 * dt_s
-        if err > max_dv:
-            en, ee = en * max_dv / err, ee * max_dv / err
-        an, ae = en / dt_s, ee / dt_s
-        self.vn_m_s += en
-        self.ve_m_s += ee
-        acc_d = lim.acc_down_m_s2 if want_d > self.vd_m_s else lim.acc_up_m_s2
-        self.vd_m_s = _approach(self.vd_m_s, want_d, acc_d * dt_s)
+        vn0, ve0 = self.vn_m_s, self.ve_m_s
+        self._track_xy(want_n, want_e, lim.acc_xy_m_s2, lim.jerk_m_s3, dt_s)
+        an, ae = (self.vn_m_s - vn0) / dt_s, (self.ve_m_s - ve0) / dt_s
+        acc_d = lim.acc_up_m_s2 if want_d < 0 or self.vd_m_s < 0 else lim.acc_down_m_s2
+        self.vd_m_s, self.ad_m_s2 = _jerk_limited(
+            self.vd_m_s, self.ad_m_s2, want_d, acc_d, lim.jerk_m_s3, dt_s
+        )
         # Gusts push the airframe until the position loop catches up: a small track error.
         drift_n, drift_e = 0.15 * wind.gust_north_m_s, 0.15 * wind.gust_east_m_s
         if self.on_ground:
@@ -200,6 +238,29 @@ class Body:
         self._integrate(dt_s)
         self._attitude(sp, wind, an, ae, dt_s)
 
+    def _track_xy(
+        self, want_n: float, want_e: float, acc_max: float, jerk: float, dt_s: float
+    ) -> None:
+        """The horizontal velocity follows (want_n, want_e), jerk- and acceleration-limited, as
+        one vector (so the track stays straight)."""
+        en, ee = want_n - self.vn_m_s, want_e - self.ve_m_s
+        err = math.hypot(en, ee)
+        mag = min(acc_max, math.sqrt(2.0 * jerk * err))
+        tn, te = (en / err * mag, ee / err * mag) if err > 1e-9 else (0.0, 0.0)
+        dan, dae = tn - self.an_m_s2, te - self.ae_m_s2
+        step, d = jerk * dt_s, math.hypot(dan, dae)
+        if d > step:
+            dan, dae = dan * step / d, dae * step / d
+        an, ae = self.an_m_s2 + dan, self.ae_m_s2 + dae
+        dvn, dve = an * dt_s, ae * dt_s
+        if err <= 1e-9 or dvn * en + dve * ee >= err * err:  # would overshoot: arrive
+            self.vn_m_s, self.ve_m_s = want_n, want_e
+            self.an_m_s2, self.ae_m_s2 = tn, te
+        else:
+            self.vn_m_s += dvn
+            self.ve_m_s += dve
+            self.an_m_s2, self.ae_m_s2 = an, ae
+
     def _integrate(self, dt_s: float) -> None:
         self.north_m += self.vn_m_s * dt_s
         self.east_m += self.ve_m_s * dt_s
@@ -207,17 +268,26 @@ class Body:
         if self.down_m >= 0.0:
             self.down_m = 0.0
             self.vd_m_s = min(self.vd_m_s, 0.0)
+            self.ad_m_s2 = min(self.ad_m_s2, 0.0)
             self.vn_m_s = self.ve_m_s = 0.0
+            self.an_m_s2 = self.ae_m_s2 = 0.0
             self.on_ground = True
         elif self.down_m < -0.05:
             self.on_ground = False
 
     def _attitude(self, sp: Setpoint, wind: Wind, an: float, ae: float, dt_s: float) -> None:
         if sp.yaw_rad is not None:
+            # PX4's heading smoothing: rate up to MPC_YAWRAUTO_MAX, accelerating at
+            # MPC_YAWRAUTO_ACC, braking so as to stop on the heading.
             max_rate = math.radians(sp.limits.yaw_rate_deg_s)
+            acc = math.radians(sp.limits.yaw_acc_deg_s2)
             err = wrap_pi(sp.yaw_rad - self.yaw_rad)
-            step = max(-max_rate * dt_s, min(max_rate * dt_s, err))
-            self.yaw_rate_rad_s = step / dt_s
+            want = math.copysign(min(max_rate, math.sqrt(2.0 * acc * abs(err))), err)
+            rate = _approach(self.yaw_rate_rad_s, want, acc * dt_s)
+            step = rate * dt_s
+            if abs(step) >= abs(err) and step * err >= 0:
+                step, rate = err, 0.0
+            self.yaw_rate_rad_s = rate
             self.yaw_rad = wrap_pi(self.yaw_rad + step)
         elif sp.yaw_rate_rad_s is not None:
             max_rate = math.radians(sp.limits.yaw_rate_deg_s)

@@ -56,7 +56,10 @@ CAPABILITIES = (
     | mav.MAV_PROTOCOL_CAPABILITY_MISSION_FENCE
     | mav.MAV_PROTOCOL_CAPABILITY_MISSION_RALLY
 )
-PX4_VERSION = (1 << 24) | (15 << 16) | (0 << 8) | 255  # v1.15.0 official
+# What the reference PX4 reports (main at a70a5583, built without git tags): v0.0.0 "official",
+# and the first 8 bytes of its commit as flight_custom_version (little-endian, as PX4 copies it).
+PX4_VERSION = (0 << 24) | (0 << 16) | (0 << 8) | 255
+PX4_GIT_HASH = (0xA70A5583931D3294).to_bytes(8, "little")
 
 
 def _cdeg(rad: float) -> int:
@@ -241,7 +244,7 @@ def autopilot_version(v: SimVehicle) -> Any:
         PX4_VERSION,
         0,
         1,
-        bytes(8),
+        PX4_GIT_HASH,
         bytes(8),
         bytes(8),
         0x26AC,

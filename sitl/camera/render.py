@@ -61,7 +61,6 @@ class Renderer:
         self.tiles = tiles
         self.crowd = crowd if crowd is not None else Crowd()
         self._interp = cv2.INTER_LINEAR if smooth else cv2.INTER_NEAREST
-        self._tile: Tile | None = None
         # Frame buffers reused (a fresh 2.7 MB array per frame costs page faults).
         self._out: Image = np.empty((lens.height_px, lens.width_px, 3), np.uint8)
         self._half: Image = np.empty(
@@ -117,17 +116,14 @@ class Renderer:
         lat, lon = self._look_point(view)
         key = self.tiles.key_for(lat, lon)
         tile = self.tiles.peek(key)
-        current = self._tile
-        if tile is None and current is not None:
-            f = current.frame
-            n = (lat - f.lat0_deg) * f._m_per_deg_lat
-            e = (lon - f.lon0_deg) * f._m_per_deg_lon
-            if max(abs(n), abs(e)) < TILE_KEEP_M:
+        if tile is None:
+            # Any cached tile (ours, another camera's) that still covers the point serves
+            # while the right one is built in the background.
+            tile = self.tiles.covering(lat, lon, TILE_SIZE_M / 2 - TILE_KEEP_M)
+            if tile is not None:
                 self.tiles.prefetch(key)
-                tile = current
         if tile is None:
             tile = self.tiles.tile(key)
-        self._tile = tile
         return tile
 
     def _look_point(self, view: View) -> tuple[float, float]:

@@ -126,7 +126,8 @@ def test_set_message_interval_and_request_message(gcs: Gcs) -> None:
     assert gcs.command(mav.MAV_CMD_REQUEST_MESSAGE, mav.MAVLINK_MSG_ID_AUTOPILOT_VERSION) == 0
     version = gcs.of_type("AUTOPILOT_VERSION")[0]
     assert version.capabilities & mav.MAV_PROTOCOL_CAPABILITY_MISSION_INT
-    assert version.flight_sw_version >> 24 == 1
+    assert version.flight_sw_version == 0x0000_00FF  # v0.0.0 official, as the reference PX4
+    assert bytes(version.flight_custom_version)[::-1].hex().startswith("a70a5583")
     assert gcs.command(mav.MAV_CMD_REQUEST_MESSAGE, 9999) == mav.MAV_RESULT_DENIED
     assert gcs.command(31337) == mav.MAV_RESULT_UNSUPPORTED
     assert gcs.v.command_counts[mav.MAV_CMD_REQUEST_MESSAGE] == 2
@@ -173,7 +174,7 @@ def test_arm_denied_by_prearm_checks(gcs: Gcs) -> None:
     assert gcs.command(mav.MAV_CMD_COMPONENT_ARM_DISARM, 1) == mav.MAV_RESULT_ACCEPTED
     # Disarming in the air is refused unless forced.
     assert gcs.command(mav.MAV_CMD_NAV_TAKEOFF) == 0
-    gcs.run(3.0)
+    gcs.run(6.0)  # PX4 spools up (1 s) and ramps its climb (3 s) before it leaves the ground
     assert gcs.command(mav.MAV_CMD_COMPONENT_ARM_DISARM, 0) == mav.MAV_RESULT_DENIED
 
 
@@ -383,15 +384,16 @@ def test_link_loss_only_acts_in_the_air(gcs: Gcs) -> None:
     assert gcs.v.state.mode is FlightMode.RTL
 
 
-def test_geofence_default_action_holds_at_breach(gcs: Gcs) -> None:
+def test_reposition_outside_the_geofence_is_acknowledged_but_not_flown(gcs: Gcs) -> None:
+    # As PX4 does ("Reposition is outside geofence"): it never flies out, so no breach.
     upload(gcs, [item(0, 5003, frame=0, p=(30.0, 0, 0, 0), north=0.1, mission_type=1)], 1)
     fly(gcs)
     lat, lon = local_offset(100.0, 0.0)
     assert gcs.command_int(mav.MAV_CMD_DO_REPOSITION, 0, (-1, 1, 0, NAN), lat, lon, 40.0) == 0
     gcs.run(30.0)
-    assert gcs.v.state.mode is FlightMode.HOLD  # GF_ACTION = 2 (Hold), PX4's default
+    assert gcs.v.state.mode is FlightMode.HOLD
     b = gcs.v.state.body
-    assert 28.0 < math.hypot(b.north_m, b.east_m) < 40.0
+    assert math.hypot(b.north_m, b.east_m) < 3.0
 
 
 def test_ping_and_timesync_answered(gcs: Gcs) -> None:

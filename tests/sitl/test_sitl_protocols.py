@@ -30,9 +30,10 @@ from tests.sitl.conftest import (
     connect,
     dist_m,
     goto,
-    in_mode,
     landed_disarmed_at_home,
     offset,
+    px4_speed,
+    sim_sleep,
     take_off,
     wait_until,
 )
@@ -57,6 +58,7 @@ def rebased_plan(name: str, home: Home) -> str:
     return json.dumps(plan)
 
 
+@pytest.mark.px4slow
 @pytest.mark.parametrize("sim_speedup", [40.0])
 async def test_mission_simple_square(drone: Drone) -> None:
     imported = await drone.mission.import_qgroundcontrol_mission_from_string(
@@ -91,49 +93,56 @@ async def test_mission_simple_square(drone: Drone) -> None:
     await landed_disarmed_at_home(drone, timeout_s=20.0)
 
 
-async def test_geofence_upload_denies_arming_outside(drone: Drone) -> None:
+async def test_geofence_upload_and_arming_outside_it(drone: Drone) -> None:
     fence = GeofenceAsync(drone.system)
     far_lat, far_lon = offset(drone.home, 500.0, 0.0)
     await fence.upload_geofence(GeofenceData(
         polygons=[],
         circles=[Circle(Point(far_lat, far_lon), 100.0, FenceType.INCLUSION)],
     ))
-    with pytest.raises(ActionError, match="DENIED"):
-        await drone.action.arm()
+    # PX4 arms outside an inclusion fence (the simulator once refused: a belief PX4 contradicted).
+    await drone.action.arm()
+    await armed(drone)
+    await drone.action.disarm()
+    await armed(drone, expected=False)
     corners = [offset(drone.home, n, e) for n, e in ((-60, -60), (-60, 60), (60, 60), (60, -60))]
     await fence.upload_geofence(GeofenceData(
         polygons=[Polygon([Point(a, b) for a, b in corners], FenceType.INCLUSION)], circles=[],
     ))
     downloaded = await drone.mission.download_geofence()
     assert [i.command for i in downloaded] == [5001] * 4
-    await drone.action.arm()
-    await armed(drone)
-    await drone.action.disarm()
+    assert {i.param1 for i in downloaded} == {4.0}  # vertex count
 
 
-async def test_geofence_breach_returns_home(drone: Drone) -> None:
-    await drone.param.set_param_int("GF_ACTION", 3)  # Return
+@pytest.mark.px4slow
+async def test_reposition_outside_the_geofence_is_refused(drone: Drone) -> None:
     fence = GeofenceAsync(drone.system)
     corners = [offset(drone.home, n, e) for n, e in ((-40, -40), (-40, 40), (40, 40), (40, -40))]
     await fence.upload_geofence(GeofenceData(
         polygons=[Polygon([Point(a, b) for a, b in corners], FenceType.INCLUSION)], circles=[],
     ))
     await take_off(drone)
+    await goto(drone, 20.0, 0.0, 10.0)  # inside: flown
     lat, lon = offset(drone.home, 100.0, 0.0)
+    # PX4 acknowledges a goto outside its fence but does not go ("Reposition is outside
+    # geofence"): it never breaches, so GF_ACTION is not exercised by a goto.
     await drone.action.goto_location(lat, lon, drone.home.alt_amsl_m + 10.0, 0.0)
-
-    await in_mode(drone, TelemetryFlightMode.RETURN_TO_LAUNCH, 10.0)  # GF_ACTION=Return
+    await sim_sleep(15.0)
     p = await drone.telemetry.position()
-    assert dist_m(p.latitude_deg, p.longitude_deg, drone.home.lat_deg, drone.home.lon_deg) < 60
+    north_lat, north_lon = offset(drone.home, 20.0, 0.0)
+    assert dist_m(p.latitude_deg, p.longitude_deg, north_lat, north_lon) < 5.0
+    assert await drone.telemetry.flight_mode() == TelemetryFlightMode.HOLD
+    await drone.action.return_to_launch()
     await landed_disarmed_at_home(drone)
 
 
 async def test_params_get_set_with_px4_types(drone: Drone) -> None:
     p = drone.param
     assert await p.get_param_int("NAV_DLL_ACT") == 0
-    assert await p.get_param_int("COM_DL_LOSS_T") == 10
+    # PX4's SITL startup script stretches COM_DL_LOSS_T by PX4_SIM_SPEED_FACTOR.
+    assert await p.get_param_int("COM_DL_LOSS_T") == round(10 * px4_speed())
     assert await p.get_param_int("GF_ACTION") == 2
-    assert await p.get_param_float("RTL_RETURN_ALT") == pytest.approx(60.0)
+    assert await p.get_param_float("RTL_RETURN_ALT") == pytest.approx(30.0)  # multicopter
     assert await p.get_param_float("MPC_XY_CRUISE") == pytest.approx(5.0)
     assert await p.get_param_float("BAT_LOW_THR") == pytest.approx(0.15)
     await p.set_param_int("NAV_DLL_ACT", 2)
@@ -146,6 +155,7 @@ async def test_params_get_set_with_px4_types(drone: Drone) -> None:
     assert {"MIS_TAKEOFF_ALT", "SYS_FAILURE_EN", "COM_DISARM_LAND", "BAT_CRIT_THR"} <= names
 
 
+@pytest.mark.simonly(reason="PX4 SIH does not answer INJECT_FAILURE for the GPS (times out)")
 async def test_gps_failure_denies_arming(drone: Drone) -> None:
     with pytest.raises(FailureError):  # SYS_FAILURE_EN=0: PX4 refuses
         await FailureAsync(drone.system).inject(FailureUnit.SENSOR_GPS, FailureType.OFF, 0)
@@ -171,6 +181,7 @@ async def test_gps_failure_denies_arming(drone: Drone) -> None:
     await armed(drone)
 
 
+@pytest.mark.px4slow
 @pytest.mark.parametrize("vehicle_count", [2])
 async def test_two_vehicles_on_consecutive_ports(vehicle_urls: list[VehicleUrl]) -> None:
     a_url, b_url = vehicle_urls
@@ -187,7 +198,7 @@ async def test_two_vehicles_on_consecutive_ports(vehicle_urls: list[VehicleUrl])
         await asyncio.gather(landed_disarmed_at_home(a), landed_disarmed_at_home(b))
 
 
-@pytest.mark.simonly
+@pytest.mark.simonly(reason="reads the model after the ground station has gone")
 async def test_link_loss_triggers_rtl(fleet_factory: Callable[..., Any]) -> None:
     async with fleet_factory() as fleet:
         vehicle = fleet.vehicles[0]
