@@ -127,6 +127,41 @@ def sim_figures(quick: bool) -> list[Figure]:
     ]
 
 
+def video_figures(quick: bool) -> list[Figure]:
+    """bench/bench_video.py in its own process (it starts the simulator, the relay and the
+    viewers as processes of their own)."""
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "bench.bench_video",
+            "--seconds",
+            "8" if quick else "20",
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    if out.returncode != 0:
+        return [
+            Figure(
+                "video latency capture -> decoded, 720p25, p95",
+                None,
+                "ms",
+                "<= 150",
+                False,
+                note=f"bench failed: {out.stderr[-300:]}",
+            )
+        ]
+    report = json.loads(out.stdout.strip().splitlines()[-1])
+    return [
+        Figure(f["name"], f["value"], f["unit"], f["target"], f["holds"], f.get("note", ""))
+        for f in report["figures"]
+    ]
+
+
 SECTIONS: list[tuple[str, Callable[[bool], list[Figure]]]] = [
     ("telemetry", telemetry_figures),
     ("dispatch", lambda q: bench_dispatch.figures([33, 250, 1000], 150 if q else 500)),
@@ -134,6 +169,7 @@ SECTIONS: list[tuple[str, Callable[[bool], list[Figure]]]] = [
     ("mission", lambda q: bench_mission.figures([10, 100, 200])),
     ("console", console_figures),
     ("simulator", sim_figures),
+    ("video", video_figures),
 ]
 
 
