@@ -11,6 +11,12 @@ FFmpeg's H.264 parser hands out an access unit when the next one begins (one fra
 40 ms at 25 fps). A read that waits more than ``read_timeout_s`` for a packet ends the session:
 the demuxer is closed and opened again (a fresh one resynchronises cleanly on a restarted
 sender), and keeps trying until stopped. Events go to an :class:`IngestEvents` from this thread.
+
+FFmpeg's RTP input binds the stream's port and the next one (RTCP), and an SDP cannot move the
+second: drones on consecutive ports (5600 + instance, as PX4 SITL sends) would take each other's.
+So a :class:`UdpForwarder` holds the stream's public port and hands each datagram on to a private
+loopback port pair where FFmpeg listens (one ``recv``/``sendto`` per packet, about 250 a second
+at 720p25).
 """
 
 from __future__ import annotations
@@ -27,7 +33,14 @@ import av.error
 
 from groundstation.video.hub import Chunk
 
-__all__ = ["IngestEvents", "RtpIngest", "parameter_sets", "sdp_for"]
+__all__ = [
+    "IngestEvents",
+    "RtpIngest",
+    "UdpForwarder",
+    "free_port_pair",
+    "parameter_sets",
+    "sdp_for",
+]
 
 log = logging.getLogger(__name__)
 
@@ -80,6 +93,79 @@ def sdp_for(port: int, host: str = "127.0.0.1") -> str:
     )
 
 
+def free_port_pair() -> int:
+    """An even UDP port P of this host with P + 1 free as well (FFmpeg's RTP and RTCP)."""
+    for _ in range(100):
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as rtp:
+            rtp.bind(("0.0.0.0", 0))
+            port = int(rtp.getsockname()[1])
+            if port % 2 or port >= 65535:
+                continue
+            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as rtcp:
+                try:
+                    rtcp.bind(("0.0.0.0", port + 1))
+                except OSError:
+                    continue
+            return port
+    raise OSError("no free pair of UDP ports for the RTP demuxer")
+
+
+class UdpForwarder:
+    """Holds ``public_port`` and forwards every datagram to ``127.0.0.1:private_port``.
+
+    ``error`` says why the public port cannot be held (another program has it); the thread keeps
+    trying every ``retry_s`` until stopped."""
+
+    def __init__(self, name: str, public_port: int, private_port: int, *, retry_s: float = 1.0):
+        self.public_port = public_port
+        self.private_port = private_port
+        self.retry_s = retry_s
+        self.error: str | None = None
+        self.datagrams = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=f"video-udp-{name}", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join()
+
+    def _run(self) -> None:
+        out = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        target = ("127.0.0.1", self.private_port)
+        try:
+            while not self._stop.is_set():
+                try:
+                    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
+                    sock.bind(("0.0.0.0", self.public_port))
+                except OSError as exc:
+                    sock.close()
+                    self.error = (
+                        f"cannot receive on udp port {self.public_port}: {exc.strerror or exc}"
+                    )
+                    self._stop.wait(self.retry_s)
+                    continue
+                self.error = None
+                with sock:
+                    sock.settimeout(0.25)
+                    while not self._stop.is_set():
+                        try:
+                            data = sock.recv(65536)
+                        except TimeoutError:
+                            continue
+                        except OSError as exc:  # pragma: no cover - a closed or broken socket
+                            log.debug("udp %d: %s", self.public_port, exc)
+                            break
+                        self.datagrams += 1
+                        out.sendto(data, target)
+        finally:
+            out.close()
+
+
 class IngestEvents(Protocol):
     """Called from the ingest thread: implementations hand over to the event loop."""
 
@@ -130,7 +216,13 @@ class RtpIngest:
         self.read_timeout_s = read_timeout_s
         self.retry_s = retry_s
         self.port = port
-        """The stream's UDP port (RTCP on the next), to explain a failure to open it."""
+        """The stream's public UDP port; FFmpeg listens on ``private_port`` (and the next)."""
+        self.private_port = free_port_pair() if port is not None else None
+        self.forwarder = (
+            UdpForwarder(name, port, self.private_port, retry_s=retry_s)
+            if port is not None and self.private_port is not None
+            else None
+        )
         self.sessions = 0
         self.packets = 0
         self.flushed = 0
@@ -146,11 +238,15 @@ class RtpIngest:
         """Keyframes the camera sent without SPS/PPS, given the last ones it sent."""
 
     def start(self) -> None:
+        if self.forwarder is not None:
+            self.forwarder.start()
         self._thread.start()
 
     def stop(self) -> None:
         """Ask the thread to end and wait for it (blocking: call it in a worker thread)."""
         self._stop.set()
+        if self.forwarder is not None:
+            self.forwarder.stop()
         if self._thread.is_alive():
             self._thread.join()
 
@@ -178,6 +274,8 @@ class RtpIngest:
 
     def _session(self) -> str | None:
         """Open the stream and relay it until it stalls (None) or fails (the reason)."""
+        if self.forwarder is not None and self.forwarder.error:
+            return self.forwarder.error
         try:
             inp = av.open(
                 str(self.sdp_path),
@@ -257,9 +355,12 @@ class RtpIngest:
 
     def _port_busy(self) -> str | None:
         """FFmpeg says "invalid data" when it cannot bind the port: say what it is."""
-        if self.port is None:
+        if self.forwarder is not None and self.forwarder.error:
+            return self.forwarder.error
+        port0 = self.private_port if self.private_port is not None else self.port
+        if port0 is None:
             return None
-        for port in (self.port, self.port + 1):  # RTP, then RTCP
+        for port in (port0, port0 + 1):  # RTP, then RTCP
             with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
                 try:
                     probe.bind(("0.0.0.0", port))

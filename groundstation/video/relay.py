@@ -412,7 +412,8 @@ class VideoRelay:
         stream = _Stream(self, drone_id, rtp_port, host, sdp, on_state)
         self._streams[drone_id] = stream  # taken before the await: no second watch of it
         try:
-            await asyncio.to_thread(sdp.write_text, sdp_for(rtp_port, host), encoding="utf-8")
+            listen = stream.ingest.private_port or rtp_port
+            await asyncio.to_thread(sdp.write_text, sdp_for(listen, "127.0.0.1"), encoding="utf-8")
         except OSError as exc:
             del self._streams[drone_id]
             raise VideoError(f"{drone_id}: cannot write the stream's SDP: {exc}") from exc
