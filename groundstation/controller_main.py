@@ -35,6 +35,7 @@ from groundstation.journal import Journal
 from groundstation.mavsdk_link import DroneEndpoint, MavsdkFleet
 from groundstation.partition import Partition, PartitionConfig
 from groundstation.tasks import cancel_until_done
+from groundstation.videoctl import StreamRelay, VideoConfig
 from missions.airspace import Airspace, zones_from_geojson
 from missions.sites import SiteSet, load_sites
 
@@ -84,10 +85,12 @@ async def controller_running(
     ha: HaConfig | None = None,
     partition: PartitionConfig | None = None,
     flight_logs: str | Path | Literal[False] | None = None,
+    relay: StreamRelay | None = None,
 ) -> AsyncIterator[Running]:
     """The controller with its fleet, bus, docks and journal, running until the block exits.
     ``flight_logs``: the directory of the per-sortie ``.tlog`` files (None: next to the journal,
-    see :func:`flight_log_dir`; False: no flight logs)."""
+    see :func:`flight_log_dir`; False: no flight logs). ``relay``: the video relay that takes the
+    drones' streams (None: descriptors and camera control without a relay)."""
     will = Will(
         c.controller_status(config.controller_id),
         c.encode(c.ControllerStatus(controller_id=config.controller_id, status="offline")),
@@ -133,6 +136,8 @@ async def controller_running(
                 airspace=airspace,
                 ha=keeper,
                 flightlog=flightlog,
+                cameras=fleet,
+                relay=relay,
             )
             if partition is not None:
                 ctl.partition = Partition(ctl, partition)
@@ -193,6 +198,24 @@ def build_parser() -> argparse.ArgumentParser:
         help="one of several controllers on the broker, each with its own --sites: incidents "
         "are awarded on offers to the least ETA across all of them",
     )
+    p.add_argument(
+        "--no-video", action="store_true", help="no camera discovery, descriptors or relay"
+    )
+    p.add_argument(
+        "--video-listen",
+        default="0.0.0.0:8090",
+        metavar="HOST:PORT",
+        help="where the video relay serves MPEG-TS over HTTP (viewers log in as on the broker)",
+    )
+    p.add_argument(
+        "--video-public-host", default=None, help="host name put in the viewers' video URLs"
+    )
+    p.add_argument(
+        "--record-dir",
+        default=None,
+        metavar="DIR",
+        help="evidence: recordings and stills (default: <journal stem>-evidence/ next to it)",
+    )
     p.add_argument("-v", "--verbose", action="store_true")
     return p
 
@@ -210,6 +233,7 @@ def config_from_args(args: argparse.Namespace, site_set: SiteSet) -> ControllerC
         speedup=args.speedup,
         telemetry_hz_air=getattr(args, "telemetry_hz", 10.0),
         telemetry_hz_ground=getattr(args, "telemetry_hz_ground", 1.0),
+        video=VideoConfig(enabled=not getattr(args, "no_video", False)),
     )
 
 

@@ -62,15 +62,24 @@ class VideoConfig:
 
 
 class StreamRelay(Protocol):
-    """The relay as the controller uses it (``groundstation.video``): it takes each drone's
-    RTP stream once, serves it to viewers, records evidence. It reports each stream's state by
-    calling :meth:`VideoControl.relay_state`."""
+    """The relay as the controller uses it (``groundstation.video.relay.VideoRelay``): it takes
+    each drone's RTP stream once, serves it to viewers and records evidence. Its state callback
+    is wired to :meth:`VideoControl.relay_state` by whoever builds both."""
 
-    async def watch(self, drone_id: str, rtp_port: int) -> None: ...
+    async def watch(self, drone_id: str, rtp_port: int) -> object: ...
     async def unwatch(self, drone_id: str) -> None: ...
-    async def start_recording(self, drone_id: str, incident_id: str, sortie_id: str) -> None: ...
-    async def stop_recording(self, drone_id: str) -> None: ...
-    async def add_snapshot(self, drone_id: str, incident_id: str | None, photo: Photo) -> None: ...
+    async def start_recording(self, drone_id: str, incident_id: str, sortie_id: str) -> object: ...
+    async def stop_recording(self, drone_id: str) -> object: ...
+    async def add_snapshot(
+        self,
+        drone_id: str,
+        incident_id: str,
+        source: str,
+        lat_deg: float,
+        lon_deg: float,
+        alt_m: float,
+        taken_ms: int,
+    ) -> object: ...
     def url_for(self, drone_id: str) -> str: ...
 
 
@@ -428,9 +437,17 @@ class VideoControl:
             drone_id=drone_id,
             incident_id=incident_id,
         )
-        if self.relay is not None:
+        if self.relay is not None and incident_id is not None:
             try:
-                await self.relay.add_snapshot(drone_id, incident_id, photo)
+                await self.relay.add_snapshot(
+                    drone_id,
+                    incident_id,
+                    photo.file_url,
+                    photo.lat_deg,
+                    photo.lon_deg,
+                    photo.alt_amsl_m,
+                    photo.taken_ms,
+                )
             except GroundStationError as exc:
                 log.warning("%s: still not kept as evidence: %s", drone_id, exc)
         return photo
