@@ -49,6 +49,8 @@ class VideoConfig:
     enabled: bool = True
     discover_timeout_s: float = 5.0
     """How long a camera discovery waits for a camera to answer."""
+    discover_guard_s: float = 5.0
+    """Beyond the timeout, how long before a discovery that did not return is abandoned."""
     retry_s: float = 30.0
     """A drone without a camera (or without its stream information) is asked again this often."""
     photo_timeout_s: float = 5.0
@@ -128,6 +130,8 @@ class DroneVideo:
     discovered: bool = False
     """True once a camera with a stream was found (no more discovery)."""
     discovering: bool = False
+    tried: bool = False
+    """True once a discovery has ended: until then a drone without a stream is not published."""
     next_discovery_s: float = 0.0
     watching: int | None = None
     relay: rules.RelayStatus | None = None
@@ -169,13 +173,12 @@ class VideoControl:
         self.drones: dict[str, DroneVideo] = {d.drone_id: DroneVideo() for d in site_set.docks}
         self._discoveries = asyncio.Semaphore(max(1, config.max_discoveries))
         for dock in site_set.docks:
-            if dock.video is not None and cameras is None:
-                # No camera to ask: the configured stream is all there is.
-                dv = self.drones[dock.drone_id]
+            dv = self.drones[dock.drone_id]
+            if dock.video is not None:
+                # A dock's configured stream is there from the start; a camera may replace it.
                 dv.stream, dv.no_stream_reason = rules.choose_stream(None, dock.video)
-        if cameras is None:
-            for dv in self.drones.values():
-                dv.discovered = True
+            if cameras is None:
+                dv.discovered = dv.tried = True
                 if dv.stream is None:
                     dv.no_stream_reason = "no camera link on this controller"
 
@@ -233,7 +236,8 @@ class VideoControl:
                 if dv.look is not None and due and not dv.look_busy:
                     dv.look_busy = True
                     self.host.spawn(self._apply_look(drone_id, dv), f"gimbal:{drone_id}")
-                await self._publish(drone_id, dv)
+                if dv.tried or dv.stream is not None:
+                    await self._publish(drone_id, dv)
             await asyncio.sleep(self.config.period_s)
 
     def _discover_if_due(self, drone_id: str, dv: DroneVideo, now: float) -> None:
@@ -251,12 +255,22 @@ class VideoControl:
         try:
             async with self._discoveries:
                 cam = self.cameras.camera(drone_id) if self.cameras is not None else None
-                info = None if cam is None else await cam.camera_info(timeout)
+                # The adapter honours the timeout; the guard makes sure of it.
+                info = (
+                    None
+                    if cam is None
+                    else await asyncio.wait_for(
+                        cam.camera_info(timeout), timeout + self.config.discover_guard_s
+                    )
+                )
             reason = "" if info is not None else f"no camera answered within {timeout:g} s"
+        except TimeoutError:
+            info, reason = None, f"no camera answered within {timeout:g} s"
         except GroundStationError as exc:
             info, reason = None, f"camera discovery failed: {exc}"
         finally:
             dv.discovering = False
+            dv.tried = True
         stream, no_stream = rules.choose_stream(info, configured)
         dv.camera = info
         dv.discovered = info is not None and bool(info.streams)
