@@ -455,10 +455,16 @@ class MavsdkCamera:
         return gid
 
     async def gimbal_roi(self, lat_deg: float, lon_deg: float, alt_amsl_m: float) -> None:
+        """Region of interest. MAVSDK 4.1 sends it as COMMAND_INT in
+        MAV_FRAME_GLOBAL_RELATIVE_ALT (seen on the wire): the height goes above home."""
+        home = self._vehicle.sample().home_alt_amsl_m
+        if not math.isfinite(home):
+            raise VehicleError(self.drone_id, "gimbal set_roi_location", "home altitude unknown")
+        alt_rel = alt_amsl_m - home
         gid = await self._control()
         await self._vehicle.call(
             "gimbal set_roi_location",
-            lambda: self._gimbal.set_roi_location(gid, lat_deg, lon_deg, alt_amsl_m),
+            lambda: self._gimbal.set_roi_location(gid, lat_deg, lon_deg, alt_rel),
         )
 
     async def gimbal_pitch_yaw(self, pitch_deg: float, yaw_deg: float) -> None:
