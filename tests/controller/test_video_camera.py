@@ -15,7 +15,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from sitl.camera import CameraConfig
 
 from groundstation import contract as c
 from groundstation.broker import Mosquitto, free_udp_range
