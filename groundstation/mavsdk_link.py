@@ -307,7 +307,7 @@ class MavsdkVehicle:
         await self._call("upload_geofence", lambda: self._mission.upload_geofence(items))
 
 
-POLL_S = 0.1
+POLL_S = 0.25
 """How often a camera discovery or a capture result is looked for while waiting for it."""
 
 
@@ -437,7 +437,7 @@ class MavsdkCamera:
                 raise VehicleTimeout(
                     self.drone_id, "take_photo", f"no capture result within {timeout_s:.0f} s"
                 )
-            await asyncio.sleep(POLL_S / 2)
+            await asyncio.sleep(POLL_S / 5)
 
     # --- gimbal -------------------------------------------------------------------------------
 
@@ -448,10 +448,16 @@ class MavsdkCamera:
             self._gimbal_id = int(gimbals.gimbals[0].gimbal_id) if gimbals.gimbals else 0
         gid = self._gimbal_id
         if not self._in_control:
-            await self._vehicle.call(
-                "gimbal take_control", lambda: self._gimbal.take_control(gid, ControlMode.PRIMARY)
-            )
-            self._in_control = True
+            # A gimbal manager that refuses control may still take commands: go on, ask again
+            # with the next command.
+            try:
+                await self._vehicle.call(
+                    "gimbal take_control",
+                    lambda: self._gimbal.take_control(gid, ControlMode.PRIMARY),
+                )
+                self._in_control = True
+            except VehicleError as exc:
+                log.debug("%s: %s", self.drone_id, exc)
         return gid
 
     async def gimbal_roi(self, lat_deg: float, lon_deg: float, alt_amsl_m: float) -> None:

@@ -26,7 +26,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Coroutine
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Protocol, TypeVar
 
 import msgspec
@@ -147,6 +147,8 @@ class DroneVideo:
     """The pilot pointed the camera: the sortie re-aims it only on its next phase or a reset."""
     last_body: bytes = b""
     snapshots: list[Photo] = field(default_factory=list)
+    followed: tuple[c.Phase, str | None, so.Target | None] | None = None
+    """The sortie as video last followed it (phase, incident, target)."""
 
 
 class VideoControl:
@@ -196,6 +198,7 @@ class VideoControl:
         dv = self.drones.get(drone_id)
         if dv is None or not self.config.enabled or not self.host.active:
             return
+        dv.followed = (after.phase, after.incident_id, after.target)
         for change in rules.recording_changes(dv.recording_for, after.phase, after.incident_id):
             match change:
                 case rules.StopRecording():
@@ -232,6 +235,7 @@ class VideoControl:
                 self._discover_if_due(drone_id, dv, now)
                 if not self.host.active:
                     continue
+                self._catch_up(drone_id, dv)
                 due = dv.applied_gen != dv.look_gen and now >= dv.next_look_s
                 if dv.look is not None and due and not dv.look_busy:
                     dv.look_busy = True
@@ -239,6 +243,15 @@ class VideoControl:
                 if dv.tried or dv.stream is not None:
                     await self._publish(drone_id, dv)
             await asyncio.sleep(self.config.period_s)
+
+    def _catch_up(self, drone_id: str, dv: DroneVideo) -> None:
+        """A sortie video has not followed (a restart or a take-over carried it on from the
+        journal): follow it now, as if it had just reached its phase."""
+        s = self.host.sortie_of(drone_id)
+        if s is None or dv.followed == (s.phase, s.incident_id, s.target):
+            return
+        phase = dv.followed[0] if dv.followed is not None else c.Phase.DOCKED
+        self.sortie_changed(drone_id, replace(s, phase=phase), s)
 
     def _discover_if_due(self, drone_id: str, dv: DroneVideo, now: float) -> None:
         if dv.discovered or dv.discovering or now < dv.next_discovery_s:

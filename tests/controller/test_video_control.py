@@ -393,3 +393,16 @@ async def test_a_standby_controller_neither_publishes_nor_commands() -> None:
         await asyncio.sleep(0.2)
         assert not r.bus.published and not r.camera.named("roi")
         assert not r.relay.named("start_recording")
+
+
+async def test_a_sortie_carried_on_from_the_journal_is_followed() -> None:
+    """After a restart or a take-over the sortie is already in transit: video catches up."""
+    async with rig() as r:
+        s = r.host.sorties[DRONE]
+        r.host.sorties[DRONE] = replace(
+            s, phase=c.Phase.TRANSIT, incident_id="inc-9", target=INCIDENT
+        )
+        await until(lambda: r.relay.named("start_recording"), "recording caught up")
+        assert r.relay.named("start_recording") == [("start_recording", DRONE, "inc-9")]
+        await until(lambda: r.camera.named("roi"), "the gimbal on the incident")
+        assert not r.camera.named("take_photo")
