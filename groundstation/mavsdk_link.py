@@ -332,15 +332,28 @@ class MavsdkCamera:
     def __init__(self, vehicle: MavsdkVehicle) -> None:
         self.drone_id = vehicle.drone_id
         self._vehicle = vehicle
-        system = vehicle.system
-        self._camera = Camera(system)
-        self._gimbal = Gimbal(system)
+        self._plugins: tuple[Camera, Gimbal] | None = None
+        self._making = asyncio.Lock()
         self._direct: MavlinkDirect | None = None
         self._captures: list[tuple[int, Any]] = []
         self._capture_seq = 0
         self._attitude: GimbalAttitude | None = None
         self._gimbal_id: int | None = None
         self._in_control = False
+
+    async def _open(self) -> tuple[Camera, Gimbal]:
+        """The camera and gimbal plugins, made on first use on the fleet's executor (making
+        them takes milliseconds of C calls: not on the event loop, not for every drone at
+        once)."""
+        if self._plugins is None:
+            async with self._making:
+                if self._plugins is None:
+                    self._plugins = await self._vehicle.call("camera plugins", self._make)
+        return self._plugins
+
+    def _make(self) -> tuple[Camera, Gimbal]:
+        system = self._vehicle.system
+        camera, gimbal = Camera(system), Gimbal(system)
 
         def capture(info: Any, _: Any) -> None:
             self._capture_seq += 1
@@ -351,8 +364,9 @@ class MavsdkCamera:
             if math.isfinite(e.pitch_deg) and math.isfinite(e.yaw_deg):
                 self._attitude = GimbalAttitude(e.pitch_deg, e.yaw_deg, time.monotonic())
 
-        self._camera.subscribe_capture_info(capture)
-        self._gimbal.subscribe_attitude(attitude)
+        camera.subscribe_capture_info(capture)
+        gimbal.subscribe_attitude(attitude)
+        return camera, gimbal
 
     # --- camera -------------------------------------------------------------------------------
 
@@ -361,9 +375,10 @@ class MavsdkCamera:
         camera that lists itself but never sends its stream information comes back with no
         streams (the controller then falls back to a configured stream, if any)."""
         deadline = time.monotonic() + timeout_s
+        camera, _ = await self._open()
         found: Any = None
         while found is None:
-            cameras = await self._vehicle.call("camera_list", self._camera.camera_list)
+            cameras = await self._vehicle.call("camera_list", camera.camera_list)
             found = cameras.cameras[0] if cameras.cameras else None
             if found is None:
                 if time.monotonic() >= deadline:
@@ -374,7 +389,7 @@ class MavsdkCamera:
             try:
                 info = await self._vehicle.call(
                     "get_video_stream_info",
-                    lambda: self._camera.get_video_stream_info(found.component_id),
+                    lambda: camera.get_video_stream_info(found.component_id),
                 )
             except VehicleError:
                 info = None
@@ -410,13 +425,14 @@ class MavsdkCamera:
     async def take_photo(self, timeout_s: float) -> Photo:
         """One still; returns its capture result (position, time, file URL) once the camera
         sends it, or raises VehicleTimeout after ``timeout_s``."""
-        cameras = await self._vehicle.call("camera_list", self._camera.camera_list)
+        camera, _ = await self._open()
+        cameras = await self._vehicle.call("camera_list", camera.camera_list)
         if not cameras.cameras:
             raise VehicleError(self.drone_id, "take_photo", "no camera")
         component_id = int(cameras.cameras[0].component_id)
         before = self._capture_seq
         started = time.monotonic()
-        await self._vehicle.call("take_photo", lambda: self._camera.take_photo(component_id))
+        await self._vehicle.call("take_photo", lambda: camera.take_photo(component_id))
         while True:
             new = [info for seq, info in self._captures if seq > before]
             if new:
@@ -441,10 +457,12 @@ class MavsdkCamera:
 
     # --- gimbal -------------------------------------------------------------------------------
 
-    async def _control(self) -> int:
-        """The gimbal's id, taking primary control of it first (gimbal protocol v2)."""
+    async def _control(self) -> tuple[Gimbal, int]:
+        """The gimbal plugin and the gimbal's id, taking primary control of it first (gimbal
+        protocol v2)."""
+        _, gimbal = await self._open()
         if self._gimbal_id is None:
-            gimbals = await self._vehicle.call("gimbal_list", self._gimbal.gimbal_list)
+            gimbals = await self._vehicle.call("gimbal_list", gimbal.gimbal_list)
             self._gimbal_id = int(gimbals.gimbals[0].gimbal_id) if gimbals.gimbals else 0
         gid = self._gimbal_id
         if not self._in_control:
@@ -453,39 +471,39 @@ class MavsdkCamera:
             try:
                 await self._vehicle.call(
                     "gimbal take_control",
-                    lambda: self._gimbal.take_control(gid, ControlMode.PRIMARY),
+                    lambda: gimbal.take_control(gid, ControlMode.PRIMARY),
                 )
                 self._in_control = True
             except VehicleError as exc:
                 log.debug("%s: %s", self.drone_id, exc)
-        return gid
+        return gimbal, gid
 
     async def gimbal_roi(self, lat_deg: float, lon_deg: float, alt_amsl_m: float) -> None:
-        """Region of interest. MAVSDK 4.1 sends it as COMMAND_INT in
-        MAV_FRAME_GLOBAL_RELATIVE_ALT (seen on the wire): the height goes above home."""
-        home = self._vehicle.sample().home_alt_amsl_m
-        if not math.isfinite(home):
-            raise VehicleError(self.drone_id, "gimbal set_roi_location", "home altitude unknown")
-        alt_rel = alt_amsl_m - home
-        gid = await self._control()
+        """Region of interest. MAVSDK 4.1 sends it as COMMAND_INT in frame 3 (relative) with the
+        altitude it is given, which PX4 copies to param7 and its gimbal reads as AMSL: as
+        MAVSDK's documentation says, the altitude here is AMSL."""
+        gimbal, gid = await self._control()
         await self._vehicle.call(
             "gimbal set_roi_location",
-            lambda: self._gimbal.set_roi_location(gid, lat_deg, lon_deg, alt_rel),
+            lambda: gimbal.set_roi_location(gid, lat_deg, lon_deg, alt_amsl_m),
         )
 
     async def gimbal_pitch_yaw(self, pitch_deg: float, yaw_deg: float) -> None:
-        gid = await self._control()
+        gimbal, gid = await self._control()
         await self._vehicle.call(
             "gimbal set_angles",
-            lambda: self._gimbal.set_angles(
+            lambda: gimbal.set_angles(
                 gid, 0.0, pitch_deg, yaw_deg, GimbalMode.YAW_FOLLOW, SendMode.ONCE
             ),
         )
 
     async def gimbal_roi_none(self) -> None:
         if self._direct is None:
-            self._direct = MavlinkDirect(self._vehicle.system)
-        direct = self._direct
+            system = self._vehicle.system
+            self._direct = await self._vehicle.call(
+                "mavlink_direct", lambda: MavlinkDirect(system)
+            )
+        direct: Any = self._direct
         fields = {
             "target_system": self._vehicle.system_id,
             "target_component": AUTOPILOT_COMPONENT,
