@@ -312,9 +312,18 @@ class Controller:
         if self._tg is None:
             coro.close()
             return
-        task = self._tg.create_task(self._guard(coro, name), name=name)
+        guarded = self._guard(coro, name)
+        try:
+            task = self._tg.create_task(guarded, name=name)
+        except RuntimeError:  # the TaskGroup is shutting down
+            guarded.close()
+            coro.close()
+            return
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+        # Cancelled before it ever ran (the TaskGroup closing): close the wrapped coroutine
+        # too, or it is reported as never awaited.
+        task.add_done_callback(lambda _: coro.close())
 
     @staticmethod
     async def _guard(coro: Coroutine[Any, Any, Any], name: str) -> None:
