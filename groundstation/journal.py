@@ -4,7 +4,13 @@ events, and the state a restarted controller reloads.
 Writes are single small transactions with ``synchronous=NORMAL`` (WAL: no fsync per commit, still
 crash-safe for the database file), a few tens of microseconds each, so they run on the event loop.
 Rows are append-only except the two "current state" tables (``incidents``, ``sorties``), which hold
-one row per incident and per drone.
+one row per incident and per drone, and ``video_recordings`` (one row per incident, drone and
+sortie, its end filled in when it stops).
+
+Evidence (``groundstation.video.evidence``: the journal is its ``EvidenceSink``): each recorded
+video segment's path, times, size and SHA-256 (``video_segments``), the gaps in a recording
+(``video_gaps``) and each snapshot with its geotag and SHA-256 (``snapshots``).
+``groundstation report --verify`` recomputes the hashes from the files.
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ import msgspec
 
 from groundstation.contract import Incident
 from groundstation.sortie import Sortie
+from groundstation.video.evidence import GapRecord, RecordingRecord, SegmentRecord, SnapshotRecord
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS incidents (
@@ -36,6 +43,24 @@ CREATE TABLE IF NOT EXISTS commands (
 CREATE TABLE IF NOT EXISTS events (
     id INTEGER PRIMARY KEY, ts_ms INTEGER NOT NULL, severity TEXT NOT NULL, code TEXT NOT NULL,
     message TEXT NOT NULL, drone_id TEXT, incident_id TEXT, controller_id TEXT);
+CREATE TABLE IF NOT EXISTS video_recordings (
+    incident_id TEXT NOT NULL, drone_id TEXT NOT NULL, sortie_id TEXT NOT NULL,
+    directory TEXT NOT NULL, started_ms INTEGER NOT NULL, stopped_ms INTEGER,
+    PRIMARY KEY (incident_id, drone_id, sortie_id));
+CREATE TABLE IF NOT EXISTS video_segments (
+    id INTEGER PRIMARY KEY, ts_ms INTEGER NOT NULL, incident_id TEXT NOT NULL,
+    drone_id TEXT NOT NULL, sortie_id TEXT NOT NULL, seq INTEGER NOT NULL,
+    path TEXT NOT NULL UNIQUE, start_ms INTEGER NOT NULL, end_ms INTEGER NOT NULL,
+    size_bytes INTEGER NOT NULL, sha256 TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS video_gaps (
+    id INTEGER PRIMARY KEY, incident_id TEXT NOT NULL, drone_id TEXT NOT NULL,
+    sortie_id TEXT NOT NULL, start_ms INTEGER NOT NULL, end_ms INTEGER, reason TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS snapshots (
+    id INTEGER PRIMARY KEY, ts_ms INTEGER NOT NULL, incident_id TEXT NOT NULL,
+    drone_id TEXT NOT NULL, path TEXT NOT NULL UNIQUE, taken_ms INTEGER NOT NULL,
+    lat_deg REAL NOT NULL, lon_deg REAL NOT NULL, alt_m REAL NOT NULL,
+    size_bytes INTEGER NOT NULL, sha256 TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS video_segments_incident ON video_segments(incident_id, drone_id);
 CREATE INDEX IF NOT EXISTS phases_drone ON phases(drone_id, ts_ms);
 CREATE INDEX IF NOT EXISTS commands_tid ON commands(tid);
 """
@@ -121,6 +146,76 @@ class Journal:
             "controller_id) VALUES (?,?,?,?,?,?,?)",
             (_ms(), severity, code, message, drone_id, incident_id, self.controller_id),
         )
+
+    # --- evidence (groundstation.video.evidence.EvidenceSink) ------------------------------
+
+    def video_recording(self, rec: RecordingRecord) -> None:
+        self.db.execute(
+            "INSERT INTO video_recordings VALUES (?,?,?,?,?,?) ON CONFLICT(incident_id, drone_id, "
+            "sortie_id) DO UPDATE SET directory=excluded.directory, stopped_ms=excluded.stopped_ms",
+            (
+                rec.incident_id,
+                rec.drone_id,
+                rec.sortie_id,
+                rec.directory,
+                rec.started_ms,
+                rec.stopped_ms,
+            ),
+        )
+
+    def video_segment(self, seg: SegmentRecord) -> None:
+        self.db.execute(
+            "INSERT INTO video_segments(ts_ms, incident_id, drone_id, sortie_id, seq, path, "
+            "start_ms, end_ms, size_bytes, sha256) VALUES (?,?,?,?,?,?,?,?,?,?)",
+            (
+                _ms(),
+                seg.incident_id,
+                seg.drone_id,
+                seg.sortie_id,
+                seg.seq,
+                seg.path,
+                seg.start_ms,
+                seg.end_ms,
+                seg.size_bytes,
+                seg.sha256,
+            ),
+        )
+
+    def video_gap(self, gap: GapRecord) -> None:
+        self.db.execute(
+            "INSERT INTO video_gaps(incident_id, drone_id, sortie_id, start_ms, end_ms, reason) "
+            "VALUES (?,?,?,?,?,?)",
+            (gap.incident_id, gap.drone_id, gap.sortie_id, gap.start_ms, gap.end_ms, gap.reason),
+        )
+
+    def video_snapshot(self, snap: SnapshotRecord) -> None:
+        self.db.execute(
+            "INSERT INTO snapshots(ts_ms, incident_id, drone_id, path, taken_ms, lat_deg, "
+            "lon_deg, alt_m, size_bytes, sha256) VALUES (?,?,?,?,?,?,?,?,?,?)",
+            (
+                snap.stored_ms,
+                snap.incident_id,
+                snap.drone_id,
+                snap.path,
+                snap.taken_ms,
+                snap.lat_deg,
+                snap.lon_deg,
+                snap.alt_m,
+                snap.size_bytes,
+                snap.sha256,
+            ),
+        )
+
+    def video_segments(self, incident_id: str | None = None) -> list[SegmentRecord]:
+        sql = (
+            "SELECT incident_id, sortie_id, drone_id, seq, path, start_ms, end_ms, "
+            "size_bytes, sha256 FROM video_segments"
+        )
+        args: tuple[Any, ...] = ()
+        if incident_id is not None:
+            sql += " WHERE incident_id = ?"
+            args = (incident_id,)
+        return [SegmentRecord(*r) for r in self.db.execute(sql + " ORDER BY id", args)]
 
     # --- reads ------------------------------------------------------------------------------
 

@@ -1,6 +1,13 @@
-"""``groundstation report``: incidents and sorties from a controller's journal, with their times.
+"""``groundstation report``: incidents and sorties from a controller's journal, with their times,
+and the video evidence (recordings and snapshots) of each incident.
 
     groundstation report --journal dfr-journal.sqlite [--json] [--since ISO] [--incident ID]
+    groundstation report --journal dfr-journal.sqlite --verify [--incident ID]
+
+``--verify`` recomputes the SHA-256 of every recorded video segment and snapshot the journal
+lists and compares it (and the size) with the journal and the incident's manifest.json; a file
+that changed, is missing, or sits in an incident's evidence directory without being listed fails
+the check: each problem is printed with the file's path and the exit code is 1.
 
 Incidents come from the journal's ``incidents`` table (created, dispatched, on scene, closed);
 sorties are rebuilt from its ``phases`` table: one per launch (``preflight``) up to the drone
@@ -27,15 +34,20 @@ from typing import Any
 import msgspec
 
 from groundstation.contract import Incident, Phase
+from groundstation.video.evidence import MEDIA_SUFFIXES, sha256_file
 
 __all__ = [
     "IncidentRow",
     "PhaseAt",
+    "RecordingRow",
     "Report",
+    "SnapshotRow",
     "SortieRow",
+    "Verification",
     "build_report",
     "main",
     "render_text",
+    "verify_evidence",
 ]
 
 BACK = frozenset({Phase.CHARGING, Phase.DOCKED, Phase.FAULT})
@@ -94,10 +106,62 @@ class SortieRow:
 
 
 @dataclass(frozen=True, slots=True)
+class SegmentRow:
+    seq: int
+    path: str
+    start_ms: int
+    end_ms: int
+    size_bytes: int
+    sha256: str
+
+
+@dataclass(frozen=True, slots=True)
+class GapRow:
+    start_ms: int
+    end_ms: int | None
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class RecordingRow:
+    incident_id: str
+    drone_id: str
+    sortie_id: str
+    directory: str
+    started_ms: int
+    stopped_ms: int | None
+    segments: list[SegmentRow]
+    gaps: list[GapRow]
+
+    @property
+    def size_bytes(self) -> int:
+        return sum(s.size_bytes for s in self.segments)
+
+    @property
+    def video_s(self) -> float:
+        return round(sum(s.end_ms - s.start_ms for s in self.segments) / 1000.0, 1)
+
+
+@dataclass(frozen=True, slots=True)
+class SnapshotRow:
+    incident_id: str
+    drone_id: str
+    path: str
+    taken_ms: int
+    lat_deg: float
+    lon_deg: float
+    alt_m: float
+    size_bytes: int
+    sha256: str
+
+
+@dataclass(frozen=True, slots=True)
 class Report:
     journal: str
     incidents: list[IncidentRow]
     sorties: list[SortieRow]
+    recordings: list[RecordingRow] = field(default_factory=list)
+    snapshots: list[SnapshotRow] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         """One JSON object: every time as epoch milliseconds and as ISO 8601, spans in s."""
@@ -118,7 +182,20 @@ class Report:
                 p["ts"] = _iso(p["ts_ms"])
             d["duration_s"] = s.duration_s
             sorties.append(d)
-        return {"journal": self.journal, "incidents": incidents, "sorties": sorties}
+        recordings = []
+        for r in self.recordings:
+            d = asdict(r)
+            d |= {"started": _iso(r.started_ms), "stopped": _iso(r.stopped_ms)}
+            d |= {"size_bytes": r.size_bytes, "video_s": r.video_s}
+            recordings.append(d)
+        snapshots = [asdict(p) | {"taken": _iso(p.taken_ms)} for p in self.snapshots]
+        return {
+            "journal": self.journal,
+            "incidents": incidents,
+            "sorties": sorties,
+            "recordings": recordings,
+            "snapshots": snapshots,
+        }
 
 
 def _span(a_ms: int | None, b_ms: int | None) -> float | None:
@@ -219,6 +296,58 @@ def _incidents(db: sqlite3.Connection, sorties: list[SortieRow]) -> list[Inciden
     return out
 
 
+def _has_table(db: sqlite3.Connection, name: str) -> bool:
+    row = db.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name=?", (name,))
+    return row.fetchone() is not None
+
+
+def _recordings(db: sqlite3.Connection, incident_id: str | None) -> list[RecordingRow]:
+    """Every recording with its segments and gaps (none in a journal older than video)."""
+    if not _has_table(db, "video_recordings"):
+        return []
+    where, args = ("WHERE incident_id = ?", (incident_id,)) if incident_id else ("", ())
+    out = []
+    rows = db.execute(
+        "SELECT incident_id, drone_id, sortie_id, directory, started_ms, stopped_ms "
+        f"FROM video_recordings {where} ORDER BY started_ms, drone_id",
+        args,
+    ).fetchall()
+    for inc, drone, sortie, directory, started, stopped in rows:
+        key = (inc, drone, sortie)
+        segments = [
+            SegmentRow(*r)
+            for r in db.execute(
+                "SELECT seq, path, start_ms, end_ms, size_bytes, sha256 FROM video_segments "
+                "WHERE incident_id = ? AND drone_id = ? AND sortie_id = ? ORDER BY seq",
+                key,
+            )
+        ]
+        gaps = [
+            GapRow(*r)
+            for r in db.execute(
+                "SELECT start_ms, end_ms, reason FROM video_gaps "
+                "WHERE incident_id = ? AND drone_id = ? AND sortie_id = ? ORDER BY id",
+                key,
+            )
+        ]
+        out.append(RecordingRow(inc, drone, sortie, directory, started, stopped, segments, gaps))
+    return out
+
+
+def _snapshots(db: sqlite3.Connection, incident_id: str | None) -> list[SnapshotRow]:
+    if not _has_table(db, "snapshots"):
+        return []
+    where, args = ("WHERE incident_id = ?", (incident_id,)) if incident_id else ("", ())
+    return [
+        SnapshotRow(*r)
+        for r in db.execute(
+            "SELECT incident_id, drone_id, path, taken_ms, lat_deg, lon_deg, alt_m, size_bytes, "
+            f"sha256 FROM snapshots {where} ORDER BY taken_ms, id",
+            args,
+        )
+    ]
+
+
 def build_report(
     db: sqlite3.Connection,
     *,
@@ -235,7 +364,98 @@ def build_report(
     if incident_id is not None:
         incidents = [i for i in incidents if i.incident_id == incident_id]
         sorties = [s for s in sorties if incident_id in s.incident_ids]
-    return Report(journal, incidents, sorties)
+    recordings = _recordings(db, incident_id)
+    snapshots = _snapshots(db, incident_id)
+    if since_ms is not None:
+        recordings = [r for r in recordings if (r.stopped_ms or r.started_ms) >= since_ms]
+        snapshots = [p for p in snapshots if p.taken_ms >= since_ms]
+    return Report(journal, incidents, sorties, recordings, snapshots)
+
+
+# --- evidence verification --------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Verification:
+    files: int
+    """Segments and snapshots checked."""
+    incidents: int
+    problems: list[str]
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+def _check_file(path: Path, size: int, sha256: str, problems: list[str]) -> None:
+    if not path.is_file():
+        problems.append(f"MISSING {path}: listed in the journal, not on disk")
+        return
+    actual_size = path.stat().st_size
+    actual = sha256_file(path)
+    if actual != sha256:
+        problems.append(
+            f"CHANGED {path}: sha256 {actual} ({actual_size} bytes), "
+            f"the journal has {sha256} ({size} bytes)"
+        )
+    elif actual_size != size:
+        problems.append(f"CHANGED {path}: {actual_size} bytes, the journal has {size}")
+
+
+def _check_manifest(incident_dir: Path, listed: dict[Path, str], problems: list[str]) -> None:
+    """The incident's manifest must list exactly the journal's files with the same hashes."""
+    path = incident_dir / "manifest.json"
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+        items = [
+            (incident_dir / item["file"], str(item["sha256"]))
+            for rec in manifest.get("recordings", [])
+            for item in rec.get("segments", [])
+        ] + [
+            (incident_dir / item["file"], str(item["sha256"]))
+            for item in manifest.get("snapshots", [])
+        ]
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+        problems.append(f"MANIFEST {path}: unreadable ({exc})")
+        return
+    in_manifest = {p.resolve(): h for p, h in items}
+    for file, sha in listed.items():
+        got = in_manifest.get(file)
+        if got is None:
+            problems.append(f"MANIFEST {path}: does not list {file}")
+        elif got != sha:
+            problems.append(f"MANIFEST {path}: {file} has sha256 {got}, the journal has {sha}")
+    for file in in_manifest.keys() - listed.keys():
+        problems.append(f"MANIFEST {path}: lists {file}, which the journal does not")
+
+
+def verify_evidence(db: sqlite3.Connection, incident_id: str | None = None) -> Verification:
+    """Recompute every journaled segment's and snapshot's SHA-256; report changed, missing and
+    unlisted media files and manifests that disagree with the journal."""
+    problems: list[str] = []
+    listed: dict[Path, dict[Path, str]] = {}
+    files = 0
+    for rec in _recordings(db, incident_id):
+        incident_dir = Path(rec.directory).resolve().parent
+        listed.setdefault(incident_dir, {})
+        for seg in rec.segments:
+            path = Path(seg.path)
+            _check_file(path, seg.size_bytes, seg.sha256, problems)
+            listed[incident_dir][path.resolve()] = seg.sha256
+            files += 1
+    for snap in _snapshots(db, incident_id):
+        path = Path(snap.path)
+        incident_dir = path.resolve().parent.parent
+        _check_file(path, snap.size_bytes, snap.sha256, problems)
+        listed.setdefault(incident_dir, {})[path.resolve()] = snap.sha256
+        files += 1
+    for incident_dir, known in sorted(listed.items()):
+        if incident_dir.is_dir():
+            for path in sorted(incident_dir.rglob("*")):
+                if path.suffix.lower() in MEDIA_SUFFIXES and path.resolve() not in known:
+                    problems.append(f"UNLISTED {path}: in the evidence, not in the journal")
+        _check_manifest(incident_dir, known, problems)
+    return Verification(files, len(listed), problems)
 
 
 # --- text -------------------------------------------------------------------------------------
@@ -313,7 +533,47 @@ def render_text(report: Report) -> str:
         )
         lines.append("    " + "  ".join(f"{p.phase} {_hms(p.ts_ms)}" for p in s.phases))
         lines += [f"    flight log {path}" for path in s.flight_logs] or ["    flight log -"]
+    lines += _render_evidence(report)
     return "\n".join(lines) + "\n"
+
+
+def _mb(size: int) -> str:
+    return f"{size / 1e6:.1f} MB"
+
+
+def _render_evidence(report: Report) -> list[str]:
+    lines = [
+        "",
+        f"video evidence ({len(report.recordings)} recordings, {len(report.snapshots)} snapshots)",
+    ]
+    incidents = sorted(
+        {r.incident_id for r in report.recordings} | {p.incident_id for p in report.snapshots}
+    )
+    for inc in incidents:
+        lines.append(f"incident {inc}")
+        for r in (r for r in report.recordings if r.incident_id == inc):
+            stopped = _t(r.stopped_ms) if r.stopped_ms else "recording"
+            lines.append(
+                f"  recording {r.drone_id} sortie {r.sortie_id}  {_t(r.started_ms)} - {stopped}  "
+                f"{len(r.segments)} segments  {r.video_s:.1f} s  {_mb(r.size_bytes)}  "
+                f"{r.directory}"
+            )
+            lines += [
+                f"    {Path(s.path).name}  {_hms(s.start_ms)}-{_hms(s.end_ms)}  "
+                f"{s.size_bytes} B  sha256 {s.sha256}"
+                for s in r.segments
+            ]
+            lines += [
+                f"    gap {_hms(g.start_ms)}-{_hms(g.end_ms)} "
+                f"({_dur(_span(g.start_ms, g.end_ms)) if g.end_ms else 'to the end'}): {g.reason}"
+                for g in r.gaps
+            ]
+        for p in (p for p in report.snapshots if p.incident_id == inc):
+            lines.append(
+                f"  snapshot {p.drone_id}  taken {_t(p.taken_ms)}  at {p.lat_deg:.6f}, "
+                f"{p.lon_deg:.6f}, {p.alt_m:.1f} m  {p.size_bytes} B  sha256 {p.sha256}  {p.path}"
+            )
+    return lines
 
 
 # --- command line -----------------------------------------------------------------------------
@@ -341,7 +601,31 @@ def build_parser() -> argparse.ArgumentParser:
         "--since", type=_since, default=None, metavar="ISO", help="from this time on (UTC if naive)"
     )
     p.add_argument("--incident", default=None, metavar="ID", help="only this incident")
+    p.add_argument(
+        "--verify",
+        action="store_true",
+        help="recompute every evidence file's SHA-256; exit 1 on a changed, missing or "
+        "unlisted file",
+    )
     return p
+
+
+def _verify(db: sqlite3.Connection, args: argparse.Namespace) -> int:
+    result = verify_evidence(db, args.incident)
+    for problem in result.problems:
+        print(f"groundstation report --verify: {problem}", file=sys.stderr)
+    if result.problems:
+        print(
+            f"evidence verification FAILED: {len(result.problems)} problem(s) in "
+            f"{result.files} listed file(s) of {result.incidents} incident(s)",
+            file=sys.stderr,
+        )
+        return 1
+    print(
+        f"evidence verified: {result.files} file(s) of {result.incidents} incident(s), "
+        "every SHA-256 matches the journal and the manifests"
+    )
+    return 0
 
 
 def main(argv: list[str]) -> int:
@@ -351,6 +635,14 @@ def main(argv: list[str]) -> int:
     except (OSError, sqlite3.Error) as exc:
         print(f"groundstation report: {exc}", file=sys.stderr)
         return 2
+    if args.verify:
+        try:
+            return _verify(db, args)
+        except sqlite3.Error as exc:
+            print(f"groundstation report: {args.journal}: {exc}", file=sys.stderr)
+            return 2
+        finally:
+            db.close()
     try:
         report = build_report(
             db, journal=str(args.journal), since_ms=args.since, incident_id=args.incident

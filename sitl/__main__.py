@@ -1,5 +1,6 @@
 """Run a simulated fleet: ``python -m sitl --drones N --base-port P [--sites NAME|FILE | --home
-LAT,LON,ALT] [--speedup X] [--seed S]``. Vehicle i sends to 127.0.0.1:P+i with system id i+1."""
+LAT,LON,ALT] [--speedup X] [--seed S]``. Vehicle i sends to 127.0.0.1:P+i with system id i+1;
+its camera streams H.264 over RTP to VIDEO_HOST:VIDEO_BASE_PORT+i while it flies."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import signal
 import sys
 from collections.abc import Sequence
 
+from sitl.camera import CameraConfig, Lens, StreamPolicy
 from sitl.fleet import SimFleet
 from sitl.physics import Home, LocalFrame
 
@@ -24,6 +26,16 @@ def parse_home(text: str) -> Home:
     if not (-90 <= lat <= 90 and -180 <= lon <= 180):
         raise argparse.ArgumentTypeError("--home: position out of range")
     return Home(lat, lon, alt)
+
+
+def parse_latlon(text: str) -> tuple[float, float]:
+    try:
+        lat, lon = (float(x) for x in text.split(","))
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"wants LAT,LON, got {text!r}") from exc
+    if not (-90 <= lat <= 90 and -180 <= lon <= 180):
+        raise argparse.ArgumentTypeError(f"{text!r}: position out of range")
+    return lat, lon
 
 
 def homes_in_a_row(first: Home, count: int) -> list[Home]:
@@ -64,10 +76,42 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="vehicle i also sends to port Q+i (a standby ground station) and obeys both",
     )
+    cam = p.add_argument_group("camera (sitl/README.md: The camera)")
+    cam.add_argument("--no-camera", action="store_true", help="vehicles carry no camera")
+    cam.add_argument(
+        "--video", choices=[x.value for x in StreamPolicy], default=StreamPolicy.AIRBORNE.value,
+        help="when vehicles stream video (default: airborne, or when asked over MAVLink)",
+    )
+    cam.add_argument("--video-host", default=None, help="where video goes (default: --host)")
+    cam.add_argument("--video-base-port", type=int, default=5600,
+                     help="vehicle i streams RTP to port V+i (default 5600)")
+    cam.add_argument("--camera-hfov", type=float, default=80.0, help="horizontal FOV, degrees")
+    cam.add_argument("--camera-dir", default=None, help="where photos go (default: a temp dir)")
+    cam.add_argument("--incident", type=parse_latlon, default=None,
+                     help="LAT,LON of the incident marker before any ROI is set")
     return p
 
 
-async def run(homes: Sequence[Home], args: argparse.Namespace) -> None:
+def camera_config(args: argparse.Namespace) -> CameraConfig | None:
+    if args.no_camera:
+        return None
+    try:
+        return CameraConfig(
+            lens=Lens(hfov_deg=args.camera_hfov),
+            video_host=args.video_host,
+            video_base_port=args.video_base_port,
+            policy=StreamPolicy(args.video),
+            image_dir=args.camera_dir,
+            incident=args.incident,
+            seed=args.seed,
+        )
+    except ValueError as exc:
+        raise SystemExit(f"sitl: {exc}") from exc
+
+
+async def run(
+    homes: Sequence[Home], args: argparse.Namespace, camera: CameraConfig | None = None
+) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -79,9 +123,14 @@ async def run(homes: Sequence[Home], args: argparse.Namespace) -> None:
         args.seed,
         args.host,
         mirror_base_port=args.mirror_base_port,
+        camera=camera,
     ) as fleet:
         last = fleet.ports[-1]
         print(f"sitl: {len(homes)} vehicles, ports {fleet.ports[0]}..{last}", flush=True)
+        if camera is not None and fleet.camera_io is not None:
+            ports = [c.video_port for c in fleet.cameras]
+            print(f"sitl: video ({camera.policy.value}) to {fleet.camera_io.host}:"
+                  f"{ports[0]}..{ports[-1]}, photos in {fleet.camera_io.image_dir}", flush=True)
         await stop.wait()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.remove_signal_handler(sig)
@@ -97,8 +146,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         homes = homes_in_a_row(args.home, args.drones or 1)
     else:
         homes = homes_from_sites(args.sites or "met-trial", args.drones)
+    camera = camera_config(args)
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(run(homes, args))
+        asyncio.run(run(homes, args, camera))
     return 0
 
 

@@ -41,6 +41,7 @@ class VehicleEndpoint(asyncio.DatagramProtocol):
         self._clock = clock
         self._codec = mav.MAVLink(None, srcSystem=vehicle.state.system_id, srcComponent=1)
         self._codec.robust_parsing = True
+        self._seq: dict[int, int] = {}  # per source component (camera, gimbal: sitl.camera)
         self._transport: asyncio.DatagramTransport | None = None
         self.bytes_sent = 0
         self.bytes_received = 0
@@ -93,8 +94,11 @@ class VehicleEndpoint(asyncio.DatagramProtocol):
         size = 0
         datagrams: list[bytes] = []
         for msg in msgs:
+            comp = getattr(msg, "src_component", 1)  # payload messages carry their component
+            codec.srcComponent = comp
+            codec.seq = self._seq.get(comp, 0)
             buf = msg.pack(codec)
-            codec.seq = (codec.seq + 1) & 0xFF
+            self._seq[comp] = (codec.seq + 1) & 0xFF
             if size + len(buf) > MAX_DATAGRAM and chunks:
                 datagrams.append(b"".join(chunks))
                 chunks, size = [], 0

@@ -17,10 +17,15 @@ import contextlib
 import time
 from collections.abc import Callable, Mapping, Sequence
 from types import TracebackType
+from typing import TYPE_CHECKING
 
 from sitl.endpoint import VehicleEndpoint
 from sitl.model import SimVehicle
 from sitl.physics import Home
+
+if TYPE_CHECKING:
+    from sitl.camera import CameraConfig, CameraPayload
+    from sitl.camera.stream import CameraIO
 
 PHYSICS_DT_S = 0.02  # 50 Hz in simulated time
 TICK_HZ = 50.0  # wall-clock ticks: physics catch-up and telemetry
@@ -39,6 +44,7 @@ class SimFleet:
         host: str = "127.0.0.1",
         params: Mapping[str, float] | None = None,
         mirror_base_port: int | None = None,
+        camera: CameraConfig | None = None,
     ) -> None:
         if not homes:
             raise ValueError("a fleet needs at least one home")
@@ -57,6 +63,17 @@ class SimFleet:
             for i, h in enumerate(self.homes)
         ]
         self.endpoints: list[VehicleEndpoint] = []
+        # Vehicle i's camera streams to video_host:video_base_port+i (sitl.camera).
+        self.camera = camera
+        self.cameras: list[CameraPayload] = []
+        self.camera_io: CameraIO | None = None
+        if camera is not None:
+            from sitl.camera import CameraPayload
+
+            for i, v in enumerate(self.vehicles):
+                payload = CameraPayload(v, camera, camera.video_base_port + i)
+                v.payloads.append(payload)
+                self.cameras.append(payload)
         self.sim_time_s = 0.0
         self._stack = contextlib.AsyncExitStack()
         self._task: asyncio.Task[None] | None = None
@@ -78,6 +95,10 @@ class SimFleet:
                 ep = VehicleEndpoint(v, (self.host, self.base_port + i), loop.time, mirror)
                 await loop.create_datagram_endpoint(_factory(ep), local_addr=(self.host, 0))
                 self.endpoints.append(ep)
+            if self.camera is not None:
+                from sitl.camera.stream import CameraIO
+
+                self.camera_io = CameraIO(self.cameras, self.camera, self.host, loop)
             tg = await self._stack.enter_async_context(asyncio.TaskGroup())
             self._task = tg.create_task(self._run(), name="sitl-fleet-tick")
         except BaseException:
@@ -103,6 +124,9 @@ class SimFleet:
                 ep.close()
             self.endpoints.clear()
             self._task = None
+            if self.camera_io is not None:
+                self.camera_io.close()
+                self.camera_io = None
 
     def restart_streams(self) -> None:
         """Send every stream of every vehicle at the next tick (for a client that just started)."""
@@ -133,6 +157,8 @@ class SimFleet:
                 debt -= n * PHYSICS_DT_S
             for ep in self.endpoints:
                 ep.tick(now)
+            if self.camera_io is not None:
+                self.camera_io.tick()
             next_tick += period
             delay = next_tick - loop.time()
             if delay < -period:  # fell behind: do not try to catch up on ticks

@@ -14,7 +14,7 @@ from __future__ import annotations
 import math
 import random
 from collections import Counter
-from typing import Any
+from typing import Any, Protocol
 
 from pymavlink.dialects.v20 import common as mav
 
@@ -38,6 +38,17 @@ MISSION_IDS = {
     mav.MAVLINK_MSG_ID_MISSION_ACK,
 }
 PREFLIGHT_DISARM_S = "COM_DISARM_PRFLT"
+
+
+class Payload(Protocol):
+    """Another component on the vehicle's link (e.g. sitl.camera's camera and gimbal)."""
+
+    def handle(self, msg: Any, now_s: float) -> list[Any] | None:
+        """Replies, or None when the message is the autopilot's to handle."""
+
+    def step(self, dt_s: float) -> None: ...
+
+    def due_messages(self, now_s: float) -> list[Any]: ...
 
 
 class SimVehicle:
@@ -83,6 +94,7 @@ class SimVehicle:
         self._battery_warned = 0
         self._fence_breached = False
         self._now_s = 0.0  # last wall-clock time seen
+        self.payloads: list[Payload] = []  # camera, gimbal: attached by the fleet
 
     # ---- sans-IO interface -----------------------------------------------------------------
 
@@ -96,6 +108,10 @@ class SimVehicle:
             return []
         mid = msg.id
         self.message_counts[msg.get_type()] += 1
+        for payload in self.payloads:
+            routed = payload.handle(msg, now_s)
+            if routed is not None:
+                return routed
         if mid == mav.MAVLINK_MSG_ID_HEARTBEAT:
             if msg.type == mav.MAV_TYPE_GCS:
                 self._gcs_last_heartbeat_s = now_s
@@ -154,6 +170,8 @@ class SimVehicle:
         self._battery_failsafe()
         self._fence_check()
         self._outbox.extend(self._drain_events())
+        for payload in self.payloads:
+            payload.step(dt_s)
 
     def due_messages(self, now_s: float) -> list[Any]:
         """Messages due at wall-clock now_s: streams, one-shot replies and failsafe notices."""
@@ -172,6 +190,8 @@ class SimVehicle:
             if t is None or now_s >= t:
                 out.append(telemetry.BUILDERS[mid](self))
                 due[mid] = now_s + interval if t is None or now_s - t > interval else t + interval
+        for payload in self.payloads:
+            out.extend(payload.due_messages(now_s))
         return out
 
     def restart_streams(self) -> None:

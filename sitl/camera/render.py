@@ -1,0 +1,209 @@
+"""What the camera sees: the ground tile warped through the lens (one homography), the incident
+marker and the actors projected point by point, the sky above the horizon. Pure (numpy/OpenCV);
+called from the encoder thread.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+from numpy.typing import NDArray
+
+from sitl.camera.actors import Actor, ActorKind, Crowd
+from sitl.camera.lens import CameraPose, Lens, ground_homography, ground_point, horizon
+from sitl.camera.scene import FAR_GROUND, SKY, TILE_SIZE_M, Tile, TileCache
+
+Image = NDArray[np.uint8]
+
+MARKER_BGR = (0, 0, 255)
+MARKER_OUTER_M = 6.0
+MARKER_INNER_M = 4.8
+MARKER_BAR_M = 0.8
+TILE_LOOKAHEAD_M = 600.0  # the tile is centred on what the camera looks at, at most this far
+TILE_KEEP_M = TILE_SIZE_M / 2 - 200.0  # keep a tile while the look point is this far inside
+_RING = np.linspace(0.0, 2 * math.pi, 48, endpoint=False)
+
+
+@dataclass(frozen=True, slots=True)
+class View:
+    """Everything one frame depends on (a snapshot taken on the simulator's loop)."""
+
+    lat_deg: float
+    lon_deg: float
+    alt_amsl_m: float  # the camera
+    ground_amsl_m: float  # flat ground under it
+    heading_deg: float  # of the optical axis
+    pitch_deg: float
+    sim_time_s: float  # moves the actors
+    incident: tuple[float, float] | None = None  # lat, lon of the marker (and the crowd)
+
+
+class Renderer:
+    """Renders Views for one lens; tiles come from a (shared) TileCache."""
+
+    def __init__(
+        self, lens: Lens, tiles: TileCache, crowd: Crowd | None = None, smooth: bool = False
+    ) -> None:
+        self.lens = lens
+        self.tiles = tiles
+        self.crowd = crowd if crowd is not None else Crowd()
+        self._interp = cv2.INTER_LINEAR if smooth else cv2.INTER_NEAREST
+        self._tile: Tile | None = None
+
+    def render(self, view: View) -> Image:
+        """A new BGR frame (H x W x 3) of the view."""
+        lens = self.lens
+        tile = self._tile_for(view)
+        f = tile.frame
+        pose = CameraPose(
+            (view.lat_deg - f.lat0_deg) * f._m_per_deg_lat,
+            (view.lon_deg - f.lon0_deg) * f._m_per_deg_lon,
+            -max(view.alt_amsl_m - view.ground_amsl_m, 0.05),
+            view.heading_deg,
+            view.pitch_deg,
+        )
+        hom = ground_homography(lens, pose, tile.plane_to_ned(0.0))
+        out: Image = cv2.warpPerspective(  # type: ignore[assignment]
+            tile.image,
+            hom,
+            (lens.width_px, lens.height_px),
+            flags=self._interp,
+            borderMode=cv2.BORDER_CONSTANT,
+            borderValue=FAR_GROUND,
+        )
+        if view.incident is not None:
+            n0 = (view.incident[0] - f.lat0_deg) * f._m_per_deg_lat
+            e0 = (view.incident[1] - f.lon0_deg) * f._m_per_deg_lon
+            proj = _Projector(lens, pose)
+            _draw_marker(out, proj, n0, e0)
+            _draw_actors(out, proj, n0, e0, self.crowd.at(view.sim_time_s))
+        _draw_sky(out, lens, pose)
+        return out
+
+    def _tile_for(self, view: View) -> Tile:
+        """The tile around what the camera looks at; while a new one is being built in the
+        background the current one serves if the look point is still well inside it."""
+        lat, lon = self._look_point(view)
+        key = self.tiles.key_for(lat, lon)
+        tile = self.tiles.peek(key)
+        current = self._tile
+        if tile is None and current is not None:
+            f = current.frame
+            n = (lat - f.lat0_deg) * f._m_per_deg_lat
+            e = (lon - f.lon0_deg) * f._m_per_deg_lon
+            if max(abs(n), abs(e)) < TILE_KEEP_M:
+                self.tiles.prefetch(key)
+                tile = current
+        if tile is None:
+            tile = self.tiles.tile(key)
+        self._tile = tile
+        return tile
+
+    def _look_point(self, view: View) -> tuple[float, float]:
+        """lat, lon of the ground the camera looks at (or toward), at most TILE_LOOKAHEAD_M away."""
+        lens = self.lens
+        h = max(view.alt_amsl_m - view.ground_amsl_m, 0.05)
+        pose = CameraPose(0.0, 0.0, -h, view.heading_deg, view.pitch_deg)
+        g = ground_point(lens, pose, lens.width_px / 2, lens.height_px / 2)
+        hd = math.radians(view.heading_deg)
+        if g is None or math.hypot(*g) > TILE_LOOKAHEAD_M:
+            g = (TILE_LOOKAHEAD_M * math.cos(hd), TILE_LOOKAHEAD_M * math.sin(hd))
+        m_lat = math.radians(1.0) * 6_371_008.8
+        m_lon = m_lat * math.cos(math.radians(view.lat_deg))
+        return view.lat_deg + g[0] / m_lat, view.lon_deg + g[1] / m_lon
+
+
+class _Projector:
+    """project() with the rotation computed once per frame."""
+
+    def __init__(self, lens: Lens, pose: CameraPose) -> None:
+        self.r = pose.rotation()
+        self.c = pose.position
+        self.f = lens.focal_px
+        self.cx, self.cy = lens.width_px / 2, lens.height_px / 2
+
+    def ground(self, ne: NDArray[np.float64]) -> tuple[NDArray[np.float64], NDArray[np.bool_]]:
+        """Pixels x16 (for cv2's shift=4) of ground points (N x 2 north, east), and in front."""
+        d = np.empty((len(ne), 3))
+        d[:, :2] = ne - self.c[:2]
+        d[:, 2] = -self.c[2]
+        cam = d @ self.r.T
+        z = cam[:, 2]
+        front = z > 1e-3
+        zs = np.where(front, z, 1.0)
+        uv = np.empty((len(ne), 2))
+        uv[:, 0] = (self.f * cam[:, 0] / zs + self.cx) * 16
+        uv[:, 1] = (self.f * cam[:, 1] / zs + self.cy) * 16
+        return uv, front
+
+
+def _poly(proj: _Projector, ne: NDArray[np.float64]) -> NDArray[np.int32] | None:
+    uv, front = proj.ground(ne)
+    if not front.all() or np.abs(uv).max() > 2**24:
+        return None
+    return np.round(uv).astype(np.int32)
+
+
+def _draw_marker(out: Image, proj: _Projector, n0: float, e0: float) -> None:
+    ring = np.column_stack([np.cos(_RING), np.sin(_RING)])
+    outer = ring * MARKER_OUTER_M + (n0, e0)
+    inner = ring * MARKER_INNER_M + (n0, e0)
+    a, w = MARKER_INNER_M, MARKER_BAR_M / 2
+    bar_ns = np.array([[n0 - a, e0 - w], [n0 - a, e0 + w], [n0 + a, e0 + w], [n0 + a, e0 - w]])
+    bar_ew = np.array([[n0 - w, e0 - a], [n0 + w, e0 - a], [n0 + w, e0 + a], [n0 - w, e0 + a]])
+    polys = [_poly(proj, p) for p in (outer, inner, bar_ns, bar_ew)]
+    if polys[0] is not None and polys[1] is not None:
+        cv2.fillPoly(out, [polys[0], polys[1]], MARKER_BGR, cv2.LINE_AA, shift=4)
+    for p in polys[2:]:
+        if p is not None:
+            cv2.fillConvexPoly(out, p, MARKER_BGR, cv2.LINE_AA, shift=4)
+
+
+_PERSON_RING = np.column_stack([np.cos(_RING[::6]), np.sin(_RING[::6])])  # 8 vertices
+_CAR_BOX = np.array([[1.0, 1.0], [1.0, -1.0], [-1.0, -1.0], [-1.0, 1.0]])
+
+
+def _draw_actors(out: Image, proj: _Projector, n0: float, e0: float, actors: list[Actor]) -> None:
+    """All actors' outlines projected in one batch, then filled one by one."""
+    shapes: list[NDArray[np.float64]] = []
+    for a in actors:
+        h = math.radians(a.heading_deg)
+        ch, sh = math.cos(h), math.sin(h)
+        base = _PERSON_RING if a.kind is ActorKind.PERSON else _CAR_BOX
+        local = base * (a.length_m / 2, a.width_m / 2)  # (along, across)
+        ne = np.empty_like(local)
+        ne[:, 0] = n0 + a.north_m + local[:, 0] * ch - local[:, 1] * sh
+        ne[:, 1] = e0 + a.east_m + local[:, 0] * sh + local[:, 1] * ch
+        shapes.append(ne)
+    if not shapes:
+        return
+    uv, front = proj.ground(np.concatenate(shapes))
+    k = 0
+    for a, ne in zip(actors, shapes, strict=True):
+        n = len(ne)
+        pts, ok = uv[k : k + n], front[k : k + n]
+        k += n
+        if not ok.all() or np.abs(pts).max() > 2**24:
+            continue
+        cv2.fillConvexPoly(out, np.round(pts).astype(np.int32), a.colour, cv2.LINE_AA, shift=4)
+
+
+def _draw_sky(out: Image, lens: Lens, pose: CameraPose) -> None:
+    a, b, c = horizon(lens, pose)
+    w, h = lens.width_px, lens.height_px
+    corners = [(0.0, 0.0), (w, 0.0), (w, h), (0.0, h)]
+    sky: list[tuple[float, float]] = []
+    for k in range(4):  # clip the frame to the half-plane a*u + b*v + c <= 0
+        p, q = corners[k], corners[(k + 1) % 4]
+        sp, sq = a * p[0] + b * p[1] + c, a * q[0] + b * q[1] + c
+        if sp <= 0:
+            sky.append(p)
+        if (sp <= 0) != (sq <= 0):
+            t = sp / (sp - sq)
+            sky.append((p[0] + t * (q[0] - p[0]), p[1] + t * (q[1] - p[1])))
+    if len(sky) >= 3:
+        pts = np.round(np.array(sky) * 16).astype(np.int32)
+        cv2.fillPoly(out, [pts], SKY, cv2.LINE_AA, shift=4)

@@ -1,0 +1,295 @@
+"""The camera's I/O: one encoder thread per streaming vehicle, one photo thread for the fleet.
+
+The simulator's asyncio loop never renders or encodes: each tick it puts the newest View of
+every streaming vehicle into that vehicle's one-frame slot (newest wins) and hands photo jobs to
+the photo thread; the threads render, stamp the frame clock code, encode with PyAV's libx264
+(ultrafast, zerolatency, SPS/PPS repeated, a keyframe a second) and send RTP over UDP with
+FFmpeg's rtp muxer, or write a JPEG and report back on the loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import queue
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import cv2
+import numpy as np
+
+from sitl.camera import clockcode
+from sitl.camera.actors import Crowd
+from sitl.camera.protocol import CameraConfig, CameraPayload, CaptureJob
+from sitl.camera.render import Image, Renderer, View
+from sitl.camera.scene import TileCache
+
+log = logging.getLogger(__name__)
+
+RTP_CLOCK = Fraction(1, 90000)
+RETRY_S = 1.0  # after an encoder/socket error
+JPEG_QUALITY = 90
+PHOTO_QUEUE = 16
+
+
+def x264_options(fps: int) -> dict[str, str]:
+    return {
+        "preset": "ultrafast",
+        "threads": "1",  # encode in the calling thread: its CPU time is the whole cost
+        "tune": "zerolatency",
+        "x264-params": f"repeat-headers=1:keyint={fps}:min-keyint={fps}:scenecut=0",
+    }
+
+
+class RtpEncoder:
+    """H.264 frames to rtp://host:port (payload type 96, packetization mode 1)."""
+
+    def __init__(self, host: str, port: int, config: CameraConfig) -> None:
+        lens = config.lens
+        self._out = av.open(f"rtp://{host}:{port}", mode="w", format="rtp")
+        try:
+            s = self._out.add_stream("libx264", rate=config.fps, options=x264_options(config.fps))
+            s.width, s.height, s.pix_fmt = lens.width_px, lens.height_px, "yuv420p"
+            s.bit_rate = config.bitrate_bps
+            s.codec_context.time_base = RTP_CLOCK
+        except Exception:
+            self._out.close()
+            raise
+        self._stream = s
+        self._t0: float | None = None
+        self._last_pts = -1
+        self.frames = 0
+
+    def send(self, bgr: Image, t_s: float) -> None:
+        """Encode and send one BGR frame captured at wall-clock t_s."""
+        yuv: Image = np.asarray(cv2.cvtColor(bgr, cv2.COLOR_BGR2YUV_I420), dtype=np.uint8)
+        frame = av.VideoFrame.from_ndarray(yuv, format="yuv420p")
+        if self._t0 is None:
+            self._t0 = t_s
+        pts = max(round((t_s - self._t0) / RTP_CLOCK), self._last_pts + 1)
+        self._last_pts = pts
+        frame.pts = pts
+        frame.time_base = RTP_CLOCK
+        for packet in self._stream.encode(frame):
+            self._out.mux(packet)
+        self.frames += 1
+
+    def close(self) -> None:
+        try:
+            for packet in self._stream.encode(None):
+                self._out.mux(packet)
+        except (av.FFmpegError, ValueError):
+            pass
+        finally:
+            self._out.close()
+
+
+class VideoStreamer:
+    """One vehicle's encoder thread: renders the newest View at the configured frame rate."""
+
+    def __init__(
+        self, name: str, renderer: Renderer, host: str, port: int, config: CameraConfig,
+        on_running: Callable[[bool], None],
+    ) -> None:
+        self.name = name
+        self.renderer = renderer
+        self.host, self.port = host, port
+        self.config = config
+        self.sending = False  # False: keep warm (tile built), send nothing
+        self.frames_sent = 0
+        self.cpu_s = 0.0  # thread CPU spent rendering and encoding
+        self.errors = 0
+        self._slot: View | None = None
+        self._on_running = on_running
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=f"camera-{name}", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def offer(self, view: View) -> None:
+        """The newest view (one slot: an older one not yet rendered is dropped)."""
+        self._slot = view
+
+    def stop(self, timeout_s: float = 5.0) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout_s)
+
+    def _run(self) -> None:
+        period = 1.0 / self.config.fps
+        encoder: RtpEncoder | None = None
+        next_t = time.monotonic()
+        running = False
+        try:
+            while not self._stop.is_set():
+                view = self._slot
+                c0 = time.thread_time()
+                try:
+                    if view is not None and (self.sending or encoder is None):
+                        t = time.time()
+                        img = self.renderer.render(view)  # also warms the tile cache
+                        if self.sending:
+                            if encoder is None:
+                                encoder = RtpEncoder(self.host, self.port, self.config)
+                            clockcode.draw(img, t)
+                            encoder.send(img, t)
+                            self.frames_sent += 1
+                    if not self.sending and encoder is not None:
+                        encoder.close()
+                        encoder = None
+                except (av.FFmpegError, OSError, ValueError) as exc:
+                    self.errors += 1
+                    log.warning("camera %s: stream error: %s", self.name, exc)
+                    if encoder is not None:
+                        _close_quietly(encoder)
+                        encoder = None
+                    self._stop.wait(RETRY_S)
+                self.cpu_s += time.thread_time() - c0
+                now_running = encoder is not None and self.sending
+                if now_running != running:
+                    running = now_running
+                    self._on_running(running)
+                next_t += period
+                delay = next_t - time.monotonic()
+                if delay < -period:  # fell behind: drop frames, do not burst
+                    next_t = time.monotonic()
+                    delay = 0.0
+                self._stop.wait(max(delay, 0.0))
+        finally:
+            if encoder is not None:
+                _close_quietly(encoder)
+            if running:
+                self._on_running(False)
+
+
+def _close_quietly(encoder: RtpEncoder) -> None:
+    try:
+        encoder.close()
+    except (av.FFmpegError, OSError, ValueError) as exc:
+        log.debug("camera: closing the encoder: %s", exc)
+
+
+class PhotoWriter:
+    """Renders and writes photos (JPEG) in one thread; reports back on the event loop."""
+
+    def __init__(self, directory: Path, renderer: Renderer, loop: asyncio.AbstractEventLoop):
+        self.directory = directory
+        self.renderer = renderer
+        self._loop = loop
+        self._jobs: queue.Queue[tuple[CameraPayload, CaptureJob] | None] = queue.Queue(PHOTO_QUEUE)
+        self._thread = threading.Thread(target=self._run, name="camera-photos", daemon=True)
+        self._thread.start()
+
+    def submit(self, payload: CameraPayload, job: CaptureJob) -> None:
+        try:
+            self._jobs.put_nowait((payload, job))
+        except queue.Full:
+            log.warning("camera: photo queue full, photo %d failed", job.index)
+            payload.capture_done(job, None)
+
+    def close(self, timeout_s: float = 5.0) -> None:
+        try:
+            self._jobs.put(None, timeout=timeout_s)
+        except queue.Full:
+            return
+        self._thread.join(timeout_s)
+
+    def _run(self) -> None:
+        while True:
+            item = self._jobs.get()
+            if item is None:
+                return
+            payload, job = item
+            url: str | None = None
+            try:
+                img = self.renderer.render(job.view)
+                clockcode.draw(img, job.time_utc_us / 1e6)
+                path = self.directory / f"sys{payload.system_id}_IMG_{job.index:05d}.jpg"
+                ok, buf = cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
+                if ok:
+                    path.write_bytes(buf.tobytes())
+                    url = path.resolve().as_uri()
+                else:
+                    log.warning("camera: JPEG encoding of photo %d failed", job.index)
+            except (OSError, ValueError, cv2.error) as exc:
+                log.warning("camera: photo %d of vehicle %d failed: %s", job.index,
+                            payload.system_id, exc)
+            try:
+                self._loop.call_soon_threadsafe(payload.capture_done, job, url)
+            except RuntimeError:  # the loop is closed: the fleet is gone
+                return
+
+
+class CameraIO:
+    """The fleet's camera I/O: streamers started and stopped as vehicles take off and land, the
+    newest view offered each tick, photos written. Built and closed by SimFleet."""
+
+    def __init__(
+        self, payloads: list[CameraPayload], config: CameraConfig, default_host: str,
+        loop: asyncio.AbstractEventLoop, tiles: TileCache | None = None,
+    ) -> None:
+        self.payloads = payloads
+        self.config = config
+        self.host = config.video_host or default_host
+        self.tiles = tiles if tiles is not None else TileCache()
+        self._tmp: tempfile.TemporaryDirectory[str] | None = None
+        if config.image_dir is None:
+            self._tmp = tempfile.TemporaryDirectory(prefix="sitl-camera-")
+            directory = Path(self._tmp.name)
+        else:
+            directory = Path(config.image_dir)
+            directory.mkdir(parents=True, exist_ok=True)
+        self.image_dir = directory
+        self.streamers: dict[int, VideoStreamer] = {}
+        self._loop = loop
+        self.photos = PhotoWriter(
+            directory, Renderer(config.lens, self.tiles, Crowd(config.seed)), loop
+        )
+        for p in payloads:
+            p.io_attached = True
+
+    def tick(self) -> None:
+        for i, p in enumerate(self.payloads):
+            for job in p.pending_captures:
+                self.photos.submit(p, job)
+            p.pending_captures.clear()
+            s = self.streamers.get(i)
+            if p.wants_renderer():
+                if s is None:
+                    s = self._start(i, p)
+                s.sending = p.wants_stream()
+                s.offer(p.view())
+            elif s is not None:
+                s.stop()
+                del self.streamers[i]
+                p.stream_running = False
+
+    def _start(self, i: int, p: CameraPayload) -> VideoStreamer:
+        def running(on: bool) -> None:
+            with contextlib.suppress(RuntimeError):  # the loop is closed: nobody to tell
+                self._loop.call_soon_threadsafe(setattr, p, "stream_running", on)
+
+        renderer = Renderer(self.config.lens, self.tiles, Crowd(self.config.seed))
+        s = VideoStreamer(f"sys{p.system_id}", renderer, self.host, p.video_port, self.config,
+                          running)
+        s.start()
+        self.streamers[i] = s
+        return s
+
+    def close(self) -> None:
+        for s in self.streamers.values():
+            s.stop()
+        self.streamers.clear()
+        self.photos.close()
+        for p in self.payloads:
+            p.stream_running = False
+            p.io_attached = False
+        if self._tmp is not None:
+            self._tmp.cleanup()
