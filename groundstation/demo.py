@@ -17,6 +17,7 @@ import logging
 import os
 import random
 import signal
+import socket
 import statistics
 import sys
 import tempfile
@@ -30,7 +31,12 @@ from groundstation.broker import free_port, free_udp_range
 from groundstation.bus import BrokerConfig, Bus
 from groundstation.cli import configure_logging
 from groundstation.controller import ControllerConfig
-from groundstation.controller_main import config_from_args, controller_running, load_airspace
+from groundstation.controller_main import (
+    VideoOptions,
+    config_from_args,
+    controller_running,
+    load_airspace,
+)
 from groundstation.errors import ConfigError, GroundStationError
 from missions.airspace import Airspace
 from missions.geo import destination
@@ -77,6 +83,22 @@ async def simulator_process(
             except TimeoutError:
                 proc.kill()
                 await proc.wait()
+
+
+def video_base_port(count: int, preferred: int = 5600) -> int:
+    """UDP 5600.. for the drones' video as PX4 SITL uses it, or another free run if taken."""
+    socks: list[socket.socket] = []
+    try:
+        for i in range(count):
+            sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            socks.append(sock)
+            sock.bind(("127.0.0.1", preferred + i))
+    except OSError:
+        return free_udp_range(count)
+    finally:
+        for sock in socks:
+            sock.close()
+    return preferred
 
 
 # --- incidents ------------------------------------------------------------------------------
@@ -239,6 +261,9 @@ class DemoOptions:
     seed: int = 1
     on_scene_s: float = 30.0
     journal: str | None = None
+    video: bool = True
+    video_port: int = 0
+    """The relay's HTTP port (0: a free one; the descriptors carry it)."""
 
 
 def broker_config(opts: DemoOptions, embedded_port: int) -> BrokerConfig:
@@ -265,16 +290,39 @@ async def demo_stack(opts: DemoOptions, broker: BrokerConfig) -> AsyncIterator[C
     from groundstation.docksim import DockSimFleet
 
     site_set = load_sites(opts.sites)
-    args = argparse.Namespace(controller_id="ctl-1", speedup=opts.speedup, on_scene=opts.on_scene_s)
+    args = argparse.Namespace(
+        controller_id="ctl-1",
+        speedup=opts.speedup,
+        on_scene=opts.on_scene_s,
+        no_video=not opts.video,
+    )
     config = config_from_args(args, site_set)
     base_port = free_udp_range(len(site_set.docks))
+    # Each simulated drone's camera streams RTP/H.264 to 127.0.0.1 on video_base + its index
+    # (5600 + i as PX4 SITL's Gazebo camera does, unless taken) and says so over MAVLink.
+    video_base = video_base_port(len(site_set.docks))
+    sim_video = ["--video-base-port", str(video_base)] if opts.video else ["--no-camera"]
     with tempfile.TemporaryDirectory(prefix="dfr-demo-") as tmp:
         journal = opts.journal or str(Path(tmp) / "journal.sqlite")
+        # The relay on loopback with the demo's logins (the controller's roles).
+        video = (
+            VideoOptions(
+                host="127.0.0.1", port=opts.video_port, evidence_dir=Path(tmp) / "evidence"
+            )
+            if opts.video
+            else None
+        )
         async with (
-            simulator_process(opts.sites, base_port, speedup=opts.speedup, seed=opts.seed),
+            simulator_process(
+                opts.sites, base_port, speedup=opts.speedup, seed=opts.seed, extra=sim_video
+            ),
             DockSimFleet(broker, site_set, speedup=opts.speedup, seed=opts.seed),
-            controller_running(config, broker, base_port=base_port, journal_path=journal) as run,
+            controller_running(
+                config, broker, base_port=base_port, journal_path=journal, video=video
+            ) as run,
         ):
+            if run.relay is not None:
+                log.info("video relay: %s", run.relay.url_for("DRONE"))
             if not await run.fleet.wait_all(30.0):
                 raise ConfigError("not every simulated drone was discovered within 30 s")
             yield config
@@ -331,6 +379,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--on-scene", type=float, default=120.0, help="seconds on scene")
     p.add_argument("--timeout", type=float, default=900.0, help="give up after this many seconds")
     p.add_argument("--journal", default=None)
+    p.add_argument("--no-video", action="store_true", help="no cameras, no relay")
     p.add_argument("--screenshot", type=Path, default=None, help="save a PNG of the console")
     p.add_argument("--exit-after", type=float, default=None, help="with --screenshot")
     p.add_argument("-v", "--verbose", action="store_true")
@@ -351,6 +400,7 @@ def main(argv: list[str]) -> int:
         seed=args.seed,
         on_scene_s=args.on_scene,
         journal=args.journal,
+        video=not args.no_video,
     )
     positions = list(args.incident) if args.incident else None
     n_random = args.incidents if args.incidents is not None else (0 if positions else 1)

@@ -24,12 +24,11 @@ from groundstation.videoctl import VideoConfig
 from missions.geo import distance_m
 from missions.sites import SiteSet
 from sitl import Home, SimFleet
+from sitl.camera import CameraConfig
 from tests.controller.conftest import SPEEDUP, small_sites, until
 from tests.controller.test_video_controller import FakeRelay, latest, watching
 
 pytestmark = pytest.mark.integration
-# Until the camera branch is merged (then this line goes): the simulator's camera.
-CameraConfig = pytest.importorskip("sitl.camera", reason="sitl.camera not merged yet").CameraConfig
 
 DRONE = "uav-west-end-1"
 INCIDENT = (51.5150, -0.1250)  # about 700 m east of the West End dock
