@@ -432,7 +432,11 @@ class MavsdkCamera:
         component_id = int(cameras.cameras[0].component_id)
         before = self._capture_seq
         started = time.monotonic()
-        await self._vehicle.call("take_photo", lambda: camera.take_photo(component_id))
+        try:
+            await self._vehicle.call("take_photo", lambda: camera.take_photo(component_id))
+        except VehicleTimeout:
+            # The acknowledgement was lost or late: the still may come all the same.
+            log.info("%s: take_photo not acknowledged; waiting for the capture", self.drone_id)
         while True:
             new = [info for seq, info in self._captures if seq > before]
             if new:

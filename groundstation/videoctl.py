@@ -53,7 +53,7 @@ class VideoConfig:
     """Beyond the timeout, how long before a discovery that did not return is abandoned."""
     retry_s: float = 30.0
     """A drone without a camera (or without its stream information) is asked again this often."""
-    photo_timeout_s: float = 5.0
+    photo_timeout_s: float = 10.0
     snapshot_settle_s: float = 1.0
     """On arrival, the still is taken this long after the drone is on scene (gimbal settled)."""
     gimbal_retry_s: float = 2.0
@@ -434,19 +434,28 @@ class VideoControl:
         )
 
     async def _arrival_snapshot(self, drone_id: str, incident_id: str | None) -> None:
+        """The still on arrival: tried twice (a camera busy encoding may miss the first)."""
         await asyncio.sleep(self.config.snapshot_settle_s)
-        try:
-            await self.snapshot(drone_id, incident_id)
-        except GroundStationError as exc:
-            reason = exc.reason if isinstance(exc, Refused) else str(exc)
-            self.journal.event(
-                "warning",
-                "snapshot_failed",
-                f"{drone_id}: no arrival still: {reason}",
-                drone_id=drone_id,
-                incident_id=incident_id,
-            )
-            log.warning("%s: no arrival still: %s", drone_id, reason)
+        for attempt in (1, 2):
+            try:
+                await self.snapshot(drone_id, incident_id)
+                return
+            except Refused as exc:
+                reason = exc.reason
+                break  # no camera: trying again changes nothing
+            except GroundStationError as exc:
+                reason = str(exc)
+                if attempt == 1:
+                    log.info("%s: arrival still failed (%s), trying again", drone_id, reason)
+                    await asyncio.sleep(self.config.gimbal_retry_s)
+        self.journal.event(
+            "warning",
+            "snapshot_failed",
+            f"{drone_id}: no arrival still: {reason}",
+            drone_id=drone_id,
+            incident_id=incident_id,
+        )
+        log.warning("%s: no arrival still: %s", drone_id, reason)
 
     async def snapshot(self, drone_id: str, incident_id: str | None) -> Photo:
         """A geotagged still, kept as evidence (the relay's evidence store and the journal)."""

@@ -43,6 +43,7 @@ class FakeCamera:
     info: CameraInfo | None = SIMCAM
     hang: bool = False
     gimbal_fails: int = 0
+    photo_fails: int = 0
     calls: list[tuple[Any, ...]] = field(default_factory=list)
     attitude: GimbalAttitude | None = field(default_factory=lambda: GimbalAttitude(-45, 0, 0))
 
@@ -54,6 +55,9 @@ class FakeCamera:
 
     async def take_photo(self, timeout_s: float) -> Photo:
         self.calls.append(("take_photo",))
+        if self.photo_fails > 0:
+            self.photo_fails -= 1
+            raise VehicleTimeout(self.drone_id, "take_photo", "no capture result within 5 s")
         return Photo(
             INCIDENT.lat_deg,
             INCIDENT.lon_deg,
@@ -406,3 +410,21 @@ async def test_a_sortie_carried_on_from_the_journal_is_followed() -> None:
         assert r.relay.named("start_recording") == [("start_recording", DRONE, "inc-9")]
         await until(lambda: r.camera.named("roi"), "the gimbal on the incident")
         assert not r.camera.named("take_photo")
+
+
+async def test_an_arrival_still_that_fails_is_tried_once_more() -> None:
+    async with rig(FakeCamera(photo_fails=1)) as r:
+        await until(lambda: r.relay.named("watch"), "the camera found")
+        r.go(c.Phase.ON_SCENE)
+        await until(lambda: r.relay.named("add_snapshot"), "the still on the second try")
+        assert len(r.camera.named("take_photo")) == 2
+    async with rig(FakeCamera(photo_fails=5)) as r:
+        await until(lambda: r.relay.named("watch"), "the camera found")
+        r.go(c.Phase.ON_SCENE)
+        await until(
+            lambda: any(code == "snapshot_failed" for _, code, _ in r.journal.events),
+            "the failure journaled with its reason",
+        )
+        assert len(r.camera.named("take_photo")) == 2
+        failed = next(m for _, code, m in r.journal.events if code == "snapshot_failed")
+        assert "no capture result" in failed
