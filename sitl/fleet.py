@@ -125,8 +125,8 @@ class SimFleet:
             self.endpoints.clear()
             self._task = None
             if self.camera_io is not None:
-                self.camera_io.close()
-                self.camera_io = None
+                io, self.camera_io = self.camera_io, None
+                await asyncio.to_thread(io.close)  # joins the encoder threads
 
     def restart_streams(self) -> None:
         """Send every stream of every vehicle at the next tick (for a client that just started)."""

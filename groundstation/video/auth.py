@@ -157,3 +157,8 @@ class DemoUsers:
         ):
             return None
         return role
+
+
+def _implementations() -> tuple[type[Authenticator], ...]:
+    """Both logins satisfy the Protocol (checked by mypy)."""
+    return (PasswordFileUsers, DemoUsers)

@@ -15,6 +15,7 @@ than the relay's stall time) is recorded with its start and end. ``groundstation
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -53,6 +54,13 @@ def _safe(name: str) -> str:
 
 def _ms() -> int:
     return int(time.time() * 1000)
+
+
+def _seq_of(path: Path) -> int:
+    try:
+        return int(path.stem.removeprefix("seg-"))
+    except ValueError:
+        return 0
 
 
 def sha256_file(path: Path) -> str:
@@ -322,7 +330,9 @@ class SegmentRecorder:
         self._lock = threading.Lock()
         self._file: Any = None
         self._hash: Any = None
-        self._seq = len(list(self.directory.glob("seg-*.ts")))
+        self._seq = max((_seq_of(p) for p in self.directory.glob("seg-*.ts")), default=0)
+        self.error: str | None = None
+        """Why the recording stopped writing (a full disk...), ``None`` while it is fine."""
         self._start_ms = 0
         self._end_ms = 0
         self._size = 0
@@ -332,25 +342,38 @@ class SegmentRecorder:
         self.record = RecordingRecord(incident_id, sortie_id, drone_id, str(self.directory), _ms())
         store.recording(self.record)
 
-    def feed(self, chunk: Chunk) -> None:
+    def feed(self, chunk: Chunk) -> str | None:
+        """Write a frame (from the ingest thread). A write that fails ends the recording's
+        writing instead of failing again at every frame: the reason is returned that once
+        (and kept in ``error``)."""
         with self._lock:
-            if self._closed:
+            if self._closed or self.error is not None:
+                return None
+            try:
+                self._feed(chunk)
+            except OSError as exc:
+                self.error = f"recording stopped writing: {exc}"
+                with contextlib.suppress(OSError):
+                    self._close_segment()
+                return self.error
+            return None
+
+    def _feed(self, chunk: Chunk) -> None:
+        if self._last_ms is not None and chunk.wall_ms - self._last_ms > self.gap_ms:
+            self._close_segment()
+            self._gap_from = self._last_ms
+        self._last_ms = chunk.wall_ms
+        if self._file is None:
+            if not chunk.key:
                 return
-            if self._last_ms is not None and chunk.wall_ms - self._last_ms > self.gap_ms:
-                self._close_segment()
-                self._gap_from = self._last_ms
-            self._last_ms = chunk.wall_ms
-            if self._file is None:
-                if not chunk.key:
-                    return
-                self._open_segment(chunk.wall_ms)
-            elif chunk.key and chunk.wall_ms - self._start_ms >= self.segment_ms:
-                self._close_segment()
-                self._open_segment(chunk.wall_ms)
-            self._file.write(chunk.data)
-            self._hash.update(chunk.data)
-            self._size += len(chunk.data)
-            self._end_ms = chunk.wall_ms
+            self._open_segment(chunk.wall_ms)
+        elif chunk.key and chunk.wall_ms - self._start_ms >= self.segment_ms:
+            self._close_segment()
+            self._open_segment(chunk.wall_ms)
+        self._file.write(chunk.data)
+        self._hash.update(chunk.data)
+        self._size += len(chunk.data)
+        self._end_ms = chunk.wall_ms
 
     def _open_segment(self, wall_ms: int) -> None:
         if self._gap_from is not None:

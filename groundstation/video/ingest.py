@@ -16,6 +16,7 @@ sender), and keeps trying until stopped. Events go to an :class:`IngestEvents` f
 from __future__ import annotations
 
 import logging
+import socket
 import threading
 import time
 from pathlib import Path
@@ -90,12 +91,15 @@ class RtpIngest:
         *,
         read_timeout_s: float = 1.0,
         retry_s: float = 1.0,
+        port: int | None = None,
     ) -> None:
         self.name = name
         self.sdp_path = sdp_path
         self.events = events
         self.read_timeout_s = read_timeout_s
         self.retry_s = retry_s
+        self.port = port
+        """The stream's UDP port (RTCP on the next), to explain a failure to open it."""
         self.sessions = 0
         self.packets = 0
         self.flushed = 0
@@ -150,6 +154,9 @@ class RtpIngest:
         except av.error.ExitError:
             return None  # nothing arrived within the timeout: try again
         except (av.error.FFmpegError, OSError) as exc:
+            busy = self._port_busy()
+            if busy:
+                return busy
             return f"cannot open the RTP stream: {exc}"
         try:
             if not inp.streams.video:
@@ -188,6 +195,18 @@ class RtpIngest:
             return f"stream error: {exc}"
         finally:
             inp.close()
+
+    def _port_busy(self) -> str | None:
+        """FFmpeg says "invalid data" when it cannot bind the port: say what it is."""
+        if self.port is None:
+            return None
+        for port in (self.port, self.port + 1):  # RTP, then RTCP
+            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+                try:
+                    probe.bind(("0.0.0.0", port))
+                except OSError as exc:
+                    return f"cannot receive on udp port {port}: {exc.strerror or exc}"
+        return None
 
     def _held_back(self, wall_s: float, pts_ticks: int) -> bool:
         """The frame FFmpeg's H.264 parser held back until the next one began, let out when the

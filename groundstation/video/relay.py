@@ -150,13 +150,14 @@ class _Stream:
         self.source = f"rtp://{host}:{port}"
         self.on_state = on_state
         self.hub = StreamHub(max_chunks=cfg.viewer_queue_chunks, max_bytes=cfg.viewer_queue_bytes)
-        self.ingest = RtpIngest(drone_id, sdp_path, self, read_timeout_s=cfg.read_timeout_s)
+        self.ingest = RtpIngest(
+            drone_id, sdp_path, self, read_timeout_s=cfg.read_timeout_s, port=port
+        )
         self.recorder: SegmentRecorder | None = None
         self.state = VideoState.IDLE
         self.reason = f"waiting for the stream on udp port {port}"
         self.width_px = 0
         self.height_px = 0
-        self.stalled_since: int | None = None
         self.error: str | None = None
         self.frames_out_done = 0
         self.dropped_done = 0
@@ -174,11 +175,8 @@ class _Stream:
 
     def chunk(self, chunk: Chunk) -> None:
         recorder = self.recorder
-        if recorder is not None:
-            try:
-                recorder.feed(chunk)
-            except OSError as exc:
-                log.warning("%s: recording failed: %s", self.drone_id, exc)
+        if recorder is not None and (error := recorder.feed(chunk)) is not None:
+            log.error("%s: %s", self.drone_id, error)
         self.relay._post(lambda: self._push(chunk))
 
     def session_failed(self, reason: str) -> None:
@@ -197,7 +195,8 @@ class _Stream:
 
     def _failed(self, reason: str) -> None:
         self.error = reason
-        if self.state != VideoState.LIVE:
+        if self.state != VideoState.LIVE and reason != self.reason:
+            log.warning("%s: %s", self.drone_id, reason)
             self.reason = reason
             self.emit(force=True)
 
@@ -207,8 +206,6 @@ class _Stream:
             self.set_state(VideoState.LIVE, "")
 
     def set_state(self, state: VideoState, reason: str) -> None:
-        if state == VideoState.LIVE:
-            self.stalled_since = None
         self.state, self.reason = state, reason
         self.emit(force=True)
 
@@ -219,7 +216,6 @@ class _Stream:
             return
         silent_ms = now_ms - last
         if self.state == VideoState.LIVE and silent_ms > cfg.stall_s * 1000:
-            self.stalled_since = last
             self.hub.restart()
             self.set_state(VideoState.RECONNECTING, f"no video since {_hms(last)}")
         elif (
@@ -251,15 +247,17 @@ class _Stream:
         )
 
     def emit(self, *, force: bool) -> None:
-        """Report the status on a change of state (at once) or of measurements (at most every
-        5 s: fps by more than 1, bitrate by more than 10 %, or the picture size)."""
+        """Report the status on a change of state (at once) or of measurements (the first one
+        after a second, then at most every 5 s: fps by more than 1, bitrate by more than 10 %,
+        or the picture size)."""
         callback = self.on_state or self.relay.on_state
         if callback is None:
             return
         status = self.status()
         old = self._emitted
         if not force and old is not None:
-            if time.monotonic() - self._emitted_at < 5.0:
+            # the first measurement after a change soon, later ones at most every 5 s
+            if time.monotonic() - self._emitted_at < (1.0 if old.fps == 0 else 5.0):
                 return
             changed = (
                 abs(status.fps - old.fps) > 1.0
@@ -415,6 +413,8 @@ class VideoRelay:
         except OSError as exc:
             del self._streams[drone_id]
             raise VideoError(f"{drone_id}: cannot write the stream's SDP: {exc}") from exc
+        if self._streams.get(drone_id) is not stream:
+            raise VideoError(f"{drone_id}: unwatched while being watched")
         stream.ingest.start()
         stream.emit(force=True)
         return stream.status()
@@ -573,7 +573,10 @@ class VideoRelay:
         resp = web.StreamResponse(
             headers={"Content-Type": "video/mp2t", "Cache-Control": "no-store"}
         )
-        await resp.prepare(request)
+        try:
+            await resp.prepare(request)
+        except ConnectionError:
+            return resp  # the viewer left before the headers went out
         viewer = stream.hub.add_viewer(login.username)
         log.info(
             "%s: viewer %d (%s) from %s", drone_id, viewer.viewer_id, login.username, request.remote

@@ -79,10 +79,9 @@ class CameraPose:
     def rotation(self) -> Mat:
         """R such that p_camera = R @ (p_ned - camera position)."""
         y, p = math.radians(self.heading_deg), math.radians(self.pitch_deg)
-        forward = np.array([math.cos(p) * math.cos(y), math.cos(p) * math.sin(y), -math.sin(p)])
-        right = np.array([-math.sin(y), math.cos(y), 0.0])
-        down = np.cross(forward, right)
-        return np.stack([right, down, forward])
+        cy, sy, cp, sp = math.cos(y), math.sin(y), math.cos(p), math.sin(p)
+        # rows: right, down (= forward x right), forward
+        return np.array([[-sy, cy, 0.0], [sp * cy, sp * sy, cp], [cp * cy, cp * sy, -sp]])
 
     @property
     def position(self) -> Mat:

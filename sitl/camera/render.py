@@ -14,7 +14,15 @@ from numpy.typing import NDArray
 
 from sitl.camera.actors import Actor, ActorKind, Crowd
 from sitl.camera.lens import CameraPose, Lens, ground_homography, ground_point, horizon
-from sitl.camera.scene import FAR_GROUND, SKY, TILE_SIZE_M, Tile, TileCache
+from sitl.camera.scene import (
+    FAR_GROUND,
+    M_PER_PX,
+    MIP_FACTOR,
+    SKY,
+    TILE_SIZE_M,
+    Tile,
+    TileCache,
+)
 
 Image = NDArray[np.uint8]
 
@@ -66,14 +74,17 @@ class Renderer:
             view.pitch_deg,
         )
         hom = ground_homography(lens, pose, tile.plane_to_ned(0.0))
-        out: Image = cv2.warpPerspective(  # type: ignore[assignment]
-            tile.image,
-            hom,
-            (lens.width_px, lens.height_px),
-            flags=self._interp,
-            borderMode=cv2.BORDER_CONSTANT,
-            borderValue=FAR_GROUND,
-        )
+        out = np.empty((lens.height_px, lens.width_px, 3), np.uint8)
+        split = _coarse_rows(hom, lens)
+        # Far rows (top) from the coarse copy, near rows from the full tile: a two-level mipmap.
+        coarse_hom = hom @ _MIP
+        for src, h, a, b in ((tile.coarse, coarse_hom, 0, split),
+                             (tile.image, hom, split, lens.height_px)):
+            if b > a:
+                shift = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, -a], [0.0, 0.0, 1.0]])
+                cv2.warpPerspective(src, shift @ h, (lens.width_px, b - a), dst=out[a:b],
+                                    flags=self._interp, borderMode=cv2.BORDER_CONSTANT,
+                                    borderValue=FAR_GROUND)
         if view.incident is not None:
             n0 = (view.incident[0] - f.lat0_deg) * f._m_per_deg_lat
             e0 = (view.incident[1] - f.lon0_deg) * f._m_per_deg_lon
@@ -114,6 +125,30 @@ class Renderer:
         m_lat = math.radians(1.0) * 6_371_008.8
         m_lon = m_lat * math.cos(math.radians(view.lat_deg))
         return view.lat_deg + g[0] / m_lat, view.lon_deg + g[1] / m_lon
+
+
+_MIP = np.array([[MIP_FACTOR, 0.0, (MIP_FACTOR - 1) / 2],
+                 [0.0, MIP_FACTOR, (MIP_FACTOR - 1) / 2], [0.0, 0.0, 1.0]])
+COARSE_M_PER_PX = 2 * M_PER_PX  # ground per picture pixel beyond which the coarse copy serves
+
+
+def _coarse_rows(hom: NDArray[np.float64], lens: Lens) -> int:
+    """How many rows from the top see the ground so far away (more than COARSE_M_PER_PX per
+    picture pixel, along the centre column) that the coarse copy of the tile serves them."""
+    inv = np.linalg.inv(hom)
+    v = np.arange(0, lens.height_px + 1, 8, dtype=np.float64)
+    p = inv @ np.stack([np.full_like(v, lens.width_px / 2), v, np.ones_like(v)])
+    w = p[2]
+    ahead = w > 1e-12  # rows that see the ground in front of the camera
+    x = np.where(ahead, p[0] / np.where(ahead, w, 1.0), np.inf)
+    y = np.where(ahead, p[1] / np.where(ahead, w, 1.0), np.inf)
+    with np.errstate(invalid="ignore"):  # inf - inf beyond the horizon: not finite, far
+        step = np.hypot(np.diff(x), np.diff(y)) * M_PER_PX / 8  # metres per picture row
+    far = ~(ahead[:-1] & ahead[1:]) | ~np.isfinite(step) | (step > COARSE_M_PER_PX)
+    near = np.nonzero(~far)[0]
+    if len(near) == 0:
+        return lens.height_px
+    return int(min(lens.height_px, 8 * near[0]))
 
 
 class _Projector:
@@ -163,32 +198,33 @@ def _draw_marker(out: Image, proj: _Projector, n0: float, e0: float) -> None:
 
 
 _PERSON_RING = np.column_stack([np.cos(_RING[::6]), np.sin(_RING[::6])])  # 8 vertices
-_CAR_BOX = np.array([[1.0, 1.0], [1.0, -1.0], [-1.0, -1.0], [-1.0, 1.0]])
+_CAR_BOX8 = np.repeat(np.array([[1.0, 1.0], [1.0, -1.0], [-1.0, -1.0], [-1.0, 1.0]]), 2, axis=0)
 
 
 def _draw_actors(out: Image, proj: _Projector, n0: float, e0: float, actors: list[Actor]) -> None:
-    """All actors' outlines projected in one batch, then filled one by one."""
-    shapes: list[NDArray[np.float64]] = []
-    for a in actors:
-        h = math.radians(a.heading_deg)
-        ch, sh = math.cos(h), math.sin(h)
-        base = _PERSON_RING if a.kind is ActorKind.PERSON else _CAR_BOX
-        local = base * (a.length_m / 2, a.width_m / 2)  # (along, across)
-        ne = np.empty_like(local)
-        ne[:, 0] = n0 + a.north_m + local[:, 0] * ch - local[:, 1] * sh
-        ne[:, 1] = e0 + a.east_m + local[:, 0] * sh + local[:, 1] * ch
-        shapes.append(ne)
-    if not shapes:
+    """All actors' outlines built and projected in one batch, then filled one by one."""
+    if not actors:
         return
-    uv, front = proj.ground(np.concatenate(shapes))
-    k = 0
-    for a, ne in zip(actors, shapes, strict=True):
-        n = len(ne)
-        pts, ok = uv[k : k + n], front[k : k + n]
-        k += n
-        if not ok.all() or np.abs(pts).max() > 2**24:
-            continue
-        cv2.fillConvexPoly(out, np.round(pts).astype(np.int32), a.colour, cv2.LINE_AA, shift=4)
+    k = len(actors)
+    people = np.array([a.kind is ActorKind.PERSON for a in actors])
+    pos = np.array([(n0 + a.north_m, e0 + a.east_m) for a in actors])
+    h = np.radians([a.heading_deg for a in actors])
+    half = np.array([(a.length_m / 2, a.width_m / 2) for a in actors])
+    # Every actor as 8 vertices (a car's box repeats its corners): one array, one projection.
+    shape = np.where(people[:, None, None], _PERSON_RING[None], _CAR_BOX8[None]) * half[:, None]
+    ch, sh = np.cos(h)[:, None], np.sin(h)[:, None]
+    ne = np.empty((k, 8, 2))
+    ne[..., 0] = pos[:, 0:1] + shape[..., 0] * ch - shape[..., 1] * sh
+    ne[..., 1] = pos[:, 1:2] + shape[..., 0] * sh + shape[..., 1] * ch
+    uv, front = proj.ground(ne.reshape(-1, 2))
+    uv = uv.reshape(k, 8, 2)
+    ok = front.reshape(k, 8).all(axis=1) & (np.abs(uv).max(axis=(1, 2)) < 2**24)
+    w, h_px = out.shape[1] * 16, out.shape[0] * 16
+    inside = ((uv[..., 0].max(axis=1) > 0) & (uv[..., 0].min(axis=1) < w)
+              & (uv[..., 1].max(axis=1) > 0) & (uv[..., 1].min(axis=1) < h_px))
+    pts = np.round(uv).astype(np.int32)
+    for i in np.nonzero(ok & inside)[0]:
+        cv2.fillConvexPoly(out, pts[i], actors[i].colour, cv2.LINE_AA, shift=4)
 
 
 def _draw_sky(out: Image, lens: Lens, pose: CameraPose) -> None:

@@ -117,10 +117,15 @@ class VideoStreamer:
         """The newest view (one slot: an older one not yet rendered is dropped)."""
         self._slot = view
 
-    def stop(self, timeout_s: float = 5.0) -> None:
+    def stop(self, timeout_s: float | None = 5.0) -> None:
+        """Ask the thread to stop; wait for it unless timeout_s is None (from the event loop)."""
         self._stop.set()
-        if self._thread.is_alive():
+        if timeout_s is not None and self._thread.is_alive():
             self._thread.join(timeout_s)
+
+    @property
+    def alive(self) -> bool:
+        return self._thread.is_alive()
 
     def _run(self) -> None:
         period = 1.0 / self.config.fps
@@ -146,7 +151,9 @@ class VideoStreamer:
                         encoder = None
                 except (av.FFmpegError, OSError, ValueError) as exc:
                     self.errors += 1
-                    log.warning("camera %s: stream error: %s", self.name, exc)
+                    level = logging.WARNING if self.errors == 1 else logging.DEBUG
+                    log.log(level, "camera %s: stream to %s:%d: %s (retrying every %.0f s)",
+                            self.name, self.host, self.port, exc, RETRY_S)
                     if encoder is not None:
                         _close_quietly(encoder)
                         encoder = None
@@ -248,6 +255,7 @@ class CameraIO:
             directory.mkdir(parents=True, exist_ok=True)
         self.image_dir = directory
         self.streamers: dict[int, VideoStreamer] = {}
+        self._stopping: list[VideoStreamer] = []
         self._loop = loop
         self.photos = PhotoWriter(
             directory, Renderer(config.lens, self.tiles, Crowd(config.seed)), loop
@@ -267,9 +275,11 @@ class CameraIO:
                 s.sending = p.wants_stream()
                 s.offer(p.view())
             elif s is not None:
-                s.stop()
+                s.stop(None)  # the thread ends by itself; close() waits for it
+                self._stopping.append(s)
                 del self.streamers[i]
                 p.stream_running = False
+        self._stopping = [s for s in self._stopping if s.alive]
 
     def _start(self, i: int, p: CameraPayload) -> VideoStreamer:
         def running(on: bool) -> None:
@@ -284,9 +294,11 @@ class CameraIO:
         return s
 
     def close(self) -> None:
-        for s in self.streamers.values():
+        """Stop every thread and wait for them (blocking: run it off the event loop)."""
+        for s in [*self.streamers.values(), *self._stopping]:
             s.stop()
         self.streamers.clear()
+        self._stopping.clear()
         self.photos.close()
         for p in self.payloads:
             p.stream_running = False

@@ -4,6 +4,7 @@ the manifest, and ``groundstation report`` / ``report --verify`` on them."""
 from __future__ import annotations
 
 import json
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 
@@ -115,6 +116,13 @@ def test_report_lists_and_verify_catches_changes(
     assert "recording d1 sortie S-1" in out and f"{len(rec.segments)} segments" in out
     assert "gap " in out and "snapshot d1" in out and "51.500000" in out
 
+    assert _report(jpath, "--json") == 0
+    as_json = json.loads(capsys.readouterr().out)
+    (recording,) = as_json["recordings"]
+    assert [s["sha256"] for s in recording["segments"]] == [s.sha256 for s in rec.segments]
+    assert recording["gaps"][0]["reason"] == "no video from the drone"
+    assert as_json["snapshots"][0]["lat_deg"] == 51.5
+
     assert _report(jpath, "--verify") == 0
     assert "evidence verified: 5 file(s)" in capsys.readouterr().out
 
@@ -162,3 +170,27 @@ def test_report_on_a_journal_without_video(
     Journal(jpath).close()
     assert _report(jpath, "--verify") == 0
     assert "0 file(s)" in capsys.readouterr().out
+
+
+def test_a_write_that_fails_stops_the_recording_once(tmp_path: Path) -> None:
+    store = EvidenceStore(tmp_path, None, _now)
+    rec = SegmentRecorder(store, "d1", "INC-4", "S-1", segment_s=1.0, gap_ms=1500)
+    assert rec.feed(Chunk(b"k" * 188, True, T0, 0)) is None
+    shutil.rmtree(rec.directory)  # the evidence disk went away
+    error = rec.feed(Chunk(b"k" * 188, True, T0 + 1000, 90_000))
+    assert error is not None and "recording stopped writing" in error
+    assert rec.feed(Chunk(b"p" * 188, False, T0 + 1040, 93_600)) is None  # said once
+    assert [s.seq for s in rec.segments] == [1]  # the segment written before is listed
+    rec.close(now_ms=T0 + 1100)
+
+
+def test_segment_numbers_continue_after_a_restart(tmp_path: Path) -> None:
+    store = EvidenceStore(tmp_path, None, _now)
+    first = SegmentRecorder(store, "d1", "INC-5", "S-1", segment_s=10.0, gap_ms=1500)
+    first.feed(Chunk(b"k" * 188, True, T0, 0))
+    first.close(now_ms=T0 + 40)
+    Path(first.segments[0].path).rename(first.directory / "seg-000007.ts")
+    again = SegmentRecorder(store, "d1", "INC-5", "S-1", segment_s=10.0, gap_ms=1500)
+    again.feed(Chunk(b"k" * 188, True, T0 + 100, 0))
+    again.close(now_ms=T0 + 140)
+    assert again.segments[0].seq == 8

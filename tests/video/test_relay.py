@@ -303,3 +303,25 @@ async def test_snapshot_through_the_relay(tmp_path: Path) -> None:
     listing = _report_cli(jpath, "--verify")
     assert listing.returncode == 0, listing.stderr
     assert "evidence verified: 1 file(s) of 1 incident(s)" in listing.stdout
+
+
+async def test_a_busy_port_is_explained_then_taken_when_free(tmp_path: Path) -> None:
+    port = free_udp_range(2)
+    blocker = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    blocker.bind(("0.0.0.0", port))
+    states: list[StreamStatus] = []
+    async with VideoRelay(
+        RelayConfig(evidence_dir=tmp_path), DEMO, on_state=states.append
+    ) as relay:
+        await relay.watch("d1", port)
+        try:
+            await _wait_for(lambda: "in use" in relay.status("d1").reason, 15)
+        finally:
+            blocker.close()
+        assert relay.status("d1").state == VideoState.IDLE
+        assert (
+            relay.status("d1").reason
+            == f"cannot receive on udp port {port}: Address already in use"
+        )
+        with rtp_source(port, 20):
+            await _wait_state(states, VideoState.LIVE, 20)
