@@ -17,7 +17,6 @@ import logging
 import os
 import random
 import signal
-import socket
 import statistics
 import sys
 import tempfile
@@ -83,22 +82,6 @@ async def simulator_process(
             except TimeoutError:
                 proc.kill()
                 await proc.wait()
-
-
-def video_base_port(count: int, preferred: int = 5600) -> int:
-    """UDP 5600.. for the drones' video as PX4 SITL uses it, or another free run if taken."""
-    socks: list[socket.socket] = []
-    try:
-        for i in range(count):
-            sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-            socks.append(sock)
-            sock.bind(("127.0.0.1", preferred + i))
-    except OSError:
-        return free_udp_range(count)
-    finally:
-        for sock in socks:
-            sock.close()
-    return preferred
 
 
 # --- incidents ------------------------------------------------------------------------------
@@ -299,8 +282,9 @@ async def demo_stack(opts: DemoOptions, broker: BrokerConfig) -> AsyncIterator[C
     config = config_from_args(args, site_set)
     base_port = free_udp_range(len(site_set.docks))
     # Each simulated drone's camera streams RTP/H.264 to 127.0.0.1 on video_base + its index
-    # (5600 + i as PX4 SITL's Gazebo camera does, unless taken) and says so over MAVLink.
-    video_base = video_base_port(len(site_set.docks))
+    # and says so over MAVLink (the controller learns the port from the camera). A free run of
+    # ports rather than PX4's 5600 + i: QGroundControl or PX4 SITL on the same machine hold it.
+    video_base = free_udp_range(len(site_set.docks))
     sim_video = ["--video-base-port", str(video_base)] if opts.video else ["--no-camera"]
     with tempfile.TemporaryDirectory(prefix="dfr-demo-") as tmp:
         journal = opts.journal or str(Path(tmp) / "journal.sqlite")
