@@ -124,6 +124,15 @@ def choose_stream(
     return None, "no camera answered and no stream is configured for the dock"
 
 
+def watch_port(stream: Stream | None, *, busy: bool, recording: bool) -> int | None:
+    """The UDP port the relay should take for a drone, or None. Cameras stream in the air: the
+    relay takes a drone's stream from launch until it is down again and its recording closed
+    (a fleet at rest in its docks costs the relay nothing)."""
+    if stream is None or not (busy or recording):
+        return None
+    return stream.rtp_port
+
+
 # --- the descriptor -------------------------------------------------------------------------
 
 

@@ -134,6 +134,10 @@ class DroneVideo:
     """True once a discovery has ended: until then a drone without a stream is not published."""
     next_discovery_s: float = 0.0
     watching: int | None = None
+    watch_busy: bool = False
+    next_watch_s: float = 0.0
+    stop_pending: bool = False
+    """A stop_recording is on its way: the relay must not drop the stream before it."""
     relay: rules.RelayStatus | None = None
     recording_for: str | None = None
     recording_ok: bool = False
@@ -203,6 +207,7 @@ class VideoControl:
             match change:
                 case rules.StopRecording():
                     dv.recording_for, dv.recording_ok = None, False
+                    dv.stop_pending = True
                     self.host.spawn(self._stop_recording(drone_id), f"rec-stop:{drone_id}")
                 case rules.StartRecording(incident_id=incident_id):
                     dv.recording_for, dv.recording_ok = incident_id, False
@@ -236,6 +241,7 @@ class VideoControl:
                 if not self.host.active:
                     continue
                 self._catch_up(drone_id, dv)
+                self._watch_if_due(drone_id, dv, now)
                 due = dv.applied_gen != dv.look_gen and now >= dv.next_look_s
                 if dv.look is not None and due and not dv.look_busy:
                     dv.look_busy = True
@@ -300,12 +306,23 @@ class VideoControl:
                 else f"none ({no_stream})",
             )
         dv.stream, dv.no_stream_reason = stream, no_stream
-        await self._watch(drone_id, dv)
 
-    async def _watch(self, drone_id: str, dv: DroneVideo) -> None:
-        want = dv.stream.rtp_port if dv.stream is not None else None
-        if self.relay is None or want == dv.watching:
+    def _watch_if_due(self, drone_id: str, dv: DroneVideo, now: float) -> None:
+        if self.relay is None or dv.watch_busy or now < dv.next_watch_s:
             return
+        s = self.host.sortie_of(drone_id)
+        want = rules.watch_port(
+            dv.stream,
+            busy=s is not None and s.busy,
+            recording=dv.recording_for is not None or dv.stop_pending,
+        )
+        if want == dv.watching:
+            return
+        dv.watch_busy = True
+        self.host.spawn(self._watch(drone_id, dv, want), f"watch:{drone_id}")
+
+    async def _watch(self, drone_id: str, dv: DroneVideo, want: int | None) -> None:
+        assert self.relay is not None
         try:
             if dv.watching is not None:
                 await self.relay.unwatch(drone_id)
@@ -316,6 +333,9 @@ class VideoControl:
         except GroundStationError as exc:
             log.warning("%s: the relay cannot take UDP %s: %s", drone_id, want, exc)
             dv.relay = rules.RelayStatus(c.VideoState.LOST, f"relay: {exc}")
+            dv.next_watch_s = time.monotonic() + self.config.retry_s
+        finally:
+            dv.watch_busy = False
 
     # --- the descriptor ---------------------------------------------------------------------
 
@@ -398,7 +418,22 @@ class VideoControl:
     async def _start_recording(self, drone_id: str, incident_id: str) -> None:
         if self.relay is None:
             return
+        dv = self.drones[drone_id]
         sortie_id = f"{drone_id}-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}"
+        # The relay records what it takes: wait (briefly) for it to take the stream.
+        deadline = time.monotonic() + self.config.discover_timeout_s + 5.0
+        while dv.watching is None and time.monotonic() < deadline:
+            await asyncio.sleep(self.config.period_s / 2)
+        if dv.watching is None or dv.recording_for != incident_id:
+            if dv.recording_for == incident_id:
+                self.journal.event(
+                    "warning",
+                    "recording_failed",
+                    f"{drone_id}: recording not started: no stream ({dv.no_stream_reason})",
+                    drone_id=drone_id,
+                    incident_id=incident_id,
+                )
+            return
         try:
             await self.relay.start_recording(drone_id, incident_id, sortie_id)
         except GroundStationError as exc:
@@ -410,7 +445,6 @@ class VideoControl:
                 incident_id=incident_id,
             )
             return
-        dv = self.drones[drone_id]
         if dv.recording_for == incident_id:
             dv.recording_ok = True
         self.journal.event(
@@ -422,13 +456,17 @@ class VideoControl:
         )
 
     async def _stop_recording(self, drone_id: str) -> None:
+        dv = self.drones[drone_id]
         if self.relay is None:
+            dv.stop_pending = False
             return
         try:
             await self.relay.stop_recording(drone_id)
         except GroundStationError as exc:
             log.warning("%s: recording not stopped cleanly: %s", drone_id, exc)
             return
+        finally:
+            dv.stop_pending = False
         self.journal.event(
             "info", "recording_stopped", f"{drone_id}: recording stopped", drone_id=drone_id
         )

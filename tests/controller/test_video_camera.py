@@ -130,7 +130,6 @@ async def test_camera_discovered_roi_at_launch_and_a_geotagged_arrival_still(
         assert (d.width_px, d.height_px) == (1280, 720)
         assert d.hfov_deg is not None and abs(d.hfov_deg - 80.0) < 1.0
         assert d.state == c.VideoState.IDLE  # docked: nothing streams yet
-        assert ("watch", DRONE, str(port)) in st.relay.calls
 
         await until(
             lambda: ctl.drones[DRONE].health.armable and ctl.drones[DRONE].health.dock_ok,
@@ -141,6 +140,8 @@ async def test_camera_discovered_roi_at_launch_and_a_geotagged_arrival_still(
             "incident_create", {"lat_deg": INCIDENT[0], "lon_deg": INCIDENT[1], "priority": 1}
         )
         assert reply.data.result == 0
+        await until(lambda: bool(st.relay.named("watch")), 10.0, "the stream taken at launch")
+        assert st.relay.named("watch")[0] == ("watch", DRONE, str(port))
         # ROI at launch: the simulated gimbal manager holds a region of interest at the incident.
         gimbal = st.sim.cameras[index].gimbal
         await until(lambda: gimbal.roi_ned is not None, 30.0, "a region of interest set")

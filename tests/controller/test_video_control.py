@@ -280,19 +280,36 @@ async def until(pred: Any, what: str, timeout_s: float = 3.0) -> None:
         await asyncio.sleep(0.01)
 
 
-async def test_a_found_camera_is_watched_and_published() -> None:
+def found(r: Rig, camera: str = "DFR SimCam 1") -> bool:
+    d = r.bus.last()
+    return d is not None and d.camera == camera
+
+
+async def test_a_found_camera_is_published_and_watched_from_launch_until_down() -> None:
     async with rig() as r:
-        await until(lambda: r.relay.named("watch"), "the relay to watch the camera's port")
-        assert r.relay.named("watch") == [("watch", DRONE, 5601)]
-        await until(lambda: r.bus.last() is not None, "a descriptor")
+        await until(lambda: found(r), "the camera published")
         d = r.bus.last()
         assert d is not None
         assert d.state == c.VideoState.IDLE and d.url == "http://relay/video/uav-a-1.ts"
-        assert (d.camera, d.hfov_deg, d.gimbal_pitch_deg) == ("DFR SimCam 1", 80.0, -45.0)
-        # Published on change only.
+        assert (d.hfov_deg, d.gimbal_pitch_deg) == (80.0, -45.0)
+        # Published on change only; a drone at rest costs the relay nothing.
         await asyncio.sleep(0.1)
         assert len([p for p in r.bus.published if p[0] == c.drone_video(DRONE)]) == 1
         assert len(r.camera.named("camera_info")) == 1  # found: not asked again
+        assert not r.relay.named("watch")
+        r.go(c.Phase.PREFLIGHT)
+        await until(lambda: r.relay.named("watch"), "the relay to take the camera's port")
+        assert r.relay.named("watch") == [("watch", DRONE, 5601)]
+        # The recording starts once the relay has the stream.
+        await until(lambda: r.relay.named("start_recording"), "recording")
+        assert r.relay.calls.index(r.relay.named("watch")[0]) < r.relay.calls.index(
+            r.relay.named("start_recording")[0]
+        )
+        r.go(c.Phase.CHARGING, incident=None)
+        await until(lambda: r.relay.named("unwatch"), "the stream let go once down")
+        assert r.relay.calls.index(r.relay.named("stop_recording")[0]) < r.relay.calls.index(
+            r.relay.named("unwatch")[0]
+        )
 
 
 async def test_a_camera_that_never_answers_is_no_camera_and_asked_again() -> None:
@@ -305,7 +322,7 @@ async def test_a_camera_that_never_answers_is_no_camera_and_asked_again() -> Non
         assert not r.relay.calls
         # The camera turns up later: found on the next try.
         r.camera.info = SIMCAM
-        await until(lambda: r.relay.named("watch"), "the camera found on a retry")
+        await until(lambda: found(r), "the camera found on a retry")
 
 
 async def test_a_hanging_adapter_cannot_block_discovery() -> None:
@@ -319,15 +336,17 @@ async def test_a_hanging_adapter_cannot_block_discovery() -> None:
 async def test_a_configured_stream_stands_in_for_a_silent_camera() -> None:
     sites = one_dock({"rtp_port": 5700, "hfov_deg": 90})
     async with rig(FakeCamera(info=None), sites=sites) as r:
-        await until(lambda: r.relay.named("watch"), "the configured stream watched")
-        assert r.relay.named("watch") == [("watch", DRONE, 5700)]
+        await until(lambda: found(r, rules.CONFIGURED), "the configured stream published")
         d = r.bus.last()
-        assert d is not None and d.camera == rules.CONFIGURED and d.hfov_deg == 90.0
+        assert d is not None and d.hfov_deg == 90.0 and d.source == "rtp://0.0.0.0:5700"
+        r.go(c.Phase.PREFLIGHT)
+        await until(lambda: r.relay.named("watch"), "the configured stream taken at launch")
+        assert r.relay.named("watch") == [("watch", DRONE, 5700)]
 
 
 async def test_a_sortie_aims_records_and_takes_its_arrival_still() -> None:
     async with rig() as r:
-        await until(lambda: r.relay.named("watch"), "watch")
+        await until(lambda: found(r), "the camera found")
         r.go(c.Phase.PREFLIGHT)
         await until(lambda: r.relay.named("start_recording"), "recording at launch")
         assert r.relay.named("start_recording") == [("start_recording", DRONE, "inc-1")]
@@ -370,7 +389,7 @@ async def test_a_failing_gimbal_is_retried_and_the_sortie_is_not_held() -> None:
 
 async def test_the_pilots_requests() -> None:
     async with rig() as r:
-        await until(lambda: r.relay.named("watch"), "watch")
+        await until(lambda: found(r), "the camera found")
         r.go(c.Phase.ON_SCENE)
         req = c.DroneCamera(drone_id=DRONE, action=c.CameraAction.LOOK_AT_IMAGE, x=0.5, y=0.5)
         out = await r.video.command("pilot", req)
@@ -414,12 +433,12 @@ async def test_a_sortie_carried_on_from_the_journal_is_followed() -> None:
 
 async def test_an_arrival_still_that_fails_is_tried_once_more() -> None:
     async with rig(FakeCamera(photo_fails=1)) as r:
-        await until(lambda: r.relay.named("watch"), "the camera found")
+        await until(lambda: found(r), "the camera found")
         r.go(c.Phase.ON_SCENE)
         await until(lambda: r.relay.named("add_snapshot"), "the still on the second try")
         assert len(r.camera.named("take_photo")) == 2
     async with rig(FakeCamera(photo_fails=5)) as r:
-        await until(lambda: r.relay.named("watch"), "the camera found")
+        await until(lambda: found(r), "the camera found")
         r.go(c.Phase.ON_SCENE)
         await until(
             lambda: any(code == "snapshot_failed" for _, code, _ in r.journal.events),

@@ -200,8 +200,8 @@ async def test_descriptors_for_a_silent_camera_and_a_configured_stream(
         assert d is not None
         assert d.url == "http://127.0.0.1:8090/video/uav-west-end-1.ts"
         assert d.camera == rules.CONFIGURED and (d.width_px, d.height_px) == (1280, 720)
-        assert ("watch", WITH_STREAM, "56001") in st.relay.calls
-        assert not any(x[1] == NO_CAMERA for x in st.relay.calls)
+        # At rest in their docks, no stream is taken (the cameras stream in the air).
+        assert not st.relay.named("watch")
 
         # The relay reports frames: the descriptor turns live.
         st.run.controller.video.relay_state(
@@ -267,6 +267,8 @@ async def test_a_sortie_records_from_launch_to_landing_and_goes_on_without_a_cam
         await until(
             lambda: bool(st.relay.named("start_recording")), 10.0, "recording started at launch"
         )
+        # The dock's configured stream taken at launch, before the recording started.
+        assert st.relay.calls[0] == ("watch", WITH_STREAM, "56001")
         _, drone, inc, sortie_id = st.relay.named("start_recording")[0]
         assert (drone, inc) == (WITH_STREAM, incident_id)
         assert sortie_id.startswith(WITH_STREAM)
@@ -279,6 +281,7 @@ async def test_a_sortie_records_from_launch_to_landing_and_goes_on_without_a_cam
         await until(
             lambda: bool(st.relay.named("stop_recording")), 5.0, "recording stopped after landing"
         )
+        await until(lambda: bool(st.relay.named("unwatch")), 5.0, "the stream let go")
         assert len(st.relay.named("start_recording")) == 1
         # No camera to take the arrival still with: journaled with the reason, sortie unharmed.
         events = ctl.journal.events()

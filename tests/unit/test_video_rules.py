@@ -83,6 +83,14 @@ def test_no_camera_and_nothing_configured_says_so() -> None:
     assert "no camera" in reason and "configured" in reason
 
 
+def test_the_relay_takes_a_stream_from_launch_until_the_recording_is_closed() -> None:
+    s = _stream()
+    assert r.watch_port(s, busy=False, recording=False) is None  # at rest in the dock
+    assert r.watch_port(s, busy=True, recording=False) == 5601
+    assert r.watch_port(s, busy=False, recording=True) == 5601  # down, recording not closed
+    assert r.watch_port(None, busy=True, recording=True) is None
+
+
 # --- the descriptor -------------------------------------------------------------------------
 
 
