@@ -37,11 +37,24 @@ def _decoder(name: str) -> msgspec.json.Decoder[Any]:
     return msgspec.json.Decoder(channel.payload)
 
 
-def validate(topic: str, payload: bytes) -> None:
+def validate(topic: str, payload: bytes | bytearray | str | dict[str, Any]) -> None:
     """Check one message against the schema of its channel; raise ValueError with the reason.
 
-    An empty payload is accepted on retained channels: it clears the retained message.
+    ``payload`` is what goes on the wire (bytes, or its text), or the JSON object as a dict
+    (encoded here first). An empty payload is accepted on retained channels: it clears the
+    retained message. Anything else (a list, a number) is refused with ValueError too.
     """
+    if isinstance(payload, dict):
+        try:
+            payload = json.dumps(payload).encode()
+        except (TypeError, ValueError) as exc:
+            raise c.ContractError(f"{topic}: payload is not JSON-serialisable: {exc}") from exc
+    elif isinstance(payload, str):
+        payload = payload.encode()
+    elif not isinstance(payload, bytes | bytearray):
+        raise c.ContractError(
+            f"{topic}: payload must be bytes, str or a dict, not {type(payload).__name__}"
+        )
     found = c.channel_for(topic)
     if found is None:
         raise c.ContractError(f"{topic}: not a channel of the dfr/v1 contract")
@@ -103,6 +116,9 @@ def _examples() -> dict[str, msgspec.Struct]:
             dock_id="islington-1", ts_ms=ts, mode_code=c.DockMode.IDLE,
             cover_state=c.CoverState.CLOSED, drone_in_dock=True, charging=True),
         "dockStatus": c.Presence(status="online", ts_ms=ts),
+        "dockAssignment": c.DockAssignment(
+            dock_id="islington-1", drone_id="uav-islington-1", site_id="islington",
+            lat_deg=51.53393, lon_deg=-0.10882, alt_amsl_m=52.0, ts_ms=ts),
         "dockServices": c.DockServiceRequest(
             tid="6a7bd1c2e0f94d0f8c1f2b9a5d3e4f01", bid="b1d2c3e4f5a6478990aabbccddeeff00",
             timestamp=ts, method=c.DockMethod.COVER_OPEN),

@@ -19,6 +19,8 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "sim": ("sitl.__main__:main", "the PX4-compatible vehicle simulator"),
     "broker-config": ("groundstation.security:main", "write a secured mosquitto configuration"),
     "asyncapi": ("groundstation.asyncapi:main", "print the AsyncAPI document of the contract"),
+    "sites": ("groundstation.sitesfile:main", "check a site-set file, print its JSON Schema"),
+    "lab": ("groundstation.lab:main", "the whole stack for integrators, no incidents, until ^C"),
     "mission": ("missions.cli:mission_main", "import/export QGroundControl plans"),
     "coverage": ("missions.cli:coverage_main", "two-minute coverage of a site set"),
     "report": ("groundstation.report:main", "incidents and sorties from a journal"),

@@ -89,6 +89,7 @@ class VehicleCommands:
                         "dock_failed",
                         f"{action.dock_id}: {reason}",
                         drone_id=drone_id,
+                        dock_id=action.dock_id,
                     )
                 case _:
                     ctl.apply(drone_id, so.CommandDone(ok=False, reason=reason))

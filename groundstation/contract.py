@@ -123,6 +123,7 @@ class Result(enum.IntEnum):
     EXPIRED = 13
     DUPLICATE = 14
     DOCK_FAULT = 15
+    UNKNOWN_DOCK = 16
 
 
 class DockMethod(enum.StrEnum):
@@ -153,12 +154,16 @@ class OperatorMethod(enum.StrEnum):
     SORTIE_RESUME = "sortie_resume"
     DRONE_MISSION = "drone_mission"
     DRONE_CAMERA = "drone_camera"
+    DOCK_COMMAND = "dock_command"
+    INCIDENT_GET = "incident_get"
 
 
 ROLE_METHODS: Final[dict[Role, frozenset[OperatorMethod]]] = {
     Role.OPERATOR: frozenset(OperatorMethod),
     Role.CONTROLLER: frozenset(OperatorMethod),
-    Role.CAD: frozenset({OperatorMethod.INCIDENT_CREATE, OperatorMethod.INCIDENT_CLOSE}),
+    Role.CAD: frozenset(
+        {OperatorMethod.INCIDENT_CREATE, OperatorMethod.INCIDENT_CLOSE, OperatorMethod.INCIDENT_GET}
+    ),
     Role.VIEWER: frozenset(),
     Role.DOCK: frozenset(),
 }
@@ -195,6 +200,7 @@ DOCK_LEAVES: Final = (
     "services_reply",
     "events",
     "events_reply",
+    "assignment",
 )
 
 
@@ -516,6 +522,15 @@ class DroneCamera(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fiel
     y: UnitInterval | None = None
 
 
+class DockCommand(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """Dock maintenance by an operator: reboot a dock (clears a fault such as a stuck cover),
+    or open or close its cover. Refused while the dock's drone is out or the dock is busy; the
+    reply relays the dock's answer, the job's end comes as an alert with the dock's id."""
+
+    dock_id: Id
+    method: Literal["device_reboot", "cover_open", "cover_close"]
+
+
 OPERATOR_DATA: Final[dict[OperatorMethod, type[msgspec.Struct]]] = {
     OperatorMethod.INCIDENT_CREATE: IncidentCreate,
     OperatorMethod.INCIDENT_CLOSE: IncidentRef,
@@ -530,6 +545,8 @@ OPERATOR_DATA: Final[dict[OperatorMethod, type[msgspec.Struct]]] = {
     OperatorMethod.SORTIE_RESUME: DroneRef,
     OperatorMethod.DRONE_MISSION: DroneMission,
     OperatorMethod.DRONE_CAMERA: DroneCamera,
+    OperatorMethod.DOCK_COMMAND: DockCommand,
+    OperatorMethod.INCIDENT_GET: IncidentRef,
 }
 
 
@@ -592,6 +609,19 @@ class DockState(msgspec.Struct, frozen=True, kw_only=True):
     drone_in_dock: bool
     charging: bool
     fault: str | None = None
+
+
+class DockAssignment(msgspec.Struct, frozen=True, kw_only=True):
+    """``docks/{dock_id}/assignment``: retained, from the controller: which drone lives in this
+    dock (its telemetry is ``drones/{drone_id}/telemetry``) and where the site set puts it."""
+
+    dock_id: Id
+    drone_id: Id
+    site_id: str
+    lat_deg: Lat
+    lon_deg: Lon
+    alt_amsl_m: float
+    ts_ms: int = 0
 
 
 class Presence(msgspec.Struct, frozen=True, kw_only=True):
@@ -840,6 +870,16 @@ CHANNELS: Final[tuple[Channel, ...]] = (
         "dock",
         "Dock presence: online on connection, offline by the dock's Last Will.",
         last_will='{"status":"offline"}',
+    ),
+    Channel(
+        "dockAssignment",
+        _dock("assignment"),
+        DockAssignment,
+        1,
+        True,
+        "controller",
+        "Which drone lives in the dock (and the dock's position in the site set).",
+        id_field="dock_id",
     ),
     Channel(
         "dockServices",

@@ -35,6 +35,8 @@ from groundstation.commands import VehicleCommands
 from groundstation.dispatch import AirspaceCheck, Candidate, FlightModel, choose
 from groundstation.errors import GroundStationError
 from groundstation.journal import Journal
+from groundstation.retention import IncidentRetention
+from groundstation.users import DEMO_USERS
 from groundstation.vehicle import CameraFleet, Fleet, VehicleLink, VehicleSample
 from groundstation.videoctl import StreamRelay, VideoConfig, VideoControl
 from groundstation.watch import Watch, has_come_down
@@ -46,15 +48,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-DEFAULT_ROLES: Mapping[str, c.Role] = {
-    "pilot": c.Role.OPERATOR,
-    "pilot2": c.Role.OPERATOR,
-    "dispatcher": c.Role.OPERATOR,
-    "console": c.Role.OPERATOR,
-    "demo": c.Role.OPERATOR,
-    "cad": c.Role.CAD,
-    "viewer": c.Role.VIEWER,
-}
+DEFAULT_ROLES: Mapping[str, c.Role] = DEMO_USERS
+"""Roles without a users file (``controller --users``): the built-in demo users."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +71,9 @@ class ControllerConfig:
     dock_timeout_s: float = 60.0
     charged_pct: float = 60.0
     auto_close_incidents: bool = True
+    incident_retention_s: float = 600.0
+    """A closed or rejected incident's retained record is cleared this long after it closed
+    (``groundstation.retention``); its history stays in the journal."""
     roles: Mapping[str, c.Role] = field(default_factory=lambda: dict(DEFAULT_ROLES))
     video: VideoConfig = field(default_factory=VideoConfig)
     failsafe_params: Mapping[str, float | int] = field(
@@ -188,6 +186,7 @@ class Controller:
             bus=bus,
             journal=journal,
         )
+        self.retention = IncidentRetention(self)
         self._load()
 
     # --- clock ------------------------------------------------------------------------------
@@ -265,6 +264,7 @@ class Controller:
                     tg.create_task(self.partition.run(), name="partition")
                 tg.create_task(self.telemetry.run(), name="telemetry")
                 tg.create_task(self.video.run(), name="video")
+                tg.create_task(self.retention.run(), name="retention")
         finally:
             self._tg = None
 
@@ -543,7 +543,12 @@ class Controller:
             case so.Alert():
                 inc = self.drones[drone_id].sortie.incident_id
                 self.alert(
-                    action.severity, action.code, action.message, drone_id=drone_id, incident_id=inc
+                    action.severity,
+                    action.code,
+                    action.message,
+                    drone_id=drone_id,
+                    incident_id=inc,
+                    dock_id=action.dock_id,
                 )
             case so.SetIncident():
                 self.set_incident(action.incident_id, action.status, action.reason)
@@ -734,6 +739,8 @@ class Controller:
     async def _publish_incident(self, inc: c.Incident) -> None:
         if not self.active or (self.partition is not None and not self.partition.owns(inc)):
             return
+        if self.retention.expired(inc):
+            return  # cleared from the broker (groundstation.retention); kept in the journal
         await self.bus.publish(c.incident(inc.incident_id), c.encode(inc), qos=1, retain=True)
 
     def alert(

@@ -21,7 +21,7 @@ import sys
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from groundstation import contract as c
 from groundstation.bus import BrokerConfig, Bus, Will
@@ -36,6 +36,7 @@ from groundstation.journal import Journal
 from groundstation.mavsdk_link import DroneEndpoint, MavsdkFleet
 from groundstation.partition import Partition, PartitionConfig
 from groundstation.tasks import cancel_until_done
+from groundstation.users import UserDirectory
 from groundstation.video.auth import Authenticator, DemoUsers, PasswordFileUsers
 from groundstation.video.relay import RelayConfig, StreamStatus, VideoRelay
 from groundstation.videoctl import StreamRelay, VideoConfig, VideoControl
@@ -196,6 +197,7 @@ async def controller_running(
                 docks = DockLink(
                     bus, [d.dock_id for d in config.site_set.docks], speedup=config.speedup
                 )
+                docks.assign(config.site_set.docks)  # each dock is told its drone's id
             if airspace is None:
                 airspace = load_airspace()
             keeper = None if ha is None else LeaseKeeper(ha, config.controller_id, bus)
@@ -297,6 +299,21 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="DIR",
         help="evidence: recordings and stills (default: <journal stem>-evidence/ next to it)",
     )
+    p.add_argument(
+        "--users",
+        default=None,
+        metavar="USERS_JSON",
+        help="users and roles (docs/users.schema.json), the file broker-config --users reads; "
+        "reloaded on SIGHUP and when it changes. Without it: the built-in demo users",
+    )
+    p.add_argument(
+        "--incident-retention",
+        type=float,
+        default=600.0,
+        metavar="S",
+        help="clear a closed or rejected incident's retained record this long after it closed "
+        "(the journal keeps it)",
+    )
     p.add_argument("-v", "--verbose", action="store_true")
     return p
 
@@ -315,6 +332,8 @@ def config_from_args(args: argparse.Namespace, site_set: SiteSet) -> ControllerC
         telemetry_hz_air=getattr(args, "telemetry_hz", 10.0),
         telemetry_hz_ground=getattr(args, "telemetry_hz_ground", 1.0),
         video=VideoConfig(enabled=not getattr(args, "no_video", False)),
+        incident_retention_s=getattr(args, "incident_retention", 600.0),
+        **users_from_args(args),
     )
 
 
@@ -339,6 +358,17 @@ def video_options_from_args(args: argparse.Namespace) -> VideoOptions | None:
     )
 
 
+def users_from_args(args: argparse.Namespace) -> dict[str, Any]:
+    """``roles`` for the config: a live :class:`UserDirectory` of ``--users``, else nothing
+    (the built-in demo users, with a warning: they are for the demo and the lab only)."""
+    path = getattr(args, "users", None)
+    if not path:
+        if hasattr(args, "users"):
+            log.warning("no --users file: the built-in demo users have roles (demo and lab only)")
+        return {}
+    return {"roles": UserDirectory(Path(path))}
+
+
 async def _amain(args: argparse.Namespace) -> int:
     site_set = load_sites(args.sites)
     broker = BrokerConfig.from_url(args.broker, ca_file=args.ca_file, mqtt5=not args.mqtt311)
@@ -347,6 +377,11 @@ async def _amain(args: argparse.Namespace) -> int:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    if isinstance(config.roles, UserDirectory):
+        loop.add_signal_handler(signal.SIGHUP, config.roles.reload)
+        if broker.username and broker.password is None:
+            # mqtt://ctl-1@host: the controller's own password comes from the users file.
+            broker = broker.with_login(broker.username, config.roles.password(broker.username))
     async with controller_running(
         config,
         broker,

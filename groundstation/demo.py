@@ -208,7 +208,7 @@ async def fly_incidents(
                     extra = f" for {st.incident_id}" if st.incident_id else ""
                     out(f"[{time.monotonic() - t0:7.1f}s] {st.drone_id:<18} {st.phase}{extra}")
                 phases[st.drone_id] = st.phase
-            elif ref.kind == "incident":
+            elif ref.kind == "incident" and msg.payload:  # empty: a cleared record
                 inc = c.decode(msg.payload, c.Incident)
                 before = incidents.get(inc.incident_id)
                 incidents[inc.incident_id] = inc

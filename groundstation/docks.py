@@ -100,6 +100,7 @@ class DockLink:
         self._jobs: dict[str, _Job] = {}  # by bid
         self._seen: OrderedDict[str, None] = OrderedDict()  # reply and event tids handled
         self._tasks: set[asyncio.Task[None]] = set()
+        self._locks: dict[str, asyncio.Lock] = {}
         self.reply_timeout_s = max(0.5, REPLY_TIMEOUT_S / speedup)
 
     # --- wiring ------------------------------------------------------------------------------
@@ -119,7 +120,7 @@ class DockLink:
         ref = c.parse_topic(msg.topic)
         if ref is None or ref.kind != "dock":
             return False
-        if ref.leaf in ("services", "events_reply"):
+        if ref.leaf in ("services", "events_reply", "assignment"):
             return True  # our own outbound traffic, if the controller subscribes broadly
         record = self._docks.get(ref.ident)
         if record is None:
@@ -201,10 +202,10 @@ class DockLink:
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:
-            log.warning("no running loop: dock event not acknowledged")
+            log.warning("no running loop: dock message not sent")
             coro.close()
             return
-        task = loop.create_task(coro, name="docklink:events_reply")
+        task = loop.create_task(coro, name="docklink:publish")
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
@@ -212,6 +213,27 @@ class DockLink:
         """Wait for outstanding event acknowledgements (optional, for a tidy shutdown)."""
         if self._tasks:
             await asyncio.wait(set(self._tasks), timeout=2.0)
+
+    def assign(self, docks: Iterable[Any]) -> None:
+        """Tell each dock which drone lives in it: a retained ``assignment`` (re-sent on every
+        connection). ``docks``: the site set's docks (``missions.sites.Dock``)."""
+        for d in docks:
+            if d.dock_id not in self._docks:
+                continue
+            msg = c.DockAssignment(
+                dock_id=d.dock_id, drone_id=d.drone_id, site_id=d.site_id, lat_deg=d.lat_deg,
+                lon_deg=d.lon_deg, alt_amsl_m=d.alt_amsl_m, ts_ms=c.now_ms(),
+            )
+            topic = c.dock_topic(d.dock_id, "assignment")
+            self._bus.set_birth(topic, c.encode(msg))
+            if self._bus.connected:
+                self._spawn(self._publish_retained(topic, c.encode(msg)))
+
+    async def _publish_retained(self, topic: str, payload: bytes) -> None:
+        try:
+            await self._bus.publish(topic, payload, qos=1, retain=True)
+        except BusError as exc:
+            log.warning("%s not sent (sent again on reconnection): %s", topic, exc)
 
     # --- calls -------------------------------------------------------------------------------
 
@@ -223,15 +245,36 @@ class DockLink:
         timeout_s: float = 30.0,
         attempts: int = 3,
         on_progress: Callable[[c.JobEventOutput], None] | None = None,
+        bid: str | None = None,
+        wait_turn: bool = True,
     ) -> None:
         """Run one dock job to its end. Raise DockError on refusal, failure or timeout.
 
         ``timeout_s`` bounds the whole job (divided by ``speedup``); the request is sent up to
-        ``attempts`` times, each with a new tid, while no services_reply comes.
+        ``attempts`` times, each with a new tid, while no services_reply comes. ``bid``: the
+        job's id (made up when not given). ``wait_turn``: this link's calls to one dock run one
+        after another, in call order (a cover_open for a drone recalled while the cover is
+        still closing behind it waits for the close instead of being refused BUSY); False
+        sends at once, and the dock answers BUSY while it runs another job.
         """
         if dock_id not in self._docks:
             raise DockError(dock_id, method, "unknown dock")
-        job = _Job(dock_id, c.DockMethod(method), c.new_tid())
+        if not wait_turn:
+            await self._call(dock_id, method, timeout_s, attempts, on_progress, bid)
+            return
+        async with self._locks.setdefault(dock_id, asyncio.Lock()):
+            await self._call(dock_id, method, timeout_s, attempts, on_progress, bid)
+
+    async def _call(
+        self,
+        dock_id: str,
+        method: c.DockMethod,
+        timeout_s: float,
+        attempts: int,
+        on_progress: Callable[[c.JobEventOutput], None] | None,
+        bid: str | None,
+    ) -> None:
+        job = _Job(dock_id, c.DockMethod(method), bid or c.new_tid())
         self._jobs[job.bid] = job
         loop = asyncio.get_running_loop()
         started = time.monotonic()
@@ -310,7 +353,7 @@ class DockLink:
                 reply = waiter.result()
                 if reply.data.result != 0:
                     reason = str(reply.data.output.get("reason", f"result {reply.data.result}"))
-                    raise DockError(job.dock_id, job.method, reason)
+                    raise DockError(job.dock_id, job.method, reason, reply.data.result)
                 return None
             if events in done:  # progress before the reply: the dock has the job
                 return None
@@ -328,7 +371,8 @@ class DockLink:
         if out.status == c.JobStatus.OK:
             return True
         if out.status in _TERMINAL_FAILURES:
-            raise DockError(job.dock_id, job.method, out.reason or out.status.value)
+            raise DockError(job.dock_id, job.method, out.reason or out.status.value,
+                            int(c.Result.DOCK_FAULT))
         return False
 
     def _done_per_report(self, job: _Job, started: float) -> bool:

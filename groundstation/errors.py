@@ -37,17 +37,21 @@ class VehicleTimeout(VehicleError):
 
 
 class DockError(GroundStationError):
-    def __init__(self, dock_id: str, method: str, reason: str) -> None:
+    def __init__(self, dock_id: str, method: str, reason: str, result: int | None = None) -> None:
         super().__init__(f"dock {dock_id}: {method}: {reason}")
         self.dock_id = dock_id
         self.method = method
         self.reason = reason
+        self.result = result
+        """The dock's own result code when it refused or failed the job, else None."""
 
 
 class Refused(GroundStationError):
     """A request refused with a contract result code and a reason for the caller."""
 
-    def __init__(self, result: int, reason: str) -> None:
+    def __init__(self, result: int, reason: str, **fields: object) -> None:
         super().__init__(reason)
         self.result = result
         self.reason = reason
+        self.fields = fields
+        """Ids the refusal still created (a rejected incident's id), sent beside the reason."""

@@ -13,11 +13,16 @@ import logging
 import math
 import re
 from collections import OrderedDict
+from collections.abc import Coroutine
 from typing import TYPE_CHECKING, Any
+
+import msgspec
 
 from groundstation import contract as c
 from groundstation import sortie as so
+from groundstation.dockops import start_dock_command
 from groundstation.errors import Refused, VehicleError
+from groundstation.users import no_role_reason
 from missions.geo import distance_m
 from missions.plan import PlanError, parse_plan, rebase, to_mavlink_items
 
@@ -30,6 +35,15 @@ NAV_FIRST, NAV_LAST = 16, 95  # MAV_CMD_NAV_* (waypoints, loiters, takeoff, land
 AMSL_FRAMES = frozenset({0, 5})  # MAV_FRAME_GLOBAL, MAV_FRAME_GLOBAL_INT
 MAX_ALT_REL_M = 120.0
 R = c.Result
+
+
+class Deferred(Exception):
+    """A handler whose answer waits on another party (a dock): ``answer`` gives the output or
+    raises Refused; the request is answered when it completes."""
+
+    def __init__(self, answer: Coroutine[Any, Any, dict[str, Any]]) -> None:
+        super().__init__("answered later")
+        self.answer = answer
 
 
 class OperatorServices:
@@ -56,7 +70,38 @@ class OperatorServices:
                 tid = _salvage_tid(payload)
             reply = c.refusal(tid, method, R.MALFORMED, exc.reason)
         except Refused as exc:
-            reply = c.refusal(tid, method, R(exc.result), exc.reason)
+            reply = c.make_reply(tid, method, R(exc.result), {"reason": exc.reason, **exc.fields})
+        except Deferred as exc:
+            # Answered by a task, so that the bus reader is free for the dock's own answer.
+            self.ctl.spawn(self._answer_later(username, req, exc.answer), f"answer:{tid}")
+            return
+        await self._finish(username, tid, method, data, reply, decoded=decoded)
+
+    async def _answer_later(
+        self, username: str, req: c.Request, answer: Coroutine[Any, Any, dict[str, Any]]
+    ) -> None:
+        data: dict[str, Any] | None = None
+        try:
+            reply = c.make_reply(req.tid, req.method, R.OK, await answer, bid=req.bid)
+            data = req.data
+        except Refused as exc:
+            reply = c.make_reply(
+                req.tid, req.method, R(exc.result), {"reason": exc.reason, **exc.fields}
+            )
+        await self._finish(username, req.tid, req.method, data, reply, decoded=True)
+
+    async def _finish(
+        self,
+        username: str,
+        tid: str,
+        method: str,
+        data: dict[str, Any] | None,
+        reply: c.Reply,
+        *,
+        decoded: bool,
+    ) -> None:
+        """Log and journal the answer, remember it for a replayed tid, and send it."""
+        reply_topic = c.operator_services_reply(username)
         if reply.data.result != R.OK:
             log.warning(
                 "refused %s from %s: %s", method or "?", username, reply.data.output.get("reason")
@@ -100,7 +145,7 @@ class OperatorServices:
             raise Refused(R.EXPIRED, f"request is {age_s:.0f} s old (limit {c.COMMAND_TTL_S} s)")
         role = self.ctl.config.roles.get(username)
         if role is None:
-            raise Refused(R.FORBIDDEN, f"{username!r} has no role on this controller")
+            raise Refused(R.FORBIDDEN, no_role_reason(username, self.ctl.config.roles))
         if method not in c.ROLE_METHODS[role]:
             raise Refused(R.FORBIDDEN, f"role {role} may not call {method}")
         data = c.decode_data(req.data, c.OPERATOR_DATA[method])
@@ -134,7 +179,12 @@ class OperatorServices:
         )
         ctl.add_incident(inc)
         if reason is not None:
-            raise Refused(R.AIRSPACE, f"incident {incident_id} rejected: {reason}")
+            raise Refused(
+                R.AIRSPACE,
+                f"incident {incident_id} rejected: {reason}",
+                incident_id=incident_id,
+                status=str(c.IncidentStatus.REJECTED),
+            )
         current = ctl.incidents[incident_id]
         return {
             "incident_id": incident_id,
@@ -153,10 +203,23 @@ class OperatorServices:
         ctl.set_incident(d.incident_id, c.IncidentStatus.CLOSED, f"closed by {username}")
         if d.incident_id in ctl.queue:
             ctl.queue.remove(d.incident_id)
+        out: dict[str, Any] = {"incident_id": d.incident_id, "status": "closed"}
         for drone_id, rt in ctl.drones.items():
             if rt.sortie.incident_id == d.incident_id:
+                # Before take-off the launch is cancelled; after it the drone comes back.
+                grounded = rt.sortie.phase == c.Phase.PREFLIGHT
                 ctl.apply(drone_id, so.Recall(f"incident closed by {username}"))
-        return {"incident_id": d.incident_id}
+                out["drone_id"] = drone_id
+                out["drone_action"] = "launch_cancelled" if grounded else "recalled"
+        return out
+
+    async def _incident_get(self, username: str, d: c.IncidentRef) -> dict[str, Any]:
+        """An incident's record, also after its retained record left the broker (the history
+        is the journal's: every incident this controller has known)."""
+        inc = self.ctl.incidents.get(d.incident_id)
+        if inc is None:
+            raise Refused(R.UNKNOWN_INCIDENT, f"unknown incident {d.incident_id!r}")
+        return {"incident_id": d.incident_id, "incident": msgspec.to_builtins(inc)}
 
     # --- authority ------------------------------------------------------------------------------
 
@@ -297,6 +360,9 @@ class OperatorServices:
         sortie's view, or a still (rules in groundstation.camera_rules)."""
         self._sortie(d.drone_id)  # unknown drones are refused as such
         return await self.ctl.video.command(username, d)
+
+    async def _dock_command(self, username: str, d: c.DockCommand) -> dict[str, Any]:
+        raise Deferred(start_dock_command(self.ctl, username, d))
 
     async def _drone_mission(self, username: str, d: c.DroneMission) -> dict[str, Any]:
         """Fly a QGroundControl plan: parsed, rebased to the drone when asked, every waypoint

@@ -7,6 +7,11 @@ requests, failsafes, ticks carrying the time) and carries out the actions it ret
       --Reached(scene)--> on_scene --(time up | incident closed)--> returning
       --Reached(dock)--> landing --Landed--> charging --Charged--> docked
 
+Closing the incident (``Recall``) before take-off (``preflight``) cancels the launch: once the
+dock and vehicle are prepared the cover closes again and the drone stays docked, never armed.
+During take-off (``launching``) the drone finishes its climb to the safe height and comes
+straight back (``returning``, then lands on its dock); in transit or on scene it returns at once.
+
 Fault exits: a launch that fails before take-off goes back to ``docked`` and hands the incident back
 to the dispatcher (:class:`Requeue`); battery low returns, battery critical lands where it is;
 a landing away from a dock ends in ``fault`` until the drone is carried back onto a dock
@@ -296,6 +301,8 @@ class Alert:
     severity: Severity
     code: str
     message: str
+    dock_id: str | None = None
+    """The dock the alert is about (a launch aborted by its dock, a diversion, a recovery)."""
 
 
 Action = Prepare | ArmTakeoff | Goto | Orbit | Land | DockCall | SetIncident | Requeue | Alert
@@ -343,12 +350,27 @@ def _abort_launch(s: Sortie, reason: str, *, cover_open: bool) -> Result:
     if cover_open:
         actions.append(DockCall(s.dock_id, DockMethod.COVER_CLOSE))
     actions.append(
-        Alert(Severity.WARNING, "launch_aborted", f"{s.drone_id}: launch aborted: {reason}")
+        Alert(
+            Severity.WARNING,
+            "launch_aborted",
+            f"{s.drone_id}: launch aborted: {reason}",
+            s.dock_id,
+        )
     )
     s = replace(
         s, phase=Phase.DOCKED, incident_id=None, target=None, reason=reason, launched_s=None
     )
     return s, actions
+
+
+def _cancel_launch(s: Sortie) -> Result:
+    """The incident was closed before take-off: close the cover, the drone stays docked."""
+    reason = s.reason or "launch cancelled"
+    s = replace(s, phase=Phase.DOCKED, target=None, launched_s=None)
+    return s, [
+        DockCall(s.dock_id, DockMethod.COVER_CLOSE),
+        Alert(Severity.INFO, "launch_cancelled", f"{s.drone_id}: launch {reason}", s.dock_id),
+    ]
 
 
 def step(s: Sortie, ev: Event) -> Result:
@@ -371,12 +393,17 @@ def step(s: Sortie, ev: Event) -> Result:
         case Prepared() if s.phase == Phase.PREFLIGHT:
             if not ev.ok:
                 return _abort_launch(s, ev.reason, cover_open=True)
+            if s.incident_id is None:
+                return _cancel_launch(s)
             s = replace(s, phase=Phase.LAUNCHING)
             return s, [ArmTakeoff(s.safe_alt_rel_m)]
         case LaunchDone() if s.phase == Phase.LAUNCHING:
             if not ev.ok:
                 return _abort_launch(s, ev.reason, cover_open=True)
             return s, []
+        case Reached(goal=Goal.SAFE_ALT) if s.phase == Phase.LAUNCHING and s.incident_id is None:
+            # Recalled while climbing out: straight back down onto the dock (cover still open).
+            return _return(s, s.reason or "recalled during take-off")
         case Reached(goal=Goal.SAFE_ALT) if s.phase == Phase.LAUNCHING:
             s = replace(s, phase=Phase.TRANSIT)
             actions: list[Action] = [] if s.pilot else flight_command(s)
@@ -430,6 +457,7 @@ def step(s: Sortie, ev: Event) -> Result:
                         Severity.INFO,
                         "sortie_complete",
                         f"{s.drone_id} back in {s.dock_id} from {incident}",
+                        s.dock_id,
                     )
                 )
             return s, actions
@@ -438,9 +466,13 @@ def step(s: Sortie, ev: Event) -> Result:
         case Recall() if s.phase in (Phase.TRANSIT, Phase.ON_SCENE):
             s, actions = _return(s, ev.reason)
             return s, actions
-        case Recall() if s.phase in (Phase.PREFLIGHT, Phase.LAUNCHING) and s.incident_id:
-            # Still climbing out: carry on the launch, then come straight back.
-            return replace(s, on_scene_s=0.0), []
+        case Recall() if s.phase == Phase.PREFLIGHT and s.incident_id:
+            # Not off the ground: the launch is cancelled once the dock and the vehicle are
+            # prepared (Prepared closes the cover again; the drone never arms).
+            return replace(s, incident_id=None, target=None, reason=f"cancelled: {ev.reason}"), []
+        case Recall() if s.phase == Phase.LAUNCHING and s.incident_id:
+            # Taking off: finish the climb to the safe height, then come straight back.
+            return replace(s, incident_id=None, target=None, reason=f"recalled: {ev.reason}"), []
         case Redirect() if s.phase in (Phase.TRANSIT, Phase.ON_SCENE, Phase.RETURNING):
             actions = []
             if s.incident_id and s.incident_id != ev.incident_id:
@@ -493,7 +525,12 @@ def step(s: Sortie, ev: Event) -> Result:
             )
             return s, [
                 DockCall(ev.dock_id, DockMethod.COVER_CLOSE),
-                Alert(Severity.INFO, "recovered", f"{s.drone_id} recovered onto {ev.dock_id}"),
+                Alert(
+                    Severity.INFO,
+                    "recovered",
+                    f"{s.drone_id} recovered onto {ev.dock_id}",
+                    ev.dock_id,
+                ),
             ]
         case AlternateDock():
             s = replace(s, dock_id=ev.dock_id, dock=ev.dock)
@@ -501,7 +538,12 @@ def step(s: Sortie, ev: Event) -> Result:
             return s, [
                 *actions,
                 DockCall(ev.dock_id, DockMethod.COVER_OPEN),
-                Alert(Severity.WARNING, "alternate_dock", f"{s.drone_id} diverted to {ev.dock_id}"),
+                Alert(
+                    Severity.WARNING,
+                    "alternate_dock",
+                    f"{s.drone_id} diverted to {ev.dock_id}",
+                    ev.dock_id,
+                ),
             ]
     return s, []
 
@@ -513,6 +555,7 @@ def _failsafe(s: Sortie, ev: FailsafeRaised) -> Result:
         Severity.CRITICAL if ev.kind != Failsafe.LINK_LOST else Severity.WARNING,
         f"failsafe_{ev.kind}",
         f"{s.drone_id}: {ev.kind}{detail}",
+        s.dock_id if ev.kind == Failsafe.DOCK_OFFLINE else None,
     )
     if not s.airborne:
         return s, [alert]

@@ -23,6 +23,7 @@ sortie: the sortie goes on without video.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Coroutine
@@ -137,6 +138,8 @@ class DroneVideo:
     watch_busy: bool = False
     next_watch_s: float = 0.0
     stop_pending: bool = False
+    taken: asyncio.Event = field(default_factory=asyncio.Event)
+    """Set while the relay takes the stream."""
     """A stop_recording is on its way: the relay must not drop the stream before it."""
     relay: rules.RelayStatus | None = None
     recording_for: str | None = None
@@ -325,11 +328,13 @@ class VideoControl:
         assert self.relay is not None
         try:
             if dv.watching is not None:
+                dv.taken.clear()
                 await self.relay.unwatch(drone_id)
                 dv.watching, dv.relay = None, None
             if want is not None:
                 await self.relay.watch(drone_id, want)
                 dv.watching = want
+                dv.taken.set()
         except GroundStationError as exc:
             log.warning("%s: the relay cannot take UDP %s: %s", drone_id, want, exc)
             dv.relay = rules.RelayStatus(c.VideoState.LOST, f"relay: {exc}")
@@ -421,9 +426,8 @@ class VideoControl:
         dv = self.drones[drone_id]
         sortie_id = f"{drone_id}-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}"
         # The relay records what it takes: wait (briefly) for it to take the stream.
-        deadline = time.monotonic() + self.config.discover_timeout_s + 5.0
-        while dv.watching is None and time.monotonic() < deadline:
-            await asyncio.sleep(self.config.period_s / 2)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(dv.taken.wait(), self.config.discover_timeout_s + 5.0)
         if dv.watching is None or dv.recording_for != incident_id:
             if dv.recording_for == incident_id:
                 self.journal.event(

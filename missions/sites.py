@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -19,6 +20,8 @@ from typing import Any
 from missions.geo import offset
 
 DOCK_SPACING_M = 8.0
+ID_PATTERN = re.compile(r"[A-Za-z0-9_.-]{1,64}")
+"""Dock and drone ids are MQTT topic levels: 1-64 of A-Z a-z 0-9 _ . -"""
 
 
 class SiteSetError(ValueError):
@@ -165,6 +168,29 @@ def _video(spec: Any, where: str) -> DockVideo | None:
     )
 
 
+def _ident(spec: dict[str, Any], key: str, default: str, where: str) -> str:
+    """An owner-chosen id (or the generated default), checked as a topic level."""
+    value = spec.get(key, default)
+    if not isinstance(value, str) or not ID_PATTERN.fullmatch(value):
+        raise SiteSetError(f"{where}: {key} {value!r}: use 1-64 of A-Z a-z 0-9 _ . -")
+    return value
+
+
+def _unique(sites: list[Site]) -> None:
+    """Dock ids, drone ids and MAVLink system ids are unique across the whole set."""
+    for what in ("dock_id", "drone_id", "system_id"):
+        seen: dict[object, str] = {}
+        for site in sites:
+            for d in site.docks:
+                value = getattr(d, what)
+                if value in seen:
+                    raise SiteSetError(
+                        f"{what} {value!r} is used twice (site {seen[value]} and site "
+                        f"{site.site_id})"
+                    )
+                seen[value] = site.site_id
+
+
 def parse_sites(raw: Any) -> SiteSet:
     """Build a SiteSet from the decoded JSON of a site file, checking every field."""
     if not isinstance(raw, dict) or not isinstance(raw.get("sites"), list):
@@ -197,7 +223,10 @@ def parse_sites(raw: Any) -> SiteSet:
             # Docks stand in a row running east, DOCK_SPACING_M apart, centred on the site.
             east = (k - (len(dock_specs) - 1) / 2) * DOCK_SPACING_M
             pos = offset(lat, lon, 0.0, east)
-            dock_id = str(spec.get("dock_id", f"{site_id}-{k + 1}"))
+            if not isinstance(spec, dict):
+                raise SiteSetError(f"{where}: dock #{k} must be an object")
+            dock_id = _ident(spec, "dock_id", f"{site_id}-{k + 1}", f"{where} dock #{k}")
+            drone_id = _ident(spec, "drone_id", f"uav-{dock_id}", f"{where} dock {dock_id}")
             video = _video(spec.get("video"), f"{where} dock {dock_id}")
             docks.append(
                 Dock(
@@ -206,7 +235,7 @@ def parse_sites(raw: Any) -> SiteSet:
                     lat_deg=float(spec.get("lat_deg", pos.lat_deg)),
                     lon_deg=float(spec.get("lon_deg", pos.lon_deg)),
                     alt_amsl_m=float(spec.get("alt_amsl_m", roof)),
-                    drone_id=str(spec.get("drone_id", f"uav-{dock_id}")),
+                    drone_id=drone_id,
                     system_id=int(spec.get("system_id", index + 1)),
                     fleet_index=index,
                     mavlink_url=spec.get("mavlink_url"),
@@ -227,6 +256,7 @@ def parse_sites(raw: Any) -> SiteSet:
         )
     if index > 250:
         raise SiteSetError(f"{index} docks: MAVLink system ids allow at most 250 drones")
+    _unique(sites)
     return SiteSet(
         name=str(raw.get("name", "custom")),
         description=str(raw.get("description", "")),

@@ -42,6 +42,7 @@ _DECODERS: dict[type[Any], msgspec.json.Decoder[Any]] = {
         c.ControllerStatus,
         c.Alert,
         c.Reply,
+        c.VideoDescriptor,
     )
 }
 
@@ -69,6 +70,8 @@ class Bridge(QObject):
     alert = pyqtSignal(str, object)  # controller_id, Alert
     controller = pyqtSignal(object)  # ControllerStatus
     reply = pyqtSignal(object)  # Reply on our operator reply topic
+    video = pyqtSignal(object)  # VideoDescriptor
+    video_removed = pyqtSignal(str)  # drone_id (retained descriptor cleared)
     connection = pyqtSignal(bool, str)  # connected, human-readable status
     send_failed = pyqtSignal(str, str)  # tag, reason
     bad_message = pyqtSignal(str, str)  # topic, reason
@@ -113,6 +116,7 @@ class Bridge(QObject):
         return [
             (c.ALL_TELEMETRY, 0),
             (c.ALL_DRONE_STATE, 1),
+            (c.ALL_DRONE_VIDEO, 1),
             (c.ALL_INCIDENTS, 1),
             (c.all_dock("osd"), 0),
             (c.all_dock("state"), 1),
@@ -172,7 +176,12 @@ class Bridge(QObject):
         if ref is None:
             return
         kind, leaf = ref.kind, ref.leaf
-        if kind == "incident":
+        if kind == "drone" and leaf == "video":
+            if not payload:
+                self.video_removed.emit(ref.ident)
+            else:
+                self.video.emit(_decode(payload, c.VideoDescriptor))
+        elif kind == "incident":
             if not payload:
                 self.incident_removed.emit(ref.ident)
             else:

@@ -32,6 +32,8 @@ _LABELS: dict[str, str] = {
     c.OperatorMethod.DRONE_RETURN: "return to dock",
     c.OperatorMethod.DRONE_LAND: "land now",
     c.OperatorMethod.SORTIE_RESUME: "resume sortie",
+    c.OperatorMethod.DRONE_MISSION: "fly plan",
+    c.OperatorMethod.DRONE_CAMERA: "camera",
 }
 
 

@@ -21,7 +21,9 @@ from PyQt6.QtGui import (
     QBrush,
     QColor,
     QFont,
+    QFontMetrics,
     QFontMetricsF,
+    QImage,
     QKeySequence,
     QMouseEvent,
     QPainter,
@@ -62,6 +64,7 @@ from PyQt6.QtWidgets import (
     QMenu,
     QMessageBox,
     QPushButton,
+    QSizePolicy,
     QSpinBox,
     QSplitter,
     QStatusBar,
@@ -71,6 +74,7 @@ from PyQt6.QtWidgets import (
     QVBoxLayout,
     QWidget,
 )
+from PyQt6.sip import voidptr
 
 __all__ = [
     "QAbstractItemView",
@@ -85,6 +89,7 @@ __all__ = [
     "QDialogButtonBox",
     "QDoubleSpinBox",
     "QFont",
+    "QFontMetrics",
     "QFontMetricsF",
     "QFormLayout",
     "QFrame",
@@ -99,6 +104,7 @@ __all__ = [
     "QGroupBox",
     "QHBoxLayout",
     "QHeaderView",
+    "QImage",
     "QKeySequence",
     "QLabel",
     "QLineEdit",
@@ -124,6 +130,7 @@ __all__ = [
     "QResizeEvent",
     "QShortcut",
     "QSize",
+    "QSizePolicy",
     "QSpinBox",
     "QSplitter",
     "QStatusBar",
@@ -138,4 +145,5 @@ __all__ = [
     "QWidget",
     "Qt",
     "pyqtSignal",
+    "voidptr",
 ]

@@ -57,6 +57,7 @@ from groundstation.console.tables import (
     incident_row,
 )
 from groundstation.console.tiles import default_cache_dir
+from groundstation.console.video import VideoArea
 from missions.sites import SiteSet
 
 log = logging.getLogger(__name__)
@@ -131,6 +132,13 @@ class MainWindow(QMainWindow):
         self.ack_button = QPushButton("Acknowledge", self)
         self.ack_all_button = QPushButton("Acknowledge all", self)
         self.close_incident_button = QPushButton("Close incident", self)
+        broker = config.broker
+        self.video = VideoArea(
+            self.model,
+            self.commands,
+            (broker.username, broker.password) if broker.username else None,
+            self,
+        )
 
         right = QWidget(self)
         rl = QVBoxLayout(right)
@@ -139,11 +147,16 @@ class MainWindow(QMainWindow):
         rl.addWidget(self.follow)
         rl.addWidget(self.panel)
         rl.addStretch(1)
+        video = QSplitter(Qt.Orientation.Vertical, self)
+        video.addWidget(self.video.pane)
+        video.addWidget(self.video.grid)
+        video.setSizes([420, 280])
         top = QSplitter(Qt.Orientation.Horizontal, self)
         top.addWidget(self.map)
+        top.addWidget(video)
         top.addWidget(right)
         top.setStretchFactor(0, 1)
-        top.setSizes([1180, 420])
+        top.setSizes([640, 560, 400])
 
         incidents = QWidget(self)
         il = QVBoxLayout(incidents)
@@ -203,6 +216,9 @@ class MainWindow(QMainWindow):
         b.incident_removed.connect(self.model.remove_incident)
         b.alert.connect(self._on_alert)
         b.controller.connect(self.model.apply_controller)
+        b.video.connect(self.video.apply_descriptor)
+        b.video_removed.connect(self.video.remove_descriptor)
+        self.video.drone_activated.connect(self.select_drone)
         b.connection.connect(self._set_broker)
         self.commands.finished.connect(self._on_outcome)
         self.commands.sent.connect(lambda _tid, text: self.panel.show_result(text, None))
@@ -473,6 +489,7 @@ class MainWindow(QMainWindow):
         self._select_row()
         self._update_command_state()
         self._follow_now()
+        self.video.select(drone_id)
 
     def _select_row(self) -> None:
         if self.selected in self.fleet_model.keys:
@@ -655,6 +672,15 @@ class MainWindow(QMainWindow):
             orbit.setObjectName("orbit_here")
             orbit.setEnabled(orbit_ok)
             orbit.triggered.connect(lambda: self.orbit(lat, lon))
+        look = menu.addAction(f"Point camera here ({self.selected or 'no drone'})")
+        if look is not None:
+            look.setObjectName("camera_look_here")
+            look.setEnabled(
+                self.selected is not None
+                and self.bridge.connected
+                and self.commands.allowed(M.DRONE_CAMERA)
+            )
+            look.triggered.connect(lambda: self.video.look_at(lat, lon))
         # Once the menu is gone the keyboard belongs to the console again (T, G, O... work at
         # once); the offscreen and some X11 setups leave the closed popup the active window.
         menu.aboutToHide.connect(lambda: QTimer.singleShot(0, self.activateWindow))
@@ -708,5 +734,6 @@ class MainWindow(QMainWindow):
         for t in (self.frame_timer, self.table_timer, self.slow_timer):
             t.stop()
         self.map.close_tiles()
+        self.video.close()
         self.closed.emit()
         super().closeEvent(event)  # type: ignore[arg-type]

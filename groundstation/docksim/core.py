@@ -101,6 +101,8 @@ class DockSim:
     ) -> None:
         self.dock = dock
         self.dock_id = dock.dock_id
+        self.drone_id = dock.drone_id
+        """The drone this dock senses: the site set's, until the controller's assignment says."""
         self.speedup = speedup
         self._clock = clock
         self._wall_ms = wall_ms
@@ -240,11 +242,28 @@ class DockSim:
             return
         self.counters.events_acked += 1
 
+    def on_assignment(self, payload: bytes) -> str | None:
+        """The controller's ``assignment``: which drone lives here. Its drone id, if new."""
+        if not payload:
+            return None
+        try:
+            assignment = c.decode(payload, c.DockAssignment)
+        except c.ContractError as exc:
+            log.warning("dock %s: malformed assignment: %s", self.dock_id, exc.reason)
+            return None
+        if assignment.dock_id != self.dock_id or assignment.drone_id == self.drone_id:
+            return None
+        log.info("dock %s: assigned drone %s", self.dock_id, assignment.drone_id)
+        self.drone_id = assignment.drone_id
+        return self.drone_id
+
     def on_telemetry(self, payload: bytes) -> None:
         """Sense the dock's drone: in the dock when on the ground within 3 m; its battery."""
         try:
             tel = c.decode(payload, c.Telemetry)
         except c.ContractError:
+            return
+        if tel.drone_id != self.drone_id:
             return
         near = distance_m(tel.lat_deg, tel.lon_deg, self.dock.lat_deg, self.dock.lon_deg)
         self.drone_in_dock = not tel.in_air and near <= IN_DOCK_RADIUS_M

@@ -131,6 +131,7 @@ class _DockRunner:
         await bus.subscribe(self._topic("services"), 1)
         await bus.subscribe(self._topic("events_reply"), 1)
         await bus.subscribe(c.drone_telemetry(self.sim.dock.drone_id), 0)
+        await bus.subscribe(self._topic("assignment"), 1)
         try:
             async with bus:
                 self.bus = bus
@@ -146,6 +147,7 @@ class _DockRunner:
                 finally:
                     for task in tasks:
                         await cancel_until_done(task)
+                    await self._goodbye(bus)
         finally:
             self.bus = None
             if self.relay is not None:
@@ -162,6 +164,21 @@ class _DockRunner:
                 self.sim.handle_events_reply(msg.payload)
             elif leaf == "telemetry":
                 self.sim.on_telemetry(msg.payload)
+            elif leaf == "assignment":
+                drone_id = self.sim.on_assignment(msg.payload)
+                if drone_id is not None:
+                    await bus.subscribe(c.drone_telemetry(drone_id), 0)
+
+    async def _goodbye(self, bus: Bus) -> None:
+        """A graceful disconnect publishes ``offline`` itself (with its time, where the Last
+        Will has none): the Last Will fires only when the connection is lost."""
+        if self.sim.offline or not bus.connected:
+            return
+        offline = c.encode(c.Presence(status="offline", ts_ms=c.now_ms()))
+        with contextlib.suppress(BusError, TimeoutError):
+            await asyncio.wait_for(
+                bus.publish(self._topic("status"), offline, qos=1, retain=True), 2.0
+            )
 
     async def _tick(self, bus: Bus) -> None:
         was_offline = False

@@ -27,12 +27,43 @@ import av.error
 
 from groundstation.video.hub import Chunk
 
-__all__ = ["IngestEvents", "RtpIngest", "sdp_for"]
+__all__ = ["IngestEvents", "RtpIngest", "parameter_sets", "sdp_for"]
 
 log = logging.getLogger(__name__)
 
 FRAME_TICKS = 3600
 """One frame at 25 fps in the 90 kHz clock: the step between two sessions' timestamps."""
+
+
+_START = b"\x00\x00\x01"
+_NAL_SPS, _NAL_PPS, _NAL_AUD = 7, 8, 9
+_NAL_SLICES = frozenset({1, 5})
+
+
+def parameter_sets(data: bytes) -> tuple[bytes | None, bytes | None, int]:
+    """The SPS and PPS NAL units (each with a 4-byte start code) in front of the first slice of
+    an Annex B access unit, and the offset after a leading access unit delimiter (where headers
+    go). Only the headers are scanned, never the slice data."""
+    sps = pps = None
+    after_aud = 0
+    pos = data.find(_START)
+    while 0 <= pos < len(data) - 3:
+        nal_type = data[pos + 3] & 0x1F
+        if nal_type in _NAL_SLICES:
+            break
+        nxt = data.find(_START, pos + 3)
+        end = len(data) if nxt < 0 else nxt
+        nal = data[pos + 3 : end].rstrip(b"\x00")  # a NAL never ends in 0: that is a start code
+        if nal_type == _NAL_SPS:
+            sps = b"\x00" + _START + nal
+        elif nal_type == _NAL_PPS:
+            pps = b"\x00" + _START + nal
+        elif nal_type == _NAL_AUD and after_aud == 0:
+            after_aud = pos + 3 + len(nal)
+        if nxt < 0:
+            break
+        pos = nxt
+    return sps, pps, after_aud
 
 
 def sdp_for(port: int, host: str = "127.0.0.1") -> str:
@@ -110,6 +141,9 @@ class RtpIngest:
         self._out_stream: av.video.stream.VideoStream | None = None
         self._last_dts: int | None = None
         self._step = FRAME_TICKS
+        self._headers: tuple[bytes, bytes] | None = None
+        self.headers_added = 0
+        """Keyframes the camera sent without SPS/PPS, given the last ones it sent."""
 
     def start(self) -> None:
         self._thread.start()
@@ -162,13 +196,22 @@ class RtpIngest:
             if not inp.streams.video:
                 return "the stream has no video"
             ist = inp.streams.video[0]
+            extradata = ist.codec_context.extradata
+            if self._headers is None and extradata:
+                sps, pps, _ = parameter_sets(bytes(extradata))
+                if sps is not None and pps is not None:
+                    self._headers = (sps, pps)
             offset: int | None = None
             sized = False
             last: tuple[float, int] | None = None
-            for packet in inp.demux(ist):
+            for raw in inp.demux(ist):
                 if self._stop.is_set():
                     return None
-                if packet.size == 0 or packet.pts is None:
+                if raw.size == 0:
+                    continue
+                # a keyframe's SPS/PPS are kept even when it cannot be relayed (no timestamp)
+                packet = self._complete(raw) if raw.is_keyframe else raw
+                if packet.pts is None:
                     continue
                 now = time.monotonic()
                 if last is not None and self._held_back(now - last[0], packet.pts - last[1]):
@@ -185,7 +228,7 @@ class RtpIngest:
                         self._out_stream = self._out.add_stream_from_template(ist)
                     base = 0 if self._last_dts is None else self._last_dts + self._step
                     offset = base - packet.pts
-                if not sized and packet.is_keyframe:
+                if packet.is_keyframe and not sized:
                     sized = self._measure(packet)
                 self._relay(packet, offset)
             return None
@@ -195,6 +238,22 @@ class RtpIngest:
             return f"stream error: {exc}"
         finally:
             inp.close()
+
+    def _complete(self, packet: av.Packet[Any]) -> av.Packet[Any]:
+        """A keyframe that can start a picture: remember its SPS/PPS, or give it the last ones
+        when the camera sends them only once (so that a viewer who joins later can decode)."""
+        data = bytes(packet)
+        sps, pps, at = parameter_sets(data)
+        if sps is not None and pps is not None:
+            self._headers = (sps, pps)
+            return packet
+        if self._headers is None:
+            return packet
+        out = av.Packet(data[:at] + self._headers[0] + self._headers[1] + data[at:])
+        out.pts, out.dts, out.time_base = packet.pts, packet.dts, packet.time_base
+        out.is_keyframe = True
+        self.headers_added += 1
+        return out
 
     def _port_busy(self) -> str | None:
         """FFmpeg says "invalid data" when it cannot bind the port: say what it is."""

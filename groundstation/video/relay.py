@@ -117,6 +117,8 @@ class StreamCounters:
     """Chunks dropped for slow viewers, over every viewer there has been."""
     sessions: int
     segments: int
+    headers_added: int = 0
+    """Keyframes the camera sent without SPS/PPS, given the last ones it sent."""
     viewers: list[ViewerCounters] = field(default_factory=list)
 
 
@@ -288,6 +290,7 @@ class _Stream:
             dropped=self.dropped_done + sum(v.dropped_chunks for v in viewers),
             sessions=self.ingest.sessions,
             segments=self.segments,
+            headers_added=self.ingest.headers_added,
             viewers=viewers,
         )
 

@@ -161,6 +161,7 @@ class CameraPayload:
         self.video_port = video_port
         self.gimbal = Gimbal()
         self.incident: tuple[float, float] | None = config.incident
+        self.other_incidents: tuple[tuple[float, float], ...] = ()  # set by the fleet's I/O
         self.stream_request: bool | None = None  # VIDEO_START/STOP_STREAMING; None = policy
         self.stream_running = False  # set by the I/O side when frames go out
         self.camera_mode = mav.CAMERA_MODE_VIDEO
@@ -204,8 +205,13 @@ class CameraPayload:
             (self.heading_deg() + self.gimbal.yaw_deg) % 360.0,
             self.gimbal.pitch_deg,
             s.sim_time_s,
-            self.incident,
+            self.scenes(),
         )
+
+    def scenes(self) -> tuple[tuple[float, float], ...]:
+        """The incidents this camera can see: its own and the fleet's (one world for all)."""
+        own = () if self.incident is None else (self.incident,)
+        return tuple(dict.fromkeys((*own, *self.other_incidents)))
 
     def wants_stream(self) -> bool:
         """Whether video should be going out now."""
@@ -518,7 +524,7 @@ class CameraPayload:
             0, 0, self.vehicle.time_boot_ms(), flags,
             list(euler_to_quaternion(0.0, g.pitch_deg, g.yaw_deg)),
             0.0, math.radians(g.pitch_rate_now_deg_s), math.radians(g.yaw_rate_now_deg_s),
-            0, math.radians(g.yaw_deg), math.nan, 0,
+            0, math.radians(wrap180(self.heading_deg())), math.nan, 0,  # delta_yaw: heading
         ), GIMBAL)
 
     # ---- the gimbal manager (the autopilot, component 1) ---------------------------------------

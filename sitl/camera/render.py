@@ -30,7 +30,9 @@ MARKER_BGR = (0, 0, 255)
 MARKER_OUTER_M = 6.0
 MARKER_INNER_M = 4.8
 MARKER_BAR_M = 0.8
+MARKER_RANGE_M = 3000.0  # scenes farther than this are not drawn (a few pixels at most)
 TILE_LOOKAHEAD_M = 600.0  # the tile is centred on what the camera looks at, at most this far
+GROUND_SCALE = 2  # the ground is rendered at 1/GROUND_SCALE of the picture's resolution
 TILE_KEEP_M = TILE_SIZE_M / 2 - 200.0  # keep a tile while the look point is this far inside
 _RING = np.linspace(0.0, 2 * math.pi, 48, endpoint=False)
 
@@ -46,7 +48,7 @@ class View:
     heading_deg: float  # of the optical axis
     pitch_deg: float
     sim_time_s: float  # moves the actors
-    incident: tuple[float, float] | None = None  # lat, lon of the marker (and the crowd)
+    incidents: tuple[tuple[float, float], ...] = ()  # lat, lon of markers (and their crowds)
 
 
 class Renderer:
@@ -59,10 +61,15 @@ class Renderer:
         self.tiles = tiles
         self.crowd = crowd if crowd is not None else Crowd()
         self._interp = cv2.INTER_LINEAR if smooth else cv2.INTER_NEAREST
-        self._tile: Tile | None = None
+        # Frame buffers reused (a fresh 2.7 MB array per frame costs page faults).
+        self._out: Image = np.empty((lens.height_px, lens.width_px, 3), np.uint8)
+        self._half: Image = np.empty(
+            (lens.height_px // GROUND_SCALE, lens.width_px // GROUND_SCALE, 3), np.uint8
+        )
 
     def render(self, view: View) -> Image:
-        """A new BGR frame (H x W x 3) of the view."""
+        """The BGR frame (H x W x 3) of the view: the renderer's own buffer, valid until its
+        next render() (copy it to keep it)."""
         lens = self.lens
         tile = self._tile_for(view)
         f = tile.frame
@@ -74,23 +81,32 @@ class Renderer:
             view.pitch_deg,
         )
         hom = ground_homography(lens, pose, tile.plane_to_ned(0.0))
-        out = np.empty((lens.height_px, lens.width_px, 3), np.uint8)
-        split = _coarse_rows(hom, lens)
+        # The ground is warped at half resolution and doubled: the texture (0.5 m/px) is
+        # magnified wherever the full picture would show more detail than the half one.
+        w, h = lens.width_px // GROUND_SCALE, lens.height_px // GROUND_SCALE
+        c = (GROUND_SCALE - 1) / (2 * GROUND_SCALE)
+        g = 1 / GROUND_SCALE
+        to_half = np.array([[g, 0.0, -c], [0.0, g, -c], [0.0, 0.0, 1.0]])
+        half = self._half
+        split = min(h, _coarse_rows(hom, lens) // GROUND_SCALE)
         # Far rows (top) from the coarse copy, near rows from the full tile: a two-level mipmap.
-        coarse_hom = hom @ _MIP
-        for src, h, a, b in ((tile.coarse, coarse_hom, 0, split),
-                             (tile.image, hom, split, lens.height_px)):
+        for src, m, a, b in ((tile.coarse, hom @ _MIP, 0, split), (tile.image, hom, split, h)):
             if b > a:
                 shift = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, -a], [0.0, 0.0, 1.0]])
-                cv2.warpPerspective(src, shift @ h, (lens.width_px, b - a), dst=out[a:b],
+                cv2.warpPerspective(src, shift @ to_half @ m, (w, b - a), dst=half[a:b],
                                     flags=self._interp, borderMode=cv2.BORDER_CONSTANT,
                                     borderValue=FAR_GROUND)
-        if view.incident is not None:
-            n0 = (view.incident[0] - f.lat0_deg) * f._m_per_deg_lat
-            e0 = (view.incident[1] - f.lon0_deg) * f._m_per_deg_lon
-            proj = _Projector(lens, pose)
+        out = self._out
+        cv2.resize(half, (lens.width_px, lens.height_px), dst=out, interpolation=cv2.INTER_NEAREST)
+        proj = _Projector(lens, pose)
+        for k, (lat, lon) in enumerate(view.incidents):
+            n0 = (lat - f.lat0_deg) * f._m_per_deg_lat
+            e0 = (lon - f.lon0_deg) * f._m_per_deg_lon
+            if math.hypot(n0 - pose.north_m, e0 - pose.east_m) > MARKER_RANGE_M:
+                continue
             _draw_marker(out, proj, n0, e0)
-            _draw_actors(out, proj, n0, e0, self.crowd.at(view.sim_time_s))
+            # Each scene its own crowd (time-shifted: not the same choreography twice).
+            _draw_actors(out, proj, n0, e0, self.crowd.at(view.sim_time_s + 1000.0 * k))
         _draw_sky(out, lens, pose)
         return out
 
@@ -100,17 +116,14 @@ class Renderer:
         lat, lon = self._look_point(view)
         key = self.tiles.key_for(lat, lon)
         tile = self.tiles.peek(key)
-        current = self._tile
-        if tile is None and current is not None:
-            f = current.frame
-            n = (lat - f.lat0_deg) * f._m_per_deg_lat
-            e = (lon - f.lon0_deg) * f._m_per_deg_lon
-            if max(abs(n), abs(e)) < TILE_KEEP_M:
+        if tile is None:
+            # Any cached tile (ours, another camera's) that still covers the point serves
+            # while the right one is built in the background.
+            tile = self.tiles.covering(lat, lon, TILE_SIZE_M / 2 - TILE_KEEP_M)
+            if tile is not None:
                 self.tiles.prefetch(key)
-                tile = current
         if tile is None:
             tile = self.tiles.tile(key)
-        self._tile = tile
         return tile
 
     def _look_point(self, view: View) -> tuple[float, float]:

@@ -193,7 +193,7 @@ class TileCache:
         self._lock = threading.Lock()
         self._boroughs_file = boroughs_file
         self._boroughs: list[NDArray[np.float64]] | None = None
-        self._building: set[TileKey] = set()
+        self._building: dict[TileKey, threading.Event] = {}  # tiles being built
 
     def key_for(self, lat_deg: float, lon_deg: float) -> TileKey:
         m_per_deg_lat = math.radians(1.0) * EARTH_RADIUS_M
@@ -204,22 +204,45 @@ class TileCache:
         return TileKey(lat, round(lon_deg / snap_lon) * snap_lon)
 
     def tile(self, key: TileKey) -> Tile:
-        """The tile, built now if it is not cached."""
+        """The tile, built now if it is not cached (or waited for if another thread builds it:
+        a tile is built once)."""
+        while True:
+            with self._lock:
+                t = self._tiles.get(key)
+                if t is not None:
+                    self._tiles.move_to_end(key)
+                    return t
+                pending = self._building.get(key)
+                if pending is None:
+                    done = self._building[key] = threading.Event()
+                    if self._boroughs is None:
+                        self._boroughs = load_boroughs(self._boroughs_file)
+                    boroughs = self._boroughs
+                    break
+            pending.wait()
+        try:
+            t = Tile(key, boroughs)  # outside the lock: other renderers go on
+            with self._lock:
+                self._tiles[key] = t
+                while len(self._tiles) > self._size:
+                    self._tiles.popitem(last=False)
+            return t
+        finally:
+            with self._lock:
+                del self._building[key]
+            done.set()
+
+    def covering(self, lat_deg: float, lon_deg: float, margin_m: float) -> Tile | None:
+        """A cached tile with (lat, lon) at least margin_m inside its edges, if any."""
         with self._lock:
-            t = self._tiles.get(key)
-            if t is not None:
-                self._tiles.move_to_end(key)
+            tiles = list(self._tiles.values())
+        for t in reversed(tiles):  # most recently used first
+            f = t.frame
+            n = (lat_deg - f.lat0_deg) * f._m_per_deg_lat
+            e = (lon_deg - f.lon0_deg) * f._m_per_deg_lon
+            if max(abs(n), abs(e)) < TILE_SIZE_M / 2 - margin_m:
                 return t
-            if self._boroughs is None:
-                self._boroughs = load_boroughs(self._boroughs_file)
-            boroughs = self._boroughs
-        t = Tile(key, boroughs)  # outside the lock: other renderers go on
-        with self._lock:
-            self._tiles[key] = t
-            self._building.discard(key)
-            while len(self._tiles) > self._size:
-                self._tiles.popitem(last=False)
-        return t
+        return None
 
     def peek(self, key: TileKey) -> Tile | None:
         with self._lock:
@@ -230,6 +253,5 @@ class TileCache:
         with self._lock:
             if key in self._tiles or key in self._building:
                 return
-            self._building.add(key)
         threading.Thread(target=self.tile, args=(key,), name="camera-tile", daemon=True).start()
 

@@ -62,13 +62,15 @@ class RtpEncoder:
             self._out.close()
             raise
         self._stream = s
+        self._yuv: Image = np.empty((lens.height_px * 3 // 2, lens.width_px), np.uint8)
         self._t0: float | None = None
         self._last_pts = -1
         self.frames = 0
 
     def send(self, bgr: Image, t_s: float) -> None:
         """Encode and send one BGR frame captured at wall-clock t_s."""
-        yuv: Image = np.asarray(cv2.cvtColor(bgr, cv2.COLOR_BGR2YUV_I420), dtype=np.uint8)
+        cv2.cvtColor(bgr, cv2.COLOR_BGR2YUV_I420, dst=self._yuv)
+        yuv = self._yuv
         frame = av.VideoFrame.from_ndarray(yuv, format="yuv420p")
         if self._t0 is None:
             self._t0 = t_s
@@ -132,14 +134,16 @@ class VideoStreamer:
         encoder: RtpEncoder | None = None
         next_t = time.monotonic()
         running = False
+        warm = False  # one frame rendered: the tile is built
         try:
             while not self._stop.is_set():
                 view = self._slot
                 c0 = time.thread_time()
                 try:
-                    if view is not None and (self.sending or encoder is None):
+                    if view is not None and (self.sending or not warm):
                         t = time.time()
-                        img = self.renderer.render(view)  # also warms the tile cache
+                        img = self.renderer.render(view)  # the first one builds the tile
+                        warm = True
                         if self.sending:
                             if encoder is None:
                                 encoder = RtpEncoder(self.host, self.port, self.config)
@@ -264,7 +268,9 @@ class CameraIO:
             p.io_attached = True
 
     def tick(self) -> None:
+        scenes = tuple(dict.fromkeys(p.incident for p in self.payloads if p.incident))
         for i, p in enumerate(self.payloads):
+            p.other_incidents = scenes
             for job in p.pending_captures:
                 self.photos.submit(p, job)
             p.pending_captures.clear()

@@ -47,8 +47,10 @@ def test_console_drives_the_real_controller(qt_run: Any, qtbot: Any, tmp_path: P
             create = next(a for a in window.last_menu.actions() if a.objectName() == "create_p1")
             create.trigger()
             window.last_menu.close()
-            await until(lambda: "create incident" in p.result.text() and "done" in p.result.text(),
-                        what="incident created")
+            await until(
+                lambda: "create incident" in p.result.text() and "done" in p.result.text(),
+                what="incident created",
+            )
             await until(lambda: len(ctl.incidents) == 1, what="incident at the controller")
             incident = next(iter(ctl.incidents.values()))
             assert incident.lat_deg == pytest.approx(INCIDENT[0], abs=1e-4)
@@ -57,20 +59,23 @@ def test_console_drives_the_real_controller(qt_run: Any, qtbot: Any, tmp_path: P
             await until(lambda: incident.incident_id in window.incident_model.keys, what="queue")
 
             # The drone appears in the fleet table and takes off; select it mid-transit.
-            await until(lambda: ctl.drones[DRONE].sortie.phase == c.Phase.TRANSIT, 40.0,
-                        "transit")
+            await until(lambda: ctl.drones[DRONE].sortie.phase == c.Phase.TRANSIT, 40.0, "transit")
             await until(lambda: DRONE in window.fleet_model.keys, what="drone in the table")
             row = window.fleet_model.keys.index(DRONE)
-            qtbot.mouseClick(window.fleet_table.viewport(), Qt.MouseButton.LeftButton,
-                             pos=window.fleet_table.visualRect(
-                                 window.fleet_model.index(row, 0)).center())
+            qtbot.mouseClick(
+                window.fleet_table.viewport(),
+                Qt.MouseButton.LeftButton,
+                pos=window.fleet_table.visualRect(window.fleet_model.index(row, 0)).center(),
+            )
             await until(lambda: window.selected == DRONE, what="selected")
 
             # Take control, go to a clicked point: the real drone flies there.
             await until(p.take.isEnabled, what="take control enabled")
             qtbot.mouseClick(p.take, Qt.MouseButton.LeftButton)
-            await until(lambda: f"take control {DRONE}: done" in p.result.text(),
-                        what=f"grab (result: {p.result.text()!r})")
+            await until(
+                lambda: f"take control {DRONE}: done" in p.result.text(),
+                what=f"grab (result: {p.result.text()!r})",
+            )
             await until(lambda: ctl.drones[DRONE].sortie.pilot == "pilot", what="authority")
             qtbot.mouseClick(p.goto, Qt.MouseButton.LeftButton)
             _click(qtbot, window, *DETOUR, Qt.MouseButton.LeftButton)
@@ -86,12 +91,20 @@ def test_console_drives_the_real_controller(qt_run: Any, qtbot: Any, tmp_path: P
             # Resume the sortie: the controller takes it on to the incident.
             await until(p.resume.isEnabled, what="resume enabled")
             qtbot.mouseClick(p.resume, Qt.MouseButton.LeftButton)
-            await until(lambda: f"{DRONE}: done" in p.result.text() and "resume" in
-                        p.result.text(), what="resume")
-            await until(lambda: ctl.drones[DRONE].sortie.phase == c.Phase.ON_SCENE, 60.0,
-                        "on scene")
-            await until(lambda: window.fleet_model.rows[window.fleet_model.keys.index(DRONE)]
-                        is not None and "on_scene" in str(window.fleet_model.rows[
-                            window.fleet_model.keys.index(DRONE)]), what="table shows on_scene")
+            await until(
+                lambda: f"{DRONE}: done" in p.result.text() and "resume" in p.result.text(),
+                what="resume",
+            )
+            await until(
+                lambda: ctl.drones[DRONE].sortie.phase == c.Phase.ON_SCENE, 60.0, "on scene"
+            )
+            await until(
+                lambda: (
+                    window.fleet_model.rows[window.fleet_model.keys.index(DRONE)] is not None
+                    and "on_scene"
+                    in str(window.fleet_model.rows[window.fleet_model.keys.index(DRONE)])
+                ),
+                what="table shows on_scene",
+            )
 
     qt_run(scenario())

@@ -55,7 +55,7 @@ class Operator:
             fut = self._waiters.pop(reply.tid, None)
             if fut is not None and not fut.done():
                 fut.set_result(reply)
-        elif ref.kind == "incident":
+        elif ref.kind == "incident" and msg.payload:  # empty: a cleared record
             inc = c.decode(msg.payload, c.Incident)
             history = self.incidents.setdefault(inc.incident_id, [])
             if not history or history[-1].status != inc.status:

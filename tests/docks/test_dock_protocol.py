@@ -187,7 +187,7 @@ async def test_busy_dock_refuses_a_second_job(fleet: DockSimFleet, link: DockLin
     first = asyncio.create_task(link.call(DOCK, c.DockMethod.COVER_OPEN))
     await until(lambda: fleet.docks[DOCK].job == "cover_open")
     with pytest.raises(DockError, match="busy"):
-        await link.call(DOCK, c.DockMethod.DRONE_OPEN)
+        await link.call(DOCK, c.DockMethod.DRONE_OPEN, wait_turn=False)
     await first
 
 

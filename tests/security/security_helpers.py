@@ -26,7 +26,7 @@ PASSWORDS = {u.username: u.password for u in USERS}
 
 
 @asynccontextmanager
-async def run_mosquitto(conf: Path, port: int) -> AsyncIterator[None]:
+async def run_mosquitto(conf: Path, port: int) -> AsyncIterator[asyncio.subprocess.Process]:
     proc = await asyncio.create_subprocess_exec(
         mosquitto_binary(), "-c", str(conf),
         stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
@@ -38,7 +38,7 @@ async def run_mosquitto(conf: Path, port: int) -> AsyncIterator[None]:
             proc.kill()
             _, err = await proc.communicate()
             raise AssertionError(f"mosquitto did not start: {err.decode()}") from None
-        yield
+        yield proc
     finally:
         if proc.returncode is None:
             proc.terminate()

@@ -26,7 +26,7 @@ LENS = Lens()
 
 @pytest.fixture(scope="module")
 def tiles() -> TileCache:
-    return TileCache(size=2)
+    return TileCache(size=4)
 
 
 def test_lens_focal_length_gives_the_field_of_view() -> None:
@@ -158,7 +158,7 @@ def test_rendered_marker_appears_where_geometry_says(tiles: TileCache) -> None:
     renderer = Renderer(LENS, tiles, Crowd(people=0, cars=0))
     for heading, pitch in ((0.0, -90.0), (30.0, -50.0), (80.0, -35.0)):
         view = View(HOME.lat_deg, HOME.lon_deg, HOME.alt_amsl_m + 70.0, HOME.alt_amsl_m,
-                    heading, pitch, 0.0, incident)
+                    heading, pitch, 0.0, (incident,))
         img = renderer.render(view)
         assert img.shape == (720, 1280, 3)
         pose = CameraPose(0.0, 0.0, -70.0, heading, pitch)
@@ -224,3 +224,14 @@ def test_actors_are_seeded_repeatable_and_move() -> None:
 def test_look_angles() -> None:
     assert look_angles((0.0, 0.0, -100.0), (100.0, 0.0, 0.0)) == pytest.approx((0.0, -45.0))
     assert look_angles((0.0, 0.0, -100.0), (0.0, -100.0, 0.0)) == pytest.approx((-90.0, -45.0))
+
+
+def test_every_camera_sees_every_incident() -> None:
+    a = CameraPayload(_flying(0.0, 0.0, 50.0, 0.0), CameraConfig(incident=(51.51, -0.13)), 5600)
+    b = CameraPayload(_flying(0.0, 0.0, 50.0, 0.0), CameraConfig(), 5601)
+    assert a.view().incidents == ((51.51, -0.13),)
+    assert b.view().incidents == ()
+    b.other_incidents = ((51.51, -0.13), (51.52, -0.12))  # what the fleet's I/O shares
+    assert b.view().incidents == ((51.51, -0.13), (51.52, -0.12))
+    with pytest.raises(ValueError, match="not a position"):
+        CameraConfig(incident=(91.0, 0.0))

@@ -11,6 +11,7 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 import cv2
+import numpy as np
 import pytest
 from mavsdk.asyncio.plugins.camera import CameraAsync
 from mavsdk.asyncio.plugins.gimbal import GimbalAsync
@@ -183,6 +184,16 @@ async def test_gimbal_angles_and_roi_through_mavsdk(cam_drone: CamDrone) -> None
                 and abs((north.yaw_deg - want_heading + 180) % 360 - 180) < 2.0)
 
     await eventually(on_roi, "the gimbal pointing at the ROI", 15.0)
+    # And a photo shows the incident marker (drawn where the ROI is) in the middle.
+    captures = c.camera.subscribe_capture_info()
+    await c.camera.take_photo(100)
+    shot = await asyncio.wait_for(anext(captures), 10.0)
+    img = cv2.imread(urlparse(shot.file_url).path)
+    assert img is not None
+    b, g, r = (img[..., k].astype(int) for k in range(3))
+    ys, xs = np.nonzero((r > 170) & (g < 80) & (b < 80))
+    assert len(xs) > 100, "no incident marker in the photo"
+    assert abs(xs.mean() - 640) < 0.1 * 1280 and abs(ys.mean() - 360) < 0.1 * 720
     # Nothing the plugins sent was refused but MAVSDK's probes of every component for a
     # gimbal manager (GIMBAL_MANAGER_INFORMATION, 280: only the autopilot is one).
     assert all(e.endswith("no message 280") or e.endswith("no message 280.0")

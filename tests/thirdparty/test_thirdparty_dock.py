@@ -37,7 +37,7 @@ def now_ms() -> int:
 
 
 class GuideDock:
-    def __init__(self, host: str, port: int, dock_id: str) -> None:
+    def __init__(self, host: str, port: int, dock_id: str, password: str | None = None) -> None:
         self.dock_id = dock_id
         self.base = f"dfr/v1/docks/{dock_id}/"
         self.cover = 0
@@ -51,6 +51,10 @@ class GuideDock:
         self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"dock-{dock_id}",
                                   protocol=mqtt.MQTTv5)
         self.client.will_set(self.base + "status", b'{"status":"offline"}', qos=1, retain=True)
+        if password is not None:
+            self.client.username_pw_set(dock_id, password)
+        self.drone_id: str | None = None  # from the controller's assignment
+        self.methods: list[str] = []  # every job started, in order
         self.client.on_connect = self.on_connect
         self.client.on_message = self.on_message
         self.host, self.port = host, port
@@ -68,17 +72,21 @@ class GuideDock:
     def close(self) -> None:
         self.stop.set()
         self.ticker.join(5)
+        # A graceful disconnect publishes offline itself: the Last Will fires only on loss.
+        info = self.pub("status", {"status": "offline", "ts_ms": now_ms()}, retain=True)
+        info.wait_for_publish(2)
         self.client.disconnect()
         self.client.loop_stop()
 
     def pub(self, leaf: str, obj: dict[str, Any] | bytes, qos: int = 1,
-            retain: bool = False) -> None:
+            retain: bool = False) -> mqtt.MQTTMessageInfo:
         payload = obj if isinstance(obj, bytes) else json.dumps(obj).encode()
-        self.client.publish(self.base + leaf, payload, qos=qos, retain=retain)
+        return self.client.publish(self.base + leaf, payload, qos=qos, retain=retain)
 
     def on_connect(self, client: mqtt.Client, userdata: Any, flags: Any, rc: ReasonCode,
                    props: Any = None) -> None:
-        client.subscribe([(self.base + "services", 1), (self.base + "events_reply", 1)])
+        client.subscribe([(self.base + "services", 1), (self.base + "events_reply", 1),
+                          (self.base + "assignment", 1)])
         self.pub("status", {"status": "online", "ts_ms": now_ms()}, retain=True)
         self.last_state = None
 
@@ -87,6 +95,10 @@ class GuideDock:
         if msg.topic.endswith("/events_reply"):
             with contextlib.suppress(ValueError, KeyError, TypeError):
                 self.acked.add(json.loads(msg.payload)["tid"])
+            return
+        if msg.topic.endswith("/assignment"):
+            with contextlib.suppress(ValueError, KeyError, TypeError):
+                self.drone_id = json.loads(msg.payload)["drone_id"]
             return
         props = msg.properties
         self.expiry_s.append(getattr(props, "MessageExpiryInterval", None))
@@ -130,6 +142,7 @@ class GuideDock:
             out = self.refuse(req, 15, self.fault)
         else:
             self.job = {"method": req["method"], "bid": bid, "t0": time.monotonic(), "sent": -1}
+            self.methods.append(req["method"])
             if req["method"] in ("cover_open", "cover_close"):
                 self.cover = 2
             out = self.reply(req, {"result": 0, "output": {"status": "in_progress"}})
@@ -243,7 +256,8 @@ async def test_controller_launches_and_recovers_through_a_guide_written_dock() -
                         busy = asyncio.create_task(link.call("acme-7", DockMethod.COVER_OPEN))
                         await asyncio.sleep(0.2)
                         with pytest.raises(DockError, match="busy"):
-                            await link.call("acme-7", DockMethod.DRONE_CLOSE)
+                            await link.call("acme-7", DockMethod.DRONE_CLOSE,
+                                            wait_turn=False)
                         await busy
                         await until(lambda: len(dock.acked) >= 10)
                 finally:

@@ -198,3 +198,59 @@ def test_adopting_a_launch_that_never_left_the_ground_aborts_it() -> None:
     s, acts = so.step(s, so.Adopt(in_air=False))
     assert s.phase == Phase.DOCKED
     assert any(isinstance(a, so.Requeue) for a in acts)
+
+
+def test_closing_the_incident_before_take_off_cancels_the_launch() -> None:
+    s, _ = so.step(docked(), so.Launch("i1", SCENE, 2, 0.0))
+    s, acts = so.step(s, so.Recall("incident closed by cad1"))
+    # The dock is still opening: nothing is sent until it and the vehicle are prepared.
+    assert s.phase == Phase.PREFLIGHT and s.incident_id is None and acts == []
+    s, acts = so.step(s, so.Prepared(ok=True))
+    assert s.phase == Phase.DOCKED and not s.busy
+    assert acts[0] == so.DockCall("k1", DockMethod.COVER_CLOSE)
+    assert not any(isinstance(a, so.ArmTakeoff | so.Requeue) for a in acts)
+    alert = next(a for a in acts if isinstance(a, so.Alert))
+    assert alert.code == "launch_cancelled" and "closed by cad1" in alert.message
+    # A preparation that failed meanwhile also ends docked with the cover closing, no requeue.
+    s, _ = run(docked(), so.Launch("i1", SCENE, 2, 0.0), so.Recall("x"))
+    s, acts = so.step(s, so.Prepared(ok=False, reason="cover stuck"))
+    assert s.phase == Phase.DOCKED and so.DockCall("k1", DockMethod.COVER_CLOSE) in acts
+    assert not any(isinstance(a, so.Requeue) for a in acts)
+
+
+def test_closing_the_incident_during_take_off_brings_the_drone_straight_back() -> None:
+    s, _ = run(docked(), so.Launch("i1", SCENE, 2, 0.0), so.Prepared(ok=True))
+    s, acts = so.step(s, so.Recall("incident closed by cad1"))
+    assert s.phase == Phase.LAUNCHING and s.incident_id is None and acts == []
+    s, acts = so.step(s, so.Reached(so.Goal.SAFE_ALT, 8.0))
+    # Back to its own dock, not to the scene; the cover stays open for the landing.
+    assert s.phase == Phase.RETURNING and s.target is None
+    assert so.Goto(DOCK.lat_deg, DOCK.lon_deg, s.cruise_alt_rel_m) in acts
+    assert not any(isinstance(a, so.Goto) and a.lat_deg == SCENE.lat_deg for a in acts)
+    assert so.DockCall("k1", DockMethod.COVER_CLOSE) not in acts
+    assert not any(isinstance(a, so.SetIncident) for a in acts)
+    s, acts = run(s, so.Reached(so.Goal.DOCK, 20.0), so.Landed(at_dock=True))
+    assert s.phase == Phase.CHARGING and so.DockCall("k1", DockMethod.COVER_CLOSE) in acts
+
+
+def test_closing_the_incident_in_transit_recalls_at_once() -> None:
+    s, _ = run(
+        docked(),
+        so.Launch("i1", SCENE, 2, 0.0),
+        so.Prepared(ok=True),
+        so.Reached(so.Goal.SAFE_ALT, 10.0),
+    )
+    s, acts = so.step(s, so.Recall("incident closed"))
+    assert s.phase == Phase.RETURNING
+    assert so.Goto(DOCK.lat_deg, DOCK.lon_deg, s.cruise_alt_rel_m) in acts
+
+
+def test_alerts_about_a_dock_name_the_dock() -> None:
+    _, acts = run(docked(), so.Launch("i1", SCENE, 2, 0.0), so.Prepared(ok=False, reason="stuck"))
+    assert [a.dock_id for a in acts if isinstance(a, so.Alert)] == ["k1"]
+    _, acts = so.step(airborne_on_scene(), so.FailsafeRaised(so.Failsafe.DOCK_OFFLINE))
+    assert [a.dock_id for a in acts if isinstance(a, so.Alert)] == ["k1"]
+    _, acts = so.step(airborne_on_scene(), so.FailsafeRaised(so.Failsafe.LINK_LOST))
+    assert [a.dock_id for a in acts if isinstance(a, so.Alert)] == [None]
+    _, acts = so.step(airborne_on_scene(), so.AlternateDock("k2", DOCK))
+    assert [a.dock_id for a in acts if isinstance(a, so.Alert)] == ["k2"]

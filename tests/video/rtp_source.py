@@ -1,6 +1,9 @@
 """A real H.264 RTP source for the video tests, run as its own process:
 
-    python rtp_source.py PORT SECONDS [WIDTH HEIGHT]
+    python rtp_source.py PORT SECONDS [WIDTH HEIGHT [HEADERS]]
+
+HEADERS ``once`` sends the SPS/PPS in-band with the first keyframe only (as a GStreamer camera
+with rtph264pay config-interval=0 does); by default they come before every keyframe.
 
 PyAV's libx264 (ultrafast, zerolatency, a keyframe every second, SPS/PPS repeated) packetised by
 FFmpeg's rtp muxer to rtp://127.0.0.1:PORT at 25 fps, ~2.5 Mbit/s at 720p, each frame carrying
@@ -28,9 +31,31 @@ def draw_clock(y: np.ndarray, ms: int) -> None:
             y[h - 32 : h - 16, X0 + k * CELL : X0 + (k + 1) * CELL] = 235
 
 
+def without_headers(packet: av.Packet) -> av.Packet:
+    """The keyframe without its SPS/PPS NAL units (types 7 and 8)."""
+    data = bytes(packet)
+    starts = []
+    pos = data.find(b"\x00\x00\x01")
+    while pos >= 0 and len(starts) < 8:
+        starts.append(pos)
+        if data[pos + 3] & 0x1F in (1, 5):
+            break
+        pos = data.find(b"\x00\x00\x01", pos + 3)
+    keep = bytearray(data[: starts[0]])
+    for n, start in enumerate(starts):
+        end = starts[n + 1] if n + 1 < len(starts) else len(data)
+        if data[start + 3] & 0x1F not in (7, 8):
+            keep += data[start:end]
+    out = av.Packet(bytes(keep))
+    out.pts, out.dts, out.time_base = packet.pts, packet.dts, packet.time_base
+    out.stream, out.is_keyframe = packet.stream, True
+    return out
+
+
 def main() -> None:
     port, seconds = int(sys.argv[1]), float(sys.argv[2])
     width, height = (int(sys.argv[3]), int(sys.argv[4])) if len(sys.argv) > 4 else (1280, 720)
+    once = len(sys.argv) > 5 and sys.argv[5] == "once"
     out = av.open(f"rtp://127.0.0.1:{port}", "w", format="rtp")
     stream = out.add_stream("libx264", rate=25)
     stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
@@ -56,6 +81,8 @@ def main() -> None:
         frame = av.VideoFrame.from_ndarray(np.vstack([y, uv]), format="yuv420p")
         frame.pts, frame.time_base = i, Fraction(1, 25)
         for packet in stream.encode(frame):
+            if once and i > 0 and packet.is_keyframe:
+                packet = without_headers(packet)  # noqa: PLW2901
             out.mux(packet)
         if i == 0:
             print("streaming", flush=True)

@@ -325,3 +325,19 @@ async def test_a_busy_port_is_explained_then_taken_when_free(tmp_path: Path) -> 
         )
         with rtp_source(port, 20):
             await _wait_state(states, VideoState.LIVE, 20)
+
+
+async def test_late_viewer_decodes_when_the_camera_sends_headers_once(tmp_path: Path) -> None:
+    """A camera that sends SPS/PPS with its first keyframe only: the relay gives later
+    keyframes the last ones, so a viewer who joins afterwards still decodes."""
+    port = free_udp_range(2)
+    async with VideoRelay(RelayConfig(evidence_dir=tmp_path), DEMO) as relay:
+        await relay.watch("d1", port)
+        with rtp_source(port, 30, 848, 480, headers="once"):
+            await _wait_for(lambda: relay.counters("d1").keyframes_in >= 3, 20)
+            frames = await ffmpeg_frames(
+                with_login(relay.url_for("d1"), "pilot", "x"), 10, 848, 480
+            )
+            _check_frames(frames, 10, 848, 480)
+            assert relay.counters("d1").headers_added >= 2
+            assert (relay.status("d1").width_px, relay.status("d1").height_px) == (848, 480)

@@ -41,11 +41,11 @@ SOURCE = Path(__file__).with_name("rtp_source.py")
 
 @contextlib.contextmanager
 def rtp_source(
-    port: int, seconds: float, width: int = 848, height: int = 480
+    port: int, seconds: float, width: int = 848, height: int = 480, headers: str = "always"
 ) -> Iterator[subprocess.Popen[bytes]]:
     """``rtp_source.py`` in its own process, up once it has sent its first frame; stopped after."""
     proc = subprocess.Popen(
-        [sys.executable, str(SOURCE), str(port), str(seconds), str(width), str(height)],
+        [sys.executable, str(SOURCE), str(port), str(seconds), str(width), str(height), headers],
         stdout=subprocess.PIPE,
     )
     try:

@@ -1,0 +1,268 @@
+"""Users and roles from one file: ``users.json``, read by ``groundstation broker-config --users``
+(the broker's password file and ACL) and by ``groundstation controller --users`` (who may call
+which operator method). One file, so the broker and the controller never disagree on a login.
+
+The format (JSON Schema: ``docs/users.schema.json``)::
+
+    {"users": [
+      {"username": "ctl-1",       "role": "controller", "password": "change-me"},
+      {"username": "cad1",        "role": "cad",        "password_hash": "$7$101000$...$..."},
+      {"username": "islington-1", "role": "dock",       "password": "..."},
+      {"username": "alice",       "role": "operator",   "password": "..."}
+    ]}
+
+Each user has a ``username`` (1-64 of ``A-Z a-z 0-9 _ . -``; a dock's username is its dock id),
+a ``role`` (controller, operator, viewer, dock, cad) and either a clear ``password`` or a
+``password_hash`` in mosquitto's own format (``$7$`` PBKDF2-SHA512 or ``$6$`` SHA512, as
+``mosquitto_passwd`` writes). A bare list of users is accepted too.
+
+The controller reads only usernames and roles: :class:`UserDirectory` is a live mapping
+username -> role that reloads the file when it changes (its modification time, looked at no more
+than once a second) or on :meth:`UserDirectory.reload` (the controller calls it on SIGHUP). A file
+that fails to load keeps the previous table and the error is logged.
+
+Without ``--users`` the controller has the built-in demo users (:data:`DEMO_USERS`), meant for the
+demo and the lab only.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any
+
+import msgspec
+
+from groundstation.contract import Role, valid_id
+from groundstation.errors import ConfigError
+
+log = logging.getLogger(__name__)
+
+DEMO_USERS: Mapping[str, Role] = {
+    "pilot": Role.OPERATOR,
+    "pilot2": Role.OPERATOR,
+    "dispatcher": Role.OPERATOR,
+    "console": Role.OPERATOR,
+    "demo": Role.OPERATOR,
+    "cad": Role.CAD,
+    "cad1": Role.CAD,
+    "viewer": Role.VIEWER,
+}
+"""The controller's users when it is given no ``--users`` file: for the demo and the lab only."""
+
+HASH_PREFIXES = ("$7$", "$6$")
+RECHECK_S = 1.0
+_FIELDS = frozenset({"username", "role", "password", "password_hash"})
+
+
+@dataclass(frozen=True, slots=True)
+class UserSpec:
+    """One broker login and its role, with a clear password or a mosquitto password hash."""
+
+    username: str
+    role: Role
+    password: str = ""
+    password_hash: str = ""
+
+    def __post_init__(self) -> None:
+        if not valid_id(self.username):
+            raise ConfigError(f"username {self.username!r}: use 1-64 of A-Z a-z 0-9 _ . -")
+        if bool(self.password) == bool(self.password_hash):
+            raise ConfigError(
+                f"user {self.username}: give a password or a password_hash (exactly one)"
+            )
+        if self.password_hash and (
+            not self.password_hash.startswith(HASH_PREFIXES) or self.password_hash.count("$") < 3
+        ):
+            raise ConfigError(
+                f"user {self.username}: password_hash must be a mosquitto hash ($7$... or $6$...)"
+            )
+
+
+class UserEntry(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """One login: a username, its role, and a password or a mosquitto password hash."""
+
+    username: Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9_.-]{1,64}$")]
+    role: Role
+    password: Annotated[str, msgspec.Meta(min_length=1)] | None = None
+    password_hash: Annotated[str, msgspec.Meta(pattern=r"^\$[67]\$")] | None = None
+
+
+class UsersFile(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """Users and roles of a deployment: read by broker-config --users and controller --users."""
+
+    users: list[UserEntry]
+    description: str = ""
+    schema_uri: str | None = msgspec.field(default=None, name="$schema")
+
+
+def schema() -> dict[str, Any]:
+    """The JSON Schema of ``users.json`` (``docs/users.schema.json``)."""
+    out: dict[str, Any] = {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "title": "DFR ground station users",
+    }
+    out.update(msgspec.json.schema(UsersFile))
+    out["$defs"]["UserEntry"]["oneOf"] = [
+        {"required": ["password"]},
+        {"required": ["password_hash"]},
+    ]
+    return out
+
+
+def schema_text() -> str:
+    return json.dumps(schema(), indent=2) + "\n"
+
+
+def parse_users(raw: Any, where: str = "users") -> list[UserSpec]:
+    """Users from the decoded JSON of a users file; ConfigError names the user and the field."""
+    if isinstance(raw, dict):
+        extra = set(raw) - {"users", "$schema", "description"}
+        if extra:
+            raise ConfigError(f"{where}: unknown top-level field(s) {', '.join(sorted(extra))}")
+        raw = raw.get("users")
+    if not isinstance(raw, list):
+        raise ConfigError(f"{where}: expected {{\"users\": [...]}} or a list of users")
+    users: list[UserSpec] = []
+    seen: set[str] = set()
+    roles = ", ".join(r.value for r in Role)
+    for n, item in enumerate(raw):
+        label = f"{where}: user #{n}"
+        if not isinstance(item, dict):
+            raise ConfigError(f"{label}: expected an object")
+        name = item.get("username")
+        if isinstance(name, str):
+            label = f"{where}: user {name!r}"
+        unknown = set(item) - _FIELDS
+        if unknown:
+            raise ConfigError(f"{label}: unknown field(s) {', '.join(sorted(unknown))}")
+        for key in ("username", "role"):
+            if not isinstance(item.get(key), str):
+                raise ConfigError(f"{label}: needs a string {key}")
+        for key in ("password", "password_hash"):
+            if key in item and not isinstance(item[key], str):
+                raise ConfigError(f"{label}: {key} must be a string")
+        try:
+            role = Role(item["role"])
+        except ValueError:
+            raise ConfigError(f"{label}: role must be one of {roles}") from None
+        try:
+            user = UserSpec(
+                item["username"], role, item.get("password", ""), item.get("password_hash", "")
+            )
+        except ConfigError as exc:
+            raise ConfigError(f"{where}: {exc}") from None
+        if user.username in seen:
+            raise ConfigError(f"{where}: user {user.username!r} appears twice")
+        seen.add(user.username)
+        users.append(user)
+    return users
+
+
+def load_users(path: Path) -> list[UserSpec]:
+    """Read and check a users file (see the module docstring for the format)."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"{path}: {exc.strerror or exc}") from exc
+    try:
+        raw = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"{path}: not valid JSON: {exc}") from exc
+    return parse_users(raw, str(path))
+
+
+def roles_of(users: Sequence[UserSpec]) -> dict[str, Role]:
+    return {u.username: u.role for u in users}
+
+
+class UserDirectory(Mapping[str, Role]):
+    """username -> role, from a users file that may change while the controller runs.
+
+    A :class:`~collections.abc.Mapping`, so it stands where a fixed table of roles stood
+    (``ControllerConfig.roles``). Lookups reload the file when its modification time changed
+    (looked at no more than once every :data:`RECHECK_S`); :meth:`reload` forces it.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._users = load_users(path)
+        self._roles: dict[str, Role] = roles_of(self._users)
+        self._mtime_ns = self._stat()
+        self._checked = time.monotonic()
+        self.reloads = 0
+        self.last_error: str | None = None
+
+    def _stat(self) -> int | None:
+        try:
+            return os.stat(self.path).st_mtime_ns
+        except OSError:
+            return None
+
+    def reload(self) -> bool:
+        """Read the file again. False (and the old table kept) when it fails to load."""
+        self._checked = time.monotonic()
+        mtime = self._stat()
+        try:
+            users = load_users(self.path)
+        except ConfigError as exc:
+            self.last_error = str(exc)
+            self._mtime_ns = mtime  # do not retry a broken file on every lookup
+            log.warning("users file not reloaded, the previous users stay: %s", exc)
+            return False
+        roles = roles_of(users)
+        added = sorted(set(roles) - set(self._roles))
+        removed = sorted(set(self._roles) - set(roles))
+        self._users, self._roles, self._mtime_ns, self.last_error = users, roles, mtime, None
+        self.reloads += 1
+        log.info(
+            "users reloaded from %s: %d users (added %s, removed %s)",
+            self.path,
+            len(roles),
+            ", ".join(added) or "none",
+            ", ".join(removed) or "none",
+        )
+        return True
+
+    def password(self, username: str) -> str | None:
+        """The clear password of a user, if the file has one (the controller's own login)."""
+        spec = next((u for u in self._users if u.username == username), None)
+        return spec.password or None if spec is not None else None
+
+    def _maybe_reload(self) -> None:
+        if time.monotonic() - self._checked < RECHECK_S:
+            return
+        self._checked = time.monotonic()
+        if self._stat() != self._mtime_ns:
+            self.reload()
+
+    def __getitem__(self, username: str) -> Role:
+        self._maybe_reload()
+        return self._roles[username]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(dict(self._roles))
+
+    def __len__(self) -> int:
+        return len(self._roles)
+
+    def __repr__(self) -> str:
+        return f"UserDirectory({str(self.path)!r}, {len(self._roles)} users)"
+
+
+def no_role_reason(username: str, roles: Mapping[str, Role]) -> str:
+    """Why a login may call nothing, in words the caller can act on."""
+    if isinstance(roles, UserDirectory):
+        return (
+            f"{username!r} has no role on this controller: not a user in {roles.path.name} "
+            "(add it with a role, then the controller reloads the file)"
+        )
+    return (
+        f"{username!r} has no role on this controller: it runs with the built-in demo users "
+        f"({', '.join(sorted(roles))}); a deployment gives it --users users.json"
+    )
