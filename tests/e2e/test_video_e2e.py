@@ -100,8 +100,6 @@ class Track:
 
 
 def test_an_incident_seen_through_the_console(qapp: Any, tmp_path: Path) -> None:
-    # Until the console's video is merged (then this line goes).
-    pytest.importorskip("groundstation.console.video", reason="console video not merged yet")
     from tests.console.conftest import open_console, run_qt, until
 
     sites = small_sites()
