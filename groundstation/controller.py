@@ -37,7 +37,8 @@ from groundstation.errors import GroundStationError
 from groundstation.journal import Journal
 from groundstation.retention import IncidentRetention
 from groundstation.users import DEMO_USERS
-from groundstation.vehicle import Fleet, VehicleLink, VehicleSample
+from groundstation.vehicle import CameraFleet, Fleet, VehicleLink, VehicleSample
+from groundstation.videoctl import StreamRelay, VideoConfig, VideoControl
 from groundstation.watch import Watch, has_come_down
 from missions.geo import distance_m
 from missions.sites import SiteSet
@@ -74,6 +75,7 @@ class ControllerConfig:
     """A closed or rejected incident's retained record is cleared this long after it closed
     (``groundstation.retention``); its history stays in the journal."""
     roles: Mapping[str, c.Role] = field(default_factory=lambda: dict(DEFAULT_ROLES))
+    video: VideoConfig = field(default_factory=VideoConfig)
     failsafe_params: Mapping[str, float | int] = field(
         # PX4's data-link-loss action is off by default (NAV_DLL_ACT 0): a drone leaving its
         # dock must have its own plan. Link loss -> Return; geofence breach -> Return. Battery
@@ -130,6 +132,8 @@ class Controller:
         airspace: AirspaceCheck | None = None,
         ha: Any | None = None,
         flightlog: FlightLogger | None = None,
+        cameras: CameraFleet | None = None,
+        relay: StreamRelay | None = None,
     ) -> None:
         self.config = config
         self.fleet = fleet
@@ -172,6 +176,16 @@ class Controller:
 
         self.services = OperatorServices(self)
         self.telemetry = TelemetryFanout(self)
+        # Live video (groundstation.videoctl): cameras, the relay, descriptors, evidence.
+        self.video = VideoControl(
+            config.video,
+            config.site_set,
+            host=self,
+            cameras=cameras,
+            relay=relay,
+            bus=bus,
+            journal=journal,
+        )
         self.retention = IncidentRetention(self)
         self._load()
 
@@ -249,6 +263,7 @@ class Controller:
                 if self.partition is not None:
                     tg.create_task(self.partition.run(), name="partition")
                 tg.create_task(self.telemetry.run(), name="telemetry")
+                tg.create_task(self.video.run(), name="video")
                 tg.create_task(self.retention.run(), name="retention")
         finally:
             self._tg = None
@@ -259,6 +274,7 @@ class Controller:
     async def _republish(self) -> None:
         """After a (re)connection: every drone state and incident again, so that whatever
         failed to go out during a broker outage is current on the broker (retained)."""
+        self.video.forget_published()
         for drone_id, rt in self.drones.items():
             rt.last_state = b""
             await self.publish_state(drone_id)
@@ -296,9 +312,18 @@ class Controller:
         if self._tg is None:
             coro.close()
             return
-        task = self._tg.create_task(self._guard(coro, name), name=name)
+        guarded = self._guard(coro, name)
+        try:
+            task = self._tg.create_task(guarded, name=name)
+        except RuntimeError:  # the TaskGroup is shutting down
+            guarded.close()
+            coro.close()
+            return
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+        # Cancelled before it ever ran (the TaskGroup closing): close the wrapped coroutine
+        # too, or it is reported as never awaited.
+        task.add_done_callback(lambda _: coro.close())
 
     @staticmethod
     async def _guard(coro: Coroutine[Any, Any, Any], name: str) -> None:
@@ -355,6 +380,10 @@ class Controller:
 
     def link(self, drone_id: str) -> VehicleLink | None:
         return self.fleet.get(drone_id)
+
+    def sortie_of(self, drone_id: str) -> so.Sortie | None:
+        rt = self.drones.get(drone_id)
+        return None if rt is None else rt.sortie
 
     def sample(self, drone_id: str) -> VehicleSample:
         v = self.fleet.get(drone_id)
@@ -474,6 +503,7 @@ class Controller:
         self.spawn(self.publish_state(drone_id), f"state:{drone_id}")
         for action in actions:
             self.start_action(drone_id, action)
+        self.video.sortie_changed(drone_id, before, after)
 
     def _release_incident(
         self, before: so.Sortie, after: so.Sortie, actions: list[so.Action]

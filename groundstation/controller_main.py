@@ -18,13 +18,14 @@ import logging
 import os
 import signal
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
 from groundstation import contract as c
 from groundstation.bus import BrokerConfig, Bus, Will
+from groundstation.camera_rules import RelayStatus
 from groundstation.cli import configure_logging
 from groundstation.controller import Controller, ControllerConfig
 from groundstation.dispatch import FlightModel
@@ -36,6 +37,9 @@ from groundstation.mavsdk_link import DroneEndpoint, MavsdkFleet
 from groundstation.partition import Partition, PartitionConfig
 from groundstation.tasks import cancel_until_done
 from groundstation.users import UserDirectory
+from groundstation.video.auth import Authenticator, DemoUsers, PasswordFileUsers
+from groundstation.video.relay import RelayConfig, StreamStatus, VideoRelay
+from groundstation.videoctl import StreamRelay, VideoConfig, VideoControl
 from missions.airspace import Airspace, zones_from_geojson
 from missions.sites import SiteSet, load_sites
 
@@ -58,6 +62,64 @@ def load_airspace(zones_file: str | None = None) -> Airspace:
 class Running:
     controller: Controller
     fleet: MavsdkFleet
+    relay: VideoRelay | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class VideoOptions:
+    """The video relay the controller embeds (groundstation.video.relay)."""
+
+    host: str = "127.0.0.1"
+    port: int = 8090
+    """0: a free port (the URLs in the descriptors carry the one taken)."""
+    public_host: str | None = None
+    evidence_dir: Path | None = None
+    """Recordings and stills (None: ``<journal stem>-evidence/`` next to the journal)."""
+    users: Authenticator | None = None
+    """Viewers' logins (None: the controller's own roles, any password: loopback only)."""
+
+
+LOOPBACK = frozenset({"127.0.0.1", "::1", "localhost"})
+
+
+def evidence_dir(journal_path: str | Path) -> Path:
+    if str(journal_path) == ":memory:":
+        return Path("dfr-evidence")
+    p = Path(journal_path)
+    return p.with_name(f"{p.stem}-evidence")
+
+
+def relay_for(
+    options: VideoOptions, roles: Mapping[str, c.Role], journal: Journal, journal_path: str | Path
+) -> VideoRelay:
+    """The relay, its viewers' logins and its evidence store (the journal is the sink)."""
+    users = options.users
+    if users is None:
+        if options.host not in LOOPBACK:
+            raise ConfigError(
+                f"the video relay on {options.host} needs the broker's logins "
+                "(--video-users DIR, as groundstation broker-config wrote them); without them "
+                "it listens on loopback only"
+            )
+        users = DemoUsers(roles)
+    config = RelayConfig(
+        host=options.host,
+        port=options.port,
+        public_host=options.public_host,
+        evidence_dir=options.evidence_dir or evidence_dir(journal_path),
+    )
+    return VideoRelay(config, users, journal)
+
+
+def relay_reports_to(relay: VideoRelay, video: VideoControl) -> None:
+    """The relay's state callback feeds the controller's video (descriptors)."""
+
+    def on_state(st: StreamStatus) -> None:
+        video.relay_state(
+            st.drone_id, RelayStatus(st.state, st.reason, st.width_px, st.height_px, st.fps)
+        )
+
+    relay.on_state = on_state
 
 
 def flight_log_dir(journal_path: str | Path) -> Path | None:
@@ -85,10 +147,14 @@ async def controller_running(
     ha: HaConfig | None = None,
     partition: PartitionConfig | None = None,
     flight_logs: str | Path | Literal[False] | None = None,
+    video: VideoOptions | None = None,
+    relay: StreamRelay | None = None,
 ) -> AsyncIterator[Running]:
     """The controller with its fleet, bus, docks and journal, running until the block exits.
     ``flight_logs``: the directory of the per-sortie ``.tlog`` files (None: next to the journal,
-    see :func:`flight_log_dir`; False: no flight logs)."""
+    see :func:`flight_log_dir`; False: no flight logs). ``video``: run the video relay (None:
+    none; descriptors and camera control go on without it); ``relay``: a relay of the caller's
+    instead (tests)."""
     will = Will(
         c.controller_status(config.controller_id),
         c.encode(c.ControllerStatus(controller_id=config.controller_id, status="offline")),
@@ -106,15 +172,24 @@ async def controller_running(
         )
     )
     try:
-        async with (
-            Bus(
-                broker,
-                f"controller-{config.controller_id}",
-                will=will,
-                session_expiry_s=SESSION_EXPIRY_S,
-            ) as bus,
-            MavsdkFleet(endpoints(config.site_set, base_port)) as fleet,
-        ):
+        async with contextlib.AsyncExitStack() as stack:
+            bus = await stack.enter_async_context(
+                Bus(
+                    broker,
+                    f"controller-{config.controller_id}",
+                    will=will,
+                    session_expiry_s=SESSION_EXPIRY_S,
+                )
+            )
+            fleet = await stack.enter_async_context(
+                MavsdkFleet(endpoints(config.site_set, base_port))
+            )
+            video_relay: VideoRelay | None = None
+            if video is not None and relay is None and config.video.enabled:
+                video_relay = await stack.enter_async_context(
+                    relay_for(video, config.roles, journal, journal_path)
+                )
+                relay = video_relay
             docks = None
             if with_docks:
                 from groundstation.docks import DockLink
@@ -135,12 +210,16 @@ async def controller_running(
                 airspace=airspace,
                 ha=keeper,
                 flightlog=flightlog,
+                cameras=fleet,
+                relay=relay,
             )
             if partition is not None:
                 ctl.partition = Partition(ctl, partition)
+            if video_relay is not None:
+                relay_reports_to(video_relay, ctl.video)
             task = asyncio.create_task(ctl.run(), name="controller")
             try:
-                yield Running(ctl, fleet)
+                yield Running(ctl, fleet, video_relay)
             finally:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(ctl.shutdown(), 5.0)
@@ -196,6 +275,31 @@ def build_parser() -> argparse.ArgumentParser:
         "are awarded on offers to the least ETA across all of them",
     )
     p.add_argument(
+        "--no-video", action="store_true", help="no camera discovery, descriptors or relay"
+    )
+    p.add_argument(
+        "--video-listen",
+        default="127.0.0.1:8090",
+        metavar="HOST:PORT",
+        help="where the video relay serves MPEG-TS over HTTP (viewers log in as on the broker)",
+    )
+    p.add_argument(
+        "--video-users",
+        default=None,
+        metavar="DIR",
+        help="the viewers' logins: the directory groundstation broker-config wrote (passwd, "
+        "roles.json); needed unless the relay listens on loopback",
+    )
+    p.add_argument(
+        "--video-public-host", default=None, help="host name put in the viewers' video URLs"
+    )
+    p.add_argument(
+        "--record-dir",
+        default=None,
+        metavar="DIR",
+        help="evidence: recordings and stills (default: <journal stem>-evidence/ next to it)",
+    )
+    p.add_argument(
         "--users",
         default=None,
         metavar="USERS_JSON",
@@ -227,8 +331,30 @@ def config_from_args(args: argparse.Namespace, site_set: SiteSet) -> ControllerC
         speedup=args.speedup,
         telemetry_hz_air=getattr(args, "telemetry_hz", 10.0),
         telemetry_hz_ground=getattr(args, "telemetry_hz_ground", 1.0),
+        video=VideoConfig(enabled=not getattr(args, "no_video", False)),
         incident_retention_s=getattr(args, "incident_retention", 600.0),
         **users_from_args(args),
+    )
+
+
+def video_options_from_args(args: argparse.Namespace) -> VideoOptions | None:
+    """The relay's options from ``--video-listen``, ``--video-users``, ``--record-dir``."""
+    if args.no_video:
+        return None
+    host, sep, port_text = str(args.video_listen).rpartition(":")
+    try:
+        port = int(port_text)
+    except ValueError:
+        port = -1
+    if not sep or not host or not 0 <= port <= 65535:
+        raise ConfigError(f"--video-listen {args.video_listen!r}: expected HOST:PORT")
+    users = None if args.video_users is None else PasswordFileUsers.from_dir(Path(args.video_users))
+    return VideoOptions(
+        host=host.strip("[]"),
+        port=port,
+        public_host=args.video_public_host,
+        evidence_dir=Path(args.record_dir) if args.record_dir else None,
+        users=users,
     )
 
 
@@ -266,7 +392,10 @@ async def _amain(args: argparse.Namespace) -> int:
         ha=HaConfig(args.ha_cluster) if args.ha_cluster else None,
         partition=PartitionConfig() if args.partitioned else None,
         flight_logs=False if args.no_flight_logs else args.flight_logs,
-    ):
+        video=video_options_from_args(args),
+    ) as running:
+        if running.relay is not None:
+            print(f"video relay: {running.relay.url_for('DRONE')}", flush=True)
         print(
             f"controller {config.controller_id}: {len(site_set.docks)} drones, "
             f"broker {broker.url()}",

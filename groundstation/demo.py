@@ -32,7 +32,12 @@ from groundstation.broker import free_port, free_udp_range
 from groundstation.bus import BrokerConfig, Bus
 from groundstation.cli import configure_logging
 from groundstation.controller import ControllerConfig
-from groundstation.controller_main import config_from_args, controller_running, load_airspace
+from groundstation.controller_main import (
+    VideoOptions,
+    config_from_args,
+    controller_running,
+    load_airspace,
+)
 from groundstation.errors import ConfigError, GroundStationError
 from missions.airspace import Airspace
 from missions.geo import destination
@@ -245,6 +250,9 @@ class DemoOptions:
     """``sim``: the embedded simulator; ``px4``: real PX4 SITL (sitl.px4), one instance per dock."""
     px4_first_instance: int = 0
     """With ``px4``: the PX4 instance of the first dock (its port 14540 + this)."""
+    video: bool = True
+    video_port: int = 0
+    """The relay's HTTP port (0: a free one; the descriptors carry it)."""
 
 
 def broker_config(opts: DemoOptions, embedded_port: int) -> BrokerConfig:
@@ -325,7 +333,14 @@ async def vehicles_for(opts: DemoOptions, site_set: SiteSet) -> AsyncIterator[in
             yield base_port
         return
     base_port = free_udp_range(len(site_set.docks))
-    async with simulator_process(opts.sites, base_port, speedup=opts.speedup, seed=opts.seed):
+    # Each simulated drone's camera streams RTP/H.264 to 127.0.0.1 on video_base + its index
+    # and says so over MAVLink (the controller learns the port from the camera). A free run of
+    # ports rather than PX4's 5600 + i: QGroundControl or PX4 SITL on the same machine hold it.
+    video_base = free_udp_range(len(site_set.docks))
+    sim_video = ["--video-base-port", str(video_base)] if opts.video else ["--no-camera"]
+    async with simulator_process(
+        opts.sites, base_port, speedup=opts.speedup, seed=opts.seed, extra=sim_video
+    ):
         yield base_port
 
 
@@ -337,16 +352,33 @@ async def demo_stack(opts: DemoOptions, broker: BrokerConfig) -> AsyncIterator[C
     site_set = load_sites(opts.sites)
     if opts.vehicles == "px4" and opts.px4_first_instance:
         site_set = with_px4_system_ids(site_set, opts.px4_first_instance)
-    args = argparse.Namespace(controller_id="ctl-1", speedup=opts.speedup, on_scene=opts.on_scene_s)
+    args = argparse.Namespace(
+        controller_id="ctl-1",
+        speedup=opts.speedup,
+        on_scene=opts.on_scene_s,
+        no_video=not opts.video,
+    )
     config = config_from_args(args, site_set)
     with tempfile.TemporaryDirectory(prefix="dfr-demo-") as tmp:
         journal = opts.journal or str(Path(tmp) / "journal.sqlite")
+        # The relay on loopback with the demo's logins (the controller's roles).
+        video = (
+            VideoOptions(
+                host="127.0.0.1", port=opts.video_port, evidence_dir=Path(tmp) / "evidence"
+            )
+            if opts.video
+            else None
+        )
         async with (
             # Docks first: they connect in a moment, before nine PX4 boots load the machine.
             DockSimFleet(broker, site_set, speedup=opts.speedup, seed=opts.seed),
             vehicles_for(opts, site_set) as base_port,
-            controller_running(config, broker, base_port=base_port, journal_path=journal) as run,
+            controller_running(
+                config, broker, base_port=base_port, journal_path=journal, video=video
+            ) as run,
         ):
+            if run.relay is not None:
+                log.info("video relay: %s", run.relay.url_for("DRONE"))
             # 30 s, and more for a large planned network (groundstation plan --out-sites).
             discover_s = max(30.0, 0.5 * len(site_set.docks))
             if not await run.fleet.wait_all(discover_s):
@@ -412,6 +444,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--on-scene", type=float, default=120.0, help="seconds on scene")
     p.add_argument("--timeout", type=float, default=900.0, help="give up after this many seconds")
     p.add_argument("--journal", default=None)
+    p.add_argument("--no-video", action="store_true", help="no cameras, no relay")
     p.add_argument("--screenshot", type=Path, default=None, help="save a PNG of the console")
     p.add_argument("--exit-after", type=float, default=None, help="with --screenshot")
     p.add_argument("-v", "--verbose", action="store_true")
@@ -434,6 +467,7 @@ def main(argv: list[str]) -> int:
         journal=args.journal,
         vehicles=args.vehicles,
         px4_first_instance=args.px4_first_instance,
+        video=not args.no_video,
     )
     positions = list(args.incident) if args.incident else None
     n_random = args.incidents if args.incidents is not None else (0 if positions else 1)

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import math
 import time
@@ -29,6 +30,9 @@ from typing import Any, Self, TypeVar
 
 from mavsdk import ComponentType, Configuration, LogLevel, Mavsdk, MavsdkError, log_subscribe
 from mavsdk.plugins.action import Action, OrbitYawBehavior
+from mavsdk.plugins.camera import Camera
+from mavsdk.plugins.gimbal import ControlMode, Gimbal, GimbalMode, SendMode
+from mavsdk.plugins.mavlink_direct import MavlinkDirect, MavlinkMessage
 from mavsdk.plugins.mission_raw import MissionItem, MissionRaw
 from mavsdk.plugins.param import Param
 from mavsdk.plugins.telemetry import Telemetry
@@ -36,8 +40,13 @@ from mavsdk.plugins.telemetry import Telemetry
 from groundstation.errors import VehicleError, VehicleTimeout
 from groundstation.tasks import cancel_until_done
 from groundstation.vehicle import (
+    CameraInfo,
+    CameraLink,
     FlightMode,
     GeofencePolygon,
+    GimbalAttitude,
+    Photo,
+    StreamInfo,
     VehicleLink,
     VehicleSample,
 )
@@ -50,6 +59,9 @@ MAV_FRAME_GLOBAL = 0
 MAV_CMD_NAV_FENCE_POLYGON_VERTEX_INCLUSION = 5001
 MAV_CMD_NAV_FENCE_POLYGON_VERTEX_EXCLUSION = 5002
 MISSION_TYPE_FENCE = 1
+MAV_CMD_DO_SET_ROI_NONE = 197
+MAV_RESULT_ACCEPTED = 0
+AUTOPILOT_COMPONENT = 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,8 +79,9 @@ class MavsdkVehicle:
     def __init__(self, endpoint: DroneEndpoint, system: Any, executor: ThreadPoolExecutor) -> None:
         self.drone_id = endpoint.drone_id
         self.system_id = endpoint.system_id
-        self._system = system
+        self.system = system
         self._executor = executor
+        self._camera: MavsdkCamera | None = None
         self._action = Action(system)
         self._telemetry = Telemetry(system)
         self._param = Param(system)
@@ -165,7 +178,7 @@ class MavsdkVehicle:
         tel.subscribe_flight_mode(mode)
         tel.subscribe_armed(flag("armed"))
         tel.subscribe_in_air(flag("in_air"))
-        self._system.subscribe_is_connected(
+        self.system.subscribe_is_connected(
             lambda connected, _: s.__setitem__("connected", connected)
         )
 
@@ -175,6 +188,17 @@ class MavsdkVehicle:
         return VehicleSample(**s, state_known=known)
 
     # --- commands ---------------------------------------------------------------------------
+
+    def camera(self) -> MavsdkCamera:
+        """The drone's camera and gimbal (plugins made on first use)."""
+        if self._camera is None:
+            self._camera = MavsdkCamera(self)
+        return self._camera
+
+    async def call(self, name: str, fn: Callable[[], T]) -> T:
+        """Run a blocking MAVSDK call on the fleet's executor; MAVSDK's errors become
+        VehicleError (VehicleTimeout for a timeout) here, once."""
+        return await self._call(name, fn)
 
     async def _call(self, name: str, fn: Callable[[], T]) -> T:
         loop = asyncio.get_running_loop()
@@ -283,6 +307,234 @@ class MavsdkVehicle:
         await self._call("upload_geofence", lambda: self._mission.upload_geofence(items))
 
 
+POLL_S = 0.25
+"""How often a camera discovery or a capture result is looked for while waiting for it."""
+
+
+def hfov_deg(focal_length_mm: float, sensor_width_mm: float) -> float:
+    """Horizontal field of view of a pinhole lens (0 when the camera does not say)."""
+    if focal_length_mm > 0 and sensor_width_mm > 0:
+        return math.degrees(2.0 * math.atan(sensor_width_mm / (2.0 * focal_length_mm)))
+    return 0.0
+
+
+class MavsdkCamera:
+    """A drone's camera (MAVSDK's camera plugin: the MAVLink camera protocol) and gimbal (the
+    gimbal plugin: gimbal protocol v2 through the autopilot's gimbal manager). Implements
+    ``groundstation.vehicle.CameraLink``.
+
+    The plugins are the synchronous classes ``CameraAsync`` and ``GimbalAsync`` wrap: their
+    blocking calls run on the fleet's executor like every other command here (the async wrappers
+    would queue on the loop's small default executor). ROI none, which the gimbal plugin lacks,
+    goes as a COMMAND_LONG through the MAVLink-direct plugin. Capture results and gimbal
+    attitude arrive on MAVSDK's thread and are stored in slots, never queued."""
+
+    def __init__(self, vehicle: MavsdkVehicle) -> None:
+        self.drone_id = vehicle.drone_id
+        self._vehicle = vehicle
+        self._plugins: tuple[Camera, Gimbal] | None = None
+        self._making = asyncio.Lock()
+        self._direct: MavlinkDirect | None = None
+        self._captures: list[tuple[int, Any]] = []
+        self._capture_seq = 0
+        self._attitude: GimbalAttitude | None = None
+        self._gimbal_id: int | None = None
+        self._in_control = False
+
+    async def _open(self) -> tuple[Camera, Gimbal]:
+        """The camera and gimbal plugins, made on first use on the fleet's executor (making
+        them takes milliseconds of C calls: not on the event loop, not for every drone at
+        once)."""
+        if self._plugins is None:
+            async with self._making:
+                if self._plugins is None:
+                    self._plugins = await self._vehicle.call("camera plugins", self._make)
+        return self._plugins
+
+    def _make(self) -> tuple[Camera, Gimbal]:
+        system = self._vehicle.system
+        camera, gimbal = Camera(system), Gimbal(system)
+
+        def capture(info: Any, _: Any) -> None:
+            self._capture_seq += 1
+            self._captures = [*self._captures[-15:], (self._capture_seq, info)]
+
+        def attitude(a: Any, _: Any) -> None:
+            e = a.euler_angle_forward
+            if math.isfinite(e.pitch_deg) and math.isfinite(e.yaw_deg):
+                self._attitude = GimbalAttitude(e.pitch_deg, e.yaw_deg, time.monotonic())
+
+        camera.subscribe_capture_info(capture)
+        gimbal.subscribe_attitude(attitude)
+        return camera, gimbal
+
+    # --- camera -------------------------------------------------------------------------------
+
+    async def camera_info(self, timeout_s: float) -> CameraInfo | None:
+        """Wait up to ``timeout_s`` for a camera component and the stream it advertises. A
+        camera that lists itself but never sends its stream information comes back with no
+        streams (the controller then falls back to a configured stream, if any)."""
+        deadline = time.monotonic() + timeout_s
+        camera, _ = await self._open()
+        found: Any = None
+        while found is None:
+            cameras = await self._vehicle.call("camera_list", camera.camera_list)
+            found = cameras.cameras[0] if cameras.cameras else None
+            if found is None:
+                if time.monotonic() >= deadline:
+                    return None
+                await asyncio.sleep(POLL_S)
+        streams: tuple[StreamInfo, ...] = ()
+        while not streams:
+            try:
+                info = await self._vehicle.call(
+                    "get_video_stream_info",
+                    lambda: camera.get_video_stream_info(found.component_id),
+                )
+            except VehicleError:
+                info = None
+            if info is not None and info.settings.uri:
+                st = info.settings
+                running = int(info.status) == 1  # IN_PROGRESS
+                streams = (
+                    StreamInfo(
+                        stream_id=int(info.stream_id),
+                        uri=str(st.uri),
+                        width_px=int(st.horizontal_resolution_pix),
+                        height_px=int(st.vertical_resolution_pix),
+                        fps=float(st.frame_rate_hz),
+                        bitrate_kbps=int(st.bit_rate_b_s) // 1000,
+                        hfov_deg=float(st.horizontal_fov_deg),
+                        running=running,
+                    ),
+                )
+            elif time.monotonic() >= deadline:
+                break
+            else:
+                await asyncio.sleep(POLL_S)
+        return CameraInfo(
+            component_id=int(found.component_id),
+            vendor=str(found.vendor_name),
+            model=str(found.model_name),
+            width_px=int(found.horizontal_resolution_px),
+            height_px=int(found.vertical_resolution_px),
+            hfov_deg=hfov_deg(found.focal_length_mm, found.horizontal_sensor_size_mm),
+            streams=streams,
+        )
+
+    async def take_photo(self, timeout_s: float) -> Photo:
+        """One still; returns its capture result (position, time, file URL) once the camera
+        sends it, or raises VehicleTimeout after ``timeout_s``."""
+        camera, _ = await self._open()
+        cameras = await self._vehicle.call("camera_list", camera.camera_list)
+        if not cameras.cameras:
+            raise VehicleError(self.drone_id, "take_photo", "no camera")
+        component_id = int(cameras.cameras[0].component_id)
+        before = self._capture_seq
+        started = time.monotonic()
+        try:
+            await self._vehicle.call("take_photo", lambda: camera.take_photo(component_id))
+        except VehicleTimeout:
+            # The acknowledgement was lost or late: the still may come all the same.
+            log.info("%s: take_photo not acknowledged; waiting for the capture", self.drone_id)
+        while True:
+            new = [info for seq, info in self._captures if seq > before]
+            if new:
+                info = new[0]
+                if not info.is_success:
+                    raise VehicleError(self.drone_id, "take_photo", "capture failed")
+                p = info.position
+                return Photo(
+                    lat_deg=float(p.latitude_deg),
+                    lon_deg=float(p.longitude_deg),
+                    alt_amsl_m=float(p.absolute_altitude_m),
+                    alt_rel_m=float(p.relative_altitude_m),
+                    taken_ms=int(info.time_utc_us) // 1000,
+                    index=int(info.index),
+                    file_url=str(info.file_url),
+                )
+            if time.monotonic() - started >= timeout_s:
+                raise VehicleTimeout(
+                    self.drone_id, "take_photo", f"no capture result within {timeout_s:.0f} s"
+                )
+            await asyncio.sleep(POLL_S / 5)
+
+    # --- gimbal -------------------------------------------------------------------------------
+
+    async def _control(self) -> tuple[Gimbal, int]:
+        """The gimbal plugin and the gimbal's id, taking primary control of it first (gimbal
+        protocol v2)."""
+        _, gimbal = await self._open()
+        if self._gimbal_id is None:
+            gimbals = await self._vehicle.call("gimbal_list", gimbal.gimbal_list)
+            self._gimbal_id = int(gimbals.gimbals[0].gimbal_id) if gimbals.gimbals else 0
+        gid = self._gimbal_id
+        if not self._in_control:
+            # A gimbal manager that refuses control may still take commands: go on, ask again
+            # with the next command.
+            try:
+                await self._vehicle.call(
+                    "gimbal take_control",
+                    lambda: gimbal.take_control(gid, ControlMode.PRIMARY),
+                )
+                self._in_control = True
+            except VehicleError as exc:
+                log.debug("%s: %s", self.drone_id, exc)
+        return gimbal, gid
+
+    async def gimbal_roi(self, lat_deg: float, lon_deg: float, alt_amsl_m: float) -> None:
+        """Region of interest. MAVSDK 4.1 sends it as COMMAND_INT in frame 3 (relative) with the
+        altitude it is given, which PX4 copies to param7 and its gimbal reads as AMSL: as
+        MAVSDK's documentation says, the altitude here is AMSL."""
+        gimbal, gid = await self._control()
+        await self._vehicle.call(
+            "gimbal set_roi_location",
+            lambda: gimbal.set_roi_location(gid, lat_deg, lon_deg, alt_amsl_m),
+        )
+
+    async def gimbal_pitch_yaw(self, pitch_deg: float, yaw_deg: float) -> None:
+        gimbal, gid = await self._control()
+        await self._vehicle.call(
+            "gimbal set_angles",
+            lambda: gimbal.set_angles(
+                gid, 0.0, pitch_deg, yaw_deg, GimbalMode.YAW_FOLLOW, SendMode.ONCE
+            ),
+        )
+
+    async def gimbal_roi_none(self) -> None:
+        if self._direct is None:
+            system = self._vehicle.system
+            self._direct = await self._vehicle.call(
+                "mavlink_direct", lambda: MavlinkDirect(system)
+            )
+        direct: Any = self._direct
+        fields = {
+            "target_system": self._vehicle.system_id,
+            "target_component": AUTOPILOT_COMPONENT,
+            "command": MAV_CMD_DO_SET_ROI_NONE,
+            "confirmation": 0,
+            **{f"param{i}": 0.0 for i in range(1, 8)},
+        }
+        msg = MavlinkMessage(
+            message_name="COMMAND_LONG",
+            system_id=0,
+            component_id=0,
+            target_system_id=self._vehicle.system_id,
+            target_component_id=AUTOPILOT_COMPONENT,
+            fields_json=json.dumps(fields),
+        )
+        ack = await self._vehicle.call("set_roi_none", lambda: direct.send_command(msg))
+        try:
+            result = int(json.loads(ack.fields_json).get("result", -1))
+        except (ValueError, TypeError, AttributeError):
+            result = -1
+        if result != MAV_RESULT_ACCEPTED:
+            raise VehicleError(self.drone_id, "set_roi_none", f"MAV_RESULT {result}")
+
+    def gimbal_attitude(self) -> GimbalAttitude | None:
+        return self._attitude
+
+
 _MAVSDK_LOG = logging.getLogger("mavsdk")
 _LEVELS = {
     LogLevel.DEBUG: logging.DEBUG,
@@ -387,6 +639,11 @@ class MavsdkFleet:
 
     def links(self) -> list[VehicleLink]:
         return list(self._by_id.values())
+
+    def camera(self, drone_id: str) -> CameraLink | None:
+        """The drone's camera and gimbal, once the drone itself has been discovered."""
+        v = self._by_id.get(drone_id)
+        return None if v is None else v.camera()
 
 
 def _shards(endpoints: list[DroneEndpoint], per_instance: int) -> list[list[str]]:

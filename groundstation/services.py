@@ -356,8 +356,10 @@ class OperatorServices:
         return {"drone_id": d.drone_id, "phase": str(self._sortie(d.drone_id).phase)}
 
     async def _drone_camera(self, username: str, d: c.DroneCamera) -> dict[str, Any]:
+        """Point the camera, look at a map point or a point of the picture, back to the
+        sortie's view, or a still (rules in groundstation.camera_rules)."""
         self._sortie(d.drone_id)  # unknown drones are refused as such
-        raise Refused(R.INVALID_STATE, f"{d.drone_id} has no camera this controller can drive")
+        return await self.ctl.video.command(username, d)
 
     async def _dock_command(self, username: str, d: c.DockCommand) -> dict[str, Any]:
         raise Deferred(start_dock_command(self.ctl, username, d))

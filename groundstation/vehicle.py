@@ -111,3 +111,86 @@ class Fleet(Protocol):
 
     def get(self, drone_id: str) -> VehicleLink | None: ...
     def links(self) -> list[VehicleLink]: ...
+
+
+# --- camera and gimbal ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class StreamInfo:
+    """One video stream a camera advertises (VIDEO_STREAM_INFORMATION as MAVSDK reads it).
+    ``uri`` is as sent: for RTP over UDP the port number as text (QGroundControl's reading)."""
+
+    stream_id: int
+    uri: str
+    width_px: int = 0
+    height_px: int = 0
+    fps: float = 0.0
+    bitrate_kbps: int = 0
+    hfov_deg: float = 0.0
+    running: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class CameraInfo:
+    """A camera component found on a drone (CAMERA_INFORMATION and its streams)."""
+
+    component_id: int
+    vendor: str
+    model: str
+    width_px: int = 0
+    height_px: int = 0
+    hfov_deg: float = 0.0
+    """From the focal length and sensor width (0 when the camera does not say)."""
+    streams: tuple[StreamInfo, ...] = ()
+
+    @property
+    def name(self) -> str:
+        return f"{self.vendor} {self.model}".strip() or f"camera {self.component_id}"
+
+
+@dataclass(frozen=True, slots=True)
+class Photo:
+    """The capture result of one still (CAMERA_IMAGE_CAPTURED): where and when it was taken."""
+
+    lat_deg: float
+    lon_deg: float
+    alt_amsl_m: float
+    alt_rel_m: float
+    taken_ms: int
+    index: int
+    file_url: str
+
+
+@dataclass(frozen=True, slots=True)
+class GimbalAttitude:
+    """The gimbal as last reported: pitch (down negative) and yaw relative to the vehicle's
+    heading; ``updated_s`` is the monotonic time of the report."""
+
+    pitch_deg: float
+    yaw_deg: float
+    updated_s: float
+
+
+class CameraLink(Protocol):
+    """A drone's camera and gimbal as the controller sees them. Commands raise VehicleError
+    (VehicleTimeout when nothing answered) with the vehicle's reason; nothing blocks longer than
+    its timeout."""
+
+    drone_id: str
+
+    async def camera_info(self, timeout_s: float) -> CameraInfo | None:
+        """The drone's camera and its streams, or None when no camera answered in time."""
+        ...
+
+    async def take_photo(self, timeout_s: float) -> Photo: ...
+    async def gimbal_roi(self, lat_deg: float, lon_deg: float, alt_amsl_m: float) -> None: ...
+    async def gimbal_roi_none(self) -> None: ...
+    async def gimbal_pitch_yaw(self, pitch_deg: float, yaw_deg: float) -> None: ...
+    def gimbal_attitude(self) -> GimbalAttitude | None: ...
+
+
+class CameraFleet(Protocol):
+    """The cameras of all the vehicles a controller drives."""
+
+    def camera(self, drone_id: str) -> CameraLink | None: ...

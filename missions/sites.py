@@ -29,6 +29,20 @@ class SiteSetError(ValueError):
 
 
 @dataclass(frozen=True, slots=True)
+class DockVideo:
+    """A video stream known for a dock's drone although no camera advertises it (PX4 SITL with
+    Gazebo sends H.264 over RTP to UDP 5600 + instance and says nothing over MAVLink)."""
+
+    rtp_port: int
+    width_px: int = 1280
+    height_px: int = 720
+    fps: float = 25.0
+    bitrate_kbps: int = 0
+    hfov_deg: float = 0.0
+    """0 when unknown: the pilot cannot then aim by clicking in the picture."""
+
+
+@dataclass(frozen=True, slots=True)
 class Dock:
     """One dock and the drone that lives in it."""
 
@@ -41,6 +55,7 @@ class Dock:
     system_id: int
     fleet_index: int
     mavlink_url: str | None = None
+    video: DockVideo | None = None
 
     def drone_url(self, base_port: int) -> str:
         """The MAVSDK connection URL for this dock's drone."""
@@ -119,6 +134,40 @@ def _num(obj: dict[str, Any], key: str, where: str) -> float:
     return float(value)
 
 
+_VIDEO_KEYS = frozenset({"rtp_port", "width_px", "height_px", "fps", "bitrate_kbps", "hfov_deg"})
+
+
+def _video(spec: Any, where: str) -> DockVideo | None:
+    """A dock's optional ``video`` object: ``{"rtp_port": 5601, "width_px": 1280, ...}``."""
+    if spec is None:
+        return None
+    if not isinstance(spec, dict):
+        raise SiteSetError(f"{where}: video must be an object with an rtp_port")
+    unknown = set(spec) - _VIDEO_KEYS
+    if unknown:
+        raise SiteSetError(f"{where}: video has unknown fields {sorted(unknown)}")
+    port = _num(spec, "rtp_port", f"{where} video")
+    if port != int(port) or not 1 <= port <= 65535:
+        raise SiteSetError(f"{where}: video rtp_port must be a UDP port (1-65535)")
+    video = DockVideo(rtp_port=int(port))
+    limits = {"width_px": 8192, "height_px": 8192, "fps": 240, "bitrate_kbps": 1e6, "hfov_deg": 179}
+    values: dict[str, float] = {}
+    for key, top in limits.items():
+        if key in spec:
+            v = _num(spec, key, f"{where} video")
+            if not 0 <= v <= top:
+                raise SiteSetError(f"{where}: video {key} must be within 0..{top:g}")
+            values[key] = v
+    return DockVideo(
+        rtp_port=video.rtp_port,
+        width_px=int(values.get("width_px", video.width_px)),
+        height_px=int(values.get("height_px", video.height_px)),
+        fps=float(values.get("fps", video.fps)),
+        bitrate_kbps=int(values.get("bitrate_kbps", video.bitrate_kbps)),
+        hfov_deg=float(values.get("hfov_deg", video.hfov_deg)),
+    )
+
+
 def _ident(spec: dict[str, Any], key: str, default: str, where: str) -> str:
     """An owner-chosen id (or the generated default), checked as a topic level."""
     value = spec.get(key, default)
@@ -178,6 +227,7 @@ def parse_sites(raw: Any) -> SiteSet:
                 raise SiteSetError(f"{where}: dock #{k} must be an object")
             dock_id = _ident(spec, "dock_id", f"{site_id}-{k + 1}", f"{where} dock #{k}")
             drone_id = _ident(spec, "drone_id", f"uav-{dock_id}", f"{where} dock {dock_id}")
+            video = _video(spec.get("video"), f"{where} dock {dock_id}")
             docks.append(
                 Dock(
                     dock_id=dock_id,
@@ -189,6 +239,7 @@ def parse_sites(raw: Any) -> SiteSet:
                     system_id=int(spec.get("system_id", index + 1)),
                     fleet_index=index,
                     mavlink_url=spec.get("mavlink_url"),
+                    video=video,
                 )
             )
             index += 1
