@@ -327,6 +327,25 @@ async def test_a_busy_port_is_explained_then_taken_when_free(tmp_path: Path) -> 
             await _wait_state(states, VideoState.LIVE, 20)
 
 
+async def test_drones_on_consecutive_ports_both_play(tmp_path: Path) -> None:
+    """5600 + instance, as PX4 SITL sends: FFmpeg's RTP input also binds port + 1 (RTCP), so
+    without the relay's forwarder the first drone's stream took the second drone's port."""
+    port = free_udp_range(2)
+    async with VideoRelay(RelayConfig(evidence_dir=tmp_path), DEMO) as relay:
+        await relay.watch("d1", port)
+        await relay.watch("d2", port + 1)
+        with rtp_source(port, 30), rtp_source(port + 1, 30, 640, 360):
+            await _wait_for(
+                lambda: all(relay.status(d).state == VideoState.LIVE for d in ("d1", "d2")), 20
+            )
+            one, two = await asyncio.gather(
+                asyncio.to_thread(pyav_frames, with_login(relay.url_for("d1"), "pilot", "x"), 5),
+                asyncio.to_thread(pyav_frames, with_login(relay.url_for("d2"), "pilot", "x"), 5),
+            )
+        assert [f.shape[:2] for f in one] == [(480, 848)] * 5
+        assert [f.shape[:2] for f in two] == [(360, 640)] * 5
+
+
 async def test_late_viewer_decodes_when_the_camera_sends_headers_once(tmp_path: Path) -> None:
     """A camera that sends SPS/PPS with its first keyframe only: the relay gives later
     keyframes the last ones, so a viewer who joins afterwards still decodes."""
