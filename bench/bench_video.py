@@ -45,10 +45,9 @@ TARGET_DECODE_PCT = 15.0
 TARGET_LOST_PCT = 1.0
 TARGET_FIRST_FRAME_S = 2.0
 FPS = 25
-PORT_STEP = 2
-"""Streams two UDP ports apart, not the design's 5600 + instance: FFmpeg's SDP demuxer (the
-relay's ingest) binds the RTP port + 1 for RTCP, so drone i's RTCP socket would take drone
-i+1's RTP port (found by this bench; reported, see docs/video.md "Measured")."""
+PORT_STEP = 1
+"""Streams on consecutive UDP ports, as 5600 + instance (the relay's forwarder holds each public
+port; FFmpeg's RTP + RTCP pair is private: docs/video.md "Measured")."""
 VIEWER_USER = "viewer"
 LOW_DELAY_OPTIONS = {
     # The console's decoder options (groundstation/console/video/decoder.py).
