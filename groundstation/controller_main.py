@@ -37,7 +37,12 @@ from groundstation.mavsdk_link import DroneEndpoint, MavsdkFleet
 from groundstation.partition import Partition, PartitionConfig
 from groundstation.tasks import cancel_until_done
 from groundstation.users import UserDirectory
-from groundstation.video.auth import Authenticator, DemoUsers, PasswordFileUsers
+from groundstation.video.auth import (
+    Authenticator,
+    DemoUsers,
+    PasswordFileUsers,
+    UsersFileLogins,
+)
 from groundstation.video.relay import RelayConfig, StreamStatus, VideoRelay
 from groundstation.videoctl import StreamRelay, VideoConfig, VideoControl
 from missions.airspace import Airspace, zones_from_geojson
@@ -70,7 +75,7 @@ class VideoOptions:
     """The video relay the controller embeds (groundstation.video.relay)."""
 
     host: str = "127.0.0.1"
-    port: int = 8090
+    port: int = 0
     """0: a free port (the URLs in the descriptors carry the one taken)."""
     public_host: str | None = None
     evidence_dir: Path | None = None
@@ -279,16 +284,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--video-listen",
-        default="127.0.0.1:8090",
+        default="127.0.0.1:0",
         metavar="HOST:PORT",
-        help="where the video relay serves MPEG-TS over HTTP (viewers log in as on the broker)",
+        help="where the video relay serves MPEG-TS over HTTP (viewers log in as on the broker; "
+        "port 0, the default: a free one, published in each drone's video descriptor)",
     )
     p.add_argument(
         "--video-users",
         default=None,
         metavar="DIR",
         help="the viewers' logins: the directory groundstation broker-config wrote (passwd, "
-        "roles.json); needed unless the relay listens on loopback",
+        "roles.json); by default the --users file; one of them is needed unless the relay "
+        "listens on loopback",
     )
     p.add_argument(
         "--video-public-host", default=None, help="host name put in the viewers' video URLs"
@@ -348,7 +355,11 @@ def video_options_from_args(args: argparse.Namespace) -> VideoOptions | None:
         port = -1
     if not sep or not host or not 0 <= port <= 65535:
         raise ConfigError(f"--video-listen {args.video_listen!r}: expected HOST:PORT")
-    users = None if args.video_users is None else PasswordFileUsers.from_dir(Path(args.video_users))
+    users: Authenticator | None = None
+    if args.video_users is not None:
+        users = PasswordFileUsers.from_dir(Path(args.video_users))
+    elif getattr(args, "users", None):
+        users = UsersFileLogins(UserDirectory(Path(args.users)))
     return VideoOptions(
         host=host.strip("[]"),
         port=port,

@@ -89,7 +89,8 @@ def _dfr(path: str) -> str:
 
 
 _READ_COMMON = (
-    "drones/+/telemetry", "drones/+/state", "docks/+/osd", "docks/+/state", "docks/+/status",
+    "drones/+/telemetry", "drones/+/state", "drones/+/video", "docks/+/osd", "docks/+/state",
+    "docks/+/status",
     "incidents/+", "controllers/+/status", "controllers/+/events",
 )
 

@@ -229,6 +229,11 @@ class UserDirectory(Mapping[str, Role]):
         )
         return True
 
+    def spec(self, username: str) -> UserSpec | None:
+        """The user's entry as the file has it now (reloaded when it changed)."""
+        self._maybe_reload()
+        return next((u for u in self._users if u.username == username), None)
+
     def password(self, username: str) -> str | None:
         """The clear password of a user, if the file has one (the controller's own login)."""
         spec = next((u for u in self._users if u.username == username), None)

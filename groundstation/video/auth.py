@@ -31,6 +31,7 @@ from typing import Protocol
 from groundstation.contract import Role
 from groundstation.errors import ConfigError
 from groundstation.security import load_roles, verify_password
+from groundstation.users import UserDirectory
 
 __all__ = [
     "VIEWING_ROLES",
@@ -139,6 +140,24 @@ class PasswordFileUsers:
         return role
 
 
+class UsersFileLogins:
+    """The users file the broker and the controller share (``--users``, groundstation.users):
+    a clear password or a mosquitto ``$7$`` hash per user, re-read when the file changes."""
+
+    def __init__(self, directory: UserDirectory) -> None:
+        self.directory = directory
+
+    def authenticate(self, username: str, password: str) -> Role | None:
+        spec = self.directory.spec(username)
+        if spec is None:
+            return None
+        if spec.password:
+            ok = secrets.compare_digest(password.encode(), spec.password.encode())
+        else:
+            ok = verify_password(password, spec.password_hash)
+        return spec.role if ok else None
+
+
 class DemoUsers:
     """The demo's logins: a name -> role table (the controller's built-in ``roles``) and, when
     given, one shared password. The demo's embedded broker admits anyone, so does this without
@@ -161,4 +180,4 @@ class DemoUsers:
 
 def _implementations() -> tuple[type[Authenticator], ...]:
     """Both logins satisfy the Protocol (checked by mypy)."""
-    return (PasswordFileUsers, DemoUsers)
+    return (PasswordFileUsers, UsersFileLogins, DemoUsers)

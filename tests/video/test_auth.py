@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import json
 import time
 from pathlib import Path
 
@@ -10,11 +11,13 @@ import pytest
 
 from groundstation.contract import Role
 from groundstation.errors import ConfigError
-from groundstation.security import UserSpec, write_mosquitto_config
+from groundstation.security import UserSpec, hash_password, write_mosquitto_config
+from groundstation.users import UserDirectory
 from groundstation.video.auth import (
     BasicCredentials,
     DemoUsers,
     PasswordFileUsers,
+    UsersFileLogins,
     may_view,
     parse_basic,
 )
@@ -82,3 +85,25 @@ def test_parse_basic() -> None:
     assert "HTTP Basic" in str(parse_basic("Bearer abc"))
     assert "malformed" in str(parse_basic("Basic %%%"))
     assert "malformed" in str(parse_basic(_basic("no-colon")))
+
+
+def test_the_users_file_the_broker_and_controller_share(tmp_path: Path) -> None:
+    """``controller --users users.json``: the relay checks the same logins (clear or hashed)."""
+    path = tmp_path / "users.json"
+    path.write_text(json.dumps({"users": [
+        {"username": "cad1", "role": "cad", "password": "cad1-pass"},
+        {"username": "pilot", "role": "operator", "password_hash": hash_password("p-pass")},
+    ]}))
+    logins = UsersFileLogins(UserDirectory(path))
+    assert logins.authenticate("cad1", "cad1-pass") == Role.CAD
+    assert logins.authenticate("cad1", "wrong") is None
+    assert logins.authenticate("pilot", "p-pass") == Role.OPERATOR
+    assert logins.authenticate("pilot", "cad1-pass") is None
+    assert logins.authenticate("stranger", "x") is None
+    directory = logins.directory
+    path.write_text(json.dumps({"users": [
+        {"username": "vic", "role": "viewer", "password": "v"},
+    ]}))
+    assert directory.reload()
+    assert logins.authenticate("vic", "v") == Role.VIEWER
+    assert logins.authenticate("cad1", "cad1-pass") is None  # removed from the file
