@@ -467,7 +467,11 @@ class MavsdkCamera:
         _, gimbal = await self._open()
         if self._gimbal_id is None:
             gimbals = await self._vehicle.call("gimbal_list", gimbal.gimbal_list)
-            self._gimbal_id = int(gimbals.gimbals[0].gimbal_id) if gimbals.gimbals else 0
+            if not gimbals.gimbals:
+                # MAVSDK's blocking calls on a gimbal it has not found never return (seen on
+                # PX4 SIH, which has none): no command until one is listed.
+                raise VehicleError(self.drone_id, "gimbal", "no gimbal found on this drone")
+            self._gimbal_id = int(gimbals.gimbals[0].gimbal_id)
         gid = self._gimbal_id
         if not self._in_control:
             # A gimbal manager that refuses control may still take commands: go on, ask again
