@@ -113,7 +113,8 @@ async def test_ffprobe_reads_the_stream_from_an_sdp_file(tmp_path: Path) -> None
         sdp.write_text(SDP.format(port=port))
         argv = [
             ffprobe, "-v", "error", "-protocol_whitelist", "file,udp,rtp",
-            "-select_streams", "v", "-read_intervals", "%+#25",
+            # 3 s of packets: a keyframe (one a second) and the frames after it, wherever it starts
+            "-select_streams", "v", "-read_intervals", "%+#75",
             "-show_entries",
             "stream=codec_name,width,height:frame=width,height,pict_type,key_frame",
             "-of", "json", "-i", str(sdp),
