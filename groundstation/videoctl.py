@@ -461,7 +461,8 @@ class VideoControl:
 
     async def _stop_recording(self, drone_id: str) -> None:
         dv = self.drones[drone_id]
-        if self.relay is None:
+        if self.relay is None or dv.watching is None:
+            # Nothing to stop: no stream was taken (no camera), or unwatch closed the recording.
             dv.stop_pending = False
             return
         try:
