@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import bisect
 import contextlib
 import os
 import time
@@ -208,3 +209,18 @@ async def stack(mosquitto: Mosquitto, tmp_path: Path) -> AsyncIterator[Stack]:
         mosquitto.config, small_sites(), tmp_path / "journal.sqlite", airspace=airspace
     ) as s:
         yield s
+
+
+@dataclass
+class Track:
+    """The simulated drone's true position against wall-clock time (sampled by the test)."""
+
+    times: list[float] = field(default_factory=list)
+    points: list[tuple[float, float]] = field(default_factory=list)
+
+    def at(self, t: float) -> tuple[float, float]:
+        i = min(max(bisect.bisect_left(self.times, t), 1), len(self.times) - 1)
+        t0, t1 = self.times[i - 1], self.times[i]
+        f = 0.0 if t1 == t0 else min(1.0, max(0.0, (t - t0) / (t1 - t0)))
+        (a0, o0), (a1, o1) = self.points[i - 1], self.points[i]
+        return a0 + (a1 - a0) * f, o0 + (o1 - o0) * f

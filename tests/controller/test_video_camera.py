@@ -6,12 +6,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import bisect
 import contextlib
 import dataclasses
 import time
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -25,28 +24,13 @@ from missions.geo import distance_m
 from missions.sites import SiteSet
 from sitl import Home, SimFleet
 from sitl.camera import CameraConfig
-from tests.controller.conftest import SPEEDUP, small_sites, until
+from tests.controller.conftest import SPEEDUP, Track, small_sites, until
 from tests.controller.test_video_controller import FakeRelay, latest, watching
 
 pytestmark = pytest.mark.integration
 
 DRONE = "uav-west-end-1"
 INCIDENT = (51.5150, -0.1250)  # about 700 m east of the West End dock
-
-
-@dataclass
-class Track:
-    """The simulated drone's true position against wall-clock time, sampled at 50 Hz."""
-
-    times: list[float] = field(default_factory=list)
-    points: list[tuple[float, float]] = field(default_factory=list)
-
-    def at(self, t: float) -> tuple[float, float]:
-        i = min(max(bisect.bisect_left(self.times, t), 1), len(self.times) - 1)
-        t0, t1 = self.times[i - 1], self.times[i]
-        f = 0.0 if t1 == t0 else min(1.0, max(0.0, (t - t0) / (t1 - t0)))
-        (a0, o0), (a1, o1) = self.points[i - 1], self.points[i]
-        return a0 + (a1 - a0) * f, o0 + (o1 - o0) * f
 
 
 @dataclass

@@ -11,13 +11,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import bisect
 import os
 import re
 import subprocess
 import sys
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +32,7 @@ from groundstation.docksim import DockSimFleet
 from missions.geo import distance_m
 from sitl import Home, SimFleet
 from sitl.camera import CameraConfig
-from tests.controller.conftest import Operator, small_sites
+from tests.controller.conftest import Operator, Track, small_sites
 
 pytestmark = pytest.mark.e2e
 
@@ -82,21 +80,6 @@ def test_find_marker_on_a_drawn_marker() -> None:
     bgra = np.dstack([img[:, :, ::-1], np.full(img.shape[:2], 255, np.uint8)])
     assert find_marker(bgra, bgr=True) == found
     assert find_marker(np.full((720, 1280, 3), 128, np.uint8)) is None
-
-
-@dataclass
-class Track:
-    """The simulated drone's true position against wall-clock time."""
-
-    times: list[float] = field(default_factory=list)
-    points: list[tuple[float, float]] = field(default_factory=list)
-
-    def at(self, t: float) -> tuple[float, float]:
-        i = min(max(bisect.bisect_left(self.times, t), 1), len(self.times) - 1)
-        t0, t1 = self.times[i - 1], self.times[i]
-        f = 0.0 if t1 == t0 else min(1.0, max(0.0, (t - t0) / (t1 - t0)))
-        (a0, o0), (a1, o1) = self.points[i - 1], self.points[i]
-        return a0 + (a1 - a0) * f, o0 + (o1 - o0) * f
 
 
 def test_an_incident_seen_through_the_console(qapp: Any, tmp_path: Path) -> None:
