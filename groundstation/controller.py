@@ -36,6 +36,7 @@ from groundstation.dispatch import AirspaceCheck, Candidate, FlightModel, choose
 from groundstation.errors import GroundStationError
 from groundstation.journal import Journal
 from groundstation.retention import IncidentRetention
+from groundstation.sharing import Sharing, SharingConfig
 from groundstation.users import DEMO_USERS
 from groundstation.vehicle import CameraFleet, Fleet, VehicleLink, VehicleSample
 from groundstation.videoctl import StreamRelay, VideoConfig, VideoControl
@@ -76,6 +77,8 @@ class ControllerConfig:
     (``groundstation.retention``); its history stays in the journal."""
     roles: Mapping[str, c.Role] = field(default_factory=lambda: dict(DEFAULT_ROLES))
     video: VideoConfig = field(default_factory=VideoConfig)
+    sharing: SharingConfig = field(default_factory=SharingConfig)
+    """Partner services: policy, request rate (groundstation.sharing, docs/partners.md)."""
     failsafe_params: Mapping[str, float | int] = field(
         # PX4's data-link-loss action is off by default (NAV_DLL_ACT 0): a drone leaving its
         # dock must have its own plan. Link loss -> Return; geofence breach -> Return. Battery
@@ -187,6 +190,7 @@ class Controller:
             journal=journal,
         )
         self.retention = IncidentRetention(self)
+        self.sharing = Sharing(self, config.sharing)
         self._load()
 
     # --- clock ------------------------------------------------------------------------------
@@ -265,6 +269,7 @@ class Controller:
                 tg.create_task(self.telemetry.run(), name="telemetry")
                 tg.create_task(self.video.run(), name="video")
                 tg.create_task(self.retention.run(), name="retention")
+                tg.create_task(self.sharing.run(), name="sharing")
         finally:
             self._tg = None
 
@@ -275,6 +280,7 @@ class Controller:
         """After a (re)connection: every drone state and incident again, so that whatever
         failed to go out during a broker outage is current on the broker (retained)."""
         self.video.forget_published()
+        self.sharing.forget_published()
         for drone_id, rt in self.drones.items():
             rt.last_state = b""
             await self.publish_state(drone_id)

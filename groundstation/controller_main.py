@@ -35,6 +35,8 @@ from groundstation.ha import HaConfig, LeaseKeeper
 from groundstation.journal import Journal
 from groundstation.mavsdk_link import DroneEndpoint, MavsdkFleet
 from groundstation.partition import Partition, PartitionConfig
+from groundstation.sharing import SharingConfig
+from groundstation.sharing_rules import load_policy
 from groundstation.tasks import cancel_until_done
 from groundstation.users import UserDirectory
 from groundstation.video.auth import (
@@ -222,6 +224,7 @@ async def controller_running(
                 ctl.partition = Partition(ctl, partition)
             if video_relay is not None:
                 relay_reports_to(video_relay, ctl.video)
+                video_relay.gate = ctl.sharing  # partners watch only what is shared with them
             task = asyncio.create_task(ctl.run(), name="controller")
             try:
                 yield Running(ctl, fleet, video_relay)
@@ -321,8 +324,39 @@ def build_parser() -> argparse.ArgumentParser:
         help="clear a closed or rejected incident's retained record this long after it closed "
         "(the journal keeps it)",
     )
+    p.add_argument(
+        "--partner-policy",
+        default=None,
+        metavar="POLICY_JSON",
+        help="partner requests approved without an operator, e.g. "
+        '{"approve": [{"agency": "las", "max_priority": 1}]} (docs/partners.md)',
+    )
+    p.add_argument(
+        "--partner-requests",
+        default="5/600",
+        metavar="N/S",
+        help="at most N drone requests from one partner agency in S seconds (default 5/600)",
+    )
     p.add_argument("-v", "--verbose", action="store_true")
     return p
+
+
+def sharing_from_args(args: argparse.Namespace) -> SharingConfig:
+    """Partner services from ``--partner-policy`` and ``--partner-requests``."""
+    policy = getattr(args, "partner_policy", None)
+    rate = str(getattr(args, "partner_requests", "5/600"))
+    count, sep, window = rate.partition("/")
+    try:
+        limit, window_s = int(count), float(window)
+    except ValueError:
+        limit, window_s = 0, 0.0
+    if not sep or limit < 1 or window_s <= 0:
+        raise ConfigError(f"--partner-requests {rate!r}: expected N/SECONDS, e.g. 5/600")
+    return SharingConfig(
+        policy=tuple(load_policy(Path(policy))) if policy else (),
+        request_limit=limit,
+        request_window_s=window_s,
+    )
 
 
 def config_from_args(args: argparse.Namespace, site_set: SiteSet) -> ControllerConfig:
@@ -340,6 +374,7 @@ def config_from_args(args: argparse.Namespace, site_set: SiteSet) -> ControllerC
         telemetry_hz_ground=getattr(args, "telemetry_hz_ground", 1.0),
         video=VideoConfig(enabled=not getattr(args, "no_video", False)),
         incident_retention_s=getattr(args, "incident_retention", 600.0),
+        sharing=sharing_from_args(args),
         **users_from_args(args),
     )
 

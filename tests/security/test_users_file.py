@@ -108,6 +108,6 @@ def test_the_guides_example_logins_are_demo_users() -> None:
 def test_the_published_schema_is_the_one_the_code_makes() -> None:
     assert (DOCS / "users.schema.json").read_text() == u.schema_text()
     entry = u.schema()["$defs"]["UserEntry"]
-    assert set(entry["properties"]) == {"username", "role", "password", "password_hash"}
+    assert set(entry["properties"]) == {"username", "role", "password", "password_hash", "agency"}
     assert entry["properties"]["role"] == {"$ref": "#/$defs/Role"}
     assert set(u.schema()["$defs"]["Role"]["enum"]) == {r.value for r in Role}
