@@ -266,6 +266,31 @@ def parse_user(text: str) -> UserSpec:
     return UserSpec(parts[0], role, parts[2])
 
 
+def write_bridge(outdir: Path, spec: str, users: Sequence[UserSpec], tls: bool) -> Path:
+    """``bridge-AGENCY.conf`` from ``AGENCY:USER@HOST:PORT`` (USER a partner user of AGENCY)."""
+    from groundstation.sharing import bridge_config
+
+    agency, _, rest = spec.partition(":")
+    username, _, address = rest.partition("@")
+    host, _, port = address.rpartition(":")
+    if not agency or not username or not host or not port.isdigit():
+        raise ConfigError(f"--bridge {spec!r}: expected AGENCY:USER@HOST:PORT")
+    user = next((u for u in users if u.username == username), None)
+    if user is None or user.role not in PARTNER_ROLES or user.agency != agency:
+        raise ConfigError(f"--bridge {spec}: {username} is not a partner user of {agency}")
+    text = bridge_config(
+        agency,
+        address=f"{host}:{port}",
+        username=username,
+        password=user.password or "CHANGE-ME (the users file holds only a hash)",
+        cafile="ca.crt" if tls else None,
+    )
+    path = outdir / f"bridge-{agency}.conf"
+    path.write_text(text, encoding="utf-8")
+    path.chmod(0o600)
+    return path
+
+
 def _tls_files(cert: Path | None, key: Path | None, ca: Path | None) -> TlsFiles | None:
     if cert is None and key is None and ca is None:
         return None
@@ -287,6 +312,15 @@ def main(argv: list[str]) -> int:
     p.add_argument("--tls-cert", type=Path)
     p.add_argument("--tls-key", type=Path)
     p.add_argument("--tls-ca", type=Path)
+    p.add_argument(
+        "--bridge",
+        action="append",
+        default=[],
+        metavar="AGENCY:USER@HOST:PORT",
+        help="also write bridge-AGENCY.conf: a mosquitto bridge for the partner's own broker, "
+        "logging in here as USER (a partner user of AGENCY) and bringing in only what is "
+        "shared with AGENCY (docs/partners.md)",
+    )
     args = p.parse_args(argv)
     try:
         users = load_users(args.users) if args.users else []
@@ -294,6 +328,8 @@ def main(argv: list[str]) -> int:
         tls = _tls_files(args.tls_cert, args.tls_key, args.tls_ca)
         port = args.port or (8883 if tls else 1883)
         path = write_mosquitto_config(args.out, users, port=port, tls=tls, bind=args.bind)
+        for spec in args.bridge:
+            print(f"wrote {write_bridge(args.out, spec, users, tls is not None)}")
     except (ConfigError, OSError, ValueError) as exc:
         print(f"broker-config: {exc}", file=sys.stderr)
         return 2
