@@ -617,6 +617,7 @@ class VideoRelay:
                     if refused is not None:  # no longer shared: cut off
                         log.info("%s: viewer %d (%s) cut off: %s", drone_id,
                                  viewer.viewer_id, creds.username, refused)
+                        resp.force_close()  # end the connection, not only this response
                         break
                 async with asyncio.timeout(self.config.write_timeout_s):
                     await resp.write(chunk.data)
