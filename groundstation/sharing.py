@@ -343,7 +343,10 @@ class Sharing:
             ctl = self.ctl
             if not ctl.active:
                 return
-            live = {i for i, inc in ctl.incidents.items() if not ctl.retention.expired(inc)}
+            live = {
+                i for i in self.shares
+                if (inc := ctl.incidents.get(i)) is not None and not ctl.retention.expired(inc)
+            }
             drone_incident = {d: rt.sortie.incident_id for d, rt in ctl.drones.items()}
             self.view = rules.view(self.shares, live, drone_incident)
             drones: dict[str, list[str]] = {}
