@@ -8,7 +8,8 @@ The format (JSON Schema: ``docs/users.schema.json``)::
       {"username": "ctl-1",       "role": "controller", "password": "change-me"},
       {"username": "cad1",        "role": "cad",        "password_hash": "$7$101000$...$..."},
       {"username": "islington-1", "role": "dock",       "password": "..."},
-      {"username": "alice",       "role": "operator",   "password": "..."}
+      {"username": "alice",       "role": "operator",   "password": "..."},
+      {"username": "lfb-control", "role": "partner-viewer", "agency": "lfb", "password": "..."}
     ]}
 
 Each user has a ``username`` (1-64 of ``A-Z a-z 0-9 _ . -``; a dock's username is its dock id),

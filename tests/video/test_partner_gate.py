@@ -91,6 +91,7 @@ async def test_a_partner_watches_only_while_shared(tmp_path: Path) -> None:
             _, closed = await _bytes_for(partner, 5.0)
             cut_s = time.monotonic() - t0
             assert closed and cut_s < 2.0, cut_s
+            print(f"relay: partner viewer cut off {cut_s:.2f} s after the share ended")
             got, closed = await _bytes_for(pilot, 1.0)
             assert got > 1000 and not closed  # the force's own viewer goes on
             for w in (p_writer, o_writer):
