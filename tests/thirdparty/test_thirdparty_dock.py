@@ -234,7 +234,8 @@ class GuideDock:
                         "drone_in_dock": True,
                         "drone_charge_state": {"state": int(self.cover == 0),
                                                "capacity_percent": 93.0},
-                        "wind_speed_m_s": self.wind_m_s, "rainfall": 0, "environment_temperature_c": 9.5,
+                        "wind_speed_m_s": self.wind_m_s, "rainfall": 0,
+                        "environment_temperature_c": 9.5,
                         "emergency_stop_state": False}, qos=0)
             self.stop.wait(0.05)
 
