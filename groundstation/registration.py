@@ -255,7 +255,10 @@ class DockRegistry:
             dock_id=dock.dock_id,
         )
         if self.on_added is not None:
-            await self.on_added(dock, url)
+            try:
+                await self.on_added(dock, url)
+            except (GroundStationError, OSError) as exc:  # the dock stays added
+                log.warning("dock %s added, but its on_added hook failed: %s", dock.dock_id, exc)
 
     async def _persist(self, dock: Dock) -> bool:
         if self.sites_path is None:
