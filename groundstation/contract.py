@@ -958,7 +958,8 @@ CHANNELS: Final[tuple[Channel, ...]] = (
         1,
         False,
         "operator",
-        "An operator, console or CAD request. The username level is the MQTT login.",
+        "An operator, console or CAD request (or a dock's dock_register). The username level "
+        "is the MQTT login.",
         expiry_s=COMMAND_TTL_S,
     ),
     Channel(
