@@ -168,6 +168,7 @@ class OperatorMethod(enum.StrEnum):
     DRONE_CAMERA = "drone_camera"
     DOCK_COMMAND = "dock_command"
     INCIDENT_GET = "incident_get"
+    DOCK_REGISTER = "dock_register"
 
 
 ROLE_METHODS: Final[dict[Role, frozenset[OperatorMethod]]] = {
@@ -177,7 +178,7 @@ ROLE_METHODS: Final[dict[Role, frozenset[OperatorMethod]]] = {
         {OperatorMethod.INCIDENT_CREATE, OperatorMethod.INCIDENT_CLOSE, OperatorMethod.INCIDENT_GET}
     ),
     Role.VIEWER: frozenset(),
-    Role.DOCK: frozenset(),
+    Role.DOCK: frozenset({OperatorMethod.DOCK_REGISTER}),  # itself only (registration.py)
     Role.PARTNER_VIEWER: frozenset(),
     Role.PARTNER_DISPATCHER: frozenset({OperatorMethod.INCIDENT_REQUEST}),
 }
@@ -620,6 +621,27 @@ class IncidentRequestDecide(msgspec.Struct, frozen=True, kw_only=True, forbid_un
     reason: Reason
 
 
+class DockRegister(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """Add a dock to the running controller (``groundstation.registration``): sent by the dock
+    itself (its login is its ``dock_id``) or by an operator. The controller checks it, connects
+    to the drone, tells the dock its drone (``assignment``) and keeps it in its site-set file."""
+
+    dock_id: Id
+    site_id: Id
+    """One of the controller's sites (the dock stands on its roof)."""
+    lat_deg: Lat
+    lon_deg: Lon
+    alt_amsl_m: Annotated[float, msgspec.Meta(ge=-100.0, le=5000.0)]
+    """The dock's pad: the roof's altitude above mean sea level."""
+    drone_id: Id | None = None
+    """The drone living in it; default ``uav-{dock_id}``."""
+    system_id: Annotated[int, msgspec.Meta(ge=1, le=250)] | None = None
+    """The drone's MAVLink system id; default the next free one."""
+    mavlink_url: Annotated[str, msgspec.Meta(max_length=200)] | None = None
+    """Where the controller reaches the drone (``udpin://0.0.0.0:14547``, ``tcpout://host:5760``,
+    ``serial:///dev/ttyUSB0:57600``); default the controller's base port + its fleet index."""
+
+
 OPERATOR_DATA: Final[dict[OperatorMethod, type[msgspec.Struct]]] = {
     OperatorMethod.INCIDENT_CREATE: IncidentCreate,
     OperatorMethod.INCIDENT_CLOSE: IncidentRef,
@@ -641,6 +663,7 @@ OPERATOR_DATA: Final[dict[OperatorMethod, type[msgspec.Struct]]] = {
     OperatorMethod.DRONE_CAMERA: DroneCamera,
     OperatorMethod.DOCK_COMMAND: DockCommand,
     OperatorMethod.INCIDENT_GET: IncidentRef,
+    OperatorMethod.DOCK_REGISTER: DockRegister,
 }
 
 
@@ -1030,7 +1053,8 @@ CHANNELS: Final[tuple[Channel, ...]] = (
         1,
         False,
         "operator",
-        "An operator, console or CAD request. The username level is the MQTT login.",
+        "An operator, console or CAD request (or a dock's dock_register). The username level "
+        "is the MQTT login.",
         expiry_s=COMMAND_TTL_S,
     ),
     Channel(

@@ -42,10 +42,11 @@ from groundstation.vehicle import CameraFleet, Fleet, VehicleLink, VehicleSample
 from groundstation.videoctl import StreamRelay, VideoConfig, VideoControl
 from groundstation.watch import Watch, has_come_down
 from missions.geo import distance_m
-from missions.sites import SiteSet
+from missions.sites import Dock, SiteSet
 
 if TYPE_CHECKING:
     from groundstation.flightlog import FlightLogger
+    from groundstation.registration import DockRegistry
 
 log = logging.getLogger(__name__)
 
@@ -174,6 +175,8 @@ class Controller:
         # Partitioned dispatch (groundstation.partition.Partition): several controllers on one
         # broker, each owning its sites; every incident is awarded on offers.
         self.partition: Any | None = None
+        # Docks added while running (groundstation.registration); None: no registrations.
+        self.registry: DockRegistry | None = None
         from groundstation.services import OperatorServices
         from groundstation.telemetry import TelemetryFanout
 
@@ -237,6 +240,18 @@ class Controller:
             self._incident_seq += 1
         if self.journal.sorties():
             self.journal.event("info", "controller_restart", f"{self.cid} reloaded the journal")
+
+    def add_dock(self, site_set: SiteSet, dock: Dock) -> None:
+        """A dock added while running (groundstation.registration): ``site_set`` has it; its
+        drone joins the fleet table, docked, and is dispatched once it and its dock are ready."""
+        self.config = replace(self.config, site_set=site_set)
+        self.drones[dock.drone_id] = DroneRuntime(self._new_sortie(dock.drone_id))
+        self.video.add_dock(dock)
+        self._dispatch_due = True
+        self.journal.event("info", "dock_added", f"dock {dock.dock_id} ({dock.site_id})",
+                           drone_id=dock.drone_id)
+        self.spawn(self._announce(), "announce")
+        self.spawn(self.publish_state(dock.drone_id), f"state:{dock.drone_id}")
 
     # --- run --------------------------------------------------------------------------------
 

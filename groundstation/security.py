@@ -14,7 +14,8 @@ operator     write ``operators/NAME/services``; read its ``services_reply``, dro
 viewer       read drones, docks (osd, state, status), incidents and controllers; write nothing
 dock         the dock whose id is NAME: write ``docks/NAME/{osd,state,status,services_reply,
              events}``, read ``docks/NAME/{services,events_reply,assignment}`` and drone
-             telemetry (to sense its drone in the dock)
+             telemetry (to sense its drone in the dock); write ``operators/NAME/services`` and
+             read its ``services_reply`` (only ``dock_register``, for itself)
 cad          write ``operators/NAME/services``; read its ``services_reply`` and incidents. The
              controller accepts only incident_create, incident_close and incident_get from it
              (``contract.ROLE_METHODS``)
@@ -124,6 +125,8 @@ def acl_rules(user: UserSpec) -> list[tuple[str, str]]:
             ("read", _dfr(f"docks/{name}/events_reply")),
             ("read", _dfr(f"docks/{name}/assignment")),
             ("read", _dfr("drones/+/telemetry")),
+            ("write", _dfr(f"operators/{name}/services")),  # dock_register (registration.py)
+            ("read", _dfr(f"operators/{name}/services_reply")),
         ]
     if user.role in (Role.PARTNER_VIEWER, Role.PARTNER_DISPATCHER):
         rules = [("read", _dfr(f"agencies/{user.agency}/#"))]

@@ -367,6 +367,13 @@ class OperatorServices:
     async def _dock_command(self, username: str, d: c.DockCommand) -> dict[str, Any]:
         raise Deferred(start_dock_command(self.ctl, username, d))
 
+    async def _dock_register(self, username: str, d: c.DockRegister) -> dict[str, Any]:
+        """Add a dock while running (groundstation.registration: the rules and why)."""
+        registry = self.ctl.registry
+        if registry is None:
+            raise Refused(R.INVALID_STATE, "this controller takes no dock registrations")
+        return await registry.register(username, self.ctl.config.roles[username], d)
+
     async def _drone_mission(self, username: str, d: c.DroneMission) -> dict[str, Any]:
         """Fly a QGroundControl plan: parsed, rebased to the drone when asked, every waypoint
         and leg checked (airspace, range, 120 m ceiling), uploaded and started. The drone stays

@@ -28,8 +28,9 @@ username -> role that reloads the file when it changes (its modification time, l
 than once a second) or on :meth:`UserDirectory.reload` (the controller calls it on SIGHUP). A file
 that fails to load keeps the previous table and the error is logged.
 
-Without ``--users`` the controller has the built-in demo users (:data:`DEMO_USERS`), meant for the
-demo and the lab only.
+``groundstation controller`` refuses to start without ``--users``, unless given the explicit
+``--demo-users``: then it has the built-in demo users (:data:`DEMO_USERS`), meant for the demo,
+the soak and tests only (in-process, ``ControllerConfig``'s default).
 """
 
 from __future__ import annotations

@@ -33,6 +33,7 @@ def test_every_operator_method_has_a_typed_envelope(method: c.OperatorMethod) ->
            "data": {"drone_id": "u", "incident_id": "i", "lat_deg": 1.0, "lon_deg": 2.0,
                     "alt_rel_m": 50.0, "plan": {"fileType": "Plan"},
                     "action": "look_at", "dock_id": "k1", "method": "device_reboot",
+                    "site_id": "s", "alt_amsl_m": 40.0,
                     "agencies": ["lfb"], "reason": "asked by LFB", "methane": {},
                     "incident_type": "fire", "request_id": "r1", "decision": "approve"}}
     data_type = c.OPERATOR_DATA[method]
