@@ -12,10 +12,11 @@ their ground truth.
 Getaways (the incident scenario): every GETAWAY_PERIOD_S of simulated time each scene has a car
 that waits at the scene and drives away along the streets at 10-15 m/s from GETAWAY_DEPART_S into
 the period for CAR_DRIVE_S, and a person who runs away at 3-5 m/s RUNNER_DELAY_S later for
-RUNNER_RUN_S, turning at junctions (seeded: same seed, scene and period, same route). Their true
-positions: ``crowd.getaways(scene, lat, lon, t)[i].at(t)`` / ``.lat_lon_at(t)``.
+RUNNER_RUN_S, turning at junctions (seeded by the seed, the street block of the scene and the
+period: every camera of the fleet sees the same getaways). Their true positions:
+``crowd.getaways(lat, lon, t)[i].at(t)`` / ``.lat_lon_at(t)``.
 
-    for g in crowd.getaways(0, lat, lon, t_s):   # the car, then the runner
+    for g in crowd.getaways(lat, lon, t_s):   # the car, then the runner
         g.kind, g.depart_s, g.speed_m_s, g.lat_lon_at(t_s)
 """
 
@@ -223,10 +224,9 @@ class Crowd:
         """Every actor at time t_s (simulated seconds), metres from the scene's centre."""
         return [tr.at(t_s) for tr in self._tracks]
 
-    def getaways(self, scene: int, lat_deg: float, lon_deg: float, t_s: float
-                 ) -> tuple[Getaway, Getaway]:
-        """The car and the runner fleeing scene number `scene` (at lat, lon) in the period of
-        simulated time t_s."""
+    def getaways(self, lat_deg: float, lon_deg: float, t_s: float) -> tuple[Getaway, Getaway]:
+        """The car and the runner fleeing the scene at lat, lon in the period of simulated time
+        t_s (the same for any scene in the same street block)."""
         period = math.floor(t_s / GETAWAY_PERIOD_S)
         start = period * GETAWAY_PERIOD_S
         out = []
@@ -234,7 +234,8 @@ class Crowd:
                 (ActorKind.CAR, CAR_SPEED_M_S, 0.0, CAR_DRIVE_S, 0.3, GETAWAY_CAR_COLOUR),
                 (ActorKind.PERSON, RUNNER_SPEED_M_S, RUNNER_DELAY_S, RUNNER_RUN_S, 0.4,
                  GETAWAY_RUNNER_COLOUR))):
-            rng = random.Random(f"{self.seed}/{scene}/{period}/{i}")
+            block = (round(lat_deg / STREET_LAT_DEG), round(lon_deg / STREET_LON_DEG))
+            rng = random.Random(f"{self.seed}/{block}/{period}/{i}")
             speed = rng.uniform(*speeds)
             # the runner starts on the other street: the two are not on top of each other
             route = street_route(rng, lat_deg, lon_deg, speed * duration + 1.0, turn_p,
@@ -249,7 +250,7 @@ class Crowd:
         """Scene number `scene` (at lat, lon) at simulated time sim_time_s, as the camera sees it:
         its crowd (time-shifted per scene) and its getaways."""
         actors = self.at(sim_time_s + SCENE_TIME_SHIFT_S * scene)
-        for g in self.getaways(scene, lat_deg, lon_deg, sim_time_s):
+        for g in self.getaways(lat_deg, lon_deg, sim_time_s):
             a = g.at(sim_time_s)
             if a is not None:
                 actors.append(a)

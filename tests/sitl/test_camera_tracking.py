@@ -72,7 +72,7 @@ def advance(v: SimVehicle, cam: CameraPayload, seconds: float) -> list[Any]:
 
 def the(cam: CameraPayload, kind: ActorKind, getaway: bool = True) -> Seen:
     crowd = cam.crowd
-    ident = crowd.getaways(0, *SCENE, cam.vehicle.state.sim_time_s)[
+    ident = crowd.getaways(*SCENE, cam.vehicle.state.sim_time_s)[
         0 if kind is ActorKind.CAR else 1].ident
     hits = [s for s in cam.seen() if s.actor.ident == ident] if getaway else []
     assert hits, f"the getaway {kind.value} is not in the picture"
@@ -116,13 +116,13 @@ def test_track_point_locks_the_car_and_follows_it_as_it_drives_away() -> None:
     assert all(m.tracking_status == 1 for m in images + geos)
     last = geos[-1]
     t = v.state.sim_time_s
-    truth = cam.crowd.getaways(0, *SCENE, t)[0].lat_lon_at(t)
+    truth = cam.crowd.getaways(*SCENE, t)[0].lat_lon_at(t)
     assert truth is not None
     assert dist_m(HOME.lat_deg, HOME.lon_deg, *truth) > 150.0  # it did get away
     err = dist_m(last.lat * 1e-7, last.lon * 1e-7, *truth)
     assert err < 3.0, f"geo status {err:.1f} m off the car"
     assert math.hypot(last.vel_n, last.vel_e) == pytest.approx(
-        cam.crowd.getaways(0, *SCENE, t)[0].speed_m_s, abs=1.5)
+        cam.crowd.getaways(*SCENE, t)[0].speed_m_s, abs=1.5)
     # the gimbal keeps it in the middle of the picture
     assert abs(images[-1].point_x - 0.5) < 0.1 and abs(images[-1].point_y - 0.5) < 0.1
 
@@ -170,7 +170,7 @@ def test_rectangle_request_message_interval_and_stop() -> None:
 @pytest.mark.unit
 def test_a_runner_too_far_to_see_is_lost() -> None:
     # Hovering over home, the runner (0.6 m) gets too small to see about 150 m away.
-    start = Crowd(0).getaways(0, *SCENE, 0.0)[1].route[0]
+    start = Crowd(0).getaways(*SCENE, 0.0)[1].route[0]
     v, cam = hovering(t_s=GETAWAY_DEPART_S + 10.0, look_north_east_m=start)
     runner = the(cam, ActorKind.PERSON)
     assert of(track_point(cam, runner), "COMMAND_ACK")[0].result == mav.MAV_RESULT_ACCEPTED
@@ -183,8 +183,8 @@ def test_a_runner_too_far_to_see_is_lost() -> None:
 
 @pytest.mark.unit
 def test_getaways_are_seeded_repeatable_and_on_the_streets() -> None:
-    a = Crowd(3).getaways(0, *SCENE, 100.0)
-    b = Crowd(3).getaways(0, *SCENE, 100.0)
+    a = Crowd(3).getaways(*SCENE, 100.0)
+    b = Crowd(3).getaways(*SCENE, 100.0)
     assert a == b
     car, runner = a
     assert car.kind is ActorKind.CAR and 10.0 <= car.speed_m_s <= 15.0
@@ -192,7 +192,10 @@ def test_getaways_are_seeded_repeatable_and_on_the_streets() -> None:
     for g in a:
         for (n0, e0), (n1, e1) in zip(g.route, g.route[1:], strict=False):
             assert min(abs(n1 - n0), abs(e1 - e0)) < 1e-6  # along a street: N-S or E-W
-    assert Crowd(4).getaways(0, *SCENE, 100.0) != a
+    assert Crowd(4).getaways(*SCENE, 100.0) != a
+    # the same in every camera: keyed by the street block, not the camera's scene list
+    nearby = offset(HOME, 31.0, 1.0)
+    assert Crowd(3).getaways(*nearby, 100.0)[0].speed_m_s == car.speed_m_s
     t = car.depart_s + 30.0
     pos = car.lat_lon_at(t)
     assert pos is not None
@@ -234,7 +237,7 @@ async def test_mavsdk_tracks_a_point_and_reads_the_statuses() -> None:
             geo = json.loads((await asyncio.wait_for(first_geo, 5.0)).fields_json)
             assert image["tracking_status"] == 1 and image["tracking_mode"] == 1
             assert 0.0 < image["point_x"] < 1.0 and 0.0 < image["point_y"] < 1.0
-            truth = cam_model.crowd.getaways(0, *SCENE, v.state.sim_time_s)[0].lat_lon_at(
+            truth = cam_model.crowd.getaways(*SCENE, v.state.sim_time_s)[0].lat_lon_at(
                 v.state.sim_time_s)
             assert truth is not None
             assert dist_m(geo["lat"] * 1e-7, geo["lon"] * 1e-7, *truth) < 3.0
