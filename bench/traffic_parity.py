@@ -94,14 +94,15 @@ async def fly(url: str, mode: int, log: Any = None) -> dict[str, Any]:
             await act.set_takeoff_altitude(30.0)
             await act.arm()
             await act.takeoff()
-            while (await tel.position()).relative_altitude_m < 29.0:
-                await asyncio.sleep(0.2)  # noqa: ASYNC110 (polling telemetry)
+            while (await tel.position()).relative_altitude_m < 29.0:  # noqa: ASYNC110
+                await asyncio.sleep(0.2)
             print(f"mode {mode}: at 30 m", file=sys.stderr, flush=True)
             await asyncio.sleep(2.0)
             lat, lon = offset(home.latitude_deg, home.longitude_deg, 0.0, -400.0)
             await act.goto_location(lat, lon, home.absolute_altitude_m + 30.0, math.nan)
-            while math.hypot((v := await tel.velocity_ned()).north_m_s, v.east_m_s) < 1.5:
-                await asyncio.sleep(0.1)  # noqa: ASYNC110 (polling telemetry)
+            while math.hypot((v := await tel.velocity_ned()).north_m_s,  # noqa: ASYNC110
+                             v.east_m_s) < 1.5:
+                await asyncio.sleep(0.1)
             t0[0] = time.monotonic()
             print(f"mode {mode}: moving, traffic starts", file=sys.stderr, flush=True)
             speeds: list[tuple[float, float, str]] = []

@@ -3,7 +3,8 @@
 PX4 (main a70a5583) takes ADSB_VEHICLE from a ground station or its own receiver as a
 ``transponder_report`` (mavlink_receiver.cpp: altitude mm -> m, heading cdeg -> rad, velocities
 cm/s -> m/s; measured: a 180 deg heading comes back as 180 in its traffic event) and, when the
-report's coordinates, altitude, heading and velocity are valid, runs ``Navigator::check_traffic`` on it (lib/adsb/AdsbConflict.cpp):
+report's coordinates, altitude, heading and velocity are valid, runs
+``Navigator::check_traffic`` on it (lib/adsb/AdsbConflict.cpp):
 
 - conflict = the vehicle lies within NAV_TRAFF_A_HOR of the line from the aircraft along its
   (shifted) heading for its horizontal distance + 1000 m, not past that line's end, and within
@@ -272,8 +273,9 @@ class EventMessage(mav.MAVLink_message):  # type: ignore[misc]
 
     id = MAVLINK_MSG_ID_EVENT
     msgname = "EVENT"
-    fieldnames: ClassVar[list[str]] = ["destination_component", "destination_system", "id", "event_time_boot_ms",
-                  "sequence", "log_levels", "arguments"]
+    fieldnames: ClassVar[list[str]] = [
+        "destination_component", "destination_system", "id", "event_time_boot_ms", "sequence",
+        "log_levels", "arguments"]
     unpacker = struct.Struct("<IIHBBB40s")
 
     def __init__(self, ident: int, time_boot_ms: int, sequence: int, log_levels: int,
