@@ -36,8 +36,16 @@ from groundstation.dispatch import AirspaceCheck, Candidate, FlightModel, choose
 from groundstation.errors import GroundStationError
 from groundstation.journal import Journal
 from groundstation.retention import IncidentRetention
+from groundstation.traffic_rules import TrafficConfig
+from groundstation.trafficctl import TrafficControl
 from groundstation.users import DEMO_USERS
-from groundstation.vehicle import CameraFleet, Fleet, VehicleLink, VehicleSample
+from groundstation.vehicle import (
+    CameraFleet,
+    Fleet,
+    TrafficReceivers,
+    VehicleLink,
+    VehicleSample,
+)
 from groundstation.videoctl import StreamRelay, VideoConfig, VideoControl
 from groundstation.watch import Watch, has_come_down
 from missions.geo import distance_m
@@ -77,6 +85,7 @@ class ControllerConfig:
     (``groundstation.retention``); its history stays in the journal."""
     roles: Mapping[str, c.Role] = field(default_factory=lambda: dict(DEFAULT_ROLES))
     video: VideoConfig = field(default_factory=VideoConfig)
+    traffic: TrafficConfig = field(default_factory=TrafficConfig)
     failsafe_params: Mapping[str, float | int] = field(
         # PX4's data-link-loss action is off by default (NAV_DLL_ACT 0): a drone leaving its
         # dock must have its own plan. Link loss -> Return; geofence breach -> Return. Battery
@@ -135,6 +144,7 @@ class Controller:
         flightlog: FlightLogger | None = None,
         cameras: CameraFleet | None = None,
         relay: StreamRelay | None = None,
+        receivers: TrafficReceivers | None = None,
     ) -> None:
         self.config = config
         self.fleet = fleet
@@ -190,6 +200,9 @@ class Controller:
             journal=journal,
         )
         self.retention = IncidentRetention(self)
+        # Crewed traffic (groundstation.trafficctl): picture, launch holds, alerts, NAV_TRAFF_*.
+        self.traffic = TrafficControl(config.traffic, config.controller_id, host=self, bus=bus,
+                                      receivers=receivers)
         self._load()
 
     # --- clock ------------------------------------------------------------------------------
@@ -255,6 +268,7 @@ class Controller:
         bus = self.bus
         await self._announce()
         await bus.subscribe(c.ALL_OPERATOR_SERVICES, qos=1)
+        await bus.subscribe(c.ALL_TRAFFIC_FEEDS, qos=0)
         for extra in (self.ha, self.partition):
             if extra is not None:
                 for topic, qos in extra.subscriptions():
@@ -280,6 +294,7 @@ class Controller:
                 tg.create_task(self.telemetry.run(), name="telemetry")
                 tg.create_task(self.video.run(), name="video")
                 tg.create_task(self.retention.run(), name="retention")
+                tg.create_task(self.traffic.run(), name="traffic")
         finally:
             self._tg = None
 
@@ -357,6 +372,8 @@ class Controller:
                 if self.mirror is not None and self.mirror.handle(msg):
                     continue
                 if self.partition is not None and self.partition.handle(msg):
+                    continue
+                if self.traffic.handle(msg):
                     continue
                 if not self.active and msg.topic.endswith("/events"):
                     continue  # dock job events are the active controller's to acknowledge
@@ -691,7 +708,8 @@ class Controller:
             excluded = self.excluded.get(incident_id, set())
             pool = [x for x in cands if x.drone_id not in excluded]
             decision = choose(
-                inc.lat_deg, inc.lon_deg, inc.priority, pool, self.config.model, self.airspace
+                inc.lat_deg, inc.lon_deg, inc.priority, pool, self.config.model,
+                self.traffic.route_check(self.config.model, self.airspace),
             )
             if decision.choice is None:
                 reason = f"no drone can go: {decision.summary()}"
