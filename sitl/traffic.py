@@ -340,6 +340,8 @@ class TrafficOnboard:
     check: AdsbConflict = field(default_factory=AdsbConflict)
     aircraft: list[ScriptedAircraft] = field(default_factory=list)
     event_sequence: int = 0
+    warnings: list[tuple[int, TrafficAction]] = field(default_factory=list)
+    """(time_boot_ms, NAV_TRAFF_AVOID) of every traffic warning sent (a test hook)."""
     _next_report_s: float = 0.0
 
     def decide(self, own: Ownship, tr: TransponderReport, now_s: float,
@@ -354,6 +356,7 @@ class TrafficOnboard:
         if d.text is None:
             return None
         if d.conflict:
+            self.warnings.append((time_boot_ms, d.action))
             ident = event_id(EVENT_NAMES[d.action])
             args = event_arguments(tr.icao_address, d.separation_m,
                                    int(math.degrees(tr.heading_rad)))

@@ -1,9 +1,11 @@
 """Crewed traffic end to end: mosquitto, the simulator (its scripted helicopter heard by a drone's
-own ADS-B receiver, and PX4's traffic avoidance), simulated docks and the controller.
+own ADS-B receiver, and PX4's traffic avoidance), simulated docks, the controller and the console
+window (offscreen), on one qasync loop.
 
 A helicopter flies from beyond the Islington dock towards the West End drone in transit: the
 drone returns on its own (NAV_TRAFF_AVOID 2, set by the controller at connection), the
-controller alerts and publishes the aircraft in its traffic picture, and an incident next to the
+controller alerts and publishes the aircraft in its traffic picture, the console shows the
+aircraft (callsign, altitude, red: near a drone) and the alert, and an incident next to the
 Islington dock, on the helicopter's track, is held with the reason until the helicopter has
 passed, then flown."""
 
@@ -14,6 +16,7 @@ import contextlib
 import math
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -22,12 +25,15 @@ from groundstation.broker import Mosquitto
 from groundstation.bus import Bus
 from missions.geo import distance_m, offset
 from sitl.state import FlightMode
-from sitl.traffic import ScriptedAircraft
+from sitl.traffic import ScriptedAircraft, TrafficAction
+from tests.console.conftest import open_console
 from tests.controller.conftest import Stack, small_sites, stack_on, until
+
+pytestmark = pytest.mark.console
 
 WEST_END = "uav-west-end-1"
 ISLINGTON = "uav-islington-1"
-INCIDENT = (51.5040, -0.1050)  # 1.6 km south-east of the West End dock
+INCIDENT = (51.4985, -0.0848)  # 3 km south-east of the West End dock
 HELI_SPEED_M_S = 40.0
 
 
@@ -60,14 +66,20 @@ def along(a: tuple[float, float], b: tuple[float, float], metres: float) -> tupl
     return p.lat_deg, p.lon_deg
 
 
-async def test_helicopter_crossing_returns_the_drone_alerts_and_holds_a_launch(
-    mosquitto: Mosquitto, tmp_path: Path
+def test_helicopter_crossing_returns_the_drone_alerts_and_holds_a_launch(
+    qt_run: Any, tmp_path: Path
 ) -> None:
+    qt_run(scenario(tmp_path))
+
+
+async def scenario(tmp_path: Path) -> None:
     sites = small_sites()
     async with (
-        stack_on(mosquitto.config, sites, tmp_path / "journal.sqlite", traffic_avoid=2) as stack,
+        Mosquitto(persistence=False) as mq,
+        stack_on(mq.config, sites, tmp_path / "journal.sqlite", traffic_avoid=2) as stack,
         stack.operator("cad") as cad,
         pictures(stack) as seen,
+        open_console(mq.config.with_login("pilot", None), user="pilot") as window,
     ):
         west, isl = stack.vehicle(WEST_END), stack.vehicle(ISLINGTON)
         # The controller set the vehicles' own avoidance when they connected.
@@ -81,8 +93,8 @@ async def test_helicopter_crossing_returns_the_drone_alerts_and_holds_a_launch(
         lat, lon, alt = west.state.position()
         dock = sites.dock_of_drone(ISLINGTON)
         assert dock is not None
-        # From 1050 m beyond the Islington dock, straight at the drone (about 4 km), 40 m above it.
-        start = along((lat, lon), (dock.lat_deg, dock.lon_deg), 4000.0)
+        # From 1.5 km beyond the Islington dock, straight at the drone (4.5 km), 40 m above it.
+        start = along((lat, lon), (dock.lat_deg, dock.lon_deg), 4500.0)
         k = math.radians(1.0) * 6_371_008.8
         heading = math.degrees(math.atan2((lon - start[1]) * k * math.cos(math.radians(lat)),
                                           (lat - start[0]) * k)) % 360.0
@@ -90,19 +102,8 @@ async def test_helicopter_crossing_returns_the_drone_alerts_and_holds_a_launch(
                                 HELI_SPEED_M_S, start_s=west.state.sim_time_s)
         west.traffic.aircraft.append(heli)  # the West End drone's receiver hears it
 
-        # The drone acts on its own (PX4's NAV_TRAFF_AVOID 2): Return.
-        await until(lambda: west.state.mode is FlightMode.RTL, 20.0, "the drone to return")
-        # The controller knows the aircraft, alerts and publishes it.
-        await until(lambda: any(a.code == "traffic_conflict" and a.drone_id == WEST_END
-                                for a in cad.alerts), 20.0, "a traffic alert")
-        alert = next(a for a in cad.alerts if a.code == "traffic_conflict")
-        assert "HLE01 (43c6f1)" in alert.message
-        await until(lambda: any(p.aircraft and p.aircraft[0].report.icao == "43c6f1"
-                                for p in seen), 10.0, "the aircraft in the traffic picture")
-        shown = next(p for p in seen if p.aircraft).aircraft[0]
-        assert shown.source == WEST_END and shown.report.callsign == "HLE01"
-        assert shown.report.speed_m_s == pytest.approx(HELI_SPEED_M_S, abs=1.0)
-
+        ctl = stack.run.controller
+        await until(lambda: "43c6f1" in ctl.traffic.picture, 10.0, "the controller to hear it")
         # An incident 500 m from the Islington dock, on the helicopter's track: held.
         scene = along((dock.lat_deg, dock.lon_deg), (lat, lon), 500.0)
         reply = await cad.call("incident_create", {"lat_deg": scene[0], "lon_deg": scene[1],
@@ -114,6 +115,31 @@ async def test_helicopter_crossing_returns_the_drone_alerts_and_holds_a_launch(
         record = next(i for i in cad.incidents[held] if "crewed aircraft" in (i.reason or ""))
         assert record.status == c.IncidentStatus.QUEUED
         assert cad.phase(ISLINGTON) in (c.Phase.DOCKED, c.Phase.CHARGING)
+        # The drone acts on its own (PX4's NAV_TRAFF_AVOID 2): Return.
+        await until(lambda: west.traffic.warnings, 20.0, "the drone's own traffic warning")
+        assert west.traffic.warnings[0][1] is TrafficAction.RETURN
+        await until(lambda: west.state.mode is FlightMode.RTL, 5.0, "the drone to return")
+        # The controller knows the aircraft, alerts and publishes it.
+        await until(lambda: any(a.code == "traffic_conflict" and a.drone_id == WEST_END
+                                for a in cad.alerts), 20.0, "a traffic alert")
+        alert = next(a for a in cad.alerts if a.code == "traffic_conflict")
+        assert "HLE01 (43c6f1)" in alert.message
+        await until(lambda: any(p.aircraft and p.aircraft[0].report.icao == "43c6f1"
+                                for p in seen), 10.0, "the aircraft in the traffic picture")
+        shown = next(p for p in seen if p.aircraft).aircraft[0]
+        assert shown.source == WEST_END and shown.report.callsign == "HLE01"
+        assert shown.report.speed_m_s == pytest.approx(HELI_SPEED_M_S, abs=1.0)
+        # The console: the aircraft on the map, red (near a drone), and the alert.
+        await until(lambda: window.traffic.labels().get("43c6f1", ("", "", False))[2], 10.0,
+                    "the aircraft on the console map, in conflict")
+        callsign, altitude, _ = window.traffic.labels()["43c6f1"]
+        assert callsign == "HLE01"
+        assert altitude == f"{round((alt + 40.0) * 3.28084 / 10) * 10:.0f} ft"
+        item = window.traffic.shown["43c6f1"].item
+        assert window.map.viewport() is not None and item.scene() is window.map.scene()
+        await until(lambda: any(a.alert.code == "traffic_conflict" for a in window.model.alerts),
+                    10.0, "the traffic alert in the console")
+
         # Once the helicopter has passed, the launch goes.
         await until(lambda: any(i.status == c.IncidentStatus.DISPATCHED
                                 for i in cad.incidents.get(held, [])), 60.0, "dispatch after")
