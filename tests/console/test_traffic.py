@@ -129,11 +129,22 @@ async def scenario(tmp_path: Path) -> None:
         shown = next(p for p in seen if p.aircraft).aircraft[0]
         assert shown.source == WEST_END and shown.report.callsign == "HLE01"
         assert shown.report.speed_m_s == pytest.approx(HELI_SPEED_M_S, abs=1.0)
+        # A ground receiver's feed (dump1090 over MQTT): a police helicopter hovering far off.
+        npas = c.TrafficReport(icao="4074c2", callsign="NPAS63", lat_deg=51.55, lon_deg=-0.2,
+                               alt_amsl_m=300.0, heading_deg=90.0, speed_m_s=1.0,
+                               emitter_type=7, ts_ms=c.now_ms())
+        await cad.bus.publish(c.traffic_feed("adsb-city-1"),
+                              c.encode(c.TrafficFeed(aircraft=[npas])))
+        await until(lambda: any(a.report.icao == "4074c2" and a.source == "adsb-city-1"
+                                and not a.conflict_drones for p in seen for a in p.aircraft),
+                    10.0, "the feed's aircraft in the picture")
         # The console: the aircraft on the map, red (near a drone), and the alert.
         await until(lambda: window.traffic.labels().get("43c6f1", ("", "", False))[2], 10.0,
                     "the aircraft on the console map, in conflict")
         callsign, altitude, _ = window.traffic.labels()["43c6f1"]
         assert callsign == "HLE01"
+        await until(lambda: "4074c2" in window.traffic.labels(), 10.0, "NPAS63 on the map")
+        assert window.traffic.labels()["4074c2"] == ("NPAS63", "980 ft", False)
         assert altitude == f"{round((alt + 40.0) * 3.28084 / 10) * 10:.0f} ft"
         item = window.traffic.shown["43c6f1"].item
         assert window.map.viewport() is not None and item.scene() is window.map.scene()
@@ -146,3 +157,7 @@ async def scenario(tmp_path: Path) -> None:
         where = heli.position(isl.state.sim_time_s)
         assert where is not None  # it had gone by the scene, on its way to the West End
         assert distance_m(*start, *where) > distance_m(*start, *scene)
+        # ... and is flown (and the stack is not torn down mid pre-flight: a MAVSDK upload
+        # cut by the fleet's shutdown never returns).
+        await until(lambda: cad.phase(ISLINGTON) in (c.Phase.TRANSIT, c.Phase.ON_SCENE), 30.0,
+                    "the Islington drone on its way")
