@@ -4,11 +4,12 @@
     python -m bench.traffic_parity --sim --modes 0 1 2 3 4    # the embedded simulator
 
 Each run: a fresh vehicle with NAV_TRAFF_AVOID=<mode> takes off to 30 m, starts a goto 400 m
-west, and once moving a helicopter (ICAO 0x43C6F1, callsign "HLE01") is reported at 2 Hz over
-MAVLink (MAVSDK's MavlinkDirect, as a ground station forwards a ground receiver's traffic): it
-starts 2600 m north of the vehicle, 40 m above it, flying south (heading 180 deg) at 40 m/s.
-PX4's rule (NAV_TRAFF_COLL_T 60 s) predicts a conflict once the 3-D distance over the closing
-speed falls under 60 s, about 5 s in. Prints JSON per mode: the STATUSTEXT and EVENT messages and
+west (``--mission``: a mission of two waypoints west), and once moving a helicopter (ICAO
+0x43C6F1, callsign "HLE01") is reported at 2 Hz over MAVLink (MAVSDK's MavlinkDirect, as a
+ground station forwards a ground receiver's traffic): it starts 2600 m north of the vehicle,
+40 m above it, flying south (heading 180 deg) at 40 m/s. PX4's rule (NAV_TRAFF_COLL_T 60 s)
+predicts a conflict once the 3-D distance over the closing speed (both speeds added) falls
+under 60 s: within about a second. Prints JSON per mode: the STATUSTEXT and EVENT messages and
 flight modes seen, with their time after the first report, and the vehicle's ground speed.
 Run PX4 in a private network namespace (its ports are fixed):
 ``unshare -n -- bash -c 'ip link set lo up && exec python -m bench.traffic_parity --px4'``.
@@ -57,7 +58,21 @@ def adsb_fields(lat_deg: float, lon_deg: float, alt_amsl_m: float, heading_deg: 
     }
 
 
-async def fly(url: str, mode: int, log: Any = None) -> dict[str, Any]:
+def mission_west(lat: float, lon: float) -> list[Any]:
+    """Two waypoints 200 and 400 m west at 30 m (MAVSDK MissionRaw items)."""
+    from mavsdk.plugins.mission_raw import MissionItem
+
+    items = []
+    for i, east in enumerate((-200.0, -400.0)):
+        p = offset(lat, lon, 0.0, east)
+        items.append(MissionItem(
+            seq=i, frame=3, command=16, current=int(i == 0), autocontinue=1, param1=0.0,
+            param2=0.0, param3=0.0, param4=math.nan, x=round(p.lat_deg * 1e7),
+            y=round(p.lon_deg * 1e7), z=30.0, mission_type=0))
+    return items
+
+
+async def fly(url: str, mode: int, mission: bool = False) -> dict[str, Any]:
     config = Configuration.create_with_component_type(ComponentType.GROUND_STATION)
     async with Mavsdk(config) as mavsdk:
         await mavsdk.add_any_connection(url)
@@ -98,8 +113,16 @@ async def fly(url: str, mode: int, log: Any = None) -> dict[str, Any]:
                 await asyncio.sleep(0.2)
             print(f"mode {mode}: at 30 m", file=sys.stderr, flush=True)
             await asyncio.sleep(2.0)
-            lat, lon = offset(home.latitude_deg, home.longitude_deg, 0.0, -400.0)
-            await act.goto_location(lat, lon, home.absolute_altitude_m + 30.0, math.nan)
+            if mission:
+                from mavsdk.asyncio.plugins.mission_raw import MissionRawAsync
+
+                raw = MissionRawAsync(system)
+                await raw.upload_mission(mission_west(home.latitude_deg, home.longitude_deg))
+                await asyncio.sleep(2.0)  # PX4 refuses Mission until it has checked the upload
+                await raw.start_mission()
+            else:
+                lat, lon = offset(home.latitude_deg, home.longitude_deg, 0.0, -400.0)
+                await act.goto_location(lat, lon, home.absolute_altitude_m + 30.0, math.nan)
             while math.hypot((v := await tel.velocity_ned()).north_m_s,  # noqa: ASYNC110
                              v.east_m_s) < 1.5:
                 await asyncio.sleep(0.1)
@@ -149,11 +172,12 @@ async def vehicle(px4: bool, mode: int) -> AsyncIterator[tuple[str, Any]]:
         yield f"udpin://0.0.0.0:{base}", fleet
 
 
-async def main_async(px4: bool, modes: Sequence[int]) -> list[dict[str, Any]]:
+async def main_async(px4: bool, modes: Sequence[int],
+                     mission: bool = False) -> list[dict[str, Any]]:
     out = []
     for mode in modes:
         async with vehicle(px4, mode) as (url, handle):
-            result = await fly(url, mode)
+            result = await fly(url, mode, mission)
             if px4:
                 result["px4_console"] = [ln for ln in handle.output().splitlines()
                                          if "raffic" in ln or "icao" in ln.lower()]
@@ -168,8 +192,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     side.add_argument("--px4", action="store_true")
     side.add_argument("--sim", action="store_true")
     p.add_argument("--modes", type=int, nargs="+", default=[0, 1, 2, 3, 4])
+    p.add_argument("--mission", action="store_true",
+                   help="fly a two-waypoint mission west instead of a goto")
     args = p.parse_args(argv)
-    print(json.dumps(asyncio.run(main_async(args.px4, args.modes)), indent=1))
+    print(json.dumps(asyncio.run(main_async(args.px4, args.modes, args.mission)), indent=1))
     return 0
 
 

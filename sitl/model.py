@@ -46,8 +46,10 @@ PREVENTS_ARMING = frozenset({FlightMode.RTL, FlightMode.LAND, FlightMode.ORBIT,
 # LNDMC_TRIG_TIME hysteresis starts: touch down to "Landing detected" took 6-9 s on PX4 SIH
 # (measured with bench/parity.py).
 THRUST_WINDDOWN_S = 5.5
-# NAV_TRAFF_AVOID 2/3/4: the command PX4's navigator sends (RTL, NAV_LAND, LOITER_UNLIM).
-TRAFFIC_MODES = {2: FlightMode.RTL, 3: FlightMode.LAND, 4: FlightMode.HOLD}
+# NAV_TRAFF_AVOID 2/3: the command PX4's navigator sends (RTL, NAV_LAND). For 4 it sends
+# LOITER_UNLIM, which PX4 (a70a5583) does not act on: measured, it kept flying a goto in Hold
+# and a mission in Mission (bench/traffic_parity.py).
+TRAFFIC_MODES = {2: FlightMode.RTL, 3: FlightMode.LAND}
 TRAFFIC_TEXTS = {FlightMode.RTL: "Returning to launch\t",
                  FlightMode.LAND: "Landing at current position\t"}
 
@@ -535,8 +537,7 @@ class SimVehicle:
         out = [] if event is None else [event]
         mode = TRAFFIC_MODES.get(decision.action)
         if mode is not None and decision.conflict and s.armed and s.in_air:
-            # As commander takes the command: a notice, then the mode; LOITER_UNLIM while
-            # already in Hold changes nothing (measured: PX4 kept flying its goto).
+            # As commander takes the command: a notice, then the mode.
             if mode in TRAFFIC_TEXTS:
                 out.append(_text(mav.MAV_SEVERITY_INFO, TRAFFIC_TEXTS[mode]))
             self.set_mode(mode)

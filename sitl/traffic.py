@@ -13,7 +13,8 @@ report's coordinates, altitude, heading and velocity are valid, runs
 - a new conflicting ICAO address (at most 10 kept) is added and acted on at once; the same
   address again only after 60 s (a reminder); a report out of conflict removes it ("resolved");
 - the action per NAV_TRAFF_AVOID: 0 none (nothing sent), 1 warn, 2 return (RTL), 3 land,
-  4 hold (LOITER_UNLIM: no change while already in Hold, e.g. after a goto);
+  4 hold: its event only (navigator sends LOITER_UNLIM, which PX4 did not act on: measured, it
+  kept flying a goto in Hold and a mission in Mission);
 - what it sends: an EVENT (navigator_traffic[_rtl|_land|_hold], arguments ICAO, separation m,
   heading deg; navigator_traffic_resolved), and commander's STATUSTEXT for RTL / land.
 
