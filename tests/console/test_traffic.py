@@ -135,9 +135,15 @@ async def scenario(tmp_path: Path) -> None:
                                emitter_type=7, ts_ms=c.now_ms())
         await cad.bus.publish(c.traffic_feed("adsb-city-1"),
                               c.encode(c.TrafficFeed(aircraft=[npas])))
+        # A bad message (a 25-bit address) is dropped with its reason; the feed goes on.
+        bad = c.encode(c.TrafficFeed(aircraft=[npas])).replace(b"4074c2", b"14074c2")
+        await cad.bus.publish(c.traffic_feed("adsb-city-1"), bad)
+        await cad.bus.publish(c.traffic_feed("adsb-city-1"),
+                              c.encode(c.TrafficFeed(aircraft=[npas])))
         await until(lambda: any(a.report.icao == "4074c2" and a.source == "adsb-city-1"
                                 and not a.conflict_drones for p in seen for a in p.aircraft),
                     10.0, "the feed's aircraft in the picture")
+        assert ctl.traffic.bad_feeds == 1
         # The console: the aircraft on the map, red (near a drone), and the alert.
         await until(lambda: window.traffic.labels().get("43c6f1", ("", "", False))[2], 10.0,
                     "the aircraft on the console map, in conflict")
