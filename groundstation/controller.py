@@ -202,7 +202,7 @@ class Controller:
         self.retention = IncidentRetention(self)
         # Crewed traffic (groundstation.trafficctl): picture, launch holds, alerts, NAV_TRAFF_*.
         self.traffic = TrafficControl(config.traffic, config.controller_id, host=self, bus=bus,
-                                      receivers=receivers)
+                                      receivers=receivers, speedup=config.speedup)
         self._load()
 
     # --- clock ------------------------------------------------------------------------------

@@ -71,12 +71,14 @@ def launch_model(m: FlightModel) -> rules.LaunchModel:
 
 class TrafficControl:
     def __init__(self, config: rules.TrafficConfig, controller_id: str, *, host: TrafficHost,
-                 bus: Publisher, receivers: TrafficReceivers | None = None) -> None:
+                 bus: Publisher, receivers: TrafficReceivers | None = None,
+                 speedup: float = 1.0) -> None:
         self.config = config
         self.cid = controller_id
         self.host = host
         self.bus = bus
         self.receivers = receivers
+        self.speedup = speedup  # controller seconds per wall second (feeds stamp wall time)
         self.picture: dict[str, rules.Aircraft] = {}
         self.alerted: set[tuple[str, str]] = set()  # (drone, icao) with an open alert
         self.configured: set[str] = set()  # drones whose NAV_TRAFF_* are set this connection
@@ -109,7 +111,7 @@ class TrafficControl:
         reports = []
         for r in batch.aircraft:
             # Reports are aged by their own timestamp (a feed may lag), in controller seconds.
-            age_s = max(0.0, (wall_ms - r.ts_ms) / 1000.0)
+            age_s = max(0.0, (wall_ms - r.ts_ms) / 1000.0) * self.speedup
             reports.append(rules.Aircraft(
                 r.icao, r.callsign, r.lat_deg, r.lon_deg, r.alt_amsl_m, r.heading_deg,
                 r.speed_m_s, r.climb_m_s, now - age_s, feed_id, r.emitter_type))
