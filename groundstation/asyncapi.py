@@ -95,6 +95,9 @@ def _examples() -> dict[str, msgspec.Struct | str]:
         return c.Reply(tid=tid, bid=bid, timestamp=ts, method=method,
                        data=c.ReplyData(result=0, output=output))
 
+    helicopter = c.TrafficReport(
+        icao="43c6f1", callsign="HLE01", lat_deg=51.5312, lon_deg=-0.1123, alt_amsl_m=245.0,
+        heading_deg=184.0, speed_m_s=41.2, climb_m_s=-1.5, emitter_type=7, ts_ms=ts)
     job = c.JobEventOutput(status=c.JobStatus.IN_PROGRESS,
                            progress=c.JobProgress(percent=25, step_key="cover_opening"))
     return {
@@ -163,6 +166,11 @@ def _examples() -> dict[str, msgspec.Struct | str]:
         "controllerEvents": c.Alert(ts_ms=ts, severity=c.Severity.WARNING, code="wind_limit",
                                     message="islington-1: wind 12.4 m/s over limit 10 m/s",
                                     dock_id="islington-1"),
+        "trafficFeed": c.TrafficFeed(aircraft=[helicopter]),
+        "trafficPicture": c.TrafficPicture(
+            controller_id="ctl-a", ts_ms=ts, aircraft=[c.TrafficAircraft(
+                report=helicopter, source="adsb-city-1", age_s=0.4,
+                conflict_drones=["uav-islington-1"])]),
     }
 
 
@@ -213,6 +221,7 @@ _PARAM_DOC = {
     "cluster_id": "Id of a hot-standby pair of controllers.",
     "agency": "A partner agency (lfb, las, npas, ...); its logins may read only this namespace.",
     "request_id": "A partner's request for a drone.",
+    "feed_id": "Id of a ground ADS-B receiver feeding traffic (its MQTT login when secured).",
 }
 
 _INFO = """\

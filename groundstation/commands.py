@@ -129,6 +129,7 @@ class VehicleCommands:
         params["RTL_RETURN_ALT"] = float(cfg.model.cruise_alt_rel_m)
         params["MPC_XY_CRUISE"] = float(cfg.model.cruise_speed_m_s)
         params["MPC_XY_VEL_MAX"] = float(max(12.0, cfg.model.cruise_speed_m_s))
+        params.update(cfg.traffic.vehicle_params())  # NAV_TRAFF_* (also set at connection)
         await v.set_params(params)
         dock = cfg.site_set.dock(dock_id)
         if dock is not None:

@@ -239,7 +239,17 @@ def controller_events(controller_id: str) -> str:
     return f"{PREFIX}/controllers/{controller_id}/events"
 
 
+def traffic_feed(feed_id: str) -> str:
+    return f"{PREFIX}/traffic/feeds/{feed_id}"
+
+
+def traffic_picture(controller_id: str) -> str:
+    return f"{PREFIX}/traffic/picture/{controller_id}"
+
+
 # Subscription filters.
+ALL_TRAFFIC_FEEDS: Final = f"{PREFIX}/traffic/feeds/+"
+ALL_TRAFFIC_PICTURES: Final = f"{PREFIX}/traffic/picture/+"
 ALL_TELEMETRY: Final = f"{PREFIX}/drones/+/telemetry"
 ALL_DRONE_STATE: Final = f"{PREFIX}/drones/+/state"
 ALL_DRONE_VIDEO: Final = f"{PREFIX}/drones/+/video"
@@ -784,6 +794,56 @@ class Alert(msgspec.Struct, frozen=True, kw_only=True):
     dock_id: Id | None = None
 
 
+# --- payloads: crewed traffic (groundstation.traffic_rules) ------------------------------------
+
+Icao = Annotated[str, msgspec.Meta(pattern=r"^[0-9a-f]{6}$")]
+
+
+class TrafficReport(msgspec.Struct, frozen=True, kw_only=True):
+    """One ADS-B position of a crewed aircraft, as a receiver decodes it (dump1090's fields)."""
+
+    icao: Icao
+    """24-bit ICAO address, 6 lower-case hex digits."""
+    callsign: str = ""
+    lat_deg: Lat
+    lon_deg: Lon
+    alt_amsl_m: float
+    """Geometric (GNSS) altitude when the receiver has it, else barometric."""
+    heading_deg: Annotated[float, msgspec.Meta(ge=0.0, lt=360.0)]
+    """Track over ground, degrees from true north."""
+    speed_m_s: Annotated[float, msgspec.Meta(ge=0.0, le=400.0)]
+    climb_m_s: float = 0.0
+    emitter_type: Annotated[int, msgspec.Meta(ge=0, le=19)] = 0
+    """ADSB_EMITTER_TYPE (7 rotorcraft, 1 light, ...)."""
+    ts_ms: int
+    """When the position was received (Unix ms)."""
+
+
+class TrafficFeed(msgspec.Struct, frozen=True, kw_only=True):
+    """``traffic/feeds/{feed_id}``: a ground receiver's reports (QoS 0, about 1 Hz)."""
+
+    aircraft: Annotated[list[TrafficReport], msgspec.Meta(max_length=500)]
+
+
+class TrafficAircraft(msgspec.Struct, frozen=True, kw_only=True):
+    """One aircraft of the merged picture: the newest report and who heard it."""
+
+    report: TrafficReport
+    source: Id
+    """The drone whose receiver heard it (ADSB_VEHICLE), or the feed id."""
+    age_s: float
+    conflict_drones: list[Id] = []
+    """Drones (flying, or launches held) it is predicted near."""
+
+
+class TrafficPicture(msgspec.Struct, frozen=True, kw_only=True):
+    """``traffic/picture/{controller_id}``: every crewed aircraft the controller knows; 1 Hz."""
+
+    controller_id: Id
+    ts_ms: int
+    aircraft: list[TrafficAircraft]
+
+
 # --- encode / decode --------------------------------------------------------------------------
 
 _encoder = msgspec.json.Encoder()
@@ -1085,6 +1145,25 @@ CHANNELS: Final[tuple[Channel, ...]] = (
         False,
         "controller",
         "Alerts and failsafes with a severity.",
+    ),
+    Channel(
+        "trafficFeed",
+        f"{PREFIX}/traffic/feeds/{{feed_id}}",
+        TrafficFeed,
+        0,
+        False,
+        "feed",
+        "Crewed aircraft heard by a ground ADS-B receiver (e.g. dump1090), about 1 Hz.",
+    ),
+    Channel(
+        "trafficPicture",
+        f"{PREFIX}/traffic/picture/{{controller_id}}",
+        TrafficPicture,
+        0,
+        False,
+        "controller",
+        "The merged traffic picture (drones' receivers and ground feeds), 1 Hz.",
+        id_field="controller_id",
     ),
 )
 """Every channel of the contract. ``groundstation.asyncapi`` renders and validates against it."""

@@ -37,8 +37,16 @@ from groundstation.errors import GroundStationError
 from groundstation.journal import Journal
 from groundstation.retention import IncidentRetention
 from groundstation.sharing import Sharing, SharingConfig
+from groundstation.traffic_rules import TrafficConfig
+from groundstation.trafficctl import TrafficControl
 from groundstation.users import DEMO_USERS
-from groundstation.vehicle import CameraFleet, Fleet, VehicleLink, VehicleSample
+from groundstation.vehicle import (
+    CameraFleet,
+    Fleet,
+    TrafficReceivers,
+    VehicleLink,
+    VehicleSample,
+)
 from groundstation.videoctl import StreamRelay, VideoConfig, VideoControl
 from groundstation.watch import Watch, has_come_down
 from missions.geo import distance_m
@@ -80,6 +88,7 @@ class ControllerConfig:
     video: VideoConfig = field(default_factory=VideoConfig)
     sharing: SharingConfig = field(default_factory=SharingConfig)
     """Partner services: policy, request rate (groundstation.sharing, docs/partners.md)."""
+    traffic: TrafficConfig = field(default_factory=TrafficConfig)
     failsafe_params: Mapping[str, float | int] = field(
         # PX4's data-link-loss action is off by default (NAV_DLL_ACT 0): a drone leaving its
         # dock must have its own plan. Link loss -> Return; geofence breach -> Return. Battery
@@ -138,6 +147,7 @@ class Controller:
         flightlog: FlightLogger | None = None,
         cameras: CameraFleet | None = None,
         relay: StreamRelay | None = None,
+        receivers: TrafficReceivers | None = None,
     ) -> None:
         self.config = config
         self.fleet = fleet
@@ -194,6 +204,9 @@ class Controller:
         )
         self.retention = IncidentRetention(self)
         self.sharing = Sharing(self, config.sharing)
+        # Crewed traffic (groundstation.trafficctl): picture, launch holds, alerts, NAV_TRAFF_*.
+        self.traffic = TrafficControl(config.traffic, config.controller_id, host=self, bus=bus,
+                                      receivers=receivers, speedup=config.speedup)
         self._load()
 
     # --- clock ------------------------------------------------------------------------------
@@ -259,6 +272,7 @@ class Controller:
         bus = self.bus
         await self._announce()
         await bus.subscribe(c.ALL_OPERATOR_SERVICES, qos=1)
+        await bus.subscribe(c.ALL_TRAFFIC_FEEDS, qos=0)
         for extra in (self.ha, self.partition):
             if extra is not None:
                 for topic, qos in extra.subscriptions():
@@ -285,6 +299,7 @@ class Controller:
                 tg.create_task(self.video.run(), name="video")
                 tg.create_task(self.retention.run(), name="retention")
                 tg.create_task(self.sharing.run(), name="sharing")
+                tg.create_task(self.traffic.run(), name="traffic")
         finally:
             self._tg = None
 
@@ -363,6 +378,8 @@ class Controller:
                 if self.mirror is not None and self.mirror.handle(msg):
                     continue
                 if self.partition is not None and self.partition.handle(msg):
+                    continue
+                if self.traffic.handle(msg):
                     continue
                 if not self.active and msg.topic.endswith("/events"):
                     continue  # dock job events are the active controller's to acknowledge
@@ -697,7 +714,8 @@ class Controller:
             excluded = self.excluded.get(incident_id, set())
             pool = [x for x in cands if x.drone_id not in excluded]
             decision = choose(
-                inc.lat_deg, inc.lon_deg, inc.priority, pool, self.config.model, self.airspace
+                inc.lat_deg, inc.lon_deg, inc.priority, pool, self.config.model,
+                self.traffic.route_check(self.config.model, self.airspace),
             )
             if decision.choice is None:
                 reason = f"no drone can go: {decision.summary()}"

@@ -39,6 +39,7 @@ from groundstation.registration import DockRegistry, OnAdded
 from groundstation.sharing import SharingConfig
 from groundstation.sharing_rules import load_policy
 from groundstation.tasks import cancel_until_done
+from groundstation.traffic_rules import AvoidAction, TrafficConfig
 from groundstation.users import UserDirectory
 from groundstation.video.auth import (
     Authenticator,
@@ -224,6 +225,7 @@ async def controller_running(
                 flightlog=flightlog,
                 cameras=fleet,
                 relay=relay,
+                receivers=fleet,
             )
             ctl.registry = DockRegistry(
                 ctl, fleet=fleet, docks=docks, base_port=base_port, sites_path=sites_path,
@@ -353,6 +355,11 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="N/S",
         help="at most N drone requests from one partner agency in S seconds (default 5/600)",
     )
+    p.add_argument(
+        "--traffic-avoid", type=int, choices=range(5), default=None, metavar="0-4",
+        help="set every drone's NAV_TRAFF_AVOID at connection (0 off, 1 warn, 2 return, "
+        "3 land, 4 hold; docs/traffic.md)",
+    )
     p.add_argument("-v", "--verbose", action="store_true")
     return p
 
@@ -391,8 +398,13 @@ def config_from_args(args: argparse.Namespace, site_set: SiteSet) -> ControllerC
         video=VideoConfig(enabled=not getattr(args, "no_video", False)),
         incident_retention_s=getattr(args, "incident_retention", 600.0),
         sharing=sharing_from_args(args),
+        traffic=traffic_config(getattr(args, "traffic_avoid", None)),
         **users_from_args(args),
     )
+
+
+def traffic_config(avoid: int | None) -> TrafficConfig:
+    return TrafficConfig(avoid_action=None if avoid is None else AvoidAction(avoid))
 
 
 def video_options_from_args(args: argparse.Namespace) -> VideoOptions | None:

@@ -17,6 +17,7 @@ id.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import json
 import logging
@@ -36,10 +37,12 @@ from mavsdk.plugins.mavlink_direct import MavlinkDirect, MavlinkMessage
 from mavsdk.plugins.mission_raw import MissionItem, MissionRaw
 from mavsdk.plugins.param import Param
 from mavsdk.plugins.telemetry import Telemetry
+from mavsdk.plugins.transponder import Transponder
 
 from groundstation.errors import VehicleError, VehicleTimeout
 from groundstation.tasks import cancel_until_done
 from groundstation.vehicle import (
+    AdsbReport,
     CameraInfo,
     CameraLink,
     FlightMode,
@@ -61,6 +64,7 @@ MAV_CMD_NAV_FENCE_POLYGON_VERTEX_EXCLUSION = 5002
 MISSION_TYPE_FENCE = 1
 MAV_CMD_DO_SET_ROI_NONE = 197
 MAV_RESULT_ACCEPTED = 0
+ADSB_BACKLOG = 256  # ADSB_VEHICLE reports kept per drone between two reads
 AUTOPILOT_COMPONENT = 1
 
 
@@ -89,6 +93,22 @@ class MavsdkVehicle:
         self._s: dict[str, Any] = {"connected": True}
         self._listener: Callable[[], None] | None = None
         self._subscribe()
+        # ADSB_VEHICLE from the drone's receiver, kept bounded until the controller drains it.
+        self._adsb: collections.deque[AdsbReport] = collections.deque(maxlen=ADSB_BACKLOG)
+        self._transponder = Transponder(system)
+        self._transponder.subscribe_transponder(self._on_adsb)
+
+    def _on_adsb(self, a: Any, _: Any) -> None:
+        self._adsb.append(AdsbReport(
+            int(a.icao_address), str(a.callsign).strip(), a.latitude_deg, a.longitude_deg,
+            a.absolute_altitude_m, a.heading_deg % 360.0, a.horizontal_velocity_m_s,
+            a.vertical_velocity_m_s, int(a.emitter_type), time.monotonic()))
+
+    def adsb_reports(self) -> list[AdsbReport]:
+        out: list[AdsbReport] = []
+        while self._adsb:
+            out.append(self._adsb.popleft())
+        return out
 
     def set_listener(self, listener: Callable[[], None] | None) -> None:
         """Called on MAVSDK's thread after every position, armed, in-air and flight-mode update
@@ -664,6 +684,10 @@ class MavsdkFleet:
 
     def links(self) -> list[VehicleLink]:
         return list(self._by_id.values())
+
+    def adsb_reports(self, drone_id: str) -> list[AdsbReport]:
+        v = self._by_id.get(drone_id)
+        return [] if v is None else v.adsb_reports()
 
     def camera(self, drone_id: str) -> CameraLink | None:
         """The drone's camera and gimbal, once the drone itself has been discovered."""

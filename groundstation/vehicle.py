@@ -76,6 +76,29 @@ class VehicleSample:
 
 
 @dataclass(frozen=True, slots=True)
+class AdsbReport:
+    """One ADSB_VEHICLE a drone's own receiver sent (``TrafficReceivers``)."""
+
+    icao_address: int
+    callsign: str
+    lat_deg: float
+    lon_deg: float
+    alt_amsl_m: float
+    heading_deg: float
+    speed_m_s: float
+    climb_m_s: float
+    emitter_type: int
+    received_s: float  # monotonic
+
+
+class TrafficReceivers(Protocol):
+    """The drones' ADS-B receivers (``groundstation.trafficctl``)."""
+
+    def adsb_reports(self, drone_id: str) -> list[AdsbReport]:
+        """The reports heard since the last call (bounded; oldest dropped)."""
+
+
+@dataclass(frozen=True, slots=True)
 class GeofencePolygon:
     """A fence polygon for the vehicle: inclusion (stay inside) or exclusion (stay out)."""
 

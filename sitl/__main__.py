@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from sitl.camera import CameraConfig, Lens, StreamPolicy
 from sitl.fleet import SimFleet
 from sitl.physics import Home, LocalFrame
+from sitl.traffic import ScriptedAircraft
 
 HOME_SPACING_M = 8.0
 
@@ -78,6 +79,11 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="vehicle i also sends to port Q+i (a standby ground station) and obeys both",
     )
+    p.add_argument("--traffic", type=parse_latlon, default=None, metavar="LAT,LON",
+                   help="a seeded helicopter crossing this point, heard by every drone's "
+                   "ADS-B receiver (docs/traffic.md)")
+    p.add_argument("--traffic-after", type=float, default=30.0,
+                   help="simulated seconds before the helicopter sets off")
     cam = p.add_argument_group("camera (sitl/README.md: The camera)")
     cam.add_argument("--no-camera", action="store_true", help="vehicles carry no camera")
     cam.add_argument(
@@ -130,6 +136,15 @@ async def run(
     ) as fleet:
         last = fleet.ports[-1]
         print(f"sitl: {len(homes)} vehicles, ports {fleet.ports[0]}..{last}", flush=True)
+        if args.traffic is not None:
+            lat, lon = args.traffic
+            heli = ScriptedAircraft.crossing(lat, lon, homes[0].alt_amsl_m + 60.0,
+                                             seed=args.seed, start_s=args.traffic_after)
+            for v in fleet.vehicles:  # every drone's receiver hears it
+                v.traffic.aircraft.append(heli)
+            print(f"sitl: traffic: {heli.callsign} ({heli.icao_address:06x}) crosses "
+                  f"{args.traffic[0]:.5f},{args.traffic[1]:.5f} at {heli.speed_m_s:.0f} m/s "
+                  f"from t={args.traffic_after:g} s", flush=True)
         if camera is not None and fleet.camera_io is not None:
             ports = [c.video_port for c in fleet.cameras]
             print(f"sitl: video ({camera.policy.value}) to {fleet.camera_io.host}:"

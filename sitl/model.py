@@ -26,6 +26,7 @@ from sitl.mission import MissionStore, MissionType
 from sitl.params import Params
 from sitl.physics import Battery, Home, LocalFrame, Wind
 from sitl.state import CommandFault, Fault, FlightMode, VehicleState
+from sitl.traffic import Ownship, TrafficOnboard, TransponderReport, report_of_adsb
 
 GCS_MESSAGE_IDS = {mav.MAVLINK_MSG_ID_HEARTBEAT}
 MISSION_IDS = {
@@ -46,6 +47,12 @@ PREVENTS_ARMING = frozenset({FlightMode.RTL, FlightMode.LAND, FlightMode.ORBIT,
 # LNDMC_TRIG_TIME hysteresis starts: touch down to "Landing detected" took 6-9 s on PX4 SIH
 # (measured with bench/parity.py).
 THRUST_WINDDOWN_S = 5.5
+# NAV_TRAFF_AVOID 2/3: the command PX4's navigator sends (RTL, NAV_LAND). For 4 it sends
+# LOITER_UNLIM, which PX4 (a70a5583) does not act on: measured, it kept flying a goto in Hold
+# and a mission in Mission (bench/traffic_parity.py).
+TRAFFIC_MODES = {2: FlightMode.RTL, 3: FlightMode.LAND}
+TRAFFIC_TEXTS = {FlightMode.RTL: "Returning to launch\t",
+                 FlightMode.LAND: "Landing at current position\t"}
 
 
 class Payload(Protocol):
@@ -103,6 +110,7 @@ class SimVehicle:
         self._fence_breached = False
         self._now_s = 0.0  # last wall-clock time seen
         self.payloads: list[Payload] = []  # camera, gimbal: attached by the fleet
+        self.traffic = TrafficOnboard()  # crewed aircraft: PX4's traffic avoidance
 
     # ---- sans-IO interface -----------------------------------------------------------------
 
@@ -151,6 +159,8 @@ class SimVehicle:
         if mid == mav.MAVLINK_MSG_ID_FOLLOW_TARGET:
             self._follow_target(msg)
             return []
+        if mid == mav.MAVLINK_MSG_ID_ADSB_VEHICLE:
+            return self._traffic_report(report_of_adsb(msg))
         if mid == mav.MAVLINK_MSG_ID_PING and msg.target_system == 0:
             return [mav.MAVLink_ping_message(
                 msg.time_usec, msg.seq, msg.get_srcSystem(), msg.get_srcComponent()
@@ -186,6 +196,9 @@ class SimVehicle:
         self._gps_failsafe()
         self._battery_failsafe()
         self._fence_check()
+        for adsb, report in self.traffic.receiver_reports(s.sim_time_s):
+            self._outbox.append(adsb)
+            self._outbox.extend(self._traffic_report(report))
         self._outbox.extend(self._drain_events())
         for payload in self.payloads:
             payload.step(dt_s)
@@ -532,6 +545,21 @@ class SimVehicle:
             self.failsafe_active = True
             return
         self.failsafe(mode, "Geofence breached")
+
+    def _traffic_report(self, report: TransponderReport) -> list[Any]:
+        """PX4's Navigator::check_traffic on one report; the action as commander takes it."""
+        s, b = self.state, self.state.body
+        own = Ownship(*s.position(), b.vn_m_s, b.ve_m_s, b.vd_m_s)
+        decision = self.traffic.decide(own, report, s.sim_time_s, s.params)
+        event = self.traffic.event(decision, report, self.time_boot_ms())
+        out = [] if event is None else [event]
+        mode = TRAFFIC_MODES.get(decision.action)
+        if mode is not None and decision.conflict and s.armed and s.in_air:
+            # As commander takes the command: a notice, then the mode.
+            if mode in TRAFFIC_TEXTS:
+                out.append(_text(mav.MAV_SEVERITY_INFO, TRAFFIC_TEXTS[mode]))
+            self.set_mode(mode)
+        return out
 
     def hold_at(self, target: Target) -> None:
         self.nav.hold_target = target

@@ -60,6 +60,10 @@ PX4_PARAMS: tuple[ParamSpec, ...] = (
     _f("NAV_MC_ALT_RAD", 0.8),
     _i("NAV_DLL_ACT", 0),
     _i("NAV_RCL_ACT", 2),
+    _i("NAV_TRAFF_AVOID", 1),  # sitl/traffic.py: 0 off, 1 warn, 2 RTL, 3 land, 4 hold
+    _f("NAV_TRAFF_A_HOR", 500.0),
+    _f("NAV_TRAFF_A_VER", 500.0),
+    _i("NAV_TRAFF_COLL_T", 60),
     _i("COM_DL_LOSS_T", 10),
     _f("COM_OF_LOSS_T", 1.0),
     _i("COM_OBL_RC_ACT", 0),

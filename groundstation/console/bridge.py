@@ -43,6 +43,7 @@ _DECODERS: dict[type[Any], msgspec.json.Decoder[Any]] = {
         c.Alert,
         c.Reply,
         c.VideoDescriptor,
+        c.TrafficPicture,
     )
 }
 
@@ -55,6 +56,9 @@ def _decode(payload: bytes, kind: type[T]) -> T:
     except msgspec.DecodeError as exc:
         raise c.ContractError(str(exc)) from exc
     return result
+
+
+TRAFFIC_PICTURE_PREFIX = c.traffic_picture("")
 
 
 class Bridge(QObject):
@@ -72,6 +76,7 @@ class Bridge(QObject):
     reply = pyqtSignal(object)  # Reply on our operator reply topic
     video = pyqtSignal(object)  # VideoDescriptor
     video_removed = pyqtSignal(str)  # drone_id (retained descriptor cleared)
+    traffic = pyqtSignal(object)  # TrafficPicture (crewed aircraft)
     connection = pyqtSignal(bool, str)  # connected, human-readable status
     send_failed = pyqtSignal(str, str)  # tag, reason
     bad_message = pyqtSignal(str, str)  # topic, reason
@@ -123,6 +128,7 @@ class Bridge(QObject):
             (c.all_dock("status"), 1),
             (c.ALL_CONTROLLER_STATUS, 1),
             (c.ALL_CONTROLLER_EVENTS, 1),
+            (c.ALL_TRAFFIC_PICTURES, 0),
             (c.operator_services_reply(self.user), 1),
         ]
 
@@ -171,6 +177,9 @@ class Bridge(QObject):
         topic, payload = msg.topic, msg.payload
         if topic.endswith("/telemetry"):
             self.telemetry.emit(_decode(payload, c.Telemetry))
+            return
+        if topic.startswith(TRAFFIC_PICTURE_PREFIX):
+            self.traffic.emit(_decode(payload, c.TrafficPicture))
             return
         ref = c.parse_topic(topic)
         if ref is None:

@@ -57,6 +57,7 @@ from groundstation.console.tables import (
     incident_row,
 )
 from groundstation.console.tiles import default_cache_dir
+from groundstation.console.traffic import TrafficLayer
 from groundstation.console.video import VideoArea
 from missions.sites import SiteSet
 
@@ -204,9 +205,11 @@ class MainWindow(QMainWindow):
 
         if sites is not None:
             self._add_sites(sites)
+        self.traffic = TrafficLayer(self.map)  # crewed aircraft (console/traffic.py)
 
         # --- wiring ---
         b = bridge
+        b.traffic.connect(lambda picture: self.traffic.apply(picture, time.monotonic()))
         b.telemetry.connect(self.model.apply_telemetry)
         b.drone_state.connect(self.model.apply_drone_state)
         b.dock_osd.connect(self.model.apply_dock_osd)
@@ -465,6 +468,7 @@ class MainWindow(QMainWindow):
         )
 
     def _tick_1hz(self) -> None:
+        self.traffic.tick(time.monotonic())
         for inc in self.model.open_incidents():
             self._draw_incident(inc.incident_id)
         self._refresh_incidents()

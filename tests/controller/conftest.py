@@ -173,10 +173,12 @@ async def stack_on(
     journal: Path,
     on_scene_s: float = 30.0,
     airspace: Airspace | None = None,
+    traffic_avoid: int | None = None,
 ) -> AsyncIterator[Stack]:
     base = free_udp_range(len(sites.docks))
     homes = [Home(d.lat_deg, d.lon_deg, d.alt_amsl_m) for d in sites.docks]
-    args = argparse.Namespace(controller_id="ctl-test", speedup=SPEEDUP, on_scene=on_scene_s)
+    args = argparse.Namespace(controller_id="ctl-test", speedup=SPEEDUP, on_scene=on_scene_s,
+                              traffic_avoid=traffic_avoid)
     config = config_from_args(args, sites)
     async with (
         SimFleet(homes, base_port=base, speedup=SPEEDUP, seed=3) as sim,
