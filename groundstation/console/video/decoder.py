@@ -21,12 +21,14 @@ import random
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import av
 import av.error
 import numpy as np
 import numpy.typing as npt
+from av.codec.context import Flags, Flags2
 
 from groundstation.console.qt import QImage, voidptr
 from groundstation.console.video.clock import read_capture_ms
@@ -154,6 +156,9 @@ class StreamDecoder:
         self.stall_s = stall_s
         self.target_size: tuple[int, int] | None = None
         """The size the UI paints at; frames are scaled to fit it in the decoder thread."""
+        self.on_frame: Callable[[], None] | None = None
+        """Called from the decoder thread after each frame is put in the slot (the UI's wake-up:
+        it shows the frame at once instead of at its next tick)."""
         self._options = dict(LOW_DELAY_OPTIONS)
         if login is not None and login[0]:
             token = base64.b64encode(f"{login[0]}:{login[1] or ''}".encode()).decode()
@@ -248,7 +253,10 @@ class StreamDecoder:
             if not container.streams.video:
                 raise ValueError("the stream has no video")
             stream = container.streams.video[0]
-            stream.thread_type = "SLICE"  # frame threads would hold frames back
+            ctx = stream.codec_context
+            ctx.thread_type = "SLICE"  # frame threads would hold frames back
+            ctx.flags |= Flags.low_delay
+            ctx.flags2 |= Flags2.fast
             self.stats.connects += 1
             cpu = time.thread_time()
             for packet in container.demux(stream):
@@ -290,6 +298,11 @@ class StreamDecoder:
             Frame(image, rgb, seq, frame.width, frame.height, capture_ms, time.time())
         ):
             self.stats.dropped += 1
+        if self.on_frame is not None:
+            try:
+                self.on_frame()
+            except RuntimeError:  # the UI object is gone (the console is closing)
+                self._stop.set()
 
 
 def _reason(exc: av.error.FFmpegError) -> str:
