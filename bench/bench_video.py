@@ -54,6 +54,8 @@ LOW_DELAY_OPTIONS = {
     "flags": "low_delay",
     "probesize": "32768",
     "analyzeduration": "0",
+    "fpsprobesize": "0",
+    "fflags": "noparse+nofillin",
     "reconnect": "0",
 }
 

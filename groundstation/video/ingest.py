@@ -284,7 +284,10 @@ class RtpIngest:
             if not template.streams.video:
                 template.close()
                 return False
-            out = av.open(self._collector, "w", format="mpegts", options={"flush_packets": "1"})
+            # Each frame's PES packet says its length (when under 64 KB): a demuxer hands it on
+            # when its last byte arrives, not when the next frame begins.
+            options = {"flush_packets": "1", "omit_video_pes_length": "0"}
+            out = av.open(self._collector, "w", format="mpegts", options=options)
             self._out_stream = out.add_stream_from_template(template.streams.video[0])
         except (av.error.FFmpegError, OSError, ValueError) as exc:
             log.debug("%s: no stream parameters in the keyframe: %s", self.name, exc)

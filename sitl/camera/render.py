@@ -110,6 +110,11 @@ class Renderer:
         _draw_sky(out, lens, pose)
         return out
 
+    def prefetch(self, view: View) -> None:
+        """Have the view's tile built in the background (a camera on its dock: its first frame
+        after take-off need not wait for the tile)."""
+        self.tiles.prefetch(self.tiles.key_for(*self._look_point(view)))
+
     def _tile_for(self, view: View) -> Tile:
         """The tile around what the camera looks at; while a new one is being built in the
         background the current one serves if the look point is still well inside it."""

@@ -26,7 +26,7 @@ import numpy as np
 
 from sitl.camera import clockcode
 from sitl.camera.actors import Crowd
-from sitl.camera.protocol import CameraConfig, CameraPayload, CaptureJob
+from sitl.camera.protocol import CameraConfig, CameraPayload, CaptureJob, StreamPolicy
 from sitl.camera.render import Image, Renderer, View
 from sitl.camera.scene import TileCache
 
@@ -266,6 +266,8 @@ class CameraIO:
         )
         for p in payloads:
             p.io_attached = True
+            if p.config.policy is not StreamPolicy.OFF:
+                self.photos.renderer.prefetch(p.view())  # the tile at the dock, built once
 
     def tick(self) -> None:
         scenes = tuple(dict.fromkeys(p.incident for p in self.payloads if p.incident))

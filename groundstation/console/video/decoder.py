@@ -53,6 +53,12 @@ LOW_DELAY_OPTIONS: dict[str, str] = {
     "flags": "low_delay",
     "probesize": "32768",
     "analyzeduration": "0",
+    # Without it FFmpeg reads 20 frames to estimate the frame rate before the first one is
+    # decoded: 1.3 s more before the first picture.
+    "fpsprobesize": "0",
+    # The relay puts one whole access unit in each PES packet (with its length when it fits):
+    # FFmpeg's H.264 parser would hold each one back until the next begins (40 ms at 25 fps).
+    "fflags": "noparse+nofillin",
     "reconnect": "0",
 }
 
