@@ -62,7 +62,22 @@ class RtpEncoder:
             self._out.close()
             raise
         self._stream = s
-        self._yuv: Image = np.empty((lens.height_px * 3 // 2, lens.width_px), np.uint8)
+        h, w = lens.height_px, lens.width_px
+        self._yuv: Image = np.empty((h * 3 // 2, w), np.uint8)
+        # One frame reused (x264 copies the picture in, synchronously with zerolatency): the
+        # I420 planes are copied into it instead of a new frame from_ndarray each time.
+        self._frame = av.VideoFrame(w, h, "yuv420p")
+        y, u, v = (
+            np.frombuffer(memoryview(p), np.uint8).reshape(p.height, p.line_size)[:, : p.width]
+            for p in self._frame.planes
+        )
+        q = h * w // 4
+        flat = self._yuv.reshape(-1)
+        self._copies = (
+            (y, self._yuv[:h]),
+            (u, flat[h * w : h * w + q].reshape(h // 2, w // 2)),
+            (v, flat[h * w + q :].reshape(h // 2, w // 2)),
+        )
         self._t0: float | None = None
         self._last_pts = -1
         self.frames = 0
@@ -70,8 +85,9 @@ class RtpEncoder:
     def send(self, bgr: Image, t_s: float) -> None:
         """Encode and send one BGR frame captured at wall-clock t_s."""
         cv2.cvtColor(bgr, cv2.COLOR_BGR2YUV_I420, dst=self._yuv)
-        yuv = self._yuv
-        frame = av.VideoFrame.from_ndarray(yuv, format="yuv420p")
+        for plane, part in self._copies:
+            np.copyto(plane, part)
+        frame = self._frame
         if self._t0 is None:
             self._t0 = t_s
         pts = max(round((t_s - self._t0) / RTP_CLOCK), self._last_pts + 1)
