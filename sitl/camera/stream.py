@@ -27,7 +27,7 @@ import numpy as np
 from sitl.camera import clockcode
 from sitl.camera.actors import Crowd
 from sitl.camera.protocol import CameraConfig, CameraPayload, CaptureJob, StreamPolicy
-from sitl.camera.render import Image, Renderer, View
+from sitl.camera.render import Image, Renderer, View, i420_planes
 from sitl.camera.scene import TileCache
 
 log = logging.getLogger(__name__)
@@ -65,28 +65,28 @@ class RtpEncoder:
         h, w = lens.height_px, lens.width_px
         self._yuv: Image = np.empty((h * 3 // 2, w), np.uint8)
         # One frame reused (x264 copies the picture in, synchronously with zerolatency): the
-        # I420 planes are copied into it instead of a new frame from_ndarray each time.
+        # picture is rendered into its planes, not into a new frame each time.
         self._frame = av.VideoFrame(w, h, "yuv420p")
         y, u, v = (
             np.frombuffer(memoryview(p), np.uint8).reshape(p.height, p.line_size)[:, : p.width]
             for p in self._frame.planes
         )
-        q = h * w // 4
-        flat = self._yuv.reshape(-1)
-        self._copies = (
-            (y, self._yuv[:h]),
-            (u, flat[h * w : h * w + q].reshape(h // 2, w // 2)),
-            (v, flat[h * w + q :].reshape(h // 2, w // 2)),
-        )
+        self.planes: tuple[Image, Image, Image] = (y, u, v)
+        """The Y, U and V planes send_planes() encodes: render into them."""
         self._t0: float | None = None
         self._last_pts = -1
         self.frames = 0
 
     def send(self, bgr: Image, t_s: float) -> None:
         """Encode and send one BGR frame captured at wall-clock t_s."""
+        h, w = bgr.shape[:2]
         cv2.cvtColor(bgr, cv2.COLOR_BGR2YUV_I420, dst=self._yuv)
-        for plane, part in self._copies:
+        for plane, part in zip(self.planes, i420_planes(self._yuv, w, h), strict=True):
             np.copyto(plane, part)
+        self.send_planes(t_s)
+
+    def send_planes(self, t_s: float) -> None:
+        """Encode and send the picture in ``planes``, captured at wall-clock t_s."""
         frame = self._frame
         if self._t0 is None:
             self._t0 = t_s
@@ -156,16 +156,18 @@ class VideoStreamer:
                 view = self._slot
                 c0 = time.thread_time()
                 try:
-                    if view is not None and (self.sending or not warm):
+                    if view is not None and self.sending:
+                        if encoder is None:
+                            encoder = RtpEncoder(self.host, self.port, self.config)
                         t = time.time()
-                        img = self.renderer.render(view)  # the first one builds the tile
+                        self.renderer.render_i420(view, encoder.planes)
                         warm = True
-                        if self.sending:
-                            if encoder is None:
-                                encoder = RtpEncoder(self.host, self.port, self.config)
-                            clockcode.draw(img, t)
-                            encoder.send(img, t)
-                            self.frames_sent += 1
+                        clockcode.draw_i420(encoder.planes, t)
+                        encoder.send_planes(t)
+                        self.frames_sent += 1
+                    elif view is not None and not warm:
+                        self.renderer.render(view)  # builds the tile
+                        warm = True
                     if not self.sending and encoder is not None:
                         encoder.close()
                         encoder = None
