@@ -24,7 +24,8 @@ from groundstation.console.video.widgets import VideoGrid, VideoPane, VideoView
 
 log = logging.getLogger(__name__)
 
-VIDEO_HZ = 30.0
+VIDEO_HZ = 10.0
+"""States, the grid and the overlays; frames are shown as they arrive (frame_ready)."""
 TILT_STEP_DEG = 10.0
 DEFAULT_PITCH_DEG = -45.0
 M = c.OperatorMethod
