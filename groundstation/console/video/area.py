@@ -76,6 +76,7 @@ class VideoArea(QObject):
         self.timer.timeout.connect(self.tick)
         self.timer.start()
         self._figures_at = 0.0
+        self._visible: list[VideoView] = []
         self._figures_mark: dict[str, tuple[float, int]] = {}
 
     # --- inputs --------------------------------------------------------------------------------
@@ -134,6 +135,7 @@ class VideoArea(QObject):
             tile.activated.connect(self.drone_activated.emit)
         self.pane.view.drone_id = self.selected
         views = self._views()
+        self._visible = views
         self._sync_decoders(views)
         for drone_id, dec in self.decoders.items():
             frame = dec.slot.take()
@@ -160,7 +162,7 @@ class VideoArea(QObject):
             return
         t0 = time.thread_time()
         self.frames[drone_id] = frame
-        for view in self._views():
+        for view in self._visible:  # as of the last tick (visibleRegion() is not free)
             if view.drone_id == drone_id:
                 self._show(view)
         self.tick_cpu_s += time.thread_time() - t0

@@ -29,6 +29,7 @@ import av.error
 import numpy as np
 import numpy.typing as npt
 from av.codec.context import Flags, Flags2
+from av.video.reformatter import VideoReformatter
 
 from groundstation.console.qt import QImage, voidptr
 from groundstation.console.video.clock import read_capture_ms
@@ -177,6 +178,8 @@ class StreamDecoder:
         self._retry_at = 0.0
         self._last_frame_mono = 0.0
         self._thread = threading.Thread(target=self._run, name=f"video:{drone_id}", daemon=True)
+        self._reformatter = VideoReformatter()
+        """One scaler for the stream (each frame's own would build a new one every time)."""
 
     # --- control (UI thread) -------------------------------------------------------------------
 
@@ -289,8 +292,8 @@ class StreamDecoder:
             capture_ms = read_capture_ms(luma[: frame.height, : frame.width], int(now_s * 1000))
         w, h = _fit(frame.width, frame.height, self.target_size)
         rgb = np.asarray(
-            frame.reformat(
-                width=w, height=h, format="bgra", interpolation="FAST_BILINEAR"
+            self._reformatter.reformat(
+                frame, width=w, height=h, format="bgra", interpolation="FAST_BILINEAR"
             ).to_ndarray(),
             np.uint8,
         )
