@@ -14,6 +14,8 @@ import pytest
 
 from groundstation.video.rtp import AccessUnit, H264Depacketizer, RtpError, RtpPacket, parse_rtp
 
+pytestmark = pytest.mark.unit
+
 SPS = bytes([0x67, 0x42, 0x00, 0x1F, 0xAA])
 PPS = bytes([0x68, 0xCE, 0x3C, 0x80])
 IDR = bytes([0x65]) + bytes(range(1, 200))
