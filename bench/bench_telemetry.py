@@ -76,6 +76,7 @@ async def measure(drones: int, seconds: float, workdir: Path, hz: float = 10.0) 
                 "--journal",
                 str(workdir / f"j-{drones}.sqlite"),
                 "--no-docks",
+                "--demo-users",
                 "--telemetry-hz",
                 str(hz),
                 "--telemetry-hz-ground",

@@ -17,6 +17,7 @@ import json
 import sys
 from pathlib import Path
 from typing import Any
+from xml.etree import ElementTree
 
 import msgspec
 
@@ -65,12 +66,18 @@ def validate(topic: str, payload: bytes | bytearray | str | dict[str, Any]) -> N
         raise c.ContractError(f"{topic}: empty payload on a channel that is not retained")
     if len(payload) > c.MAX_PAYLOAD_BYTES:
         raise c.ContractError(f"{topic}: payload of {len(payload)} bytes is over the limit")
+    if channel.content_type != "application/json":  # a CAP alert: XML, checked for form here
+        try:
+            ElementTree.fromstring(payload)
+        except ElementTree.ParseError as exc:
+            raise c.ContractError(f"{topic} ({channel.name}): not XML: {exc}") from exc
+        return
     try:
         obj = _decoder(channel.name).decode(payload)
     except msgspec.DecodeError as exc:
         raise c.ContractError(f"{topic} ({channel.name}): {exc}") from exc
     if channel.id_field is not None:
-        (param,) = params.values()
+        param = params[channel.id_field]
         value = getattr(obj, channel.id_field)
         if value != param:
             raise c.ContractError(
@@ -81,7 +88,7 @@ def validate(topic: str, payload: bytes | bytearray | str | dict[str, Any]) -> N
 # --- the document -----------------------------------------------------------------------------
 
 
-def _examples() -> dict[str, msgspec.Struct]:
+def _examples() -> dict[str, msgspec.Struct | str]:
     """One realistic example message per channel (rendered into the document)."""
     ts = 1_767_225_600_000
     def reply(tid: str, method: str, output: dict[str, Any], bid: str = "") -> c.Reply:
@@ -152,9 +159,48 @@ def _examples() -> dict[str, msgspec.Struct]:
             drone_id="uav-west-end-2", lat_deg=51.5290, lon_deg=-0.1200, priority=1,
             summary="Robbery in progress", created_by="cad1", created_ms=ts - 20_000,
             ts_ms=ts),
+        **_partner_examples(ts),
         "controllerEvents": c.Alert(ts_ms=ts, severity=c.Severity.WARNING, code="wind_limit",
                                     message="islington-1: wind 12.4 m/s over limit 10 m/s",
                                     dock_id="islington-1"),
+    }
+
+
+def _partner_examples(ts: int) -> dict[str, msgspec.Struct | str]:
+    from groundstation.cap import to_cap
+
+    methane = c.Methane(
+        major_incident=False, exact_location="Camden Lock Market, Chalk Farm Road NW1",
+        incident_type="Fire in a market building", hazards="smoke; gas cylinders in stalls",
+        access="from Chalk Farm Road; Camden High Street closed", casualties=2,
+        casualties_detail="smoke inhalation", services_present=["met", "lfb"],
+        services_required=["las"])
+    shared = c.SharedIncident(
+        incident_id="inc-0042", agency="lfb", ts_ms=ts, status=c.IncidentStatus.ON_SCENE,
+        lat_deg=51.5416, lon_deg=-0.1466, priority=1, summary="Fire at Camden Lock",
+        drone_id="uav-islington-1", created_ms=ts - 90_000, on_scene_ms=ts - 30_000,
+        shared_by="alice", shared_ms=ts - 60_000, reason="LFB incident commander asked for "
+        "the drone's view", methane=methane)
+    return {
+        "agencyIncident": shared,
+        "agencyIncidentCap": to_cap(shared, sender="dfr.met", identifier="dfr.met.inc-0042.lfb.1",
+                                    sent_ms=ts).decode(),
+        "agencyTelemetry": c.Telemetry(
+            drone_id="uav-islington-1", ts_ms=ts, seq=2211, lat_deg=51.54190, lon_deg=-0.14610,
+            alt_rel_m=60.1, alt_amsl_m=112.1, heading_deg=95.0, ground_speed_m_s=5.0,
+            climb_m_s=0.0, battery_pct=64.0, battery_v=23.1, flight_mode="ORBIT", armed=True,
+            in_air=True, gps_fix=3, satellites=18, link_ok=True, phase=c.Phase.ON_SCENE),
+        "agencyVideo": c.VideoDescriptor(
+            drone_id="uav-islington-1", ts_ms=ts, state=c.VideoState.LIVE,
+            url="http://gs.example:8890/video/uav-islington-1.ts", width_px=1280, height_px=720,
+            fps=25.0, live=True, recording=True, camera="DFR SimCam 1"),
+        "agencyRequest": c.PartnerRequest(
+            request_id="req-las-1767225600000-0001", agency="las", requested_by="las-desk-1",
+            ts_ms=ts, status=c.RequestStatus.APPROVED, lat_deg=51.5033, lon_deg=-0.1196,
+            priority=1, incident_type="cardiac arrest, patient not found",
+            location="South Bank by the London Eye", reason="caller lost; locate the patient",
+            decided_by="alice", decision_reason="drone free at West End", decided_ms=ts + 20_000,
+            incident_id="inc-0043"),
     }
 
 
@@ -165,6 +211,8 @@ _PARAM_DOC = {
     "username": "The MQTT login of the operator or CAD system; the broker's ACL enforces it.",
     "controller_id": "Controller id.",
     "cluster_id": "Id of a hot-standby pair of controllers.",
+    "agency": "A partner agency (lfb, las, npas, ...); its logins may read only this namespace.",
+    "request_id": "A partner's request for a drone.",
 }
 
 _INFO = """\
@@ -205,7 +253,7 @@ def document() -> dict[str, Any]:
             "name": ch.name,
             "title": ch.name,
             "summary": ch.summary,
-            "contentType": "application/json",
+            "contentType": ch.content_type,
             "payload": asyncapi_schema(schema),
             "examples": [{"name": "example",
                           "payload": msgspec.to_builtins(examples[ch.name])}],
@@ -268,7 +316,8 @@ def document() -> dict[str, Any]:
                 "userPassword": {
                     "type": "userPassword",
                     "description": "One login per user; roles controller, operator, viewer, "
-                                   "dock, cad (see docs/dock-integration.md).",
+                                   "dock, cad (see docs/dock-integration.md), partner-viewer "
+                                   "and partner-dispatcher (docs/partners.md).",
                 },
             },
         },

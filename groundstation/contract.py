@@ -83,6 +83,10 @@ class Role(enum.StrEnum):
     VIEWER = "viewer"
     DOCK = "dock"
     CAD = "cad"
+    PARTNER_VIEWER = "partner-viewer"
+    """Another emergency service's user: sees what is shared with its agency (docs/partners.md)."""
+    PARTNER_DISPATCHER = "partner-dispatcher"
+    """A partner viewer who may also ask the force for a drone (``incident_request``)."""
 
 
 class Severity(enum.StrEnum):
@@ -124,6 +128,9 @@ class Result(enum.IntEnum):
     DUPLICATE = 14
     DOCK_FAULT = 15
     UNKNOWN_DOCK = 16
+    UNKNOWN_AGENCY = 17
+    RATE_LIMITED = 18
+    UNKNOWN_REQUEST = 19
 
 
 class DockMethod(enum.StrEnum):
@@ -143,6 +150,11 @@ class OperatorMethod(enum.StrEnum):
 
     INCIDENT_CREATE = "incident_create"
     INCIDENT_CLOSE = "incident_close"
+    INCIDENT_SHARE = "incident_share"
+    INCIDENT_UNSHARE = "incident_unshare"
+    INCIDENT_METHANE = "incident_methane"
+    INCIDENT_REQUEST = "incident_request"
+    INCIDENT_REQUEST_DECIDE = "incident_request_decide"
     AUTHORITY_GRAB = "authority_grab"
     AUTHORITY_RELEASE = "authority_release"
     DRONE_GOTO = "drone_goto"
@@ -156,16 +168,19 @@ class OperatorMethod(enum.StrEnum):
     DRONE_CAMERA = "drone_camera"
     DOCK_COMMAND = "dock_command"
     INCIDENT_GET = "incident_get"
+    DOCK_REGISTER = "dock_register"
 
 
 ROLE_METHODS: Final[dict[Role, frozenset[OperatorMethod]]] = {
-    Role.OPERATOR: frozenset(OperatorMethod),
-    Role.CONTROLLER: frozenset(OperatorMethod),
+    Role.OPERATOR: frozenset(OperatorMethod) - {OperatorMethod.INCIDENT_REQUEST},
+    Role.CONTROLLER: frozenset(OperatorMethod) - {OperatorMethod.INCIDENT_REQUEST},
     Role.CAD: frozenset(
         {OperatorMethod.INCIDENT_CREATE, OperatorMethod.INCIDENT_CLOSE, OperatorMethod.INCIDENT_GET}
     ),
     Role.VIEWER: frozenset(),
-    Role.DOCK: frozenset(),
+    Role.DOCK: frozenset({OperatorMethod.DOCK_REGISTER}),  # itself only (registration.py)
+    Role.PARTNER_VIEWER: frozenset(),
+    Role.PARTNER_DISPATCHER: frozenset({OperatorMethod.INCIDENT_REQUEST}),
 }
 """Which operator methods each role may call (the broker's ACL enforces the topic)."""
 
@@ -531,9 +546,110 @@ class DockCommand(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fiel
     method: Literal["device_reboot", "cover_open", "cover_close"]
 
 
+# --- partner services: method data (groundstation.sharing, docs/partners.md) -----------------
+
+Agency = Annotated[str, msgspec.Meta(pattern=r"^[a-z0-9][a-z0-9_-]{0,31}$")]
+"""An agency id: the force's own (e.g. ``met``) or a partner's (``lfb``, ``las``, ``npas``, ...)."""
+Reason = Annotated[str, msgspec.Meta(min_length=3, max_length=500)]
+Text = Annotated[str, msgspec.Meta(max_length=500)]
+
+
+class IncidentShare(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """``incident_share`` / ``incident_unshare``: the incident, the agencies, and why (audited)."""
+
+    incident_id: Id
+    agencies: Annotated[list[Agency], msgspec.Meta(min_length=1, max_length=16)]
+    reason: Reason
+
+
+class Methane(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """JESIP's M/ETHANE report, filled by the force's operator from what the drone sees."""
+
+    major_incident: bool = False
+    """M: major incident declared?"""
+    exact_location: Text = ""
+    """E: exact location, in words (the incident's coordinates go with it)."""
+    lat_deg: Lat | None = None
+    lon_deg: Lon | None = None
+    incident_type: Text = ""
+    """T: type of incident."""
+    hazards: Text = ""
+    """H: hazards, present and potential."""
+    access: Text = ""
+    """A: access routes to the scene that are safe to use."""
+    casualties: Annotated[int, msgspec.Meta(ge=0, le=100_000)] | None = None
+    """N: number of casualties (None: not known); their kind in ``casualties_detail``."""
+    casualties_detail: Text = ""
+    services_present: Annotated[list[Agency], msgspec.Meta(max_length=16)] = msgspec.field(
+        default_factory=list
+    )
+    """E: emergency services present ..."""
+    services_required: Annotated[list[Agency], msgspec.Meta(max_length=16)] = msgspec.field(
+        default_factory=list
+    )
+    """... and required."""
+
+
+class IncidentMethane(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """``incident_methane``: the M/ETHANE record of an incident (replaces the previous one)."""
+
+    incident_id: Id
+    methane: Methane
+
+
+class IncidentRequest(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """``incident_request``: a partner dispatcher asks the force for a drone."""
+
+    lat_deg: Lat
+    lon_deg: Lon
+    priority: Annotated[int, msgspec.Meta(ge=1, le=3)] = 2
+    incident_type: Annotated[str, msgspec.Meta(min_length=1, max_length=100)]
+    location: Text = ""
+    reason: Reason
+
+
+class RequestDecision(enum.StrEnum):
+    APPROVE = "approve"
+    DECLINE = "decline"
+
+
+class IncidentRequestDecide(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """``incident_request_decide``: a force operator approves or declines a partner's request."""
+
+    request_id: Id
+    decision: RequestDecision
+    reason: Reason
+
+
+class DockRegister(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """Add a dock to the running controller (``groundstation.registration``): sent by the dock
+    itself (its login is its ``dock_id``) or by an operator. The controller checks it, connects
+    to the drone, tells the dock its drone (``assignment``) and keeps it in its site-set file."""
+
+    dock_id: Id
+    site_id: Id
+    """One of the controller's sites (the dock stands on its roof)."""
+    lat_deg: Lat
+    lon_deg: Lon
+    alt_amsl_m: Annotated[float, msgspec.Meta(ge=-100.0, le=5000.0)]
+    """The dock's pad: the roof's altitude above mean sea level."""
+    drone_id: Id | None = None
+    """The drone living in it; default ``uav-{dock_id}``."""
+    system_id: Annotated[int, msgspec.Meta(ge=1, le=250)] | None = None
+    """The drone's MAVLink system id; default the next free one."""
+    mavlink_url: Annotated[str, msgspec.Meta(max_length=200)] | None = None
+    """Where the controller reaches the drone (``udpin://0.0.0.0:14547``, ``tcpout://host:5760``,
+    ``serial:///dev/ttyUSB0:57600``); default the controller's base port + its fleet index."""
+
+
 OPERATOR_DATA: Final[dict[OperatorMethod, type[msgspec.Struct]]] = {
     OperatorMethod.INCIDENT_CREATE: IncidentCreate,
     OperatorMethod.INCIDENT_CLOSE: IncidentRef,
+    OperatorMethod.INCIDENT_SHARE: IncidentShare,
+    OperatorMethod.INCIDENT_UNSHARE: IncidentShare,
+    OperatorMethod.INCIDENT_METHANE: IncidentMethane,
+    OperatorMethod.INCIDENT_REQUEST: IncidentRequest,
+    OperatorMethod.INCIDENT_REQUEST_DECIDE: IncidentRequestDecide,
     OperatorMethod.AUTHORITY_GRAB: DroneRef,
     OperatorMethod.AUTHORITY_RELEASE: DroneRef,
     OperatorMethod.DRONE_GOTO: DroneGoto,
@@ -547,6 +663,7 @@ OPERATOR_DATA: Final[dict[OperatorMethod, type[msgspec.Struct]]] = {
     OperatorMethod.DRONE_CAMERA: DroneCamera,
     OperatorMethod.DOCK_COMMAND: DockCommand,
     OperatorMethod.INCIDENT_GET: IncidentRef,
+    OperatorMethod.DOCK_REGISTER: DockRegister,
 }
 
 
@@ -785,6 +902,7 @@ class Channel:
     expiry_s: int | None = None
     last_will: str | None = None  # payload a Last Will puts here, if any
     id_field: str | None = None  # payload field that must equal the topic's id
+    content_type: str = "application/json"  # CAP alerts are XML (application/cap+xml)
 
     @property
     def parameters(self) -> tuple[str, ...]:
@@ -935,7 +1053,8 @@ CHANNELS: Final[tuple[Channel, ...]] = (
         1,
         False,
         "operator",
-        "An operator, console or CAD request. The username level is the MQTT login.",
+        "An operator, console or CAD request (or a dock's dock_register). The username level "
+        "is the MQTT login.",
         expiry_s=COMMAND_TTL_S,
     ),
     Channel(
@@ -1057,5 +1176,151 @@ HA_CHANNELS: Final[tuple[Channel, ...]] = (
 them and regenerates ``docs/asyncapi.yaml``)."""
 
 
-ALL_CHANNELS: Final[tuple[Channel, ...]] = CHANNELS + HA_CHANNELS
+# --- partner services: the per-agency namespace (groundstation.sharing, docs/partners.md) ------
+
+
+def agency_root(agency: str) -> str:
+    """``agencies/{agency}``: everything a partner agency may read is under it (broker ACL)."""
+    return f"{PREFIX}/agencies/{agency}"
+
+
+def agency_incident(agency: str, incident_id: str) -> str:
+    return f"{agency_root(agency)}/incidents/{incident_id}"
+
+
+def agency_incident_cap(agency: str, incident_id: str) -> str:
+    return f"{agency_root(agency)}/incidents/{incident_id}/cap"
+
+
+def agency_telemetry(agency: str, drone_id: str) -> str:
+    return f"{agency_root(agency)}/drones/{drone_id}/telemetry"
+
+
+def agency_video(agency: str, drone_id: str) -> str:
+    return f"{agency_root(agency)}/drones/{drone_id}/video"
+
+
+def agency_request(agency: str, request_id: str) -> str:
+    return f"{agency_root(agency)}/requests/{request_id}"
+
+
+ALL_AGENCY_REQUESTS: Final = f"{PREFIX}/agencies/+/requests/+"
+
+
+class RequestStatus(enum.StrEnum):
+    PENDING = "pending"
+    """Waiting for a force operator (``incident_request_decide``)."""
+    APPROVED = "approved"
+    """An incident was created for it (``incident_id``) and shared with the agency."""
+    DECLINED = "declined"
+    REJECTED = "rejected"
+    """Approved, but the incident could not be flown (airspace): ``decision_reason`` says why."""
+
+
+class PartnerRequest(msgspec.Struct, frozen=True, kw_only=True):
+    """``agencies/{agency}/requests/{request_id}``: retained; each step of a partner's request."""
+
+    request_id: Id
+    agency: Agency
+    requested_by: str
+    ts_ms: int
+    status: RequestStatus
+    lat_deg: Lat
+    lon_deg: Lon
+    priority: Annotated[int, msgspec.Meta(ge=1, le=3)]
+    incident_type: str
+    location: str = ""
+    reason: str
+    decided_by: str | None = None
+    """A force operator's login, or ``policy`` when the written policy approved it."""
+    decision_reason: str | None = None
+    decided_ms: int | None = None
+    incident_id: Id | None = None
+
+
+class SharedIncident(msgspec.Struct, frozen=True, kw_only=True):
+    """``agencies/{agency}/incidents/{incident_id}``: retained; the incident as shared with one
+    agency: where, its state, the drone over it (whose telemetry and video are mirrored under
+    ``agencies/{agency}/drones/{drone_id}/``) and the M/ETHANE record. Empty: no longer shared."""
+
+    incident_id: Id
+    agency: Agency
+    ts_ms: int
+    status: IncidentStatus
+    lat_deg: Lat
+    lon_deg: Lon
+    priority: Annotated[int, msgspec.Meta(ge=1, le=3)]
+    summary: str = ""
+    drone_id: Id | None = None
+    eta_s: float | None = None
+    created_ms: int
+    on_scene_ms: int | None = None
+    closed_ms: int | None = None
+    shared_by: str
+    shared_ms: int
+    reason: str
+    methane: Methane | None = None
+    request_id: Id | None = None
+
+
+def _agency(path: str) -> str:
+    return f"{PREFIX}/agencies/{{agency}}/{path}"
+
+
+PARTNER_CHANNELS: Final[tuple[Channel, ...]] = (
+    Channel(
+        "agencyIncident",
+        _agency("incidents/{incident_id}"),
+        SharedIncident,
+        1,
+        True,
+        "controller",
+        "An incident shared with a partner agency, with its drone and M/ETHANE record.",
+        id_field="incident_id",
+    ),
+    Channel(
+        "agencyIncidentCap",
+        _agency("incidents/{incident_id}/cap"),
+        str,
+        1,
+        True,
+        "controller",
+        "The shared incident's M/ETHANE record as an OASIS CAP 1.2 alert (XML).",
+        content_type="application/cap+xml",
+    ),
+    Channel(
+        "agencyTelemetry",
+        _agency("drones/{drone_id}/telemetry"),
+        Telemetry,
+        0,
+        False,
+        "controller",
+        "The telemetry of a drone over an incident shared with the agency (mirrored).",
+        id_field="drone_id",
+    ),
+    Channel(
+        "agencyVideo",
+        _agency("drones/{drone_id}/video"),
+        VideoDescriptor,
+        1,
+        True,
+        "controller",
+        "Where to watch a shared drone (the relay admits the agency while it is shared).",
+        id_field="drone_id",
+    ),
+    Channel(
+        "agencyRequest",
+        _agency("requests/{request_id}"),
+        PartnerRequest,
+        1,
+        True,
+        "controller",
+        "A partner's request for a drone: pending, approved (with its incident) or declined.",
+        id_field="request_id",
+    ),
+)
+"""The per-agency namespace: a partner's logins may read ``agencies/{their agency}/#`` only."""
+
+
+ALL_CHANNELS: Final[tuple[Channel, ...]] = CHANNELS + HA_CHANNELS + PARTNER_CHANNELS
 """Every channel of the contract: ``channel_for``, ``asyncapi.validate`` and the document use it."""

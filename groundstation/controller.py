@@ -36,15 +36,17 @@ from groundstation.dispatch import AirspaceCheck, Candidate, FlightModel, choose
 from groundstation.errors import GroundStationError
 from groundstation.journal import Journal
 from groundstation.retention import IncidentRetention
+from groundstation.sharing import Sharing, SharingConfig
 from groundstation.users import DEMO_USERS
 from groundstation.vehicle import CameraFleet, Fleet, VehicleLink, VehicleSample
 from groundstation.videoctl import StreamRelay, VideoConfig, VideoControl
 from groundstation.watch import Watch, has_come_down
 from missions.geo import distance_m
-from missions.sites import SiteSet
+from missions.sites import Dock, SiteSet
 
 if TYPE_CHECKING:
     from groundstation.flightlog import FlightLogger
+    from groundstation.registration import DockRegistry
 
 log = logging.getLogger(__name__)
 
@@ -76,6 +78,8 @@ class ControllerConfig:
     (``groundstation.retention``); its history stays in the journal."""
     roles: Mapping[str, c.Role] = field(default_factory=lambda: dict(DEFAULT_ROLES))
     video: VideoConfig = field(default_factory=VideoConfig)
+    sharing: SharingConfig = field(default_factory=SharingConfig)
+    """Partner services: policy, request rate (groundstation.sharing, docs/partners.md)."""
     failsafe_params: Mapping[str, float | int] = field(
         # PX4's data-link-loss action is off by default (NAV_DLL_ACT 0): a drone leaving its
         # dock must have its own plan. Link loss -> Return; geofence breach -> Return. Battery
@@ -171,6 +175,8 @@ class Controller:
         # Partitioned dispatch (groundstation.partition.Partition): several controllers on one
         # broker, each owning its sites; every incident is awarded on offers.
         self.partition: Any | None = None
+        # Docks added while running (groundstation.registration); None: no registrations.
+        self.registry: DockRegistry | None = None
         from groundstation.services import OperatorServices
         from groundstation.telemetry import TelemetryFanout
 
@@ -187,6 +193,7 @@ class Controller:
             journal=journal,
         )
         self.retention = IncidentRetention(self)
+        self.sharing = Sharing(self, config.sharing)
         self._load()
 
     # --- clock ------------------------------------------------------------------------------
@@ -234,6 +241,18 @@ class Controller:
         if self.journal.sorties():
             self.journal.event("info", "controller_restart", f"{self.cid} reloaded the journal")
 
+    def add_dock(self, site_set: SiteSet, dock: Dock) -> None:
+        """A dock added while running (groundstation.registration): ``site_set`` has it; its
+        drone joins the fleet table, docked, and is dispatched once it and its dock are ready."""
+        self.config = replace(self.config, site_set=site_set)
+        self.drones[dock.drone_id] = DroneRuntime(self._new_sortie(dock.drone_id))
+        self.video.add_dock(dock)
+        self._dispatch_due = True
+        self.journal.event("info", "dock_added", f"dock {dock.dock_id} ({dock.site_id})",
+                           drone_id=dock.drone_id)
+        self.spawn(self._announce(), "announce")
+        self.spawn(self.publish_state(dock.drone_id), f"state:{dock.drone_id}")
+
     # --- run --------------------------------------------------------------------------------
 
     async def run(self) -> None:
@@ -265,6 +284,7 @@ class Controller:
                 tg.create_task(self.telemetry.run(), name="telemetry")
                 tg.create_task(self.video.run(), name="video")
                 tg.create_task(self.retention.run(), name="retention")
+                tg.create_task(self.sharing.run(), name="sharing")
         finally:
             self._tg = None
 
@@ -275,6 +295,7 @@ class Controller:
         """After a (re)connection: every drone state and incident again, so that whatever
         failed to go out during a broker outage is current on the broker (retained)."""
         self.video.forget_published()
+        self.sharing.forget_published()
         for drone_id, rt in self.drones.items():
             rt.last_state = b""
             await self.publish_state(drone_id)

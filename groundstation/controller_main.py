@@ -1,6 +1,6 @@
 """``groundstation controller``: the production entry point, and the assembly the demo reuses.
 
-    groundstation controller --sites met-trial --broker mqtt://127.0.0.1:1883 \\
+    groundstation controller --users users.json --sites met-trial --broker mqtt://127.0.0.1:1883 \\
         [--base-port 14540] [--journal dfr.sqlite] [--flight-logs DIR] [--speedup 1]
 
 Drones are reached on ``udpin://0.0.0.0:<base-port + fleet index>`` unless the sites file names a
@@ -35,6 +35,9 @@ from groundstation.ha import HaConfig, LeaseKeeper
 from groundstation.journal import Journal
 from groundstation.mavsdk_link import DroneEndpoint, MavsdkFleet
 from groundstation.partition import Partition, PartitionConfig
+from groundstation.registration import DockRegistry, OnAdded
+from groundstation.sharing import SharingConfig
+from groundstation.sharing_rules import load_policy
 from groundstation.tasks import cancel_until_done
 from groundstation.users import UserDirectory
 from groundstation.video.auth import (
@@ -154,12 +157,16 @@ async def controller_running(
     flight_logs: str | Path | Literal[False] | None = None,
     video: VideoOptions | None = None,
     relay: StreamRelay | None = None,
+    sites_path: Path | None = None,
+    on_dock_added: OnAdded | None = None,
 ) -> AsyncIterator[Running]:
     """The controller with its fleet, bus, docks and journal, running until the block exits.
     ``flight_logs``: the directory of the per-sortie ``.tlog`` files (None: next to the journal,
     see :func:`flight_log_dir`; False: no flight logs). ``video``: run the video relay (None:
     none; descriptors and camera control go on without it); ``relay``: a relay of the caller's
-    instead (tests)."""
+    instead (tests). ``sites_path``: the site-set file docks registered while running are added
+    to (None: kept in memory); ``on_dock_added``: called once one is (the lab simulates its
+    drone)."""
     will = Will(
         c.controller_status(config.controller_id),
         c.encode(c.ControllerStatus(controller_id=config.controller_id, status="offline")),
@@ -218,10 +225,15 @@ async def controller_running(
                 cameras=fleet,
                 relay=relay,
             )
+            ctl.registry = DockRegistry(
+                ctl, fleet=fleet, docks=docks, base_port=base_port, sites_path=sites_path,
+                flightlog=flightlog, on_added=on_dock_added,
+            )
             if partition is not None:
                 ctl.partition = Partition(ctl, partition)
             if video_relay is not None:
                 relay_reports_to(video_relay, ctl.video)
+                video_relay.gate = ctl.sharing  # partners watch only what is shared with them
             task = asyncio.create_task(ctl.run(), name="controller")
             try:
                 yield Running(ctl, fleet, video_relay)
@@ -306,12 +318,19 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="DIR",
         help="evidence: recordings and stills (default: <journal stem>-evidence/ next to it)",
     )
-    p.add_argument(
+    who = p.add_mutually_exclusive_group()
+    who.add_argument(
         "--users",
         default=None,
         metavar="USERS_JSON",
         help="users and roles (docs/users.schema.json), the file broker-config --users reads; "
-        "reloaded on SIGHUP and when it changes. Without it: the built-in demo users",
+        "reloaded on SIGHUP and when it changes. Required (or --demo-users)",
+    )
+    who.add_argument(
+        "--demo-users",
+        action="store_true",
+        help="DEMO ONLY, INSECURE: the built-in demo users (pilot, cad1, ...) instead of a users "
+        "file; for groundstation demo/lab/soak and tests, never a deployment",
     )
     p.add_argument(
         "--incident-retention",
@@ -321,8 +340,39 @@ def build_parser() -> argparse.ArgumentParser:
         help="clear a closed or rejected incident's retained record this long after it closed "
         "(the journal keeps it)",
     )
+    p.add_argument(
+        "--partner-policy",
+        default=None,
+        metavar="POLICY_JSON",
+        help="partner requests approved without an operator, e.g. "
+        '{"approve": [{"agency": "las", "max_priority": 1}]} (docs/partners.md)',
+    )
+    p.add_argument(
+        "--partner-requests",
+        default="5/600",
+        metavar="N/S",
+        help="at most N drone requests from one partner agency in S seconds (default 5/600)",
+    )
     p.add_argument("-v", "--verbose", action="store_true")
     return p
+
+
+def sharing_from_args(args: argparse.Namespace) -> SharingConfig:
+    """Partner services from ``--partner-policy`` and ``--partner-requests``."""
+    policy = getattr(args, "partner_policy", None)
+    rate = str(getattr(args, "partner_requests", "5/600"))
+    count, sep, window = rate.partition("/")
+    try:
+        limit, window_s = int(count), float(window)
+    except ValueError:
+        limit, window_s = 0, 0.0
+    if not sep or limit < 1 or window_s <= 0:
+        raise ConfigError(f"--partner-requests {rate!r}: expected N/SECONDS, e.g. 5/600")
+    return SharingConfig(
+        policy=tuple(load_policy(Path(policy))) if policy else (),
+        request_limit=limit,
+        request_window_s=window_s,
+    )
 
 
 def config_from_args(args: argparse.Namespace, site_set: SiteSet) -> ControllerConfig:
@@ -340,6 +390,7 @@ def config_from_args(args: argparse.Namespace, site_set: SiteSet) -> ControllerC
         telemetry_hz_ground=getattr(args, "telemetry_hz_ground", 1.0),
         video=VideoConfig(enabled=not getattr(args, "no_video", False)),
         incident_retention_s=getattr(args, "incident_retention", 600.0),
+        sharing=sharing_from_args(args),
         **users_from_args(args),
     )
 
@@ -369,13 +420,20 @@ def video_options_from_args(args: argparse.Namespace) -> VideoOptions | None:
     )
 
 
+NO_USERS = (
+    "no users file: give --users users.json (format docs/users.schema.json, the same file "
+    "groundstation broker-config --users reads); --demo-users (built-in demo users, demo and "
+    "tests only) is the explicit opt-in without one"
+)
+
+
 def users_from_args(args: argparse.Namespace) -> dict[str, Any]:
     """``roles`` for the config: a live :class:`UserDirectory` of ``--users``, else nothing
-    (the built-in demo users, with a warning: they are for the demo and the lab only)."""
+    (the built-in demo users: in-process callers (demo, soak, tests) and ``--demo-users``)."""
     path = getattr(args, "users", None)
     if not path:
-        if hasattr(args, "users"):
-            log.warning("no --users file: the built-in demo users have roles (demo and lab only)")
+        if getattr(args, "demo_users", False):
+            log.warning("--demo-users: the built-in demo users have roles (demo and tests only)")
         return {}
     return {"roles": UserDirectory(Path(path))}
 
@@ -388,11 +446,21 @@ async def _amain(args: argparse.Namespace) -> int:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    if isinstance(config.roles, UserDirectory):
-        loop.add_signal_handler(signal.SIGHUP, config.roles.reload)
-        if broker.username and broker.password is None:
-            # mqtt://ctl-1@host: the controller's own password comes from the users file.
-            broker = broker.with_login(broker.username, config.roles.password(broker.username))
+    sites_path = Path(args.sites) if Path(args.sites).suffix == ".json" else None
+    started: list[Controller] = []
+
+    def reload() -> None:
+        """SIGHUP: the users file, and the site-set file's new docks (registration.py)."""
+        if isinstance(config.roles, UserDirectory):
+            config.roles.reload()
+        for ctl in started:
+            if ctl.registry is not None:
+                ctl.spawn(ctl.registry.reload(), "sites-reload")
+
+    loop.add_signal_handler(signal.SIGHUP, reload)
+    if isinstance(config.roles, UserDirectory) and broker.username and broker.password is None:
+        # mqtt://ctl-1@host: the controller's own password comes from the users file.
+        broker = broker.with_login(broker.username, config.roles.password(broker.username))
     async with controller_running(
         config,
         broker,
@@ -404,7 +472,9 @@ async def _amain(args: argparse.Namespace) -> int:
         partition=PartitionConfig() if args.partitioned else None,
         flight_logs=False if args.no_flight_logs else args.flight_logs,
         video=video_options_from_args(args),
+        sites_path=sites_path,
     ) as running:
+        started.append(running.controller)
         if running.relay is not None:
             print(f"video relay: {running.relay.url_for('DRONE')}", flush=True)
         print(
@@ -418,6 +488,9 @@ async def _amain(args: argparse.Namespace) -> int:
 
 def main(argv: list[str]) -> int:
     args = build_parser().parse_args(argv)
+    if not args.users and not args.demo_users:
+        print(f"groundstation controller: {NO_USERS}", file=sys.stderr)
+        return 2
     configure_logging(logging.DEBUG if args.verbose else logging.INFO)
     try:
         return asyncio.run(_amain(args))

@@ -51,15 +51,22 @@ log = logging.getLogger(__name__)
 
 @contextlib.asynccontextmanager
 async def simulator_process(
-    sites: str, base_port: int, *, speedup: float, seed: int, extra: list[str] | None = None
+    sites: str,
+    base_port: int,
+    *,
+    speedup: float,
+    seed: int,
+    extra: list[str] | None = None,
+    home: tuple[float, float, float] | None = None,
 ) -> AsyncIterator[asyncio.subprocess.Process]:
-    """``python -m sitl`` for a site set; waits for its ready line; stopped on exit."""
+    """``python -m sitl`` for a site set (or ``home``: one vehicle there, for a dock added to the
+    lab); waits for its ready line; stopped on exit."""
+    where = ["--sites", sites] if home is None else ["--home", ",".join(map(str, home))]
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
         "sitl",
-        "--sites",
-        sites,
+        *where,
         "--base-port",
         str(base_port),
         "--speedup",

@@ -214,6 +214,12 @@ class DockLink:
         if self._tasks:
             await asyncio.wait(set(self._tasks), timeout=2.0)
 
+    def add(self, dock: Any) -> None:
+        """A dock registered while running (``missions.sites.Dock``): heard from now on, and
+        told its drone."""
+        self._docks.setdefault(dock.dock_id, _DockRecord())
+        self.assign([dock])
+
     def assign(self, docks: Iterable[Any]) -> None:
         """Tell each dock which drone lives in it: a retained ``assignment`` (re-sent on every
         connection). ``docks``: the site set's docks (``missions.sites.Dock``)."""

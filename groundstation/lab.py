@@ -1,6 +1,7 @@
 """``groundstation lab``: the whole stack for integrators, with no incidents, until stopped.
 
     groundstation lab [--sites met-trial] [--port 1883] [--speedup 1] [--own-dock acme-7]
+                      [--new-dock acme-8]
 
 It writes a users file (``users.json``, the format of ``docs/users.schema.json``) and a secured
 mosquitto configuration from it (``groundstation broker-config``), starts that mosquitto, the
@@ -10,8 +11,11 @@ and runs until Ctrl-C (SIGINT) or SIGTERM. Nothing flies until someone creates a
 
 ``--own-dock ID`` adds a dock that nothing simulates, 30 m north of the first site, with its
 drone: connect your own dock controller as ``ID`` (docs/dock-integration.md) and the controller
-launches from it. Without mosquitto installed the lab falls back to the embedded broker (MQTT
-3.1.1, no logins).
+launches from it. ``--new-dock ID`` only gives a dock the login ``ID``: it is not in the site set
+until it registers itself (``dock_register``, docs/dock-integration.md section 10), and then the
+lab starts a simulated drone for it where it registered (on the MAVLink port the controller
+listens on for it), so that it flies. Without mosquitto installed the lab falls back to the
+embedded broker (MQTT 3.1.1, no logins).
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ import shutil
 import signal
 import sys
 import tempfile
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -38,7 +42,7 @@ from groundstation.controller_main import config_from_args, controller_running
 from groundstation.errors import ConfigError, GroundStationError
 from groundstation.users import UserSpec
 from missions.geo import offset
-from missions.sites import SiteSet, load_sites, parse_sites
+from missions.sites import Dock, SiteSet, load_sites, parse_sites
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +50,14 @@ CONTROLLER_LOGIN = "ctl-1"
 CAD_LOGIN = "cad1"
 PILOT_LOGIN = "pilot"
 OWN_DOCK_NORTH_M = 30.0
+
+
+def udpin_port(url: str) -> int | None:
+    """The port of a ``udpin://HOST:PORT`` URL (where a simulated drone must send), else None."""
+    if not url.startswith("udpin://"):
+        return None
+    _, _, port = url.rpartition(":")
+    return int(port) if port.isdigit() and 0 < int(port) < 65536 else None
 
 
 def lab_password(username: str) -> str:
@@ -91,14 +103,15 @@ def site_data(site_set: SiteSet, own_docks: list[str]) -> dict[str, Any]:
     }
 
 
-def lab_users(site_set: SiteSet) -> list[UserSpec]:
+def lab_users(site_set: SiteSet, new_docks: Sequence[str] = ()) -> list[UserSpec]:
     users = [
         UserSpec(CONTROLLER_LOGIN, c.Role.CONTROLLER, lab_password(CONTROLLER_LOGIN)),
         UserSpec(CAD_LOGIN, c.Role.CAD, lab_password(CAD_LOGIN)),
         UserSpec(PILOT_LOGIN, c.Role.OPERATOR, lab_password(PILOT_LOGIN)),
         UserSpec("viewer", c.Role.VIEWER, lab_password("viewer")),
     ]
-    users += [UserSpec(d.dock_id, c.Role.DOCK, lab_password(d.dock_id)) for d in site_set.docks]
+    docks = [d.dock_id for d in site_set.docks] + [d for d in new_docks if site_set.dock(d) is None]
+    users += [UserSpec(d, c.Role.DOCK, lab_password(d)) for d in docks]
     return users
 
 
@@ -168,10 +181,12 @@ async def _mosquitto(
                 await proc.communicate()
 
 
-def banner(broker: LabBroker, workdir: Path, site_set: SiteSet, own: list[str]) -> list[str]:
+def banner(
+    broker: LabBroker, workdir: Path, site_set: SiteSet, own: list[str], new: Sequence[str] = ()
+) -> list[str]:
     url = f"mqtt://127.0.0.1:{broker.config.port}"
     mqtt = "MQTT 5" if broker.config.mqtt5 else "MQTT 3.1.1"
-    dock = own[0] if own else site_set.docks[0].dock_id
+    dock = [*new, *own, site_set.docks[0].dock_id][0]
     lines = [f"lab: broker {url} ({mqtt}, TCP_NODELAY on, no TLS)"]
     if broker.secured:
         lines += [
@@ -185,6 +200,11 @@ def banner(broker: LabBroker, workdir: Path, site_set: SiteSet, own: list[str]) 
         lines.append(f"lab: no logins (embedded broker): any username, e.g. {CAD_LOGIN}")
     if own:
         lines.append(f"lab: your dock(s) {', '.join(own)}: nothing simulates them; connect yours")
+    if new:
+        lines.append(f"lab: new dock(s) {', '.join(new)}: a login, not in the site set; register "
+                     "(dock_register) at a site below and the lab simulates the drone")
+        lines += [f"lab: site {s.site_id} {s.lat_deg:.6f},{s.lon_deg:.6f} roof "
+                  f"{s.roof_alt_amsl_m:.1f} m AMSL" for s in site_set.sites]
     lines.append(f"lab: {len(site_set.docks)} drones docked; no incidents; Ctrl-C stops")
     return lines
 
@@ -211,7 +231,7 @@ def prepare(args: argparse.Namespace, workdir: Path) -> LabFiles:
     sites_path.write_text(json.dumps(site_data(base_set, own), indent=2) + "\n",
                           encoding="utf-8")
     site_set = load_sites(str(sites_path))
-    users = lab_users(site_set)
+    users = lab_users(site_set, list(args.new_dock or []))
     users_path = workdir / "users.json"
     users_path.write_text(users_json(users), encoding="utf-8")
     simulated = parse_sites({**site_data(base_set, []), "name": site_set.name})
@@ -233,25 +253,46 @@ async def run_lab(
         users=str(files.users_path), incident_retention=args.incident_retention,
     )
     config = config_from_args(ns, site_set)
-    base_port = free_udp_range(len(site_set.docks))
+    new = [d for d in args.new_dock or [] if site_set.dock(d) is None]
+    # Ports for the docks registered later too (a drone's default port: base + fleet index).
+    base_port = free_udp_range(len(site_set.docks) + len(new))
     async with lab_broker(files.users, args.port) as broker:
         def login(name: str) -> BrokerConfig:
             cfg = broker.config
             return cfg.with_login(name, lab_password(name)) if broker.secured else cfg
 
         logins = {d.dock_id: lab_password(d.dock_id) for d in simulated.docks}
+        added = contextlib.AsyncExitStack()
+
+        async def simulate(dock: Dock, url: str) -> None:
+            """A registered dock's drone: one simulated vehicle where the dock stands."""
+            port = udpin_port(url)
+            if port is None:
+                log.warning("dock %s: its drone on %s is not one the lab can simulate (udpin "
+                            "only): run yours there", dock.dock_id, url)
+                return
+            await added.enter_async_context(simulator_process(
+                str(files.sites_path), port, speedup=args.speedup, seed=args.seed,
+                home=(dock.lat_deg, dock.lon_deg, dock.alt_amsl_m),
+                extra=["--first-system-id", str(dock.system_id), "--no-camera"],
+            ))
+            out(f"lab: dock {dock.dock_id} registered: simulating {dock.drone_id} "
+                f"(system id {dock.system_id}) on {url}")
+
         async with (
+            added,
             simulator_process(str(files.sites_path), base_port, speedup=args.speedup,
                               seed=args.seed),
             DockSimFleet(broker.config, simulated, speedup=args.speedup, seed=args.seed,
                          logins=logins if broker.secured else None),
             controller_running(config, login(CONTROLLER_LOGIN), base_port=base_port,
-                               journal_path=files.workdir / "journal.sqlite") as run,
+                               journal_path=files.workdir / "journal.sqlite",
+                               sites_path=files.sites_path, on_dock_added=simulate) as run,
         ):
             if not await run.fleet.wait_all(30.0):
                 raise ConfigError("not every simulated drone was discovered within 30 s")
             own = [d.dock_id for d in site_set.docks if simulated.dock(d.dock_id) is None]
-            for line in banner(broker, files.workdir, site_set, own):
+            for line in banner(broker, files.workdir, site_set, own, new):
                 out(line)
             sys.stdout.flush()
             await stop.wait()
@@ -268,6 +309,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--on-scene", type=float, default=120.0, help="seconds on scene")
     p.add_argument("--own-dock", action="append", metavar="DOCK_ID",
                    help="a dock nothing simulates, for your own dock controller (repeatable)")
+    p.add_argument("--new-dock", action="append", metavar="DOCK_ID",
+                   help="a login for a dock that registers itself (dock_register); the lab "
+                   "then simulates its drone (repeatable)")
     p.add_argument("--incident-retention", type=float, default=600.0, metavar="S",
                    help="clear finished incidents' retained records after S seconds")
     p.add_argument("--workdir", default=None,

@@ -632,6 +632,27 @@ class MavsdkFleet:
                 return
             await asyncio.sleep(0.2)
 
+    async def add_drone(self, drone_id: str, system_id: int, url: str) -> None:
+        """A drone added while running (a registered dock's): listened for on ``url`` (by a
+        ``Mavsdk`` of its own unless another drone's URL is the same) and discovered as the
+        others are."""
+        if system_id in self.endpoints:
+            raise VehicleError(drone_id, "add", f"system id {system_id} is taken")
+        known = {e.url for e in self.endpoints.values()}
+        if url not in known:
+            loop = asyncio.get_running_loop()
+            mavsdk = Mavsdk(Configuration.create_with_component_type(ComponentType.GROUND_STATION))
+            try:
+                await loop.run_in_executor(self._executor, mavsdk.add_any_connection, url)
+            except MavsdkError as exc:
+                await loop.run_in_executor(self._executor, mavsdk.destroy)
+                raise VehicleError(drone_id, f"add_any_connection {url}", str(exc)) from exc
+            self._instances.append(mavsdk)
+        self.endpoints[system_id] = DroneEndpoint(drone_id, system_id, url)
+        self._found.clear()
+        if self._discover_task is None or self._discover_task.done():
+            self._discover_task = asyncio.create_task(self._discover(), name="mavsdk-discover")
+
     async def wait_all(self, timeout_s: float) -> bool:
         """True once every drone has been discovered, False after timeout_s."""
         with contextlib.suppress(TimeoutError):

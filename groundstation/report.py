@@ -34,6 +34,7 @@ from typing import Any
 import msgspec
 
 from groundstation.contract import Incident, Phase
+from groundstation.sharing_store import ShareEvent, audit
 from groundstation.video.evidence import MEDIA_SUFFIXES, sha256_file
 
 __all__ = [
@@ -162,6 +163,8 @@ class Report:
     sorties: list[SortieRow]
     recordings: list[RecordingRow] = field(default_factory=list)
     snapshots: list[SnapshotRow] = field(default_factory=list)
+    shares: list[ShareEvent] = field(default_factory=list)
+    """Incidents shared with partner agencies and withdrawn: who, when, why (sharing_store)."""
 
     def to_json(self) -> dict[str, Any]:
         """One JSON object: every time as epoch milliseconds and as ISO 8601, spans in s."""
@@ -195,6 +198,7 @@ class Report:
             "sorties": sorties,
             "recordings": recordings,
             "snapshots": snapshots,
+            "shares": [asdict(e) | {"ts": _iso(e.ts_ms)} for e in self.shares],
         }
 
 
@@ -369,7 +373,8 @@ def build_report(
     if since_ms is not None:
         recordings = [r for r in recordings if (r.stopped_ms or r.started_ms) >= since_ms]
         snapshots = [p for p in snapshots if p.taken_ms >= since_ms]
-    return Report(journal, incidents, sorties, recordings, snapshots)
+    shares = [e for e in audit(db, incident_id) if since_ms is None or e.ts_ms >= since_ms]
+    return Report(journal, incidents, sorties, recordings, snapshots, shares)
 
 
 # --- evidence verification --------------------------------------------------------------------
@@ -534,6 +539,11 @@ def render_text(report: Report) -> str:
         lines.append("    " + "  ".join(f"{p.phase} {_hms(p.ts_ms)}" for p in s.phases))
         lines += [f"    flight log {path}" for path in s.flight_logs] or ["    flight log -"]
     lines += _render_evidence(report)
+    lines += ["", f"shared with partner agencies ({len(report.shares)} changes)"]
+    lines += [
+        f"{_t(e.ts_ms)}  {e.incident_id}  {e.action} {'with' if e.action == 'share' else 'from'} "
+        f"{e.agency}  by {e.who}: {e.reason}" for e in report.shares
+    ]
     return "\n".join(lines) + "\n"
 
 

@@ -22,6 +22,7 @@ from groundstation import contract as c
 from groundstation import sortie as so
 from groundstation.dockops import start_dock_command
 from groundstation.errors import Refused, VehicleError
+from groundstation.sharing import METHODS as SHARING_METHODS
 from groundstation.users import no_role_reason
 from missions.geo import distance_m
 from missions.plan import PlanError, parse_plan, rebase, to_mavlink_items
@@ -149,6 +150,8 @@ class OperatorServices:
         if method not in c.ROLE_METHODS[role]:
             raise Refused(R.FORBIDDEN, f"role {role} may not call {method}")
         data = c.decode_data(req.data, c.OPERATOR_DATA[method])
+        if method in SHARING_METHODS:  # partner services: groundstation.sharing
+            return await self.ctl.sharing.handle(username, method, data)
         handler = getattr(self, f"_{method}")
         result: dict[str, Any] = await handler(username, data)
         return result
@@ -363,6 +366,13 @@ class OperatorServices:
 
     async def _dock_command(self, username: str, d: c.DockCommand) -> dict[str, Any]:
         raise Deferred(start_dock_command(self.ctl, username, d))
+
+    async def _dock_register(self, username: str, d: c.DockRegister) -> dict[str, Any]:
+        """Add a dock while running (groundstation.registration: the rules and why)."""
+        registry = self.ctl.registry
+        if registry is None:
+            raise Refused(R.INVALID_STATE, "this controller takes no dock registrations")
+        return await registry.register(username, self.ctl.config.roles[username], d)
 
     async def _drone_mission(self, username: str, d: c.DroneMission) -> dict[str, Any]:
         """Fly a QGroundControl plan: parsed, rebased to the drone when asked, every waypoint

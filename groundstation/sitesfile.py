@@ -60,6 +60,26 @@ class SiteSpec(msgspec.Struct, kw_only=True):
     """The docks with owner-chosen ids; wins over ``docks``."""
 
 
+class RegisteredDock(msgspec.Struct, kw_only=True):
+    """A dock added to a running controller (``dock_register``; the controller appends it here)
+    or by hand (then SIGHUP): placed after every site's docks, so that adding one never moves
+    another dock's default system id or port."""
+
+    site_id: Ident
+    """The site it stands on (one of ``sites``)."""
+    dock_id: Ident
+    drone_id: Ident | None = None
+    """Default ``uav-{dock_id}``."""
+    system_id: Annotated[int, msgspec.Meta(ge=1, le=250)] | None = None
+    """Default its fleet index + 1 (registrations always write it)."""
+    mavlink_url: str | None = None
+    lat_deg: Lat | None = None
+    lon_deg: Lon | None = None
+    """Default: the site's position."""
+    alt_amsl_m: float | None = None
+    """Default: the site's roof altitude."""
+
+
 class SiteSetFile(msgspec.Struct, kw_only=True):
     """A site set: the docks a controller flies from, and the fleet's cruise defaults."""
 
@@ -68,6 +88,8 @@ class SiteSetFile(msgspec.Struct, kw_only=True):
     description: str = ""
     cruise_alt_rel_m: Annotated[float, msgspec.Meta(gt=0.0, le=120.0)] = 60.0
     cruise_speed_m_s: Annotated[float, msgspec.Meta(gt=0.0, le=30.0)] = 15.0
+    registered_docks: list[RegisteredDock] = msgspec.field(default_factory=list)
+    """Docks added while the controller ran (``dock_register``), after the sites' docks."""
 
 
 def schema() -> dict[str, Any]:

@@ -135,8 +135,10 @@ class TelemetryFanout:
             phase=rt.sortie.phase,
             age_ms=age_ms,
         )
-        if self.ctl.bus.publish_nowait(c.drone_telemetry(drone_id), c.encode(tel)):
+        body = c.encode(tel)
+        if self.ctl.bus.publish_nowait(c.drone_telemetry(drone_id), body):
             self.published += 1
+        self.ctl.sharing.telemetry(drone_id, body)  # partners that see this drone (sharing)
 
 
 def _flags(smp: VehicleSample) -> tuple[bool, bool, str]:

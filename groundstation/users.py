@@ -8,21 +8,29 @@ The format (JSON Schema: ``docs/users.schema.json``)::
       {"username": "ctl-1",       "role": "controller", "password": "change-me"},
       {"username": "cad1",        "role": "cad",        "password_hash": "$7$101000$...$..."},
       {"username": "islington-1", "role": "dock",       "password": "..."},
-      {"username": "alice",       "role": "operator",   "password": "..."}
+      {"username": "alice",       "role": "operator",   "password": "..."},
+      {"username": "lfb-control", "role": "partner-viewer", "agency": "lfb", "password": "..."}
     ]}
 
 Each user has a ``username`` (1-64 of ``A-Z a-z 0-9 _ . -``; a dock's username is its dock id),
-a ``role`` (controller, operator, viewer, dock, cad) and either a clear ``password`` or a
-``password_hash`` in mosquitto's own format (``$7$`` PBKDF2-SHA512 or ``$6$`` SHA512, as
-``mosquitto_passwd`` writes). A bare list of users is accepted too.
+a ``role`` (controller, operator, viewer, dock, cad, partner-viewer, partner-dispatcher) and
+either a clear ``password`` or a ``password_hash`` in mosquitto's own format (``$7$``
+PBKDF2-SHA512 or ``$6$`` SHA512, as ``mosquitto_passwd`` writes). A bare list of users is
+accepted too.
+
+Agencies (docs/partners.md): every user belongs to an ``agency`` (``a-z 0-9 _ -``, 1-32). The
+file's top-level ``agency`` is the force's own (default ``met``) and a user without one is the
+force's. The partner roles belong to another agency (``lfb``, ``las``, ``npas``, ``btp``, ...)
+and see only what the force shares with that agency; the force's roles belong to the force.
 
 The controller reads only usernames and roles: :class:`UserDirectory` is a live mapping
 username -> role that reloads the file when it changes (its modification time, looked at no more
 than once a second) or on :meth:`UserDirectory.reload` (the controller calls it on SIGHUP). A file
 that fails to load keeps the previous table and the error is logged.
 
-Without ``--users`` the controller has the built-in demo users (:data:`DEMO_USERS`), meant for the
-demo and the lab only.
+``groundstation controller`` refuses to start without ``--users``, unless given the explicit
+``--demo-users``: then it has the built-in demo users (:data:`DEMO_USERS`), meant for the demo,
+the soak and tests only (in-process, ``ControllerConfig``'s default).
 """
 
 from __future__ import annotations
@@ -30,6 +38,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -57,7 +66,11 @@ DEMO_USERS: Mapping[str, Role] = {
 
 HASH_PREFIXES = ("$7$", "$6$")
 RECHECK_S = 1.0
-_FIELDS = frozenset({"username", "role", "password", "password_hash"})
+_FIELDS = frozenset({"username", "role", "password", "password_hash", "agency"})
+DEFAULT_AGENCY = "met"
+"""The force's own agency when the users file does not name one."""
+PARTNER_ROLES = frozenset({Role.PARTNER_VIEWER, Role.PARTNER_DISPATCHER})
+_AGENCY = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,10 +81,16 @@ class UserSpec:
     role: Role
     password: str = ""
     password_hash: str = ""
+    agency: str = DEFAULT_AGENCY
+    """The user's agency: the force's own, or a partner's for the partner roles."""
 
     def __post_init__(self) -> None:
         if not valid_id(self.username):
             raise ConfigError(f"username {self.username!r}: use 1-64 of A-Z a-z 0-9 _ . -")
+        if not _AGENCY.match(self.agency):
+            raise ConfigError(
+                f"user {self.username}: agency {self.agency!r}: use 1-32 of a-z 0-9 _ -"
+            )
         if bool(self.password) == bool(self.password_hash):
             raise ConfigError(
                 f"user {self.username}: give a password or a password_hash (exactly one)"
@@ -91,12 +110,16 @@ class UserEntry(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     role: Role
     password: Annotated[str, msgspec.Meta(min_length=1)] | None = None
     password_hash: Annotated[str, msgspec.Meta(pattern=r"^\$[67]\$")] | None = None
+    agency: Annotated[str, msgspec.Meta(pattern=_AGENCY.pattern)] | None = None
+    """The user's agency (default: the file's ``agency``); the partner roles need another one."""
 
 
 class UsersFile(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     """Users and roles of a deployment: read by broker-config --users and controller --users."""
 
     users: list[UserEntry]
+    agency: Annotated[str, msgspec.Meta(pattern=_AGENCY.pattern)] = DEFAULT_AGENCY
+    """The force's own agency."""
     description: str = ""
     schema_uri: str | None = msgspec.field(default=None, name="$schema")
 
@@ -122,10 +145,13 @@ def schema_text() -> str:
 def parse_users(raw: Any, where: str = "users") -> list[UserSpec]:
     """Users from the decoded JSON of a users file; ConfigError names the user and the field."""
     if isinstance(raw, dict):
-        extra = set(raw) - {"users", "$schema", "description"}
+        extra = set(raw) - {"users", "$schema", "description", "agency"}
         if extra:
             raise ConfigError(f"{where}: unknown top-level field(s) {', '.join(sorted(extra))}")
+        force = force_agency(raw, where)
         raw = raw.get("users")
+    else:
+        force = DEFAULT_AGENCY
     if not isinstance(raw, list):
         raise ConfigError(f"{where}: expected {{\"users\": [...]}} or a list of users")
     users: list[UserSpec] = []
@@ -144,7 +170,7 @@ def parse_users(raw: Any, where: str = "users") -> list[UserSpec]:
         for key in ("username", "role"):
             if not isinstance(item.get(key), str):
                 raise ConfigError(f"{label}: needs a string {key}")
-        for key in ("password", "password_hash"):
+        for key in ("password", "password_hash", "agency"):
             if key in item and not isinstance(item[key], str):
                 raise ConfigError(f"{label}: {key} must be a string")
         try:
@@ -153,10 +179,25 @@ def parse_users(raw: Any, where: str = "users") -> list[UserSpec]:
             raise ConfigError(f"{label}: role must be one of {roles}") from None
         try:
             user = UserSpec(
-                item["username"], role, item.get("password", ""), item.get("password_hash", "")
+                item["username"],
+                role,
+                item.get("password", ""),
+                item.get("password_hash", ""),
+                item.get("agency", force),
             )
         except ConfigError as exc:
             raise ConfigError(f"{where}: {exc}") from None
+        partner = user.role in PARTNER_ROLES
+        if partner and user.agency == force:
+            raise ConfigError(
+                f"{label}: role {role} is for another agency's users: give it its agency "
+                f"(e.g. lfb, las), not the force's own {force!r}"
+            )
+        if not partner and user.agency != force:
+            raise ConfigError(
+                f"{label}: role {role} belongs to the force ({force}); a user of "
+                f"{user.agency!r} gets partner-viewer or partner-dispatcher"
+            )
         if user.username in seen:
             raise ConfigError(f"{where}: user {user.username!r} appears twice")
         seen.add(user.username)
@@ -164,7 +205,16 @@ def parse_users(raw: Any, where: str = "users") -> list[UserSpec]:
     return users
 
 
-def load_users(path: Path) -> list[UserSpec]:
+def force_agency(raw: Any, where: str = "users") -> str:
+    """The force's own agency from a users file's decoded JSON (``agency``, default met)."""
+    agency = raw.get("agency", DEFAULT_AGENCY) if isinstance(raw, dict) else DEFAULT_AGENCY
+    if not isinstance(agency, str) or not _AGENCY.match(agency):
+        raise ConfigError(f"{where}: agency {agency!r}: use 1-32 of a-z 0-9 _ -")
+    return agency
+
+
+def read_users_json(path: Path) -> Any:
+    """The decoded JSON of a users file (ConfigError with the reason when unreadable)."""
     """Read and check a users file (see the module docstring for the format)."""
     try:
         text = path.read_text(encoding="utf-8")
@@ -174,7 +224,12 @@ def load_users(path: Path) -> list[UserSpec]:
         raw = json.loads(text)
     except json.JSONDecodeError as exc:
         raise ConfigError(f"{path}: not valid JSON: {exc}") from exc
-    return parse_users(raw, str(path))
+    return raw
+
+
+def load_users(path: Path) -> list[UserSpec]:
+    """Read and check a users file (see the module docstring for the format)."""
+    return parse_users(read_users_json(path), str(path))
 
 
 def roles_of(users: Sequence[UserSpec]) -> dict[str, Role]:
@@ -191,6 +246,7 @@ class UserDirectory(Mapping[str, Role]):
 
     def __init__(self, path: Path) -> None:
         self.path = path
+        self.force_agency = force_agency(read_users_json(path), str(path))
         self._users = load_users(path)
         self._roles: dict[str, Role] = roles_of(self._users)
         self._mtime_ns = self._stat()
@@ -209,7 +265,9 @@ class UserDirectory(Mapping[str, Role]):
         self._checked = time.monotonic()
         mtime = self._stat()
         try:
-            users = load_users(self.path)
+            raw = read_users_json(self.path)
+            force = force_agency(raw, str(self.path))
+            users = parse_users(raw, str(self.path))
         except ConfigError as exc:
             self.last_error = str(exc)
             self._mtime_ns = mtime  # do not retry a broken file on every lookup
@@ -219,6 +277,7 @@ class UserDirectory(Mapping[str, Role]):
         added = sorted(set(roles) - set(self._roles))
         removed = sorted(set(self._roles) - set(roles))
         self._users, self._roles, self._mtime_ns, self.last_error = users, roles, mtime, None
+        self.force_agency = force
         self.reloads += 1
         log.info(
             "users reloaded from %s: %d users (added %s, removed %s)",
@@ -233,6 +292,16 @@ class UserDirectory(Mapping[str, Role]):
         """The user's entry as the file has it now (reloaded when it changed)."""
         self._maybe_reload()
         return next((u for u in self._users if u.username == username), None)
+
+    def agency_of(self, username: str) -> str | None:
+        """The user's agency as the file has it now (None: not a user)."""
+        spec = self.spec(username)
+        return spec.agency if spec is not None else None
+
+    def partner_agencies(self) -> frozenset[str]:
+        """The agencies with at least one partner user in the file now."""
+        self._maybe_reload()
+        return frozenset(u.agency for u in self._users if u.role in PARTNER_ROLES)
 
     def password(self, username: str) -> str | None:
         """The clear password of a user, if the file has one (the controller's own login)."""

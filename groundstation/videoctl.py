@@ -37,7 +37,7 @@ from groundstation import contract as c
 from groundstation import sortie as so
 from groundstation.errors import GroundStationError, Refused, VehicleError
 from groundstation.vehicle import CameraFleet, CameraInfo, Photo, VehicleSample
-from missions.sites import SiteSet
+from missions.sites import Dock, SiteSet, with_dock
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -179,17 +179,23 @@ class VideoControl:
         self.relay = relay
         self.bus = bus
         self.journal = journal
-        self.drones: dict[str, DroneVideo] = {d.drone_id: DroneVideo() for d in site_set.docks}
+        self.drones: dict[str, DroneVideo] = {}
         self._discoveries = asyncio.Semaphore(max(1, config.max_discoveries))
         for dock in site_set.docks:
-            dv = self.drones[dock.drone_id]
-            if dock.video is not None:
-                # A dock's configured stream is there from the start; a camera may replace it.
-                dv.stream, dv.no_stream_reason = rules.choose_stream(None, dock.video)
-            if cameras is None:
-                dv.discovered = dv.tried = True
-                if dv.stream is None:
-                    dv.no_stream_reason = "no camera link on this controller"
+            self.add_dock(dock)
+
+    def add_dock(self, dock: Dock) -> None:
+        """A dock's drone (at start, or registered later: groundstation.registration)."""
+        if self.site_set.dock(dock.dock_id) is None:
+            self.site_set = with_dock(self.site_set, dock)
+        dv = self.drones[dock.drone_id] = DroneVideo()
+        if dock.video is not None:
+            # A dock's configured stream is there from the start; a camera may replace it.
+            dv.stream, dv.no_stream_reason = rules.choose_stream(None, dock.video)
+        if self.cameras is None:
+            dv.discovered = dv.tried = True
+            if dv.stream is None:
+                dv.no_stream_reason = "no camera link on this controller"
 
     # --- inputs -----------------------------------------------------------------------------
 

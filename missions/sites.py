@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import math
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -191,6 +191,48 @@ def _unique(sites: list[Site]) -> None:
                 seen[value] = site.site_id
 
 
+def _registered(specs: Any, sites: list[Site], index: int) -> int:
+    """Docks added while a controller ran (``dock_register``, groundstation.registration): kept
+    after the sites, so that their fleet indexes follow every site's docks and adding one never
+    moves another dock's default system id or port. Each names its ``site_id``; position and
+    altitude default to the site's. Appended to ``sites`` in place; returns the next index."""
+    if not isinstance(specs, list):
+        raise SiteSetError("registered_docks must be a list")
+    by_id = {s.site_id: n for n, s in enumerate(sites)}
+    for k, spec in enumerate(specs):
+        where = f"registered dock #{k}"
+        if not isinstance(spec, dict) or spec.get("site_id") not in by_id:
+            raise SiteSetError(f"{where}: needs the site_id of a site of this set")
+        n = by_id[spec["site_id"]]
+        site = sites[n]
+        dock_id = _ident(spec, "dock_id", "", where)
+        drone_id = _ident(spec, "drone_id", f"uav-{dock_id}", f"{where} ({dock_id})")
+        dock = Dock(
+            dock_id=dock_id,
+            site_id=site.site_id,
+            lat_deg=float(spec.get("lat_deg", site.lat_deg)),
+            lon_deg=float(spec.get("lon_deg", site.lon_deg)),
+            alt_amsl_m=float(spec.get("alt_amsl_m", site.roof_alt_amsl_m)),
+            drone_id=drone_id,
+            system_id=int(spec.get("system_id", index + 1)),
+            fleet_index=index,
+            mavlink_url=spec.get("mavlink_url"),
+            video=_video(spec.get("video"), f"{where} ({dock_id})"),
+        )
+        sites[n] = replace(site, docks=(*site.docks, dock))
+        index += 1
+    return index
+
+
+def with_dock(site_set: SiteSet, dock: Dock) -> SiteSet:
+    """The site set with one more dock, in its site (``dock.fleet_index`` as given)."""
+    sites = tuple(
+        replace(s, docks=(*s.docks, dock)) if s.site_id == dock.site_id else s
+        for s in site_set.sites
+    )
+    return replace(site_set, sites=sites)
+
+
 def parse_sites(raw: Any) -> SiteSet:
     """Build a SiteSet from the decoded JSON of a site file, checking every field."""
     if not isinstance(raw, dict) or not isinstance(raw.get("sites"), list):
@@ -254,6 +296,7 @@ def parse_sites(raw: Any) -> SiteSet:
                 docks=tuple(docks),
             )
         )
+    index = _registered(raw.get("registered_docks", []), sites, index)
     if index > 250:
         raise SiteSetError(f"{index} docks: MAVLink system ids allow at most 250 drones")
     _unique(sites)

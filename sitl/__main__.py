@@ -69,6 +69,8 @@ def build_parser() -> argparse.ArgumentParser:
     where.add_argument("--home", type=parse_home, help="LAT,LON,ALT_AMSL of the first vehicle")
     p.add_argument("--speedup", type=float, default=1.0, help="simulated seconds per wall second")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--first-system-id", type=int, default=1,
+                   help="MAVLink system id of vehicle 0 (vehicle i: this + i)")
     p.add_argument("--host", default="127.0.0.1", help="where the ground station listens")
     p.add_argument(
         "--mirror-base-port",
@@ -124,6 +126,7 @@ async def run(
         args.host,
         mirror_base_port=args.mirror_base_port,
         camera=camera,
+        first_system_id=args.first_system_id,
     ) as fleet:
         last = fleet.ports[-1]
         print(f"sitl: {len(homes)} vehicles, ports {fleet.ports[0]}..{last}", flush=True)

@@ -104,7 +104,7 @@ def render(
             + ", ".join(f"px4-{i}" for i in range(len(homes))) + "]",
             f'    command: ["groundstation", "controller", "--sites", "{sites}", "--broker", '
             f'"{broker}", "--base-port", "{PX4_API_BASE_PORT}", "--speedup", "{speed}", '
-            '"--journal", "/tmp/dfr-journal.sqlite"]',
+            '"--journal", "/tmp/dfr-journal.sqlite", "--demo-users"]',
         ]
     return "\n".join(lines) + "\n"
 

@@ -46,11 +46,12 @@ class SimFleet:
         mirror_base_port: int | None = None,
         camera: CameraConfig | None = None,
         max_catch_up_s: float = MAX_CATCH_UP_S,
+        first_system_id: int = 1,
     ) -> None:
         if not homes:
             raise ValueError("a fleet needs at least one home")
-        if len(homes) > 250:
-            raise ValueError("MAVLink system ids allow at most 250 vehicles")
+        if len(homes) > 250 or not 1 <= first_system_id <= 251 - len(homes):
+            raise ValueError("MAVLink system ids allow at most 250 vehicles (ids 1..250)")
         if speedup <= 0:
             raise ValueError("speedup must be positive")
         self.homes = tuple(homes)
@@ -63,7 +64,7 @@ class SimFleet:
         # runs slower than speedup x wall, which keeps it in step with a starved client).
         self.max_catch_up_s = max_catch_up_s
         self.vehicles: list[SimVehicle] = [
-            SimVehicle(h, system_id=i + 1, seed=seed, params=dict(params or {}))
+            SimVehicle(h, system_id=first_system_id + i, seed=seed, params=dict(params or {}))
             for i, h in enumerate(self.homes)
         ]
         self.endpoints: list[VehicleEndpoint] = []

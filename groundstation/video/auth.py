@@ -12,7 +12,8 @@ implementations:
   built-in role table (``pilot``, ``viewer``, ``cad``, ...). A login is accepted when the name is
   in that table (and the password matches, when the demo was given one).
 
-Every role may view but ``dock`` (:func:`may_view`).
+Every role may view but ``dock`` (:func:`may_view`); the partner roles only the drones over an
+incident shared with their agency, as a :class:`ViewGate` (``groundstation.sharing``) says.
 """
 
 from __future__ import annotations
@@ -34,16 +35,20 @@ from groundstation.security import load_roles, verify_password
 from groundstation.users import UserDirectory
 
 __all__ = [
+    "GATED_ROLES",
     "VIEWING_ROLES",
     "Authenticator",
     "BasicCredentials",
     "DemoUsers",
     "PasswordFileUsers",
+    "ViewGate",
     "may_view",
     "parse_basic",
 ]
 
 VIEWING_ROLES = frozenset(r for r in Role if r != Role.DOCK)
+GATED_ROLES = frozenset({Role.PARTNER_VIEWER, Role.PARTNER_DISPATCHER})
+"""Roles that watch only what a :class:`ViewGate` lets them, drone by drone."""
 
 
 def may_view(role: Role) -> bool:
@@ -56,6 +61,13 @@ class Authenticator(Protocol):
     the relay calls it in a worker thread, so an implementation must be thread-safe."""
 
     def authenticate(self, username: str, password: str) -> Role | None: ...
+
+
+class ViewGate(Protocol):
+    """Whether a login of a gated role may watch a drone now: None, or the reason it may not.
+    Called on the event loop at each request and every second while the login watches."""
+
+    def may_watch(self, username: str, role: Role, drone_id: str) -> str | None: ...
 
 
 @dataclass(frozen=True, slots=True)

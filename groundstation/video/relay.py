@@ -33,9 +33,16 @@ from typing import Self
 
 from aiohttp import web
 
-from groundstation.contract import VideoState, valid_id
+from groundstation.contract import Role, VideoState, valid_id
 from groundstation.errors import GroundStationError
-from groundstation.video.auth import Authenticator, BasicCredentials, may_view, parse_basic
+from groundstation.video.auth import (
+    GATED_ROLES,
+    Authenticator,
+    BasicCredentials,
+    ViewGate,
+    may_view,
+    parse_basic,
+)
 from groundstation.video.evidence import (
     EvidenceSink,
     EvidenceStore,
@@ -123,6 +130,8 @@ class StreamCounters:
 
 
 StateCallback = Callable[[StreamStatus], None]
+GATE_RECHECK_S = 1.0
+"""A partner viewer's permission is checked again this often while it watches."""
 
 
 def _ms() -> int:
@@ -308,6 +317,8 @@ class VideoRelay:
         self.authenticator = authenticator
         self.evidence = evidence
         self.on_state = on_state
+        self.gate: ViewGate | None = None
+        """Who of the partner logins may watch which drone now (groundstation.sharing)."""
         self._streams: dict[str, _Stream] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
         self._runner: web.AppRunner | None = None
@@ -529,7 +540,15 @@ class VideoRelay:
         )
         return web.Response(status=status, text=reason + "\n", headers=headers)
 
-    async def _login(self, request: web.Request) -> BasicCredentials | web.Response:
+    def _gate_refusal(self, username: str, role: Role, drone_id: str) -> str | None:
+        """Why a partner login may not watch this drone now (None for the force's roles)."""
+        if role not in GATED_ROLES:
+            return None
+        if self.gate is None:
+            return f"role {role.value}: no incident is shared on this relay"
+        return self.gate.may_watch(username, role, drone_id)
+
+    async def _login(self, request: web.Request) -> tuple[BasicCredentials, Role] | web.Response:
         creds = parse_basic(request.headers.get("Authorization"))
         if isinstance(creds, str):
             return self._refuse(401, creds)
@@ -546,14 +565,18 @@ class VideoRelay:
             )
         if not may_view(role):
             return self._refuse(403, f"role {role.value} may not view video")
-        return creds
+        return creds, role
 
     async def _serve(self, request: web.Request) -> web.StreamResponse:
         self.http_requests += 1
         login = await self._login(request)
         if isinstance(login, web.Response):
             return login
+        creds, role = login
         drone_id = request.match_info["drone_id"]
+        refused = self._gate_refusal(creds.username, role, drone_id)
+        if refused is not None:
+            return self._refuse(403, f"{creds.username}: {refused}")
         stream = self._streams.get(drone_id)
         if stream is None:
             return self._refuse(
@@ -569,12 +592,21 @@ class VideoRelay:
             await resp.prepare(request)
         except ConnectionError:
             return resp  # the viewer left before the headers went out
-        viewer = stream.hub.add_viewer(login.username)
+        viewer = stream.hub.add_viewer(creds.username)
         log.info(
-            "%s: viewer %d (%s) from %s", drone_id, viewer.viewer_id, login.username, request.remote
+            "%s: viewer %d (%s) from %s", drone_id, viewer.viewer_id, creds.username, request.remote
         )
         try:
+            recheck_s = time.monotonic() + GATE_RECHECK_S
             while (chunk := await viewer.next()) is not None:
+                if role in GATED_ROLES and time.monotonic() >= recheck_s:
+                    recheck_s = time.monotonic() + GATE_RECHECK_S
+                    refused = self._gate_refusal(creds.username, role, drone_id)
+                    if refused is not None:  # no longer shared: cut off
+                        log.info("%s: viewer %d (%s) cut off: %s", drone_id,
+                                 viewer.viewer_id, creds.username, refused)
+                        resp.force_close()  # end the connection, not only this response
+                        break
                 async with asyncio.timeout(self.config.write_timeout_s):
                     await resp.write(chunk.data)
         except TimeoutError:

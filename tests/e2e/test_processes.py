@@ -56,7 +56,7 @@ async def start_stack(tmp_path: Path, mosquitto: Mosquitto, procs: Callable[...,
     journal = tmp_path / "journal.sqlite"
     ctl_args = ("-m", "groundstation", "controller", "--sites", str(sites), "--broker", broker,
                 "--base-port", str(base), "--journal", str(journal), "--speedup", "10",
-                "--on-scene", "30")
+                "--on-scene", "30", "--demo-users")
     ctl = await procs("controller", *ctl_args)
     await ctl.wait_for_output("controller ctl-1:", 30)
     return sites, ctl_args, ctl, docks, journal

@@ -52,7 +52,7 @@ async def test_the_standby_takes_over_a_killed_active_mid_transit(
         return ("-m", "groundstation", "controller", "--sites", str(sites_path), "--broker", url,
                 "--base-port", str(port), "--journal", str(tmp_path / f"{cid}.sqlite"),
                 "--controller-id", cid, "--ha-cluster", "met", "--speedup", "10",
-                "--on-scene", "30")
+                "--on-scene", "30", "--demo-users")
 
     async with (
         SimFleet(homes, base_port=base, speedup=10.0, seed=3, mirror_base_port=mirror) as sim,

@@ -38,7 +38,8 @@ def test_acl_keeps_each_user_in_its_own_namespace() -> None:
     assert alice["dfr/v1/operators/alice/services"] == "write"
     assert not any("operators/bob" in t or t.endswith("#") for t in alice)
     dock = acl_rules(UserSpec("alpha-1", Role.DOCK, "x"))
-    assert all("docks/alpha-1/" in t or t == "dfr/v1/drones/+/telemetry" for _, t in dock)
+    assert all("docks/alpha-1/" in t or "operators/alpha-1/" in t
+               or t == "dfr/v1/drones/+/telemetry" for _, t in dock)
     assert all(a == "read" for a, _ in acl_rules(UserSpec("v", Role.VIEWER, "x")))
     cad = acl_rules(UserSpec("cad1", Role.CAD, "x"))
     assert [t for a, t in cad if a != "read"] == ["dfr/v1/operators/cad1/services"]

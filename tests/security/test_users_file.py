@@ -108,6 +108,20 @@ def test_the_guides_example_logins_are_demo_users() -> None:
 def test_the_published_schema_is_the_one_the_code_makes() -> None:
     assert (DOCS / "users.schema.json").read_text() == u.schema_text()
     entry = u.schema()["$defs"]["UserEntry"]
-    assert set(entry["properties"]) == {"username", "role", "password", "password_hash"}
+    assert set(entry["properties"]) == {"username", "role", "password", "password_hash", "agency"}
     assert entry["properties"]["role"] == {"$ref": "#/$defs/Role"}
     assert set(u.schema()["$defs"]["Role"]["enum"]) == {r.value for r in Role}
+
+
+def test_the_production_controller_refuses_to_start_without_a_users_file(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from groundstation.controller_main import main as controller
+
+    assert controller(["--sites", "met-trial", "--broker", "mqtt://127.0.0.1:1"]) == 2
+    err = capsys.readouterr().err
+    assert "no users file" in err and "--users users.json" in err
+    assert "docs/users.schema.json" in err and "--demo-users" in err
+    # The opt-in and the file exclude each other: one source of roles.
+    with pytest.raises(SystemExit):
+        controller(["--users", "users.json", "--demo-users"])

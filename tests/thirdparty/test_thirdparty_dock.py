@@ -1,4 +1,6 @@
 """A dock written by a third party from docs/dock-integration.md alone, launched by the controller.
+It registers itself with a running controller as section 10.2 says (``register``; flown in
+tests/e2e/test_lab.py).
 
 The dock (class ``GuideDock``) uses nothing but paho-mqtt and the standard library: it imports
 nothing from ``groundstation``. Only the controller side below (DockLink on a Bus, the broker, and
@@ -59,6 +61,13 @@ class GuideDock:
         self.client.on_message = self.on_message
         self.host, self.port = host, port
         self.last_state: bytes | None = None
+        self.ops = f"dfr/v1/operators/{dock_id}/"  # section 10.2: registering
+        self.registration: dict[str, dict[str, Any]] = {}  # replies by tid
+        self.subscribed = threading.Event()
+        self.telemetry_seen = 0  # section 6
+        self.drone_in_air = False
+        self.wind_m_s = 3.1  # its anemometer
+        self.client.on_subscribe = lambda *_: self.subscribed.set()
 
     def start(self) -> None:
         self.client.connect(self.host, self.port, keepalive=10)
@@ -86,9 +95,27 @@ class GuideDock:
     def on_connect(self, client: mqtt.Client, userdata: Any, flags: Any, rc: ReasonCode,
                    props: Any = None) -> None:
         client.subscribe([(self.base + "services", 1), (self.base + "events_reply", 1),
-                          (self.base + "assignment", 1)])
+                          (self.base + "assignment", 1), (self.ops + "services_reply", 1)])
         self.pub("status", {"status": "online", "ts_ms": now_ms()}, retain=True)
         self.last_state = None
+
+    # section 10.2
+    def register(self, site_id: str, lat_deg: float, lon_deg: float, alt_amsl_m: float,
+                 timeout_s: float = 15.0, **optional: Any) -> dict[str, Any]:
+        """Ask the controller to add this dock; its reply (result 0, or a code and reason)."""
+        if not self.subscribed.wait(timeout_s):
+            raise AssertionError("not subscribed to services_reply")
+        tid = uuid.uuid4().hex
+        data = {"dock_id": self.dock_id, "site_id": site_id, "lat_deg": lat_deg,
+                "lon_deg": lon_deg, "alt_amsl_m": alt_amsl_m, **optional}
+        self.client.publish(self.ops + "services", json.dumps(
+            {"tid": tid, "timestamp": now_ms(), "method": "dock_register", "data": data}), qos=1)
+        deadline = time.monotonic() + timeout_s
+        while tid not in self.registration:
+            if time.monotonic() > deadline:
+                raise AssertionError("no reply to dock_register")
+            time.sleep(0.02)
+        return self.registration[tid]
 
     # section 4
     def on_message(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
@@ -96,9 +123,21 @@ class GuideDock:
             with contextlib.suppress(ValueError, KeyError, TypeError):
                 self.acked.add(json.loads(msg.payload)["tid"])
             return
+        if msg.topic == self.ops + "services_reply":
+            with contextlib.suppress(ValueError, KeyError, TypeError):
+                reply = json.loads(msg.payload)
+                self.registration[reply["tid"]] = reply
+            return
         if msg.topic.endswith("/assignment"):
             with contextlib.suppress(ValueError, KeyError, TypeError):
                 self.drone_id = json.loads(msg.payload)["drone_id"]
+                # section 6: sense the drone from its telemetry
+                client.subscribe(f"dfr/v1/drones/{self.drone_id}/telemetry", 0)
+            return
+        if msg.topic.endswith("/telemetry"):
+            with contextlib.suppress(ValueError, KeyError, TypeError):
+                self.drone_in_air = bool(json.loads(msg.payload)["in_air"])
+                self.telemetry_seen += 1
             return
         props = msg.properties
         self.expiry_s.append(getattr(props, "MessageExpiryInterval", None))
@@ -195,7 +234,8 @@ class GuideDock:
                         "drone_in_dock": True,
                         "drone_charge_state": {"state": int(self.cover == 0),
                                                "capacity_percent": 93.0},
-                        "wind_speed_m_s": 3.1, "rainfall": 0, "environment_temperature_c": 9.5,
+                        "wind_speed_m_s": self.wind_m_s, "rainfall": 0,
+                        "environment_temperature_c": 9.5,
                         "emergency_stop_state": False}, qos=0)
             self.stop.wait(0.05)
 
