@@ -52,8 +52,10 @@ VIEWER_USER = "viewer"
 LOW_DELAY_OPTIONS = {
     # The console's decoder options (groundstation/console/video/decoder.py).
     "flags": "low_delay",
-    "probesize": "32768",
+    "probesize": "2048",
     "analyzeduration": "0",
+    "fpsprobesize": "0",
+    "fflags": "noparse+nofillin",
     "reconnect": "0",
 }
 

@@ -1,43 +1,40 @@
 """Taking one drone's H.264 RTP stream (the only module that imports PyAV).
 
-A thread per stream opens the SDP with FFmpeg's RTP demuxer, and remuxes each H.264 access unit,
-as it comes, into MPEG-TS with FFmpeg's muxer, never decoding or re-encoding: one
-:class:`~groundstation.video.hub.Chunk` per frame, whole 188-byte TS packets. The muxer lives as
-long as the thread, so the output is one continuous transport stream across stream losses:
-timestamps are rebased so that they keep rising when the camera comes back (a restarted camera
-starts its RTP clock anywhere).
+A thread per stream receives the RTP datagrams on the stream's UDP port, puts each H.264 access
+unit back together itself (:mod:`groundstation.video.rtp`, RFC 6184) and remuxes it, the moment
+its last packet (the RTP marker bit) arrives, into MPEG-TS with FFmpeg's muxer, never decoding or
+re-encoding: one :class:`~groundstation.video.hub.Chunk` per frame, whole 188-byte TS packets.
+(FFmpeg's own RTP demuxer was used before: its H.264 parser hands out an access unit only when
+the next one begins, one frame late, and it binds the port after the stream's for RTCP, so
+drones on consecutive ports took each other's.)
 
-FFmpeg's H.264 parser hands out an access unit when the next one begins (one frame of delay,
-40 ms at 25 fps). A read that waits more than ``read_timeout_s`` for a packet ends the session:
-the demuxer is closed and opened again (a fresh one resynchronises cleanly on a restarted
-sender), and keeps trying until stopped. Events go to an :class:`IngestEvents` from this thread.
-
-FFmpeg's RTP input binds the stream's port and the next one (RTCP), and an SDP cannot move the
-second: drones on consecutive ports (5600 + instance, as PX4 SITL sends) would take each other's.
-So a :class:`UdpForwarder` holds the stream's public port and hands each datagram on to a private
-loopback port pair where FFmpeg listens (one ``recv``/``sendto`` per packet, about 250 a second
-at 720p25).
+The muxer lives as long as the thread, so the output is one continuous transport stream across
+stream losses: timestamps are rebased so that they keep rising when the camera comes back (a
+restarted camera starts its RTP clock anywhere). A session starts at a keyframe and ends when no
+datagram came for ``read_timeout_s`` or another source (SSRC) takes over; an access unit with a
+lost packet is not relayed and the stream resumes at the next keyframe. Events go to an
+:class:`IngestEvents` from this thread.
 """
 
 from __future__ import annotations
 
+import io
 import logging
 import socket
 import threading
 import time
-from pathlib import Path
+from fractions import Fraction
 from typing import Any, Protocol
 
 import av
 import av.error
 
 from groundstation.video.hub import Chunk
+from groundstation.video.rtp import AccessUnit, H264Depacketizer, RtpError, parse_rtp
 
 __all__ = [
     "IngestEvents",
     "RtpIngest",
-    "UdpForwarder",
-    "free_port_pair",
     "parameter_sets",
     "sdp_for",
 ]
@@ -45,6 +42,10 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 FRAME_TICKS = 3600
+RTP_CLOCK = Fraction(1, 90000)
+_WRAP = 1 << 32
+RECV_BYTES = 65536
+SOCKET_BUFFER_BYTES = 1 << 20
 """One frame at 25 fps in the 90 kHz clock: the step between two sessions' timestamps."""
 
 
@@ -93,79 +94,6 @@ def sdp_for(port: int, host: str = "127.0.0.1") -> str:
     )
 
 
-def free_port_pair() -> int:
-    """An even UDP port P of this host with P + 1 free as well (FFmpeg's RTP and RTCP)."""
-    for _ in range(100):
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as rtp:
-            rtp.bind(("0.0.0.0", 0))
-            port = int(rtp.getsockname()[1])
-            if port % 2 or port >= 65535:
-                continue
-            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as rtcp:
-                try:
-                    rtcp.bind(("0.0.0.0", port + 1))
-                except OSError:
-                    continue
-            return port
-    raise OSError("no free pair of UDP ports for the RTP demuxer")
-
-
-class UdpForwarder:
-    """Holds ``public_port`` and forwards every datagram to ``127.0.0.1:private_port``.
-
-    ``error`` says why the public port cannot be held (another program has it); the thread keeps
-    trying every ``retry_s`` until stopped."""
-
-    def __init__(self, name: str, public_port: int, private_port: int, *, retry_s: float = 1.0):
-        self.public_port = public_port
-        self.private_port = private_port
-        self.retry_s = retry_s
-        self.error: str | None = None
-        self.datagrams = 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name=f"video-udp-{name}", daemon=True)
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread.is_alive():
-            self._thread.join()
-
-    def _run(self) -> None:
-        out = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        target = ("127.0.0.1", self.private_port)
-        try:
-            while not self._stop.is_set():
-                try:
-                    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
-                    sock.bind(("0.0.0.0", self.public_port))
-                except OSError as exc:
-                    sock.close()
-                    self.error = (
-                        f"cannot receive on udp port {self.public_port}: {exc.strerror or exc}"
-                    )
-                    self._stop.wait(self.retry_s)
-                    continue
-                self.error = None
-                with sock:
-                    sock.settimeout(0.25)
-                    while not self._stop.is_set():
-                        try:
-                            data = sock.recv(65536)
-                        except TimeoutError:
-                            continue
-                        except OSError as exc:  # pragma: no cover - a closed or broken socket
-                            log.debug("udp %d: %s", self.public_port, exc)
-                            break
-                        self.datagrams += 1
-                        out.sendto(data, target)
-        finally:
-            out.close()
-
-
 class IngestEvents(Protocol):
     """Called from the ingest thread: implementations hand over to the event loop."""
 
@@ -196,57 +124,62 @@ class _Collector:
         return out
 
 
+
+
 class RtpIngest:
-    """One stream's thread. ``start()``, then ``stop()`` from any thread (joins within about
-    ``read_timeout_s``)."""
+    """One stream's thread. ``start()``, then ``stop()`` from any thread (joins within a
+    quarter of a second)."""
 
     def __init__(
         self,
         name: str,
-        sdp_path: Path,
+        port: int,
         events: IngestEvents,
         *,
         read_timeout_s: float = 1.0,
         retry_s: float = 1.0,
-        port: int | None = None,
+        host: str = "0.0.0.0",  # the camera sends from the vehicle's network
     ) -> None:
         self.name = name
-        self.sdp_path = sdp_path
+        self.port = port
+        self.host = host
         self.events = events
         self.read_timeout_s = read_timeout_s
         self.retry_s = retry_s
-        self.port = port
-        """The stream's public UDP port; FFmpeg listens on ``private_port`` (and the next)."""
-        self.private_port = free_port_pair() if port is not None else None
-        self.forwarder = (
-            UdpForwarder(name, port, self.private_port, retry_s=retry_s)
-            if port is not None and self.private_port is not None
-            else None
-        )
         self.sessions = 0
         self.packets = 0
-        self.flushed = 0
+        """Access units relayed."""
+        self.datagrams = 0
+        self.malformed = 0
+        """Datagrams that are not RTP (or carry no payload)."""
+        self.damaged = 0
+        """Access units not relayed: a packet of them was lost, or no keyframe yet."""
+        self.depacketizer = H264Depacketizer()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name=f"video-ingest-{name}", daemon=True)
         self._collector = _Collector()
         self._out: av.container.OutputContainer | None = None
         self._out_stream: av.video.stream.VideoStream | None = None
+        self._template: av.container.InputContainer | None = None
         self._last_dts: int | None = None
         self._step = FRAME_TICKS
         self._headers: tuple[bytes, bytes] | None = None
         self.headers_added = 0
         """Keyframes the camera sent without SPS/PPS, given the last ones it sent."""
+        # the session: its source, its clock (unwrapped) and the offset onto the output's
+        self._ssrc: int | None = None
+        self._offset = 0
+        self._ts_last: int | None = None
+        self._ts_ext = 0
+        self._need_key = True
+        self._sized = False
 
     def start(self) -> None:
-        if self.forwarder is not None:
-            self.forwarder.start()
         self._thread.start()
 
     def stop(self) -> None:
         """Ask the thread to end and wait for it (blocking: call it in a worker thread)."""
         self._stop.set()
-        if self.forwarder is not None:
-            self.forwarder.stop()
         if self._thread.is_alive():
             self._thread.join()
 
@@ -258,122 +191,121 @@ class RtpIngest:
         try:
             while not self._stop.is_set():
                 try:
-                    failed = self._session()
+                    failed = self._receive()
                 except Exception as exc:  # a bug must not end the stream for good: say, retry
                     log.exception("%s: ingest failed", self.name)
                     failed = f"ingest error: {exc}"
+                self._end_session()
                 if failed:
                     self.events.session_failed(failed)
                     self._stop.wait(self.retry_s)
         finally:
-            if self._out is not None:
+            for container in (self._out, self._template):
+                if container is not None:
+                    try:
+                        container.close()
+                    except av.error.FFmpegError as exc:  # pragma: no cover - a byte sink
+                        log.debug("%s: closing: %s", self.name, exc)
+
+    def _receive(self) -> str | None:
+        """Take datagrams until stopped (None) or the socket fails (the reason)."""
+        sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, SOCKET_BUFFER_BYTES)
+            sock.bind((self.host, self.port))
+        except OSError as exc:
+            sock.close()
+            return f"cannot receive on udp port {self.port}: {exc.strerror or exc}"
+        with sock:
+            sock.settimeout(min(0.25, self.read_timeout_s))
+            last = time.monotonic()
+            while not self._stop.is_set():
                 try:
-                    self._out.close()
-                except av.error.FFmpegError as exc:  # pragma: no cover - closing a byte sink
-                    log.debug("%s: closing the muxer: %s", self.name, exc)
+                    data = sock.recv(RECV_BYTES)
+                except TimeoutError:
+                    if self._ssrc is not None and time.monotonic() - last >= self.read_timeout_s:
+                        self._end_session()  # stalled: what comes next is a new session
+                    continue
+                last = time.monotonic()
+                self.datagrams += 1
+                try:
+                    packet = parse_rtp(data)
+                except RtpError as exc:
+                    self.malformed += 1
+                    level = logging.WARNING if self.malformed == 1 else logging.DEBUG
+                    log.log(level, "%s: udp %d: not RTP H.264: %s", self.name, self.port, exc)
+                    continue
+                for unit in self.depacketizer.push(packet):
+                    self._take(unit)
+        return None
 
-    def _session(self) -> str | None:
-        """Open the stream and relay it until it stalls (None) or fails (the reason)."""
-        if self.forwarder is not None and self.forwarder.error:
-            return self.forwarder.error
+    def _end_session(self) -> None:
+        self._ssrc = None
+        self._need_key = True
+        self.depacketizer = H264Depacketizer()
+
+    def _take(self, unit: AccessUnit) -> None:
+        if unit.ssrc != self._ssrc:
+            self._ssrc = unit.ssrc
+            self._ts_last = None
+            self._need_key = True
+        if not unit.complete or (self._need_key and not unit.keyframe):
+            self.damaged += 1
+            self._need_key = True
+            return
+        data = self._complete(unit.data) if unit.keyframe else unit.data
+        if self._out is None and not self._open_muxer(data):
+            self.damaged += 1
+            return
+        if self._ts_last is None:  # the session's first picture (a keyframe)
+            self.sessions += 1
+            self.events.session_started()
+            self._ts_ext = 0
+            base = 0 if self._last_dts is None else self._last_dts + self._step
+            self._offset = base
+            self._sized = False
+        else:
+            self._ts_ext += (unit.timestamp - self._ts_last + _WRAP // 2) % _WRAP - _WRAP // 2
+        self._ts_last = unit.timestamp
+        self._need_key = False
+        packet = av.Packet(data)
+        packet.pts = packet.dts = self._ts_ext
+        packet.time_base = RTP_CLOCK
+        packet.is_keyframe = unit.keyframe
+        if unit.keyframe and not self._sized:
+            self._sized = self._measure(packet)
+        self._relay(packet, self._offset)
+
+    def _open_muxer(self, keyframe: bytes) -> bool:
+        """The TS muxer, its H.264 stream's parameters read from the first keyframe (its SPS)
+        by FFmpeg's raw H.264 demuxer."""
         try:
-            inp = av.open(
-                str(self.sdp_path),
-                format="sdp",
-                options={"protocol_whitelist": "file,udp,rtp"},
-                timeout=(self.read_timeout_s, self.read_timeout_s),
-            )
-        except av.error.ExitError:
-            return None  # nothing arrived within the timeout: try again
-        except (av.error.FFmpegError, OSError) as exc:
-            busy = self._port_busy()
-            if busy:
-                return busy
-            return f"cannot open the RTP stream: {exc}"
-        try:
-            if not inp.streams.video:
-                return "the stream has no video"
-            ist = inp.streams.video[0]
-            extradata = ist.codec_context.extradata
-            if self._headers is None and extradata:
-                sps, pps, _ = parameter_sets(bytes(extradata))
-                if sps is not None and pps is not None:
-                    self._headers = (sps, pps)
-            offset: int | None = None
-            sized = False
-            last: tuple[float, int] | None = None
-            for raw in inp.demux(ist):
-                if self._stop.is_set():
-                    return None
-                if raw.size == 0:
-                    continue
-                # a keyframe's SPS/PPS are kept even when it cannot be relayed (no timestamp)
-                packet = self._complete(raw) if raw.is_keyframe else raw
-                if packet.pts is None:
-                    continue
-                now = time.monotonic()
-                if last is not None and self._held_back(now - last[0], packet.pts - last[1]):
-                    self.flushed += 1
-                    continue
-                last = (now, packet.pts)
-                if offset is None:
-                    self.sessions += 1
-                    self.events.session_started()
-                    if self._out is None:
-                        self._out = av.open(
-                            self._collector, "w", format="mpegts", options={"flush_packets": "1"}
-                        )
-                        self._out_stream = self._out.add_stream_from_template(ist)
-                    base = 0 if self._last_dts is None else self._last_dts + self._step
-                    offset = base - packet.pts
-                if packet.is_keyframe and not sized:
-                    sized = self._measure(packet)
-                self._relay(packet, offset)
-            return None
-        except av.error.ExitError:
-            return None  # read timeout: the stream stalled
+            template = av.open(io.BytesIO(keyframe), "r", format="h264")
+            if not template.streams.video:
+                template.close()
+                return False
+            # Each frame's PES packet says its length (when under 64 KB): a demuxer hands it on
+            # when its last byte arrives, not when the next frame begins.
+            options = {"flush_packets": "1", "omit_video_pes_length": "0"}
+            out = av.open(self._collector, "w", format="mpegts", options=options)
+            self._out_stream = out.add_stream_from_template(template.streams.video[0])
         except (av.error.FFmpegError, OSError, ValueError) as exc:
-            return f"stream error: {exc}"
-        finally:
-            inp.close()
+            log.debug("%s: no stream parameters in the keyframe: %s", self.name, exc)
+            return False
+        self._out, self._template = out, template
+        return True
 
-    def _complete(self, packet: av.Packet[Any]) -> av.Packet[Any]:
+    def _complete(self, data: bytes) -> bytes:
         """A keyframe that can start a picture: remember its SPS/PPS, or give it the last ones
         when the camera sends them only once (so that a viewer who joins later can decode)."""
-        data = bytes(packet)
         sps, pps, at = parameter_sets(data)
         if sps is not None and pps is not None:
             self._headers = (sps, pps)
-            return packet
+            return data
         if self._headers is None:
-            return packet
-        out = av.Packet(data[:at] + self._headers[0] + self._headers[1] + data[at:])
-        out.pts, out.dts, out.time_base = packet.pts, packet.dts, packet.time_base
-        out.is_keyframe = True
+            return data
         self.headers_added += 1
-        return out
-
-    def _port_busy(self) -> str | None:
-        """FFmpeg says "invalid data" when it cannot bind the port: say what it is."""
-        if self.forwarder is not None and self.forwarder.error:
-            return self.forwarder.error
-        port0 = self.private_port if self.private_port is not None else self.port
-        if port0 is None:
-            return None
-        for port in (port0, port0 + 1):  # RTP, then RTCP
-            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
-                try:
-                    probe.bind(("0.0.0.0", port))
-                except OSError as exc:
-                    return f"cannot receive on udp port {port}: {exc.strerror or exc}"
-        return None
-
-    def _held_back(self, wall_s: float, pts_ticks: int) -> bool:
-        """The frame FFmpeg's H.264 parser held back until the next one began, let out when the
-        read timed out: it comes a read timeout after the previous frame, one frame later in
-        the stream's clock (a stream that really resumes has advanced its clock with the wall
-        clock). Relaying it would show a stale picture and break the gap in two."""
-        return wall_s >= 0.9 * self.read_timeout_s and pts_ticks < wall_s * 90_000 / 2
+        return data[:at] + self._headers[0] + self._headers[1] + data[at:]
 
     def _measure(self, packet: av.Packet[Any]) -> bool:
         """Decode a keyframe once to learn the picture size from the stream itself."""
@@ -394,14 +326,13 @@ class RtpIngest:
         assert self._out is not None and self._out_stream is not None
         pts = packet.pts
         assert pts is not None
-        dts = (packet.dts if packet.dts is not None else pts) + offset
+        dts = pts + offset
         if self._last_dts is not None:
             if dts <= self._last_dts:
                 dts = self._last_dts + 1
             elif dts - self._last_dts < 10 * FRAME_TICKS:
                 self._step = dts - self._last_dts
-        packet.pts = max(pts + offset, dts)
-        packet.dts = dts
+        packet.pts = packet.dts = dts
         self._last_dts = dts
         key = bool(packet.is_keyframe)
         packet.stream = self._out_stream

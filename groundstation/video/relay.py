@@ -52,7 +52,7 @@ from groundstation.video.evidence import (
     SnapshotRecord,
 )
 from groundstation.video.hub import Chunk, StreamHub, Viewer, ViewerCounters
-from groundstation.video.ingest import RtpIngest, sdp_for
+from groundstation.video.ingest import RtpIngest
 
 __all__ = [
     "RelayConfig",
@@ -84,7 +84,7 @@ class RelayConfig:
     patience_s: float = 10.0
     """RECONNECTING for this long: LOST."""
     read_timeout_s: float = 2.0
-    """The ingest reopens the stream after this long without a packet."""
+    """After this long without a packet, what comes next is a new session (a restarted camera)."""
     viewer_queue_chunks: int = 50
     viewer_queue_bytes: int = 16 << 20
     write_timeout_s: float = 10.0
@@ -151,7 +151,6 @@ class _Stream:
         drone_id: str,
         port: int,
         host: str,
-        sdp_path: Path,
         on_state: StateCallback | None,
     ) -> None:
         cfg = relay.config
@@ -161,9 +160,7 @@ class _Stream:
         self.source = f"rtp://{host}:{port}"
         self.on_state = on_state
         self.hub = StreamHub(max_chunks=cfg.viewer_queue_chunks, max_bytes=cfg.viewer_queue_bytes)
-        self.ingest = RtpIngest(
-            drone_id, sdp_path, self, read_timeout_s=cfg.read_timeout_s, port=port
-        )
+        self.ingest = RtpIngest(drone_id, port, self, read_timeout_s=cfg.read_timeout_s)
         self.recorder: SegmentRecorder | None = None
         self.state = VideoState.IDLE
         self.reason = f"waiting for the stream on udp port {port}"
@@ -419,17 +416,8 @@ class VideoRelay:
         for other in self._streams.values():
             if other.port == rtp_port:
                 raise VideoError(f"{drone_id}: udp port {rtp_port} is {other.drone_id}'s stream")
-        sdp = Path(self._tmp.name) / f"{drone_id}.sdp"
-        stream = _Stream(self, drone_id, rtp_port, host, sdp, on_state)
-        self._streams[drone_id] = stream  # taken before the await: no second watch of it
-        try:
-            listen = stream.ingest.private_port or rtp_port
-            await asyncio.to_thread(sdp.write_text, sdp_for(listen, "127.0.0.1"), encoding="utf-8")
-        except OSError as exc:
-            del self._streams[drone_id]
-            raise VideoError(f"{drone_id}: cannot write the stream's SDP: {exc}") from exc
-        if self._streams.get(drone_id) is not stream:
-            raise VideoError(f"{drone_id}: unwatched while being watched")
+        stream = _Stream(self, drone_id, rtp_port, host, on_state)
+        self._streams[drone_id] = stream
         stream.ingest.start()
         stream.emit(force=True)
         return stream.status()

@@ -35,6 +35,17 @@ def draw(image: NDArray[np.uint8], t_s: float) -> None:
             image[y0 : y0 + CELL_PX, x : x + CELL_PX] = 255
 
 
+def draw_i420(planes: tuple[NDArray[np.uint8], ...], t_s: float) -> None:
+    """Draw the code into a Y, U, V picture: on its luma, the band's chroma neutral (grey, as
+    the black band of a BGR picture converts)."""
+    y = planes[0]
+    draw(y, t_s)
+    h = y.shape[0]
+    x0, x1 = (X0 - MARGIN) // 2, (X0 + CELLS * CELL_PX + MARGIN) // 2
+    for chroma in planes[1:]:
+        chroma[(h - 40) // 2 : (h - 8) // 2, x0:x1] = 128
+
+
 def read(image: NDArray[np.uint8]) -> int:
     """The milliseconds encoded in a frame (grey or BGR); for the simulator's own tests."""
     grey = image if image.ndim == 2 else image.mean(axis=2)

@@ -37,6 +37,7 @@ from sitl.camera.gimbal import (
 from sitl.camera.lens import CameraPose, Lens
 from sitl.camera.render import View
 from sitl.camera.tracker import Selection, Tracker, TrackingMode, TrackingStatus, visible
+from sitl.state import LandedState
 
 if TYPE_CHECKING:
     from sitl.model import SimVehicle
@@ -235,7 +236,9 @@ class CameraPayload:
             return False
         if policy is StreamPolicy.ALWAYS or self.stream_request:
             return True
-        return self.vehicle.state.in_air
+        # Airborne as the autopilot reports it: from the take-off (the motors spool up for
+        # seconds before lift-off while MAVLink already says TAKEOFF, i.e. in the air).
+        return self.vehicle.state.in_air or self.vehicle.nav.landed_state() is LandedState.TAKEOFF
 
     def wants_renderer(self) -> bool:
         """Whether the I/O side should keep a renderer warm (armed: about to take off)."""

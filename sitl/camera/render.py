@@ -63,13 +63,49 @@ class Renderer:
         self._interp = cv2.INTER_LINEAR if smooth else cv2.INTER_NEAREST
         # Frame buffers reused (a fresh 2.7 MB array per frame costs page faults).
         self._out: Image = np.empty((lens.height_px, lens.width_px, 3), np.uint8)
-        self._half: Image = np.empty(
-            (lens.height_px // GROUND_SCALE, lens.width_px // GROUND_SCALE, 3), np.uint8
+        hw, hh = lens.width_px // GROUND_SCALE, lens.height_px // GROUND_SCALE
+        self._half: Image = np.empty((hh, hw, 3), np.uint8)
+        # render_i420's lens and buffer: the half picture must be even for I420
+        self._half_lens = (
+            Lens(hw, hh, lens.hfov_deg) if GROUND_SCALE == 2 and hw % 2 == hh % 2 == 0 else None
         )
+        self._half_yuv: Image = np.empty((hh * 3 // 2, hw), np.uint8)
 
     def render(self, view: View) -> Image:
         """The BGR frame (H x W x 3) of the view: the renderer's own buffer, valid until its
         next render() (copy it to keep it)."""
+        tile, pose = self._ground(view)
+        out = self._out
+        lens = self.lens
+        cv2.resize(self._half, (lens.width_px, lens.height_px), dst=out,
+                   interpolation=cv2.INTER_NEAREST)
+        self._overlay(out, lens, view, tile, pose)
+        return out
+
+    def render_i420(self, view: View, planes: tuple[Image, Image, Image]) -> None:
+        """The frame of the view into the Y, U and V ``planes`` (H x W, H/2 x W/2 twice: an
+        encoder's frame), at a quarter of render()'s pixel work: the marker, actors and sky are
+        drawn at the ground's half resolution too, converted there and doubled plane by plane
+        (the video stream's path; photos keep render()'s full resolution)."""
+        lens = self.lens
+        w, h = lens.width_px, lens.height_px
+        if self._half_lens is None:
+            full = np.empty((h * 3 // 2, w), np.uint8)
+            cv2.cvtColor(self.render(view), cv2.COLOR_BGR2YUV_I420, dst=full)
+            for src, out in zip(i420_planes(full, w, h), planes, strict=True):
+                np.copyto(out, src)
+            return
+        tile, pose = self._ground(view)
+        half = self._half
+        self._overlay(half, self._half_lens, view, tile, pose)
+        small = self._half_yuv
+        cv2.cvtColor(half, cv2.COLOR_BGR2YUV_I420, dst=small)
+        for src, out in zip(i420_planes(small, w // 2, h // 2), planes, strict=True):
+            cv2.resize(src, (out.shape[1], out.shape[0]), dst=out,
+                       interpolation=cv2.INTER_NEAREST)
+
+    def _ground(self, view: View) -> tuple[Tile, CameraPose]:
+        """The ground warped into the half-resolution buffer; the tile and the pose in it."""
         lens = self.lens
         tile = self._tile_for(view)
         f = tile.frame
@@ -96,8 +132,12 @@ class Renderer:
                 cv2.warpPerspective(src, shift @ to_half @ m, (w, b - a), dst=half[a:b],
                                     flags=self._interp, borderMode=cv2.BORDER_CONSTANT,
                                     borderValue=FAR_GROUND)
-        out = self._out
-        cv2.resize(half, (lens.width_px, lens.height_px), dst=out, interpolation=cv2.INTER_NEAREST)
+        return tile, pose
+
+    def _overlay(self, out: Image, lens: Lens, view: View, tile: Tile, pose: CameraPose) -> None:
+        """The incident markers, their actors and the sky, drawn through ``lens`` (the
+        picture's or its half-resolution copy's)."""
+        f = tile.frame
         proj = _Projector(lens, pose)
         for k, (lat, lon) in enumerate(view.incidents):
             n0 = (lat - f.lat0_deg) * f._m_per_deg_lat
@@ -109,7 +149,11 @@ class Renderer:
             # getaways (sitl/camera/actors.py), as the camera's tracker sees them.
             _draw_actors(out, proj, n0, e0, self.crowd.at_scene(view.sim_time_s, k, lat, lon))
         _draw_sky(out, lens, pose)
-        return out
+
+    def prefetch(self, view: View) -> None:
+        """Have the view's tile built in the background (a camera on its dock: its first frame
+        after take-off need not wait for the tile)."""
+        self.tiles.prefetch(self.tiles.key_for(*self._look_point(view)))
 
     def _tile_for(self, view: View) -> Tile:
         """The tile around what the camera looks at; while a new one is being built in the
@@ -139,6 +183,14 @@ class Renderer:
         m_lat = math.radians(1.0) * 6_371_008.8
         m_lon = m_lat * math.cos(math.radians(view.lat_deg))
         return view.lat_deg + g[0] / m_lat, view.lon_deg + g[1] / m_lon
+
+
+def i420_planes(buf: Image, w: int, h: int) -> tuple[Image, Image, Image]:
+    """Y, U and V of an I420 buffer ((h * 3 / 2) x w) as 2-D views."""
+    flat = buf.reshape(-1)
+    q = w * h // 4
+    return (buf[:h], flat[w * h : w * h + q].reshape(h // 2, w // 2),
+            flat[w * h + q : w * h + 2 * q].reshape(h // 2, w // 2))
 
 
 _MIP = np.array([[MIP_FACTOR, 0.0, (MIP_FACTOR - 1) / 2],

@@ -26,8 +26,8 @@ import numpy as np
 
 from sitl.camera import clockcode
 from sitl.camera.actors import Crowd
-from sitl.camera.protocol import CameraConfig, CameraPayload, CaptureJob
-from sitl.camera.render import Image, Renderer, View
+from sitl.camera.protocol import CameraConfig, CameraPayload, CaptureJob, StreamPolicy
+from sitl.camera.render import Image, Renderer, View, i420_planes
 from sitl.camera.scene import TileCache
 
 log = logging.getLogger(__name__)
@@ -62,16 +62,32 @@ class RtpEncoder:
             self._out.close()
             raise
         self._stream = s
-        self._yuv: Image = np.empty((lens.height_px * 3 // 2, lens.width_px), np.uint8)
+        h, w = lens.height_px, lens.width_px
+        self._yuv: Image = np.empty((h * 3 // 2, w), np.uint8)
+        # One frame reused (x264 copies the picture in, synchronously with zerolatency): the
+        # picture is rendered into its planes, not into a new frame each time.
+        self._frame = av.VideoFrame(w, h, "yuv420p")
+        y, u, v = (
+            np.frombuffer(memoryview(p), np.uint8).reshape(p.height, p.line_size)[:, : p.width]
+            for p in self._frame.planes
+        )
+        self.planes: tuple[Image, Image, Image] = (y, u, v)
+        """The Y, U and V planes send_planes() encodes: render into them."""
         self._t0: float | None = None
         self._last_pts = -1
         self.frames = 0
 
     def send(self, bgr: Image, t_s: float) -> None:
         """Encode and send one BGR frame captured at wall-clock t_s."""
+        h, w = bgr.shape[:2]
         cv2.cvtColor(bgr, cv2.COLOR_BGR2YUV_I420, dst=self._yuv)
-        yuv = self._yuv
-        frame = av.VideoFrame.from_ndarray(yuv, format="yuv420p")
+        for plane, part in zip(self.planes, i420_planes(self._yuv, w, h), strict=True):
+            np.copyto(plane, part)
+        self.send_planes(t_s)
+
+    def send_planes(self, t_s: float) -> None:
+        """Encode and send the picture in ``planes``, captured at wall-clock t_s."""
+        frame = self._frame
         if self._t0 is None:
             self._t0 = t_s
         pts = max(round((t_s - self._t0) / RTP_CLOCK), self._last_pts + 1)
@@ -140,16 +156,18 @@ class VideoStreamer:
                 view = self._slot
                 c0 = time.thread_time()
                 try:
-                    if view is not None and (self.sending or not warm):
+                    if view is not None and self.sending:
+                        if encoder is None:
+                            encoder = RtpEncoder(self.host, self.port, self.config)
                         t = time.time()
-                        img = self.renderer.render(view)  # the first one builds the tile
+                        self.renderer.render_i420(view, encoder.planes)
                         warm = True
-                        if self.sending:
-                            if encoder is None:
-                                encoder = RtpEncoder(self.host, self.port, self.config)
-                            clockcode.draw(img, t)
-                            encoder.send(img, t)
-                            self.frames_sent += 1
+                        clockcode.draw_i420(encoder.planes, t)
+                        encoder.send_planes(t)
+                        self.frames_sent += 1
+                    elif view is not None and not warm:
+                        self.renderer.render(view)  # builds the tile
+                        warm = True
                     if not self.sending and encoder is not None:
                         encoder.close()
                         encoder = None
@@ -266,6 +284,8 @@ class CameraIO:
         )
         for p in payloads:
             p.io_attached = True
+            if p.config.policy is not StreamPolicy.OFF:
+                self.photos.renderer.prefetch(p.view())  # the tile at the dock, built once
 
     def tick(self) -> None:
         scenes = tuple(dict.fromkeys(p.incident for p in self.payloads if p.incident))

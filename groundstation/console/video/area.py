@@ -24,7 +24,8 @@ from groundstation.console.video.widgets import VideoGrid, VideoPane, VideoView
 
 log = logging.getLogger(__name__)
 
-VIDEO_HZ = 30.0
+VIDEO_HZ = 10.0
+"""States, the grid and the overlays; frames are shown as they arrive (frame_ready)."""
 TILT_STEP_DEG = 10.0
 DEFAULT_PITCH_DEG = -45.0
 M = c.OperatorMethod
@@ -34,6 +35,7 @@ class VideoArea(QObject):
     """Owns the pane, the grid, the open streams and the timer that paints them."""
 
     drone_activated = pyqtSignal(str)  # a grid tile was clicked: select this drone
+    frame_ready = pyqtSignal(str)  # emitted by a decoder thread: a new frame of this drone
 
     def __init__(
         self,
@@ -68,11 +70,13 @@ class VideoArea(QObject):
         p.reset.clicked.connect(lambda: self._camera(c.CameraAction.RESET))
         p.tilt_up.clicked.connect(lambda: self.tilt(TILT_STEP_DEG))
         p.tilt_down.clicked.connect(lambda: self.tilt(-TILT_STEP_DEG))
+        self.frame_ready.connect(self._frame_arrived)  # queued: emitted from decoder threads
         self.timer = QTimer(self)
         self.timer.setInterval(max(10, int(1000 / hz)))
         self.timer.timeout.connect(self.tick)
         self.timer.start()
         self._figures_at = 0.0
+        self._visible: list[VideoView] = []
         self._figures_mark: dict[str, tuple[float, int]] = {}
 
     # --- inputs --------------------------------------------------------------------------------
@@ -131,6 +135,7 @@ class VideoArea(QObject):
             tile.activated.connect(self.drone_activated.emit)
         self.pane.view.drone_id = self.selected
         views = self._views()
+        self._visible = views
         self._sync_decoders(views)
         for drone_id, dec in self.decoders.items():
             frame = dec.slot.take()
@@ -146,6 +151,20 @@ class VideoArea(QObject):
             self._figures_at = now
             self._update_figures(now)
         self.ticks += 1
+        self.tick_cpu_s += time.thread_time() - t0
+
+    def _frame_arrived(self, drone_id: str) -> None:
+        """A decoder has a new frame: show it now (waiting for the next tick cost up to a tick,
+        33 ms, of latency)."""
+        dec = self.decoders.get(drone_id)
+        frame = dec.slot.take() if dec is not None else None
+        if frame is None:
+            return
+        t0 = time.thread_time()
+        self.frames[drone_id] = frame
+        for view in self._visible:  # as of the last tick (visibleRegion() is not free)
+            if view.drone_id == drone_id:
+                self._show(view)
         self.tick_cpu_s += time.thread_time() - t0
 
     def _sync_decoders(self, views: list[VideoView]) -> None:
@@ -168,6 +187,7 @@ class VideoArea(QObject):
             opened = self.decoders.get(drone_id)
             if opened is None:
                 opened = StreamDecoder(drone_id, desc.url, self.login)
+                opened.on_frame = lambda d=drone_id: self.frame_ready.emit(d)
                 opened.stats = self.stats.setdefault(drone_id, VideoStats())
                 self.decoders[drone_id] = opened
                 self.opened += 1
