@@ -41,6 +41,7 @@ from groundstation.users import DEMO_USERS
 from groundstation.vehicle import CameraFleet, Fleet, VehicleLink, VehicleSample
 from groundstation.videoctl import StreamRelay, VideoConfig, VideoControl
 from groundstation.watch import Watch, has_come_down
+from groundstation.web.bridge import ShareLinks
 from missions.geo import distance_m
 from missions.sites import Dock, SiteSet
 
@@ -194,6 +195,7 @@ class Controller:
         )
         self.retention = IncidentRetention(self)
         self.sharing = Sharing(self, config.sharing)
+        self.links = ShareLinks(self)  # browser view share links (groundstation.web)
         self._load()
 
     # --- clock ------------------------------------------------------------------------------

@@ -46,7 +46,7 @@ from groundstation.video.fmp4 import Fmp4Remuxer
 from groundstation.video.hub import Viewer
 from groundstation.web.links import LinkBook
 
-__all__ = ["DroneFix", "Scene", "SceneSource", "VideoSource", "WebConfig", "WebView"]
+__all__ = ["DroneFix", "NoVideo", "Scene", "SceneSource", "VideoSource", "WebConfig", "WebView"]
 
 log = logging.getLogger(__name__)
 
@@ -171,7 +171,7 @@ class _Session:
                 last_check = loop.time()
                 why = self.web.links.still_valid(self.link)
                 if why is not None:
-                    await self._end(why)
+                    await self.end(why)
                     return
             scene = self.web.scenes.scene(self.link.incident_id)
             if scene is not None:
@@ -268,7 +268,7 @@ class _Session:
         while not self.out.empty():
             self.out.get_nowait()
 
-    async def _end(self, why: rules.Refusal) -> None:
+    async def end(self, why: rules.Refusal) -> None:
         self.gone = why
         await self._stop_video()
         with contextlib.suppress(ConnectionError):
@@ -342,6 +342,15 @@ class WebView:
         if self._runner is not None:
             await self._runner.cleanup()
 
+    async def end_link(self, link_id: str) -> int:
+        """Close every open viewer of a link now (it was revoked); how many there were."""
+        ending = [s for s in self.sessions if s.link.link_id == link_id]
+        for session in ending:
+            why = self.links.still_valid(session.link) or rules.Refusal.REVOKED
+            with contextlib.suppress(ConnectionError):
+                await session.end(why)
+        return len(ending)
+
     @staticmethod
     def _headers() -> dict[str, str]:
         return {
@@ -398,3 +407,13 @@ class WebView:
             if not ws.closed:
                 await ws.close()
         return ws
+
+
+class NoVideo:
+    """A controller without a video relay: the page shows the map and the record, no video."""
+
+    def add_web_viewer(self, drone_id: str, user: str) -> Viewer | None:
+        return None
+
+    def remove_web_viewer(self, drone_id: str, viewer: Viewer) -> None:
+        viewer.close()
