@@ -85,6 +85,7 @@ class Chromium:
                 self.binary, "--headless=new", "--no-sandbox", "--disable-gpu",
                 "--ignore-certificate-errors", "--autoplay-policy=no-user-gesture-required",
                 "--no-first-run", "--no-default-browser-check", "--mute-audio",
+                "--window-size=1400,1000",
                 "--disable-background-networking", "--disable-extensions",
                 f"--user-data-dir={self._tmp.name}", "--remote-debugging-port=0",
                 "about:blank",

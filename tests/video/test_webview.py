@@ -9,6 +9,7 @@ and refuses a fresh load; an expired link and a viewer over the cap are refused 
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import math
 import subprocess
@@ -18,6 +19,8 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import cv2
+import numpy as np
 import pytest
 from chromium import Chromium
 from video_helpers import rtp_source
@@ -25,6 +28,7 @@ from video_helpers import rtp_source
 from groundstation import contract as c
 from groundstation.broker import free_udp_range
 from groundstation.journal import Journal
+from groundstation.video import clockcode
 from groundstation.video.auth import DemoUsers
 from groundstation.video.relay import RelayConfig, VideoRelay
 from groundstation.web.links import LinkBook
@@ -82,6 +86,28 @@ async def wait_for(page: Any, expression: str, timeout_s: float) -> Any:
         await asyncio.sleep(0.2)
 
 
+async def glass_to_glass_ms(page: Any, samples: int = 5) -> list[int]:
+    """The camera's clock code read off Chromium's screen: from the picture's rendering to
+    its display (encoding, RTP, relay, remux, WebSocket, MSE, decoding, the screenshot)."""
+    await page.evaluate("(() => { const v = document.querySelector('video');"
+                        " v.style.width = v.videoWidth + 'px'; v.style.maxWidth = 'none'; })()")
+    rect = await page.evaluate("(() => { const r = document.querySelector('video')"
+                               ".getBoundingClientRect(); return [r.x, r.y, r.width, r.height];"
+                               " })()")
+    out: list[int] = []
+    for _ in range(samples):
+        before = c.now_ms()
+        shot = await page.call("Page.captureScreenshot", format="png", clip={
+            "x": rect[0], "y": rect[1], "width": rect[2], "height": rect[3], "scale": 1})
+        png = np.frombuffer(base64.b64decode(shot["data"]), np.uint8)
+        frame = cv2.imdecode(png, cv2.IMREAD_GRAYSCALE)
+        shown = clockcode.decode_ms(frame, now_ms=before)
+        if shown is not None:
+            out.append(before - shown)
+        await asyncio.sleep(0.3)
+    return out
+
+
 async def test_browser_shows_video_and_drone_and_a_revoked_link_shows_nothing(
     tmp_path: Path,
 ) -> None:
@@ -100,14 +126,15 @@ async def test_browser_shows_video_and_drone_and_a_revoked_link_shows_nothing(
     async with VideoRelay(cfg, DemoUsers({"pilot": c.Role.OPERATOR})) as relay:
         await relay.watch("d1", rtp_port=port)
         web_cfg = WebConfig(cert_file=cert, key_file=key, recheck_s=0.25)
-        with rtp_source(port, 60, 640, 360):
+        with rtp_source(port, 60, 848, 480):
             async with WebView(web_cfg, book, scene, relay) as web, Chromium() as browser:
                 url = web.url_for(link.token)
                 assert url.startswith("https://")
                 page = await browser.open(url)
                 status = "window.viewStatus"
-                assert await wait_for(page, f"{status}.frames > 10", 20), (
-                    await page.evaluate(f"JSON.stringify({status})"))
+                assert await wait_for(page, f"{status}.frames > 10", 20), await page.evaluate(
+                    f"JSON.stringify([{status}, document.getElementById('videostate')"
+                    ".textContent, document.querySelector('video').error?.message])")
                 first = await page.evaluate(f"JSON.stringify({status})")
                 await asyncio.sleep(2.0)
                 second = await page.evaluate(f"JSON.stringify({status})")
@@ -120,6 +147,7 @@ async def test_browser_shows_video_and_drone_and_a_revoked_link_shows_nothing(
                 assert moved > 3, (s1["marker"], s2["marker"])  # pixels on the map
                 assert await page.evaluate(
                     "document.getElementById('methane').textContent.includes('Camden Lock')")
+                print("browser view: camera to screen", await glass_to_glass_ms(page), "ms")
 
                 # the cap: a second viewer of a one-viewer link gets a page saying why
                 other = await browser.open(url)
