@@ -89,6 +89,7 @@ class Fmp4Remuxer:
         on_codec: Callable[[str], object],
         *,
         max_chunks: int = 100,
+        probe_bytes: int = 2_000_000,
     ) -> None:
         self.name = name
         self.on_output = on_output
@@ -98,6 +99,7 @@ class Fmp4Remuxer:
         self.frames = 0
         self.error: str | None = None
         self.dropped = 0
+        self.probe_bytes = probe_bytes
 
     def start(self) -> None:
         self._thread.start()
@@ -132,7 +134,10 @@ class Fmp4Remuxer:
     def _remux(self) -> None:
         source = av.open(
             self._in, "r", format="mpegts",
-            options={"fflags": "nobuffer", "probesize": "32768", "analyzeduration": "0"},
+            # probing stops once it knows the stream (the first whole keyframe); the bound
+            # only has to hold one, whatever its size. No "nobuffer": it would drop the frames
+            # read while probing (the relay's current GOP, what lets the picture start at once)
+            options={"probesize": str(self.probe_bytes), "analyzeduration": "0"},
         )
         try:
             video = source.streams.video[0]
@@ -147,9 +152,13 @@ class Fmp4Remuxer:
                     if not told:
                         if not packet.is_keyframe:
                             continue
-                        sps, _, _ = parameter_sets(bytes(packet))
-                        if sps is None:
+                        sps, pps, _ = parameter_sets(bytes(packet))
+                        if sps is None or pps is None:
                             continue
+                        if not out.codec_context.extradata:
+                            # the probe ended inside the first keyframe: MP4's avcC comes
+                            # from the keyframe's own SPS/PPS
+                            out.codec_context.extradata = sps + pps
                         self.on_codec(codec_string(sps))
                         told = True
                     packet.stream = out
