@@ -3,6 +3,7 @@ revocation, what ends a link, and the audit trail (a real journal)."""
 
 from __future__ import annotations
 
+import argparse
 from collections.abc import Collection
 from pathlib import Path
 
@@ -10,7 +11,8 @@ import pytest
 
 from groundstation import contract as c
 from groundstation import weblink_rules as rules
-from groundstation.errors import Refused
+from groundstation.controller_main import web_config_from_args
+from groundstation.errors import ConfigError, Refused
 from groundstation.journal import Journal
 from groundstation.web.links import LinkBook
 
@@ -149,3 +151,21 @@ def test_the_link_book_counts_viewers_and_audits_each_step(tmp_path: Path) -> No
     book2 = LinkBook(facts, journal, now_ms=lambda: now[0])
     assert book2.peek(made.token)[1] == R.UNKNOWN  # links do not outlive the process
     journal.close()
+
+
+def test_the_browser_view_is_https_off_loopback() -> None:
+    def args(listen: str | None, cert: str | None = None, key: str | None = None) -> object:
+        return argparse.Namespace(web_listen=listen, web_cert=cert, web_key=key,
+                                  web_public_host=None)
+
+    assert web_config_from_args(args(None)) is None  # type: ignore[arg-type]
+    local = web_config_from_args(args("127.0.0.1:0"))  # type: ignore[arg-type]
+    assert local is not None and local.cert_file is None
+    with pytest.raises(ConfigError, match="needs --web-cert and --web-key"):
+        web_config_from_args(args("0.0.0.0:8443"))  # type: ignore[arg-type]
+    with pytest.raises(ConfigError, match="go together"):
+        web_config_from_args(args("0.0.0.0:8443", cert="a.crt"))  # type: ignore[arg-type]
+    with pytest.raises(ConfigError, match="expected HOST:PORT"):
+        web_config_from_args(args("8443"))  # type: ignore[arg-type]
+    tls = web_config_from_args(args("[::]:8443", "a.crt", "a.key"))  # type: ignore[arg-type]
+    assert tls is not None and (tls.host, tls.port, tls.cert_file) == ("::", 8443, "a.crt")
