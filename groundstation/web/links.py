@@ -114,7 +114,7 @@ class LinkBook:
         self.states[link_id] = rules.LinkState()
         for_whom = f"for {agency}" if agency else "as the force's own decision"
         self._audit(
-            "INFO", "share_link_created", link,
+            c.Severity.INFO, "share_link_created", link,
             f"{who} made share link {link_id} of {incident_id} {for_whom}, "
             f"{expires_s:.0f} s, at most {max_viewers} viewers"
             f"{', with a PIN' if code else ''}: {reason}",
@@ -134,7 +134,7 @@ class LinkBook:
         self.states[link_id] = replace(
             state, revoked_ms=self.now_ms(), revoked_by=who, revoke_reason=reason
         )
-        self._audit("INFO", "share_link_revoked", link,
+        self._audit(c.Severity.INFO, "share_link_revoked", link,
                     f"{who} revoked share link {link_id}: {reason}")
         return link
 
@@ -199,11 +199,11 @@ class LinkBook:
             self.states[link.link_id] = replace(state, wrong_pins=state.wrong_pins + 1)
         if why is None:
             self.viewers[link.link_id] = self.viewers.get(link.link_id, 0) + 1
-            self._audit("INFO", "share_link_opened", link,
+            self._audit(c.Severity.INFO, "share_link_opened", link,
                         f"share link {link.link_id} opened from {remote} "
                         f"({self.viewers[link.link_id]} of {link.max_viewers} viewers)")
         elif why != rules.Refusal.PIN_REQUIRED:
-            self._audit("WARNING", "share_link_refused", link,
+            self._audit(c.Severity.WARNING, "share_link_refused", link,
                         f"share link {link.link_id} refused to {remote}: {why}")
         return link, why
 
@@ -211,9 +211,9 @@ class LinkBook:
         n = max(0, self.viewers.get(link.link_id, 0) - 1)
         self.viewers[link.link_id] = n
         ended = f"cut off: {why}" if why is not None else "left"
-        self._audit("INFO", "share_link_closed", link,
+        self._audit(c.Severity.INFO, "share_link_closed", link,
                     f"share link {link.link_id}: viewer from {remote} {ended}")
 
-    def _audit(self, severity: str, code: str, link: rules.Link, message: str) -> None:
+    def _audit(self, severity: c.Severity, code: str, link: rules.Link, message: str) -> None:
         log.info("%s", message)
         self.audit.event(severity, code, message, incident_id=link.incident_id)
