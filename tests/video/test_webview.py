@@ -2,8 +2,9 @@
 real H.264 RTP stream, the HTTPS server with a self-signed certificate, a real journal.
 
 The page must show moving video (frames presented by the video element keep coming and its
-clock advances) and the drone moving on the map; a revoked link clears the open page at once
-and refuses a fresh load; an expired link and a viewer over the cap are refused with a reason.
+clock advances) and the drone moving on the map; a PIN link shows nothing before the right
+PIN; a link that expires or is revoked clears the open page at once and refuses a fresh load; a
+viewer over the cap is refused with a reason.
 """
 
 from __future__ import annotations
@@ -118,7 +119,7 @@ async def test_browser_shows_video_and_drone_and_a_revoked_link_shows_nothing(
     link = book.create("alice", "inc-0042", reason="LFB commander asked", expires_s=3600,
                        max_viewers=1, agency="lfb", pin=False)
     old = book.create("alice", "inc-0042", reason="Met gold commander", expires_s=600,
-                      max_viewers=5, agency=None, pin=False)
+                      max_viewers=5, agency=None, pin=True)
 
     port = free_udp_range(2)
     cfg = RelayConfig(port=0, evidence_dir=tmp_path / "ev")
@@ -157,6 +158,15 @@ async def test_browser_shows_video_and_drone_and_a_revoked_link_shows_nothing(
                 # expired while watched: the page clears itself within a recheck, a fresh load
                 # is refused
                 await other.navigate(web.url_for(old.token))
+                assert await wait_for(other, f"{status}.state === 'pin_required'", 10)
+                assert await other.evaluate(  # nothing of the incident before the PIN
+                    "document.getElementById('view').classList.contains('hidden') && "
+                    "window.viewStatus.scenes === 0")
+                for pin, then in (("000000" if old.pin != "000000" else "111111", "wrong_pin"),
+                                  (old.pin, "open")):
+                    await other.evaluate(f"document.getElementById('pin').value = '{pin}';"
+                                         "document.getElementById('pinform').requestSubmit()")
+                    assert await wait_for(other, f"{status}.state === '{then}'", 10), then
                 assert await wait_for(other, f"{status}.frames > 0", 20)
                 skew_ms[0] = 601_000  # ten minutes later: the 600 s link has expired
                 assert await wait_for(other, f"{status}.reason === 'expired'", 2)
