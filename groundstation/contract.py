@@ -155,6 +155,8 @@ class OperatorMethod(enum.StrEnum):
     INCIDENT_METHANE = "incident_methane"
     INCIDENT_REQUEST = "incident_request"
     INCIDENT_REQUEST_DECIDE = "incident_request_decide"
+    INCIDENT_LINK_CREATE = "incident_link_create"
+    INCIDENT_LINK_REVOKE = "incident_link_revoke"
     AUTHORITY_GRAB = "authority_grab"
     AUTHORITY_RELEASE = "authority_release"
     DRONE_GOTO = "drone_goto"
@@ -631,6 +633,28 @@ class IncidentRequestDecide(msgspec.Struct, frozen=True, kw_only=True, forbid_un
     reason: Reason
 
 
+class IncidentLinkCreate(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """``incident_link_create``: a share link to the browser view of an incident
+    (``groundstation.web``); the reply carries the URL (and the PIN) once, the journal the why."""
+
+    incident_id: Id
+    reason: Reason
+    expires_s: Annotated[int, msgspec.Meta(ge=60, le=86_400)] = 3600
+    max_viewers: Annotated[int, msgspec.Meta(ge=1, le=50)] = 5
+    agency: Agency | None = None
+    """The partner it is for (the incident must be shared with it; the link stops when it is
+    no longer); None: the force's own decision."""
+    pin: bool = False
+    """Ask for a PIN the ground station chooses (in the reply only), to tell by phone."""
+
+
+class IncidentLinkRevoke(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """``incident_link_revoke``: end a share link now; its open viewers are closed at once."""
+
+    link_id: Id
+    reason: Reason
+
+
 class DockRegister(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """Add a dock to the running controller (``groundstation.registration``): sent by the dock
     itself (its login is its ``dock_id``) or by an operator. The controller checks it, connects
@@ -660,6 +684,8 @@ OPERATOR_DATA: Final[dict[OperatorMethod, type[msgspec.Struct]]] = {
     OperatorMethod.INCIDENT_METHANE: IncidentMethane,
     OperatorMethod.INCIDENT_REQUEST: IncidentRequest,
     OperatorMethod.INCIDENT_REQUEST_DECIDE: IncidentRequestDecide,
+    OperatorMethod.INCIDENT_LINK_CREATE: IncidentLinkCreate,
+    OperatorMethod.INCIDENT_LINK_REVOKE: IncidentLinkRevoke,
     OperatorMethod.AUTHORITY_GRAB: DroneRef,
     OperatorMethod.AUTHORITY_RELEASE: DroneRef,
     OperatorMethod.DRONE_GOTO: DroneGoto,

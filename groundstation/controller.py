@@ -49,6 +49,7 @@ from groundstation.vehicle import (
 )
 from groundstation.videoctl import StreamRelay, VideoConfig, VideoControl
 from groundstation.watch import Watch, has_come_down
+from groundstation.web.bridge import ShareLinks
 from missions.geo import distance_m
 from missions.sites import Dock, SiteSet
 
@@ -207,6 +208,7 @@ class Controller:
         # Crewed traffic (groundstation.trafficctl): picture, launch holds, alerts, NAV_TRAFF_*.
         self.traffic = TrafficControl(config.traffic, config.controller_id, host=self, bus=bus,
                                       receivers=receivers, speedup=config.speedup)
+        self.links = ShareLinks(self)  # browser view share links (groundstation.web)
         self._load()
 
     # --- clock ------------------------------------------------------------------------------

@@ -49,6 +49,7 @@ from groundstation.video.auth import (
 )
 from groundstation.video.relay import RelayConfig, StreamStatus, VideoRelay
 from groundstation.videoctl import StreamRelay, VideoConfig, VideoControl
+from groundstation.web.server import NoVideo, WebConfig, WebView
 from missions.airspace import Airspace, zones_from_geojson
 from missions.sites import SiteSet, load_sites
 
@@ -72,6 +73,7 @@ class Running:
     controller: Controller
     fleet: MavsdkFleet
     relay: VideoRelay | None = None
+    web: WebView | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,6 +162,7 @@ async def controller_running(
     relay: StreamRelay | None = None,
     sites_path: Path | None = None,
     on_dock_added: OnAdded | None = None,
+    web: WebConfig | None = None,
 ) -> AsyncIterator[Running]:
     """The controller with its fleet, bus, docks and journal, running until the block exits.
     ``flight_logs``: the directory of the per-sortie ``.tlog`` files (None: next to the journal,
@@ -167,7 +170,8 @@ async def controller_running(
     none; descriptors and camera control go on without it); ``relay``: a relay of the caller's
     instead (tests). ``sites_path``: the site-set file docks registered while running are added
     to (None: kept in memory); ``on_dock_added``: called once one is (the lab simulates its
-    drone)."""
+    drone). ``web``: serve the browser view of shared incidents (share links, groundstation.web).
+    """
     will = Will(
         c.controller_status(config.controller_id),
         c.encode(c.ControllerStatus(controller_id=config.controller_id, status="offline")),
@@ -236,9 +240,15 @@ async def controller_running(
             if video_relay is not None:
                 relay_reports_to(video_relay, ctl.video)
                 video_relay.gate = ctl.sharing  # partners watch only what is shared with them
+            view = None
+            if web is not None:  # share links' browser view (groundstation.web)
+                source = relay if isinstance(relay, VideoRelay) else NoVideo()
+                view = await stack.enter_async_context(
+                    WebView(web, ctl.links.book, ctl.links, source))
+                ctl.links.web = view
             task = asyncio.create_task(ctl.run(), name="controller")
             try:
-                yield Running(ctl, fleet, video_relay)
+                yield Running(ctl, fleet, video_relay, view)
             finally:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(ctl.shutdown(), 5.0)
@@ -313,6 +323,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--video-public-host", default=None, help="host name put in the viewers' video URLs"
+    )
+    p.add_argument(
+        "--web-listen",
+        default=None,
+        metavar="HOST:PORT",
+        help="serve the browser view of shared incidents (share links: incident_link_create) "
+        "over HTTPS here; off by default",
+    )
+    p.add_argument("--web-cert", default=None, help="PEM certificate (chain) of the browser view")
+    p.add_argument("--web-key", default=None, help="its PEM private key")
+    p.add_argument(
+        "--web-public-host", default=None, help="host name put in share links' URLs"
     )
     p.add_argument(
         "--record-dir",
@@ -432,6 +454,27 @@ def video_options_from_args(args: argparse.Namespace) -> VideoOptions | None:
     )
 
 
+def web_config_from_args(args: argparse.Namespace) -> WebConfig | None:
+    """The browser view's options from ``--web-listen``, ``--web-cert``, ``--web-key``."""
+    listen = getattr(args, "web_listen", None)
+    if not listen:
+        return None
+    host, sep, port_text = str(listen).rpartition(":")
+    port = int(port_text) if port_text.isdigit() else -1
+    if not sep or not host or not 0 <= port <= 65535:
+        raise ConfigError(f"--web-listen {listen!r}: expected HOST:PORT")
+    host = host.strip("[]")
+    if bool(args.web_cert) != bool(args.web_key):
+        raise ConfigError("--web-cert and --web-key go together")
+    if not args.web_cert and host not in LOOPBACK:
+        raise ConfigError(
+            f"--web-listen {listen}: off loopback the browser view needs --web-cert and "
+            "--web-key (a share link's token travels in its URL: HTTPS only)"
+        )
+    return WebConfig(host=host, port=port, public_host=args.web_public_host,
+                     cert_file=args.web_cert, key_file=args.web_key)
+
+
 NO_USERS = (
     "no users file: give --users users.json (format docs/users.schema.json, the same file "
     "groundstation broker-config --users reads); --demo-users (built-in demo users, demo and "
@@ -485,10 +528,13 @@ async def _amain(args: argparse.Namespace) -> int:
         flight_logs=False if args.no_flight_logs else args.flight_logs,
         video=video_options_from_args(args),
         sites_path=sites_path,
+        web=web_config_from_args(args),
     ) as running:
         started.append(running.controller)
         if running.relay is not None:
             print(f"video relay: {running.relay.url_for('DRONE')}", flush=True)
+        if running.web is not None:
+            print(f"browser view: {running.web.url_for('TOKEN')}", flush=True)
         print(
             f"controller {config.controller_id}: {len(site_set.docks)} drones, "
             f"broker {broker.url()}",

@@ -24,6 +24,7 @@ from groundstation.dockops import start_dock_command
 from groundstation.errors import Refused, VehicleError
 from groundstation.sharing import METHODS as SHARING_METHODS
 from groundstation.users import no_role_reason
+from groundstation.web.bridge import METHODS as LINK_METHODS
 from missions.geo import distance_m
 from missions.plan import PlanError, parse_plan, rebase, to_mavlink_items
 
@@ -152,6 +153,8 @@ class OperatorServices:
         data = c.decode_data(req.data, c.OPERATOR_DATA[method])
         if method in SHARING_METHODS:  # partner services: groundstation.sharing
             return await self.ctl.sharing.handle(username, method, data)
+        if method in LINK_METHODS:  # share links to the browser view: groundstation.web
+            return await self.ctl.links.handle(username, method, data)
         handler = getattr(self, f"_{method}")
         result: dict[str, Any] = await handler(username, data)
         return result

@@ -432,6 +432,23 @@ class VideoRelay:
         if stream.recorder is not None:
             await self._finish(stream)
 
+    def add_web_viewer(self, drone_id: str, user: str) -> Viewer | None:
+        """A viewer of the drone's chunks for the browser view (``groundstation.web``), which
+        has checked its share link; None when the relay does not watch the drone."""
+        stream = self._streams.get(drone_id)
+        if stream is None:
+            return None
+        viewer = stream.hub.add_viewer(user)
+        log.info("%s: viewer %d (%s) for the browser view", drone_id, viewer.viewer_id, user)
+        return viewer
+
+    def remove_web_viewer(self, drone_id: str, viewer: Viewer) -> None:
+        stream = self._streams.get(drone_id)
+        if stream is not None:
+            stream.remove_viewer(viewer)
+        else:
+            viewer.close()
+
     def watched(self) -> list[str]:
         return sorted(self._streams)
 

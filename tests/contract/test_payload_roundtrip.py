@@ -35,7 +35,8 @@ def test_every_operator_method_has_a_typed_envelope(method: c.OperatorMethod) ->
                     "action": "look_at", "dock_id": "k1", "method": "device_reboot",
                     "site_id": "s", "alt_amsl_m": 40.0,
                     "agencies": ["lfb"], "reason": "asked by LFB", "methane": {},
-                    "incident_type": "fire", "request_id": "r1", "decision": "approve"}}
+                    "incident_type": "fire", "request_id": "r1", "decision": "approve",
+                    "link_id": "lnk-1"}}
     data_type = c.OPERATOR_DATA[method]
     fields = set(data_type.__struct_fields__)
     raw["data"] = {k: v for k, v in raw["data"].items() if k in fields}  # type: ignore[attr-defined]

@@ -24,6 +24,7 @@ import pytest
 from msgspec.structs import replace as sreplace
 from partner_client import Partner, wait_for
 from security_helpers import run_mosquitto
+from weblink_checks import page, viewer_messages
 
 from groundstation import cap
 from groundstation import contract as c
@@ -34,6 +35,7 @@ from groundstation.security import main as broker_config
 from groundstation.sharing_store import audit
 from groundstation.users import UserDirectory
 from groundstation.video.auth import UsersFileLogins
+from groundstation.web.server import WebConfig
 from sitl import Home, SimFleet
 from tests.controller.conftest import SPEEDUP, small_sites
 from tests.video.video_helpers import http_status
@@ -107,7 +109,7 @@ async def test_partners_see_what_is_shared_and_ask_for_drones(
         SimFleet(homes, base_port=base, speedup=SPEEDUP, seed=3),
         controller_running(config, broker.with_login("ctl-1", "ctl-pw"), base_port=base,
                            journal_path=deploy_dir / "journal.sqlite", with_docks=False,
-                           flight_logs=False, video=video) as run,
+                           flight_logs=False, video=video, web=WebConfig()) as run,
     ):
         ctl = run.controller
         assert run.relay is not None
@@ -164,6 +166,31 @@ async def test_partners_see_what_is_shared_and_ask_for_drones(
                 http_status, run.relay.url_for(drone), ("lfb-view", "lfb-pw"))
             assert status == 404 and "relay does not watch it" in body
 
+            # --- a share link for LFB's commander: the browser view (groundstation.web) ----
+            link = ok(await call(alice, "incident_link_create", {
+                "incident_id": inc, "agency": "lfb", "pin": True, "max_viewers": 2,
+                "expires_s": 3600, "reason": "LFB commander on scene has no DFR client"}))
+            url, pin = str(link["url"]), str(link["pin"])
+            status, body = await asyncio.to_thread(page, url)
+            assert status == 200 and "window.viewStatus" in body
+            seen = await viewer_messages(url, pin, until_drone=True)
+            scene = seen[-1]
+            assert scene["type"] == "scene", seen
+            assert scene["drone"]["drone_id"] == drone and scene["incident"]["incident_id"] == inc
+            assert scene["methane"]["incident_type"] == "Fire in a theatre"
+            wrong = await viewer_messages(url, "000000" if pin != "000000" else "1", False)
+            assert wrong[-1]["reason"] == "wrong_pin", wrong
+            assert refused(await call(alice, "incident_link_create", {
+                "incident_id": inc, "agency": "las", "reason": "test"}))[0] == (
+                c.Result.INVALID_STATE)
+            own = ok(await call(alice, "incident_link_create", {
+                "incident_id": inc, "reason": "Met gold commander's laptop"}))
+            assert ok(await call(alice, "incident_link_revoke", {
+                "link_id": own["link_id"], "reason": "laptop left the room"}))[
+                "closed_viewers"] == 0
+            status, body = await asyncio.to_thread(page, str(own["url"]))
+            assert status == 403 and "data-reason='revoked'" in body
+
             # --- refusals, with reasons ----------------------------------------------------
             assert refused(await call(las, "incident_share", {
                 "incident_id": inc, "agencies": ["las"], "reason": "let us see"})) == (
@@ -194,6 +221,8 @@ async def test_partners_see_what_is_shared_and_ask_for_drones(
             status, _, _ = await asyncio.to_thread(
                 http_status, run.relay.url_for(drone), ("lfb-view", "lfb-pw"))
             assert status == 403
+            status, body = await asyncio.to_thread(page, url)  # LFB's share link stopped too
+            assert status == 403 and "data-reason='unshared'" in body
 
             # --- LAS asks for a drone; an operator approves; it flies ---------------------
             lat, lon = ISLINGTON_SCENE
