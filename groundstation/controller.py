@@ -36,8 +36,10 @@ from groundstation.dispatch import AirspaceCheck, Candidate, FlightModel, choose
 from groundstation.errors import GroundStationError
 from groundstation.journal import Journal
 from groundstation.retention import IncidentRetention
+from groundstation.trackctl import TrackControl
+from groundstation.tracking_rules import TrackConfig
 from groundstation.users import DEMO_USERS
-from groundstation.vehicle import CameraFleet, Fleet, VehicleLink, VehicleSample
+from groundstation.vehicle import CameraFleet, Fleet, FollowFleet, VehicleLink, VehicleSample
 from groundstation.videoctl import StreamRelay, VideoConfig, VideoControl
 from groundstation.watch import Watch, has_come_down
 from missions.geo import distance_m
@@ -76,6 +78,7 @@ class ControllerConfig:
     (``groundstation.retention``); its history stays in the journal."""
     roles: Mapping[str, c.Role] = field(default_factory=lambda: dict(DEFAULT_ROLES))
     video: VideoConfig = field(default_factory=VideoConfig)
+    tracking: TrackConfig = field(default_factory=TrackConfig)
     failsafe_params: Mapping[str, float | int] = field(
         # PX4's data-link-loss action is off by default (NAV_DLL_ACT 0): a drone leaving its
         # dock must have its own plan. Link loss -> Return; geofence breach -> Return. Battery
@@ -134,6 +137,7 @@ class Controller:
         flightlog: FlightLogger | None = None,
         cameras: CameraFleet | None = None,
         relay: StreamRelay | None = None,
+        follow: FollowFleet | None = None,
     ) -> None:
         self.config = config
         self.fleet = fleet
@@ -183,6 +187,16 @@ class Controller:
             host=self,
             cameras=cameras,
             relay=relay,
+            bus=bus,
+            journal=journal,
+        )
+        # Tracking a moving target (groundstation.trackctl): PX4 Follow Target, the camera's
+        # tracker, units' and CAD's positions.
+        self.tracking = TrackControl(
+            replace(config.tracking, time_scale=config.speedup),
+            config.model,
+            host=self,
+            follow=follow,
             bus=bus,
             journal=journal,
         )
@@ -248,6 +262,8 @@ class Controller:
             await bus.subscribe(c.ALL_DRONE_STATE, 1)
             await bus.subscribe(c.ALL_INCIDENTS, 1)
         bus.on_connect(self._on_reconnect)
+        for topic, qos in self.tracking.subscriptions():
+            await bus.subscribe(topic, qos)
         if self.docks is not None:
             for topic, qos in self.docks.subscriptions():
                 await bus.subscribe(topic, qos)
@@ -264,6 +280,7 @@ class Controller:
                     tg.create_task(self.partition.run(), name="partition")
                 tg.create_task(self.telemetry.run(), name="telemetry")
                 tg.create_task(self.video.run(), name="video")
+                tg.create_task(self.tracking.run(), name="tracking")
                 tg.create_task(self.retention.run(), name="retention")
         finally:
             self._tg = None
@@ -346,6 +363,8 @@ class Controller:
                 if not self.active and msg.topic.endswith("/events"):
                     continue  # dock job events are the active controller's to acknowledge
                 if self.docks is not None and self.docks.handle(msg):
+                    continue
+                if self.tracking.handle(msg.topic, msg.payload):
                     continue
                 ref = c.parse_topic(msg.topic)
                 if not self.active:
@@ -504,6 +523,7 @@ class Controller:
         for action in actions:
             self.start_action(drone_id, action)
         self.video.sortie_changed(drone_id, before, after)
+        self.tracking.sortie_changed(drone_id, before, after)
 
     def _release_incident(
         self, before: so.Sortie, after: so.Sortie, actions: list[so.Action]

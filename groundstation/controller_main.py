@@ -217,6 +217,7 @@ async def controller_running(
                 flightlog=flightlog,
                 cameras=fleet,
                 relay=relay,
+                follow=fleet,
             )
             if partition is not None:
                 ctl.partition = Partition(ctl, partition)

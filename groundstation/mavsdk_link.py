@@ -24,13 +24,15 @@ import math
 import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from types import TracebackType
 from typing import Any, Self, TypeVar
 
 from mavsdk import ComponentType, Configuration, LogLevel, Mavsdk, MavsdkError, log_subscribe
 from mavsdk.plugins.action import Action, OrbitYawBehavior
 from mavsdk.plugins.camera import Camera
+from mavsdk.plugins.follow_me import Config as FollowMeConfig
+from mavsdk.plugins.follow_me import FollowMe, TargetLocation
 from mavsdk.plugins.gimbal import ControlMode, Gimbal, GimbalMode, SendMode
 from mavsdk.plugins.mavlink_direct import MavlinkDirect, MavlinkMessage
 from mavsdk.plugins.mission_raw import MissionItem, MissionRaw
@@ -42,11 +44,16 @@ from groundstation.tasks import cancel_until_done
 from groundstation.vehicle import (
     CameraInfo,
     CameraLink,
+    CameraTrack,
     FlightMode,
+    FollowConfig,
+    FollowLink,
+    FollowTarget,
     GeofencePolygon,
     GimbalAttitude,
     Photo,
     StreamInfo,
+    TrackerLink,
     VehicleLink,
     VehicleSample,
 )
@@ -82,6 +89,7 @@ class MavsdkVehicle:
         self.system = system
         self._executor = executor
         self._camera: MavsdkCamera | None = None
+        self._follow: MavsdkFollow | None = None
         self._action = Action(system)
         self._telemetry = Telemetry(system)
         self._param = Param(system)
@@ -195,6 +203,12 @@ class MavsdkVehicle:
             self._camera = MavsdkCamera(self)
         return self._camera
 
+    def follow(self) -> MavsdkFollow:
+        """The drone's Follow Target mode (plugin made on first use)."""
+        if self._follow is None:
+            self._follow = MavsdkFollow(self)
+        return self._follow
+
     async def call(self, name: str, fn: Callable[[], T]) -> T:
         """Run a blocking MAVSDK call on the fleet's executor; MAVSDK's errors become
         VehicleError (VehicleTimeout for a timeout) here, once."""
@@ -307,6 +321,63 @@ class MavsdkVehicle:
         await self._call("upload_geofence", lambda: self._mission.upload_geofence(items))
 
 
+class MavsdkFollow:
+    """PX4's Follow Target through MAVSDK's follow_me plugin. Implements
+    ``groundstation.vehicle.FollowLink``.
+
+    As measured on PX4 (shared/NOTES.md): ``set_target_location`` fails NOT_ACTIVE until a
+    heartbeat shows the mode, so ``start()`` comes first; every field of the config and the
+    target is filled (NaN for what is unknown: PX4 then ignores it). ``set_config`` writes
+    FLW_TGT_HT, _DST, _RS, _ALT_M, _MAX_VEL and _FA."""
+
+    def __init__(self, vehicle: MavsdkVehicle) -> None:
+        self.drone_id = vehicle.drone_id
+        self._vehicle = vehicle
+        self._plugin: FollowMe | None = None
+        self._making = asyncio.Lock()
+
+    async def _open(self) -> FollowMe:
+        if self._plugin is None:
+            async with self._making:
+                if self._plugin is None:
+                    system = self._vehicle.system
+                    self._plugin = await self._vehicle.call(
+                        "follow_me plugin", lambda: FollowMe(system)
+                    )
+        return self._plugin
+
+    async def follow_start(self, config: FollowConfig) -> None:
+        fm = await self._open()
+        cfg = FollowMeConfig(
+            follow_height_m=config.height_m,
+            follow_distance_m=config.distance_m,
+            responsiveness=config.responsiveness,
+            altitude_mode=FollowMeConfig.FollowAltitudeMode.CONSTANT,
+            max_tangential_vel_m_s=config.max_vel_m_s,
+            follow_angle_deg=config.angle_deg,
+        )
+        await self._vehicle.call("follow_me set_config", lambda: fm.set_config(cfg))
+        await self._vehicle.call("follow_me start", fm.start)
+
+    async def follow_target(self, target: FollowTarget) -> None:
+        fm = await self._open()
+        loc = TargetLocation(
+            latitude_deg=target.lat_deg,
+            longitude_deg=target.lon_deg,
+            absolute_altitude_m=target.alt_amsl_m,
+            velocity_x_m_s=target.vel_n_m_s,
+            velocity_y_m_s=target.vel_e_m_s,
+            velocity_z_m_s=target.vel_d_m_s,
+        )
+        await self._vehicle.call(
+            "follow_me set_target_location", lambda: fm.set_target_location(loc)
+        )
+
+    async def follow_stop(self) -> None:
+        fm = await self._open()
+        await self._vehicle.call("follow_me stop", fm.stop)
+
+
 POLL_S = 0.25
 """How often a camera discovery or a capture result is looked for while waiting for it."""
 
@@ -340,6 +411,8 @@ class MavsdkCamera:
         self._attitude: GimbalAttitude | None = None
         self._gimbal_id: int | None = None
         self._in_control = False
+        self._track: CameraTrack | None = None
+        self._status_subs: list[Any] | None = None
 
     async def _open(self) -> tuple[Camera, Gimbal]:
         """The camera and gimbal plugins, made on first use on the fleet's executor (making
@@ -538,6 +611,75 @@ class MavsdkCamera:
     def gimbal_attitude(self) -> GimbalAttitude | None:
         return self._attitude
 
+    # --- the camera's tracker (MAV_CMD_CAMERA_TRACK_POINT, CAMERA_TRACKING_*_STATUS) ----------
+
+    async def _tracking_camera(self) -> tuple[Camera, int]:
+        camera, _ = await self._open()
+        cameras = await self._vehicle.call("camera_list", camera.camera_list)
+        if not cameras.cameras:
+            raise VehicleError(self.drone_id, "track_point", "no camera")
+        if self._status_subs is None:
+            system = self._vehicle.system
+            if self._direct is None:
+                self._direct = await self._vehicle.call(
+                    "mavlink_direct", lambda: MavlinkDirect(system)
+                )
+            direct: Any = self._direct
+            self._status_subs = [
+                direct.subscribe_message("CAMERA_TRACKING_GEO_STATUS", self._on_geo),
+                direct.subscribe_message("CAMERA_TRACKING_IMAGE_STATUS", self._on_image),
+            ]
+        return camera, int(cameras.cameras[0].component_id)
+
+    def _on_geo(self, msg: Any, _: Any) -> None:
+        try:
+            f = json.loads(msg.fields_json)
+            track = self._track or CameraTrack(active=False)
+            self._track = replace(
+                track,
+                active=int(f.get("tracking_status", 0)) == 1,
+                lat_deg=int(f["lat"]) / 1e7,
+                lon_deg=int(f["lon"]) / 1e7,
+                alt_amsl_m=float(f.get("alt", math.nan)),
+                vel_n_m_s=float(f.get("vel_n", math.nan)),
+                vel_e_m_s=float(f.get("vel_e", math.nan)),
+                vel_d_m_s=float(f.get("vel_d", math.nan)),
+                geo_updated_s=time.monotonic(),
+            )
+        except (ValueError, TypeError, KeyError) as exc:
+            log.debug("%s: bad CAMERA_TRACKING_GEO_STATUS: %s", self.drone_id, exc)
+
+    def _on_image(self, msg: Any, _: Any) -> None:
+        try:
+            f = json.loads(msg.fields_json)
+            track = self._track or CameraTrack(active=False)
+            box = tuple(
+                float(f[k]) for k in ("rec_top_x", "rec_top_y", "rec_bottom_x", "rec_bottom_y")
+            )
+            ok = all(math.isfinite(v) for v in box)
+            self._track = replace(
+                track,
+                active=int(f.get("tracking_status", 0)) == 1,
+                box=(box[0], box[1], box[2], box[3]) if ok else None,
+                image_updated_s=time.monotonic(),
+            )
+        except (ValueError, TypeError, KeyError) as exc:
+            log.debug("%s: bad CAMERA_TRACKING_IMAGE_STATUS: %s", self.drone_id, exc)
+
+    async def track_point(self, x: float, y: float, radius: float) -> None:
+        camera, cid = await self._tracking_camera()
+        self._track = None
+        await self._vehicle.call("track_point", lambda: camera.track_point(cid, x, y, radius))
+
+    async def track_stop(self) -> None:
+        camera, cid = await self._tracking_camera()
+        await self._vehicle.call("track_stop", lambda: camera.track_stop(cid))
+        if self._track is not None:
+            self._track = replace(self._track, active=False)
+
+    def track_status(self) -> CameraTrack | None:
+        return self._track
+
 
 _MAVSDK_LOG = logging.getLogger("mavsdk")
 _LEVELS = {
@@ -646,6 +788,14 @@ class MavsdkFleet:
 
     def camera(self, drone_id: str) -> CameraLink | None:
         """The drone's camera and gimbal, once the drone itself has been discovered."""
+        v = self._by_id.get(drone_id)
+        return None if v is None else v.camera()
+
+    def follow(self, drone_id: str) -> FollowLink | None:
+        v = self._by_id.get(drone_id)
+        return None if v is None else v.follow()
+
+    def tracker(self, drone_id: str) -> TrackerLink | None:
         v = self._by_id.get(drone_id)
         return None if v is None else v.camera()
 

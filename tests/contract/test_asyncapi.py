@@ -66,7 +66,8 @@ def test_every_example_in_the_document_validates(doc: dict[str, Any]) -> None:
         for p in ch.parameters:
             value = "uav-islington-1" if p == "drone_id" else {
                 "dock_id": "islington-1", "incident_id": "inc-0042", "username": "alice",
-                "controller_id": "ctl-a", "cluster_id": "met"}[p]
+                "controller_id": "ctl-a", "cluster_id": "met", "unit_id": "car-mp-31",
+                "target_id": "suspect-0042"}[p]
             topic = topic.replace(f"{{{p}}}", value)
         for example in doc["components"]["messages"][f"{ch.name}Message"]["examples"]:
             asyncapi.validate(topic, msgspec.json.encode(example["payload"]))

@@ -32,7 +32,8 @@ def test_every_operator_method_has_a_typed_envelope(method: c.OperatorMethod) ->
     raw = {"tid": "t", "timestamp": 1, "method": method.value,
            "data": {"drone_id": "u", "incident_id": "i", "lat_deg": 1.0, "lon_deg": 2.0,
                     "alt_rel_m": 50.0, "plan": {"fileType": "Plan"},
-                    "action": "look_at", "dock_id": "k1", "method": "device_reboot"}}
+                    "action": "look_at", "dock_id": "k1", "method": "device_reboot",
+                    "source": "unit", "reason": "pursuit", "unit_id": "car-1"}}
     data_type = c.OPERATOR_DATA[method]
     fields = set(data_type.__struct_fields__)
     raw["data"] = {k: v for k, v in raw["data"].items() if k in fields}  # type: ignore[attr-defined]
