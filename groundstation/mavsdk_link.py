@@ -321,6 +321,10 @@ class MavsdkVehicle:
         await self._call("upload_geofence", lambda: self._mission.upload_geofence(items))
 
 
+FOLLOW_ENTER_S = 3.0
+"""How long Follow Target may take to show in the vehicle's heartbeat after MAVSDK's start()."""
+
+
 class MavsdkFollow:
     """PX4's Follow Target through MAVSDK's follow_me plugin. Implements
     ``groundstation.vehicle.FollowLink``.
@@ -358,6 +362,15 @@ class MavsdkFollow:
         )
         await self._vehicle.call("follow_me set_config", lambda: fm.set_config(cfg))
         await self._vehicle.call("follow_me start", fm.start)
+        # Target positions are refused (NOT_ACTIVE) until a heartbeat shows the mode.
+        deadline = time.monotonic() + FOLLOW_ENTER_S
+        while self._vehicle.sample().flight_mode != FlightMode.FOLLOW_ME:
+            if time.monotonic() >= deadline:
+                mode = self._vehicle.sample().flight_mode
+                raise VehicleTimeout(
+                    self.drone_id, "follow_me start", f"still {mode} after {FOLLOW_ENTER_S:g} s"
+                )
+            await asyncio.sleep(0.05)
 
     async def follow_target(self, target: FollowTarget) -> None:
         fm = await self._open()

@@ -396,6 +396,7 @@ class TrackControl:
             self.model,
             self.host.airspace,
             camera_lost=camera_lost,
+            ground_amsl_m=self.host.amsl(t.drone_id, 0.0),
         )
         if t.run.state != before:
             t.since_ms = c.now_ms()

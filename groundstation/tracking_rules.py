@@ -304,17 +304,23 @@ def predict(fix: Fix, now_s: float, cfg: TrackConfig) -> tuple[float, float]:
     return p.lat_deg, p.lon_deg
 
 
-def feed(fix: Fix, now_s: float, cfg: TrackConfig) -> FollowTarget:
-    """One FOLLOW_TARGET: the predicted target and its velocity (NaN for unknown)."""
+def feed(fix: Fix, now_s: float, cfg: TrackConfig, ground_amsl_m: float) -> FollowTarget:
+    """One FOLLOW_TARGET: the predicted target and its velocity (NaN for unknown).
+
+    The altitude is always given (the ground's, ``ground_amsl_m``, when the source has none):
+    PX4 SIH with a NaN altitude kept its follow estimate invalid and never moved (measured).
+    A horizontal velocity without a vertical one is a ground target's: 0 m/s down, so that
+    the velocity is used at all."""
     lat, lon = predict(fix, now_s, cfg)
     nan = math.nan
+    has_vel = fix.has_velocity
     return FollowTarget(
         lat_deg=lat,
         lon_deg=lon,
-        alt_amsl_m=fix.alt_amsl_m if fix.alt_amsl_m is not None else nan,
+        alt_amsl_m=fix.alt_amsl_m if fix.alt_amsl_m is not None else ground_amsl_m,
         vel_n_m_s=fix.vel_n_m_s if fix.vel_n_m_s is not None else nan,
         vel_e_m_s=fix.vel_e_m_s if fix.vel_e_m_s is not None else nan,
-        vel_d_m_s=fix.vel_d_m_s if fix.vel_d_m_s is not None else nan,
+        vel_d_m_s=fix.vel_d_m_s if fix.vel_d_m_s is not None else (0.0 if has_vel else nan),
     )
 
 
@@ -365,6 +371,7 @@ def step(
     airspace: AirspaceCheck | None,
     *,
     camera_lost: bool = False,
+    ground_amsl_m: float = 0.0,
 ) -> tuple[Run, list[Command]]:
     """One update of a running tracking: what to send the vehicle, what to tell the operators,
     whether it ends. Called at ``cfg.update_hz``."""
@@ -406,7 +413,7 @@ def step(
     if run.state != c.TrackState.FOLLOWING:
         run = replace(run, state=c.TrackState.FOLLOWING, since_s=now_s, detail="", hold=None)
     run = replace(run, last_good=(lat, lon))
-    commands.append(feed(fix, now_s, cfg))
+    commands.append(feed(fix, now_s, cfg, ground_amsl_m))
     return run, commands
 
 

@@ -43,6 +43,7 @@ _DECODERS: dict[type[Any], msgspec.json.Decoder[Any]] = {
         c.Alert,
         c.Reply,
         c.VideoDescriptor,
+        c.TrackingStatus,
     )
 }
 
@@ -72,6 +73,8 @@ class Bridge(QObject):
     reply = pyqtSignal(object)  # Reply on our operator reply topic
     video = pyqtSignal(object)  # VideoDescriptor
     video_removed = pyqtSignal(str)  # drone_id (retained descriptor cleared)
+    tracking = pyqtSignal(object)  # TrackingStatus
+    tracking_removed = pyqtSignal(str)  # drone_id (retained status cleared)
     connection = pyqtSignal(bool, str)  # connected, human-readable status
     send_failed = pyqtSignal(str, str)  # tag, reason
     bad_message = pyqtSignal(str, str)  # topic, reason
@@ -117,6 +120,7 @@ class Bridge(QObject):
             (c.ALL_TELEMETRY, 0),
             (c.ALL_DRONE_STATE, 1),
             (c.ALL_DRONE_VIDEO, 1),
+            (c.ALL_DRONE_TRACKING, 1),
             (c.ALL_INCIDENTS, 1),
             (c.all_dock("osd"), 0),
             (c.all_dock("state"), 1),
@@ -181,6 +185,11 @@ class Bridge(QObject):
                 self.video_removed.emit(ref.ident)
             else:
                 self.video.emit(_decode(payload, c.VideoDescriptor))
+        elif kind == "drone" and leaf == "tracking":
+            if not payload:
+                self.tracking_removed.emit(ref.ident)
+            else:
+                self.tracking.emit(_decode(payload, c.TrackingStatus))
         elif kind == "incident":
             if not payload:
                 self.incident_removed.emit(ref.ident)

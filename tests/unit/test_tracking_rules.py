@@ -137,11 +137,13 @@ def test_the_position_is_led_by_its_age_and_the_latency() -> None:
     assert distance_m(f.lat_deg, f.lon_deg, lat, lon) == pytest.approx(36.0, abs=0.1)
 
 
-def test_a_feed_fills_every_field_with_nan_for_unknown() -> None:
-    feed = r.feed(fix_at(0, 0, 10.0), 10.0, CFG)
+def test_a_feed_fills_every_field_with_nan_for_unknown_but_the_altitude() -> None:
+    feed = r.feed(fix_at(0, 0, 10.0), 10.0, CFG, 31.0)
     assert isinstance(feed, FollowTarget)
-    assert math.isnan(feed.alt_amsl_m) and math.isnan(feed.vel_n_m_s)
-    assert math.isnan(feed.vel_d_m_s)
+    assert feed.alt_amsl_m == 31.0  # the ground's: PX4 does not follow a NaN altitude
+    assert math.isnan(feed.vel_n_m_s) and math.isnan(feed.vel_d_m_s)
+    moving = r.feed(fix_at(0, 0, 10.0, 3.0, 4.0), 10.0, CFG, 31.0)
+    assert (moving.vel_n_m_s, moving.vel_e_m_s, moving.vel_d_m_s) == (3.0, 4.0, 0.0)
 
 
 def test_velocity_is_estimated_from_two_fixes_when_the_avl_sends_none() -> None:
