@@ -156,12 +156,25 @@ class SnapshotRow:
 
 
 @dataclass(frozen=True, slots=True)
+class TrackingRow:
+    """Who started or stopped tracking a target with a drone, when and why (the journal's
+    ``tracking_started`` / ``tracking_stopped`` events)."""
+
+    ts_ms: int
+    drone_id: str | None
+    incident_id: str | None
+    code: str
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
 class Report:
     journal: str
     incidents: list[IncidentRow]
     sorties: list[SortieRow]
     recordings: list[RecordingRow] = field(default_factory=list)
     snapshots: list[SnapshotRow] = field(default_factory=list)
+    tracking: list[TrackingRow] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         """One JSON object: every time as epoch milliseconds and as ISO 8601, spans in s."""
@@ -195,6 +208,7 @@ class Report:
             "sorties": sorties,
             "recordings": recordings,
             "snapshots": snapshots,
+            "tracking": [asdict(t) | {"ts": _iso(t.ts_ms)} for t in self.tracking],
         }
 
 
@@ -369,7 +383,23 @@ def build_report(
     if since_ms is not None:
         recordings = [r for r in recordings if (r.stopped_ms or r.started_ms) >= since_ms]
         snapshots = [p for p in snapshots if p.taken_ms >= since_ms]
-    return Report(journal, incidents, sorties, recordings, snapshots)
+    tracking = _tracking(db, since_ms, incident_id)
+    return Report(journal, incidents, sorties, recordings, snapshots, tracking)
+
+
+def _tracking(
+    db: sqlite3.Connection, since_ms: int | None, incident_id: str | None
+) -> list[TrackingRow]:
+    rows = db.execute(
+        "SELECT ts_ms, drone_id, incident_id, code, message FROM events "
+        "WHERE code IN ('tracking_started', 'tracking_stopped') ORDER BY id"
+    ).fetchall()
+    out = [TrackingRow(*r) for r in rows]
+    if since_ms is not None:
+        out = [t for t in out if t.ts_ms >= since_ms]
+    if incident_id is not None:
+        out = [t for t in out if t.incident_id == incident_id]
+    return out
 
 
 # --- evidence verification --------------------------------------------------------------------
@@ -534,6 +564,9 @@ def render_text(report: Report) -> str:
         lines.append("    " + "  ".join(f"{p.phase} {_hms(p.ts_ms)}" for p in s.phases))
         lines += [f"    flight log {path}" for path in s.flight_logs] or ["    flight log -"]
     lines += _render_evidence(report)
+    if report.tracking:
+        lines += ["", f"tracking ({len(report.tracking)}: who, when, why)"]
+        lines += [f"{_t(t.ts_ms)}  {t.message}" for t in report.tracking]
     return "\n".join(lines) + "\n"
 
 
