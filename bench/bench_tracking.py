@@ -7,11 +7,15 @@ and rules (``groundstation.tracking_rules``), on the simulator or on real PX4 SI
         --vehicle px4 --speeds 4 12'
     ... --plain       # PX4's follow-me as it comes (no lead, its speed limits, FLW_TGT_RS 0.1)
 
-The target starts under the drone, drives east, then turns north (a street corner), at a
-constant speed; its true position is known at every instant. |error| is the horizontal distance
-from the drone to where it should be (``follow_distance_m`` behind the target), sampled at 10 Hz
-after a 20 s settling time (target time); p50 and p95 are reported. Positions go to the vehicle
-at 2 Hz of target time with their velocity, as a ground unit's AVL would send them.
+The script is bench.bench_follow's (the simulator's parity with PX4): the target stands 10 m
+north of the drone until the drone is settled behind it, then drives north along a straight
+street (``--corner``: turning east half way) at a constant speed, reported at 2 Hz of target
+time with its velocity, as a ground unit's AVL would send it. |error| is the horizontal distance
+from the drone to where it should be (``follow_distance_m`` behind the target's true position)
+at every report; p50 and p95 are printed. ``--plain`` is PX4's follow-me as MAVSDK's defaults
+leave it (no lead, FLW_TGT_RS 0.1, max tangential 8 m/s, PX4's speed limits); without it, the
+product's settings (groundstation.tracking_rules.TrackConfig, MPC_XY_CRUISE/MPC_XY_VEL_MAX
+as the controller sets them).
 """
 
 from __future__ import annotations
@@ -32,7 +36,6 @@ from missions.geo import distance_m, offset
 from sitl import Home, SimFleet
 
 HOME = Home(51.5072, -0.1276, 30.0)
-SETTLE_S = 20.0
 PRODUCT_PARAMS = {"MPC_XY_CRUISE": 15.0, "MPC_XY_VEL_MAX": 15.0}
 """What the controller sets before every launch (groundstation.commands._configure)."""
 
@@ -45,13 +48,18 @@ class Result:
     samples: int
 
 
-def target_at(t_s: float, speed_m_s: float, leg_s: float) -> tuple[float, float, float, float]:
-    """(lat, lon, vel_n, vel_e) of the target ``t_s`` seconds (target time) after the start."""
-    if t_s <= leg_s:
-        p = offset(HOME.lat_deg, HOME.lon_deg, 0.0, speed_m_s * t_s)
-        return p.lat_deg, p.lon_deg, 0.0, speed_m_s
-    p = offset(HOME.lat_deg, HOME.lon_deg, speed_m_s * (t_s - leg_s), speed_m_s * leg_s)
-    return p.lat_deg, p.lon_deg, speed_m_s, 0.0
+def target_at(
+    t_s: float, speed_m_s: float, leg_s: float, origin: tuple[float, float], corner: bool
+) -> tuple[float, float, float, float]:
+    """(lat, lon, vel_n, vel_e) of the target ``t_s`` seconds (target time) after it set off
+    from ``origin``: north along a straight street; with ``corner``, east after ``leg_s``."""
+    if t_s <= 0:
+        return origin[0], origin[1], 0.0, 0.0
+    if not corner or t_s <= leg_s:
+        p = offset(origin[0], origin[1], speed_m_s * t_s, 0.0)
+        return p.lat_deg, p.lon_deg, speed_m_s, 0.0
+    p = offset(origin[0], origin[1], speed_m_s * leg_s, speed_m_s * (t_s - leg_s))
+    return p.lat_deg, p.lon_deg, 0.0, speed_m_s
 
 
 @asynccontextmanager
@@ -88,37 +96,47 @@ async def until(pred: object, timeout_s: float, what: str) -> None:
 
 async def run_one(
     v: MavsdkVehicle, speed_m_s: float, seconds: float, scale: float, cfg: rules.TrackConfig,
-    *, lead: bool,
+    *, lead: bool, corner: bool, verbose: bool = False,
 ) -> Result:
+    """As bench.bench_follow's script: the target stands ``follow_distance_m`` north of the
+    drone until the drone is settled behind it (at most 60 s), then drives; the error is taken
+    at every report (2 Hz of target time) against the target's true position."""
     follow = v.follow()
     await follow.follow_start(cfg.follow_config())
     start = v.sample()
-    leg_s = seconds / 2
-    t0 = time.monotonic()
+    o = offset(start.lat_deg, start.lon_deg, cfg.follow_distance_m, 0.0)
+    origin = (o.lat_deg, o.lon_deg)
     errors: list[float] = []
-    next_feed = 0.0
     period = 1.0 / cfg.update_hz / scale
+    used = cfg if lead else replace(cfg, latency_s=0.0, max_lead_s=0.0)
+    t0: float | None = None
+    settle_until = time.monotonic() + 60.0 / scale
     while True:
         wall = time.monotonic()
-        t = (wall - t0) * scale
+        t = 0.0 if t0 is None else (wall - t0) * scale
         if t > seconds:
             break
-        if wall >= next_feed:
-            next_feed = wall + period
-            lat, lon, vn, ve = target_at(t, speed_m_s, leg_s)
-            fix = rules.Fix(lat, lon, received_s=wall, vel_n_m_s=vn, vel_e_m_s=ve)
-            feed = rules.feed(fix, wall, cfg if lead else replace(
-                cfg, latency_s=0.0, max_lead_s=0.0), HOME.alt_amsl_m)
-            await follow.follow_target(feed)
+        lat, lon, vn, ve = target_at(t, speed_m_s, seconds / 2, origin, corner)
+        fix = rules.Fix(lat, lon, received_s=wall, vel_n_m_s=vn, vel_e_m_s=ve)
+        await follow.follow_target(rules.feed(fix, wall, used, HOME.alt_amsl_m))
         smp = v.sample()
-        if t >= SETTLE_S and smp.has_position:
-            lat, lon, vn, ve = target_at(t, speed_m_s, leg_s)
-            back = cfg.follow_distance_m / max(1e-6, math.hypot(vn, ve))
-            want = offset(lat, lon, -vn * back, -ve * back)
-            errors.append(distance_m(smp.lat_deg, smp.lon_deg, want.lat_deg, want.lon_deg))
-        await asyncio.sleep(0.1 / scale)
+        # Behind the target: along its velocity, or south of it while it stands.
+        un, ue = (vn / speed_m_s, ve / speed_m_s) if (vn or ve) else (1.0, 0.0)
+        want = offset(lat, lon, -un * cfg.follow_distance_m, -ue * cfg.follow_distance_m)
+        err = distance_m(smp.lat_deg, smp.lon_deg, want.lat_deg, want.lon_deg)
+        if t0 is None:
+            settled = err < 2.0 and abs(smp.alt_rel_m - cfg.follow_height_m) < 1.5
+            if settled or wall > settle_until:
+                t0 = wall
+        else:
+            errors.append(err)
+            if verbose and int(t * 2) % 20 == 0:
+                print(f"    t {t:5.1f} s: speed {smp.ground_speed_m_s:4.1f} m/s, "
+                      f"error {err:5.1f} m, "
+                      f"{smp.flight_mode}", flush=True)
+        await asyncio.sleep(max(0.0, period - (time.monotonic() - wall)))
     smp = v.sample()
-    lat, lon, _, _ = target_at(seconds, speed_m_s, leg_s)
+    lat, lon, _, _ = target_at(seconds, speed_m_s, seconds / 2, origin, corner)
     moved = distance_m(start.lat_deg, start.lon_deg, smp.lat_deg, smp.lon_deg)
     behind = distance_m(smp.lat_deg, smp.lon_deg, lat, lon)
     print(f"  end: mode {smp.flight_mode}, drone {moved:.0f} m from its start, "
@@ -130,7 +148,8 @@ async def run_one(
 
 
 async def measure(kind: str, speeds: list[float], seconds: float, scale: float,
-                  plain: bool) -> list[Result]:
+                  plain: bool, corner: bool = False,
+                  params: dict[str, float] | None = None, verbose: bool = False) -> list[Result]:
     cfg = rules.TrackConfig(time_scale=scale)
     if plain:
         cfg = replace(cfg, responsiveness=0.1, max_vel_m_s=8.0)
@@ -139,12 +158,17 @@ async def measure(kind: str, speeds: list[float], seconds: float, scale: float,
         await until(lambda: v.sample().armable and v.sample().has_position, 60.0, "armable")
         if not plain:
             await v.set_params(PRODUCT_PARAMS)
+        if params:
+            await v.set_params(params)
+            for name in params:
+                print(f"  {name} = {await v.get_param_float(name)}", flush=True)
         await v.arm()
         await v.takeoff(cfg.follow_height_m)
         await until(lambda: v.sample().alt_rel_m >= cfg.follow_height_m - 2.0, 60.0 / scale + 30,
                     "take-off")
         for s in speeds:
-            r = await run_one(v, s, seconds, scale, cfg, lead=not plain)
+            r = await run_one(v, s, seconds, scale, cfg, lead=not plain, corner=corner,
+                              verbose=verbose)
             out.append(r)
             print(f"{kind} {'plain' if plain else 'product'} {s:4.1f} m/s: |error| "
                   f"p50 {r.p50_m:5.1f} m, p95 {r.p95_m:5.1f} m ({r.samples} samples)", flush=True)
@@ -161,8 +185,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--scale", type=float, default=1.0,
                     help="simulation speed (the simulator's speedup, PX4_SIM_SPEED_FACTOR)")
     ap.add_argument("--plain", action="store_true", help="PX4's follow-me as it comes")
+    ap.add_argument("--corner", action="store_true", help="turn east half way (a street corner)")
+    ap.add_argument("--verbose", action="store_true", help="speed and error every 10 s")
+    ap.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
+                    help="a vehicle parameter to set before take-off (float)")
     args = ap.parse_args(argv)
-    asyncio.run(measure(args.vehicle, args.speeds, args.seconds, args.scale, args.plain))
+    params = {k: float(v) for k, v in (p.split("=", 1) for p in args.param)}
+    asyncio.run(measure(args.vehicle, args.speeds, args.seconds, args.scale, args.plain,
+                        args.corner, params, args.verbose))
     return 0
 
 

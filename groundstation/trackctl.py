@@ -28,7 +28,7 @@ import logging
 import math
 import time
 from collections import OrderedDict
-from collections.abc import Coroutine
+from collections.abc import Coroutine, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -255,6 +255,7 @@ class TrackControl:
                 raise Refused(c.Result.INVALID_STATE, f"{d.drone_id} has no camera tracker")
             assert d.x is not None and d.y is not None
             await self._vehicle("camera track_point", tracker.track_point(d.x, d.y, TRACK_RADIUS))
+        await self._speed_limits(d.drone_id, self.config.speed_params)
         await self._vehicle("follow target", follow.follow_start(self.config.follow_config()))
         s = self.host.sortie_of(d.drone_id)
         t = Tracking(
@@ -485,6 +486,24 @@ class TrackControl:
         except GroundStationError as exc:
             log.info("%s: camera track stop: %s", t.drone_id, exc)
 
+    async def _speed_limits(self, drone_id: str, params: Mapping[str, float]) -> None:
+        """The vehicle's speed limits for tracking, or back to the sortie's (best effort: a
+        vehicle that refuses keeps its limits, and says so in the log)."""
+        v = self.host.link(drone_id)
+        if v is None or not params:
+            return
+        try:
+            await v.set_params(params)
+        except GroundStationError as exc:
+            log.warning("%s: speed limits %s not set: %s", drone_id, dict(params), exc)
+
+    def _sortie_speeds(self) -> dict[str, float]:
+        cruise = self.model.cruise_speed_m_s
+        return {
+            name: (cruise if name == "MPC_XY_CRUISE" else max(12.0, cruise))
+            for name in self.config.speed_params
+        }
+
     @staticmethod
     def _target(at: rules.OrbitAt) -> so.Target:
         return so.Target(at.lat_deg, at.lon_deg)
@@ -524,6 +543,9 @@ class TrackControl:
         t.run = rules.Run(c.TrackState.STOPPED, time.monotonic(), detail=reason)
         t.since_ms = c.now_ms()
         t.stopped_by, t.stop_reason = by, reason
+        self.host.spawn(
+            self._speed_limits(t.drone_id, self._sortie_speeds()), f"track-speeds:{t.drone_id}"
+        )
         s = self.host.sortie_of(t.drone_id)
         self.journal.event(
             "info",

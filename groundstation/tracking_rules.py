@@ -15,7 +15,8 @@ Times: ``now_s`` is the controller's monotonic clock (when a fix arrived, how lo
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, replace
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 
 from groundstation import contract as c
 from groundstation.dispatch import AirspaceCheck, FlightModel
@@ -63,6 +64,11 @@ class TrackConfig:
     """Tracking stops (and the drone returns) when the battery leaves less than the way home
     plus this."""
     time_scale: float = 1.0
+    speed_params: Mapping[str, float] = field(
+        default_factory=lambda: {"MPC_XY_VEL_MAX": 20.0, "MPC_XY_CRUISE": 20.0}
+    )
+    """Set on the vehicle while it tracks (PX4's horizontal speed limits: a drone limited to
+    a car's speed never closes the gap it starts with), restored when tracking ends."""
 
     def follow_config(self) -> FollowConfig:
         return FollowConfig(
