@@ -157,15 +157,22 @@ async def measure(kind: str, speeds: list[float], seconds: float, scale: float,
     async with vehicle(kind, scale) as v:
         await until(lambda: v.sample().armable and v.sample().has_position, 60.0, "armable")
         if not plain:
-            await v.set_params(PRODUCT_PARAMS)
+            await v.set_params(PRODUCT_PARAMS)  # at launch
+            await v.set_params(cfg.speed_params)  # while tracking
         if params:
             await v.set_params(params)
             for name in params:
                 print(f"  {name} = {await v.get_param_float(name)}", flush=True)
         await v.arm()
         await v.takeoff(cfg.follow_height_m)
-        await until(lambda: v.sample().alt_rel_m >= cfg.follow_height_m - 2.0, 60.0 / scale + 30,
-                    "take-off")
+        try:
+            # Follow Target climbs to its height by itself (PX4 climbs before moving sideways).
+            await until(lambda: v.sample().in_air and v.sample().alt_rel_m >= 2.0, 120.0,
+                        "take-off")
+        except TimeoutError:
+            smp = v.sample()
+            raise TimeoutError(f"take-off: {smp.flight_mode}, armed {smp.armed}, "
+                               f"{smp.alt_rel_m:.1f} m") from None
         for s in speeds:
             r = await run_one(v, s, seconds, scale, cfg, lead=not plain, corner=corner,
                               verbose=verbose)

@@ -498,11 +498,11 @@ class TrackControl:
             log.warning("%s: speed limits %s not set: %s", drone_id, dict(params), exc)
 
     def _sortie_speeds(self) -> dict[str, float]:
+        """The limits the sortie flies with (as ``commands._configure`` sets them at launch)."""
         cruise = self.model.cruise_speed_m_s
-        return {
-            name: (cruise if name == "MPC_XY_CRUISE" else max(12.0, cruise))
-            for name in self.config.speed_params
-        }
+        sortie = {"MPC_XY_CRUISE": cruise, "MPC_XY_VEL_MAX": max(12.0, cruise)}
+        restore = {**sortie, **self.config.restore_params}
+        return {name: restore[name] for name in self.config.speed_params if name in restore}
 
     @staticmethod
     def _target(at: rules.OrbitAt) -> so.Target:
