@@ -15,6 +15,7 @@ from typing import Any
 
 from pymavlink.dialects.v20 import common as mav
 
+from sitl.follow import FollowTarget, velocity_command
 from sitl.mission import MissionItem
 from sitl.params import Params
 from sitl.physics import GRAVITY_M_S2, Limits, Setpoint, max_speed_from_distance, wrap_pi
@@ -47,6 +48,12 @@ ORBIT_ACCEPT_M = 2.0  # FlightTaskOrbit::_horizontal_acceptance_radius
 # the lag (PositionSmoothing), and the SIH quadrotor tops out near 9.6 m/s (drag at 45 deg tilt).
 TRACKING_LOSS_M_S = 0.4
 SIH_TOP_SPEED_M_S = 9.6
+# Follow Target has no trajectory smoothing: its setpoints go straight to PX4's PI velocity loop
+# (MPC_XY_VEL_P_ACC 1.8), which pushes harder than a position move's MPC_ACC_HOR; the thrust's
+# horizontal acceleration is fitted to PX4 SIH with bench/bench_follow.py (its 12 m/s chase).
+FOLLOW_ACC_M_S2 = 4.0
+FOLLOW_JERK_M_S3 = 20.0
+FOLLOW_VEL_GAIN_1_S = 1.8
 
 
 class MissionState:
@@ -153,6 +160,7 @@ class Navigator:
         self.mission = MissionRun()
         self.events: list[Any] = []  # messages to send (MISSION_ITEM_REACHED, MISSION_CURRENT)
         self.takeoff_target: Target | None = None
+        self.follow: FollowTarget | None = None  # while in Follow Target
         self._reposition_yaw: float | None = None
         self._rtl_return_down = 0.0
         self.ramp = TakeoffRamp()
@@ -277,6 +285,11 @@ class Navigator:
             m.target = None
             m.climb_check = True
             self.events.append(self.mission_current())
+        if mode is FlightMode.FOLLOW_TARGET:
+            self.follow = FollowTarget(self.home_down_rel(0.0), self.s.body.yaw_rad)
+            self.s.body.vi_n_m_s2 = self.s.body.vi_e_m_s2 = 0.0
+        else:
+            self.follow = None
         if mode is not FlightMode.MISSION and self.mission.state == MissionState.ACTIVE:
             self.mission.state = MissionState.PAUSED
         if mode is not FlightMode.MISSION:
@@ -314,6 +327,8 @@ class Navigator:
             sp.limits = self.limits(s.params.get("MPC_XY_VEL_MAX"), auto=False)
         elif mode is FlightMode.MISSION:
             sp = self._mission_sp()
+        elif mode is FlightMode.FOLLOW_TARGET and self.follow is not None:
+            sp = self._follow_sp()
         else:
             t = self.hold_target or self.here()
             yaw = self._reposition_yaw
@@ -483,6 +498,20 @@ class Navigator:
         if self.rtl_phase == "idle":
             return self._sp(self.here(), None)
         return self._land_sp(dest)
+
+    # ---- follow target -------------------------------------------------------------------
+
+    def _follow_sp(self) -> Setpoint:
+        """PX4's Follow Target (sitl/follow.py) through its position controller."""
+        assert self.follow is not None
+        b, p = self.s.body, self.s.params
+        here = (b.north_m, b.east_m, b.down_m)
+        fsp = self.follow.step(self._dt_s, self.s.sim_time_s, here, p)
+        lim = self.limits(p.get("MPC_XY_VEL_MAX"), auto=False)
+        lim.xy_speed_m_s = min(lim.xy_speed_m_s, SIH_TOP_SPEED_M_S)
+        lim.acc_xy_m_s2, lim.jerk_m_s3 = FOLLOW_ACC_M_S2, FOLLOW_JERK_M_S3
+        return Setpoint(yaw_rad=fsp.yaw_rad, velocity=velocity_command(fsp, here, p), limits=lim,
+                        xy_vel_gain_1_s=FOLLOW_VEL_GAIN_1_S)
 
     # ---- orbit ---------------------------------------------------------------------------
 

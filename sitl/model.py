@@ -20,6 +20,7 @@ from pymavlink.dialects.v20 import common as mav
 
 from sitl import commands, telemetry
 from sitl.flight import Navigator, Target
+from sitl.follow import TargetFix
 from sitl.geofence import Geofence
 from sitl.mission import MissionStore, MissionType
 from sitl.params import Params
@@ -146,6 +147,9 @@ class SimVehicle:
             return []
         if mid == mav.MAVLINK_MSG_ID_SET_POSITION_TARGET_GLOBAL_INT:
             commands.offboard_global(self, msg, now_s)
+            return []
+        if mid == mav.MAVLINK_MSG_ID_FOLLOW_TARGET:
+            self._follow_target(msg)
             return []
         if mid == mav.MAVLINK_MSG_ID_PING and msg.target_system == 0:
             return [mav.MAVLink_ping_message(
@@ -277,6 +281,8 @@ class SimVehicle:
             return "Preflight Fail: low battery"
         if Fault.MOTOR in s.faults or s.crashed:
             return "Preflight Fail: motor failure"
+        if s.mode is FlightMode.FOLLOW_TARGET:  # a mode that prevents arming (PX4 SIH's words)
+            return "Arming denied: Resolve system health failures first"
         # PX4 (main 2025-08) arms outside an uploaded inclusion fence: no fence check here.
         return None
 
@@ -300,6 +306,7 @@ class SimVehicle:
                 FlightMode.ORBIT,
                 FlightMode.POSCTL,
                 FlightMode.LAND,
+                FlightMode.FOLLOW_TARGET,
             )
             and not self.gps_ok
         ):
@@ -358,6 +365,17 @@ class SimVehicle:
         self._outbox.extend(msgs)
 
     # ---- internals ---------------------------------------------------------------------------
+
+    def _follow_target(self, msg: Any) -> None:
+        """FOLLOW_TARGET: PX4 reads lat, lon, alt and vel only, stamped on arrival; only the
+        Follow Target mode's estimator listens."""
+        follow = self.nav.follow
+        if follow is None:
+            return
+        s = self.state
+        n, e, d = s.frame.to_ned(msg.lat * 1e-7, msg.lon * 1e-7, msg.alt)
+        vel = (float(msg.vel[0]), float(msg.vel[1]), float(msg.vel[2]))
+        follow.on_target(TargetFix(s.sim_time_s, (n, e, d), vel))
 
     def _drain_events(self) -> list[Any]:
         ev = self.nav.events

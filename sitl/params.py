@@ -95,6 +95,15 @@ PX4_PARAMS: tuple[ParamSpec, ...] = (
     _f("COM_SPOOLUP_TIME", 1.0),
     _f("MPC_YAWRAUTO_ACC", 20.0),
     _f("MIS_YAW_ERR", 12.0),
+    # Follow Target (follow_target_params.c): height over home (min 8), distance, angle from the
+    # target's course (180 = behind), altitude mode (0 constant, 1 terrain, 2 the target's),
+    # orbit speed (max 20), estimator responsiveness (0.1..1, lower = more responsive).
+    _f("FLW_TGT_HT", 8.0),
+    _f("FLW_TGT_DST", 8.0),
+    _f("FLW_TGT_FA", 180.0),
+    _i("FLW_TGT_ALT_M", 0),
+    _f("FLW_TGT_MAX_VEL", 5.0),
+    _f("FLW_TGT_RS", 0.1),
 )
 
 _SPECS = {p.name: p for p in PX4_PARAMS}

@@ -19,6 +19,8 @@ import random
 from dataclasses import dataclass, field
 
 GRAVITY_M_S2 = 9.81
+VEL_I_ACC = 0.4  # MPC_XY_VEL_I_ACC
+DRAG_1_S = 0.2  # linear drag / mass of PX4 SIH's quadrotor (SIH_KDV 0.2, SIH_MASS 1)
 EARTH_RADIUS_M = 6_371_008.8
 
 
@@ -89,6 +91,9 @@ class Setpoint:
     velocity: tuple[float, float, float] | None = None
     limits: Limits = field(default_factory=Limits)
     xy_final_speed_m_s: float = 0.0  # speed allowed at the target (a mission corner), else stop
+    # A velocity setpoint tracked by a proportional velocity loop (1/s, PX4's MPC_XY_VEL_P_ACC)
+    # instead of the trajectory's jerk-limited profile (Follow Target has no trajectory).
+    xy_vel_gain_1_s: float | None = None
 
 
 @dataclass(slots=True)
@@ -180,6 +185,8 @@ class Body:
     an_m_s2: float = 0.0  # acceleration (jerk-limited, like PX4's trajectory)
     ae_m_s2: float = 0.0
     ad_m_s2: float = 0.0
+    vi_n_m_s2: float = 0.0  # the velocity loop's integrator (only in _track_xy_p)
+    vi_e_m_s2: float = 0.0
 
     @property
     def ground_speed_m_s(self) -> float:
@@ -223,7 +230,10 @@ class Body:
                 want_d = min(lim.down_speed_m_s, down, 1.5 * dd)
         want_d = max(-lim.up_speed_m_s, min(lim.down_speed_m_s, want_d))
         vn0, ve0 = self.vn_m_s, self.ve_m_s
-        self._track_xy(want_n, want_e, lim.acc_xy_m_s2, lim.jerk_m_s3, dt_s)
+        if sp.xy_vel_gain_1_s is not None:
+            self._track_xy_p(want_n, want_e, sp.xy_vel_gain_1_s, lim.acc_xy_m_s2, dt_s)
+        else:
+            self._track_xy(want_n, want_e, lim.acc_xy_m_s2, lim.jerk_m_s3, dt_s)
         an, ae = (self.vn_m_s - vn0) / dt_s, (self.ve_m_s - ve0) / dt_s
         acc_d = lim.acc_up_m_s2 if want_d < 0 or self.vd_m_s < 0 else lim.acc_down_m_s2
         self.vd_m_s, self.ad_m_s2 = _jerk_limited(
@@ -261,6 +271,27 @@ class Body:
             self.ve_m_s += dve
             self.an_m_s2, self.ae_m_s2 = an, ae
 
+    def _track_xy_p(
+        self, want_n: float, want_e: float, gain_1_s: float, acc_max: float, dt_s: float
+    ) -> None:
+        """The horizontal velocity follows (want_n, want_e) through PX4's PI velocity loop
+        (MPC_XY_VEL_P_ACC = gain, MPC_XY_VEL_I_ACC) against the airframe's linear drag,
+        the thrust's acceleration at most acc_max."""
+        en, ee = want_n - self.vn_m_s, want_e - self.ve_m_s
+        self.vi_n_m_s2 += VEL_I_ACC * en * dt_s
+        self.vi_e_m_s2 += VEL_I_ACC * ee * dt_s
+        tn, te = gain_1_s * en + self.vi_n_m_s2, gain_1_s * ee + self.vi_e_m_s2
+        t = math.hypot(tn, te)
+        if t > acc_max:
+            tn, te = tn * acc_max / t, te * acc_max / t
+            # anti-windup: the integrator does not grow while the thrust is saturated
+            self.vi_n_m_s2 -= VEL_I_ACC * en * dt_s
+            self.vi_e_m_s2 -= VEL_I_ACC * ee * dt_s
+        an, ae = tn - DRAG_1_S * self.vn_m_s, te - DRAG_1_S * self.ve_m_s
+        self.vn_m_s += an * dt_s
+        self.ve_m_s += ae * dt_s
+        self.an_m_s2, self.ae_m_s2 = an, ae
+
     def _integrate(self, dt_s: float) -> None:
         self.north_m += self.vn_m_s * dt_s
         self.east_m += self.ve_m_s * dt_s
@@ -271,6 +302,7 @@ class Body:
             self.ad_m_s2 = min(self.ad_m_s2, 0.0)
             self.vn_m_s = self.ve_m_s = 0.0
             self.an_m_s2 = self.ae_m_s2 = 0.0
+            self.vi_n_m_s2 = self.vi_e_m_s2 = 0.0
             self.on_ground = True
         elif self.down_m < -0.05:
             self.on_ground = False
