@@ -362,9 +362,10 @@ class MavsdkFollow:
         )
         await self._vehicle.call("follow_me set_config", lambda: fm.set_config(cfg))
         await self._vehicle.call("follow_me start", fm.start)
-        # Target positions are refused (NOT_ACTIVE) until a heartbeat shows the mode.
+        # Target positions are refused (NOT_ACTIVE) until the plugin has seen a heartbeat in
+        # the mode (its own view: the telemetry's flight mode may be a heartbeat ahead of it).
         deadline = time.monotonic() + FOLLOW_ENTER_S
-        while self._vehicle.sample().flight_mode != FlightMode.FOLLOW_ME:
+        while not await self._vehicle.call("follow_me is_active", fm.is_active):
             if time.monotonic() >= deadline:
                 mode = self._vehicle.sample().flight_mode
                 raise VehicleTimeout(

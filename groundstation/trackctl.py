@@ -58,6 +58,7 @@ MODE_GRACE_S = 4.0
 TRACK_RADIUS = 0.05
 """The camera tracker's search radius around a clicked point (fraction of the picture)."""
 PUBLISH_EVERY_S = 1.0
+VEHICLE_FAILSAFE_MODES = frozenset({FlightMode.RETURN_TO_LAUNCH, FlightMode.LAND})
 
 
 class TrackHost(Protocol):
@@ -115,6 +116,7 @@ class Tracking:
     ended: bool = False
     stopped_by: str | None = None
     stop_reason: str | None = None
+    seen_mode: FlightMode = FlightMode.UNKNOWN
 
 
 @dataclass(slots=True)
@@ -255,7 +257,10 @@ class TrackControl:
                 raise Refused(c.Result.INVALID_STATE, f"{d.drone_id} has no camera tracker")
             assert d.x is not None and d.y is not None
             await self._vehicle("camera track_point", tracker.track_point(d.x, d.y, TRACK_RADIUS))
-        await self._speed_limits(d.drone_id, self.config.speed_params)
+        # Not awaited: a vehicle slow to answer a parameter must not delay the following.
+        self.host.spawn(
+            self._speed_limits(d.drone_id, self.config.speed_params), f"track-speeds:{d.drone_id}"
+        )
         await self._vehicle("follow target", follow.follow_start(self.config.follow_config()))
         s = self.host.sortie_of(d.drone_id)
         t = Tracking(
@@ -291,9 +296,9 @@ class TrackControl:
             drone_id=d.drone_id,
             incident_id=incident,
         )
-        self.host.alert(
+        self.host.alert(  # for the consoles (the audit record is the event above)
             c.Severity.INFO,
-            "tracking_started",
+            "tracking",
             f"{d.drone_id}: {username} started tracking {what}",
             drone_id=d.drone_id,
             incident_id=incident,
@@ -330,7 +335,8 @@ class TrackControl:
     # --- the loop -----------------------------------------------------------------------------
 
     async def run(self) -> None:
-        period = 1.0 / self.config.update_hz
+        # update_hz of the vehicle's time (a simulation at 10x gets ten times as many).
+        period = 1.0 / (self.config.update_hz * max(1.0, self.config.time_scale))
         while True:
             started = time.monotonic()
             if self.host.active:
@@ -377,6 +383,20 @@ class TrackControl:
             self.host.apply(t.drone_id, so.TrackStop(reason, at, self.host.now_s()))
             return
         t.pilot = view.pilot  # a pilot who released the drone leaves the tracking running
+        mode = self.host.sample(t.drone_id).flight_mode
+        if mode != t.seen_mode:
+            log.info("%s: tracking, the vehicle is in %s", t.drone_id, mode)
+            t.seen_mode = mode
+        if mode in VEHICLE_FAILSAFE_MODES:
+            # The vehicle's own failsafe (geofence, data link, battery) took it: the sortie
+            # goes home with it rather than fight it.
+            reason = f"the vehicle's own failsafe took it ({mode}): tracking ended"
+            self.host.spawn(
+                self._finish(t, reason, self._stop_point(t, view), by="vehicle", go_home=True,
+                             command=False),
+                f"track-end:{t.drone_id}",
+            )
+            return
         taken = self._taken_over(t, now)
         if taken is not None:
             self.host.spawn(

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field, replace
 from groundstation import contract as c
 from groundstation.dispatch import AirspaceCheck, FlightModel
 from groundstation.vehicle import FollowConfig, FollowTarget
+from missions.airspace import DEFAULT_MARGIN_M
 from missions.geo import distance_m, offset, to_local_m
 
 MAX_ALT_REL_M = 120.0
@@ -54,6 +55,14 @@ class TrackConfig:
     """A position is never extrapolated further than this (a stale fix is not a prediction)."""
     lost_after_s: float = 5.0
     """No position for this long: the target is lost (the drone orbits its last known point)."""
+    zone_lookahead_s: float = 3.0
+    """The target's position this far ahead (along its velocity) is checked against the
+    airspace too: the drone stops short of a zone instead of braking inside it."""
+    zone_margin_m: float = DEFAULT_MARGIN_M + 10.0
+    """The target is held this far from a zone or the area's edge: the vehicle's own geofence
+    is each zone grown by the airspace margin (``missions.airspace.Airspace.geofence``), and a
+    drone following into it is taken home by its geofence failsafe (measured on the
+    simulator)."""
     edge_standoff_m: float = 30.0
     """At a zone's edge the drone orbits this far inside allowed airspace (plus the radius)."""
     orbit_radius_m: float = 40.0
@@ -341,14 +350,31 @@ def feed(fix: Fix, now_s: float, cfg: TrackConfig, ground_amsl_m: float) -> Foll
     )
 
 
+def near_edge(
+    p: tuple[float, float], airspace: AirspaceCheck, margin_m: float
+) -> object | None:
+    """The refusal of the first point ``margin_m`` around ``p`` (12 directions) that is not
+    allowed: ``p`` is within the margin of a zone or the area's edge. None when all are."""
+    for k in range(12):
+        a = k * math.pi / 6
+        q = offset(p[0], p[1], margin_m * math.cos(a), margin_m * math.sin(a))
+        refusal = airspace.check_point(q.lat_deg, q.lon_deg)
+        if refusal is not None:
+            return refusal
+    return None
+
+
 def edge_point(
     good: tuple[float, float],
     bad: tuple[float, float],
     airspace: AirspaceCheck,
     back_off_m: float,
+    radius_m: float = 0.0,
 ) -> tuple[float, float]:
-    """The point on the line from ``good`` (allowed) towards ``bad`` (not) where the allowed
-    airspace ends, moved ``back_off_m`` back towards ``good`` (never past it)."""
+    """Where to orbit when the target went from ``good`` (allowed) to ``bad`` (not): the point
+    where the allowed airspace ends on the line between them, moved back along the line (past
+    ``good`` if need be) by ``back_off_m``, and further, 20 m at a time, until a circle of
+    ``radius_m`` around it is all allowed."""
     lo, hi = 0.0, 1.0
 
     def at(f: float) -> tuple[float, float]:
@@ -362,8 +388,21 @@ def edge_point(
         else:
             hi = mid
     length = distance_m(good[0], good[1], bad[0], bad[1])
-    f = max(0.0, lo - (back_off_m / length if length > 0 else 0.0))
-    return at(f)
+    if length < 0.01:
+        return good
+    back = back_off_m
+    for _ in range(20):
+        p = at(lo - back / length)
+        ring = [
+            offset(p[0], p[1], radius_m * math.cos(a), radius_m * math.sin(a))
+            for a in (k * math.pi / 4 for k in range(8))
+        ]
+        if airspace.check_point(p[0], p[1]) is None and all(
+            airspace.check_point(q.lat_deg, q.lon_deg) is None for q in ring
+        ):
+            return p
+        back += 20.0
+    return good
 
 
 @dataclass(frozen=True, slots=True)
@@ -413,12 +452,25 @@ def step(
         why = "the camera lost it" if camera_lost else f"no position for {age_s:.0f} s"
         return _lost(run, fix, view, now_s, why)
     lat, lon = predict(fix, now_s, cfg)
-    refusal = airspace.check_point(lat, lon) if airspace is not None else None
-    if refusal is None and airspace is not None and view.has_position:
-        refusal = airspace.check_route(view.lat_deg, view.lon_deg, lat, lon)
+    ahead = (lat, lon)
+    if fix.has_velocity:
+        assert fix.vel_n_m_s is not None and fix.vel_e_m_s is not None
+        k = cfg.zone_lookahead_s
+        p = offset(lat, lon, fix.vel_n_m_s * k, fix.vel_e_m_s * k)
+        ahead = (p.lat_deg, p.lon_deg)
+    refusal = None
+    if airspace is not None:
+        refusal = (
+            airspace.check_point(lat, lon)
+            or airspace.check_point(*ahead)
+            or near_edge((lat, lon), airspace, cfg.zone_margin_m)
+            or near_edge(ahead, airspace, cfg.zone_margin_m)
+        )
+        if refusal is None and view.has_position:
+            refusal = airspace.check_route(view.lat_deg, view.lon_deg, lat, lon)
     if refusal is not None:
         assert airspace is not None
-        return _held(run, (lat, lon), view, now_s, cfg, airspace, _reason(refusal))
+        return _held(run, ahead, view, now_s, cfg, airspace, _reason(refusal))
     commands: list[Command] = []
     if run.state in (c.TrackState.HELD, c.TrackState.LOST):
         was = "out of the zone" if run.state == c.TrackState.HELD else "found again"
@@ -466,7 +518,13 @@ def _held(
     if run.state == c.TrackState.HELD:
         return replace(run, detail=why), []
     good = run.last_good or (view.lat_deg, view.lon_deg)
-    lat, lon = edge_point(good, target, airspace, cfg.edge_standoff_m + cfg.orbit_radius_m)
+    lat, lon = edge_point(
+        good,
+        target,
+        airspace,
+        cfg.edge_standoff_m + cfg.orbit_radius_m,
+        cfg.orbit_radius_m + cfg.zone_margin_m,
+    )
     at = OrbitAt(lat, lon)
     return replace(run, state=c.TrackState.HELD, since_s=now_s, detail=why, hold=at), [
         at,

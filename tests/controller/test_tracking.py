@@ -12,14 +12,17 @@ import contextlib
 import os
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import pytest
 
 from groundstation import contract as c
+from groundstation.broker import Mosquitto
 from groundstation.bus import Bus
 from groundstation.report import build_report, open_read_only, render_text
+from missions.airspace import Airspace
 from missions.geo import LatLon, distance_m, offset, to_local_m
-from tests.controller.conftest import NO_FLY, SPEEDUP, Stack, until
+from tests.controller.conftest import NO_FLY, SPEEDUP, Stack, small_sites, stack_on, until
 
 pytestmark = pytest.mark.integration
 
@@ -76,6 +79,16 @@ async def car_on(stack: Stack) -> AsyncIterator[Car]:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+
+
+@pytest.fixture
+async def stack(mosquitto: Mosquitto, tmp_path: Path) -> AsyncIterator[Stack]:
+    """The controller conftest's stack with time on scene to spare (tracking stops its clock;
+    the refusals come first)."""
+    airspace = Airspace.load_default().with_zones([NO_FLY])
+    async with stack_on(mosquitto.config, small_sites(), tmp_path / "journal.sqlite",
+                        on_scene_s=600.0, airspace=airspace) as s:
+        yield s
 
 
 def drone_at(stack: Stack) -> tuple[float, float]:
@@ -156,7 +169,8 @@ async def test_following_a_unit_lost_found_held_at_a_zone_and_stopped(stack: Sta
             await until(lambda: state(stack) == c.TrackState.FOLLOWING, 5.0, "following again")
             car.drive_to(*ZONE, speed_m_s=8.0)
             inside = 0
-            air = stack.run.controller.airspace
+            ctl = stack.run.controller
+            air = ctl.airspace
             assert air is not None
 
             def held() -> bool:
@@ -169,18 +183,28 @@ async def test_following_a_unit_lost_found_held_at_a_zone_and_stopped(stack: Sta
             assert "Soho" in tracking(stack).detail
             await until(lambda: any(a.code == "tracking_held" for a in pilot.alerts), 3.0,
                         "the held alert")
-            for _ in range(40):  # 4 s wall: orbiting outside the zone, near its edge
+            hold = stack.run.controller.tracking.runs[DRONE].run.hold
+            assert hold is not None
+            # The orbit's centre: outside the zone by the stand-off and the orbit's radius.
+            assert distance_m(hold.lat_deg, hold.lon_deg, *ZONE) > 150.0 + 30.0 + 40.0 - 5.0
+
+            def orbiting() -> bool:
+                held()
+                return distance_m(*drone_at(stack), hold.lat_deg, hold.lon_deg) < 40.0 + 25.0
+
+            await until(orbiting, 20.0, "the drone orbiting at the edge")
+            radii = []
+            for _ in range(40):  # 4 s wall, 40 s of orbiting: outside the zone, at its edge
                 await asyncio.sleep(0.1)
                 assert air.check_point(*drone_at(stack)) is None
-            to_centre = distance_m(*drone_at(stack), *ZONE)
-            assert 150.0 < to_centre < 150.0 + 30.0 + 40.0 + 60.0, to_centre
+                radii.append(round(distance_m(*drone_at(stack), hold.lat_deg, hold.lon_deg)))
+            assert max(radii) < 40.0 + 25.0, (radii, ctl.sample(DRONE).flight_mode)
             assert inside == 0
             assert NO_FLY.name in tracking(stack).detail
 
             # Stopped by the pilot: back to orbiting on scene, the sortie no longer tracking.
             r = await pilot.call("drone_track_stop", {"drone_id": DRONE, "reason": "lost sight"})
             assert r.data.result == 0, r.data.output
-            ctl = stack.run.controller
             await until(lambda: not ctl.drones[DRONE].sortie.tracking, 3.0, "sortie not tracking")
             assert ctl.drones[DRONE].sortie.phase == c.Phase.ON_SCENE
             r = await pilot.call("drone_track_stop", {"drone_id": DRONE})

@@ -187,10 +187,13 @@ async def test_a_unit_is_followed_with_its_velocity_and_the_stop_is_audited() ->
     out = await ctl.start("alice", UNIT)
     assert out["state"] == "acquiring" and 60 < out["distance_m"] < 80
     assert host.sortie.tracking
-    # Speed limits first, then the mode, with PX4's limits.
-    assert v.names()[:2] == ["set_params", "follow_start"]
-    config = v.calls[1][1]
+    # The mode, with PX4's limits; the speed limits raised alongside (not waited for).
+    assert v.names()[0] == "follow_start"
+    config = v.calls[0][1]
     assert config.max_vel_m_s == 20.0 and config.height_m == 20.0
+    await settle(host)
+    assert ("set_params", {"MPC_XY_VEL_MAX": 20.0, "MPC_XY_CRUISE": 20.0,
+                           "MPC_TILTMAX_AIR": 60.0}) in v.calls
     ctl._update(ctl.runs["d1"], asyncio.get_running_loop().time())
     await settle(host)
     feed = next(x for n, x in v.calls if n == "follow_target")

@@ -166,33 +166,37 @@ def test_following_feeds_the_target_and_reports_it() -> None:
     assert cmds[0].vel_e_m_s == 4.0
 
 
-def test_a_target_entering_a_zone_holds_the_drone_at_its_edge() -> None:
-    # The target drives north into the zone (its edge 450 m north of the dock).
-    run, _ = r.step(run_at(0.0), fix_at(300, 0, 9.9, 12.0, 0.0), view(), 10.0, CFG, MODEL,
+def test_a_target_nearing_a_zone_holds_the_drone_short_of_it() -> None:
+    # The target drives north towards the zone (its edge 450 m north of the dock). The drone is
+    # held once the target comes within the vehicle geofence's margin of it (the zone grown by
+    # the airspace margin is what the vehicle itself refuses).
+    run, _ = r.step(run_at(0.0), fix_at(100, 0, 9.9, 12.0, 0.0), view(), 10.0, CFG, MODEL,
                     AIRSPACE)
     assert run.state == c.TrackState.FOLLOWING
-    run, cmds = r.step(run, fix_at(520, 0, 19.9, 12.0, 0.0), view(), 20.0, CFG, MODEL, AIRSPACE)
+    run, cmds = r.step(run, fix_at(250, 0, 19.9, 12.0, 0.0), view(), 20.0, CFG, MODEL, AIRSPACE)
     assert run.state == c.TrackState.HELD
     assert "Test zone" in run.detail
     orbit = next(x for x in cmds if isinstance(x, r.OrbitAt))
     assert any(isinstance(x, r.Notice) and x.code == "tracking_held" for x in cmds)
-    # The orbit is outside the zone by its radius and the stand-off, near the edge.
+    # The orbit, its radius and the margin all stay out of the zone.
     to_centre = distance_m(orbit.lat_deg, orbit.lon_deg, ZONE_CENTRE[0], ZONE_CENTRE[1])
-    assert 150 + CFG.orbit_radius_m + CFG.edge_standoff_m - 5 <= to_centre <= 150 + 100
-    assert AIRSPACE.check_point(orbit.lat_deg, orbit.lon_deg) is None
-    # Held: no new command while the target stays in the zone.
+    assert to_centre >= 150 + CFG.orbit_radius_m + CFG.zone_margin_m - 5, to_centre
+    assert to_centre <= 150 + CFG.orbit_radius_m + CFG.zone_margin_m + 120, to_centre
+    assert r.near_edge((orbit.lat_deg, orbit.lon_deg), AIRSPACE, CFG.zone_margin_m) is None
+    # Held: no new command while the target stays in or near the zone.
     run, cmds = r.step(run, fix_at(600, 0, 20.9, 1.0, 0.0), view(), 21.0, CFG, MODEL, AIRSPACE)
     assert run.state == c.TrackState.HELD and cmds == []
-    # Out again: following once more, and said so.
+    # Away again: following once more, and said so.
     drone = view(lat_deg=orbit.lat_deg, lon_deg=orbit.lon_deg)
-    run, cmds = r.step(run, fix_at(350, 60, 30.9, 0.0, 0.0), drone, 31.0, CFG, MODEL, AIRSPACE)
+    run, cmds = r.step(run, fix_at(80, 60, 30.9, -3.0, 0.0), drone, 31.0, CFG, MODEL, AIRSPACE)
     assert run.state == c.TrackState.FOLLOWING
     assert any(isinstance(x, r.Notice) and x.code == "tracking_resumed" for x in cmds)
     assert isinstance(cmds[-1], FollowTarget)
 
 
 def test_a_target_leaving_the_area_holds_the_drone_inside() -> None:
-    run, _ = r.step(run_at(0.0), fix_at(0, 1000, 9.9), view(), 10.0, CFG, MODEL, AIRSPACE)
+    run, _ = r.step(run_at(0.0), fix_at(0, 600, 9.9), view(), 10.0, CFG, MODEL, AIRSPACE)
+    assert run.state == c.TrackState.FOLLOWING
     out = r.Fix(51.51, -0.0995, received_s=19.9)
     run, cmds = r.step(run, out, view(), 20.0, CFG, MODEL, AIRSPACE)
     assert run.state == c.TrackState.HELD and "outside the test area" in run.detail
