@@ -5,6 +5,7 @@ it publishes and journals. No sockets; the real sortie machine and rules."""
 from __future__ import annotations
 
 import asyncio
+import json
 import math
 import time
 from collections.abc import Coroutine
@@ -12,6 +13,8 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from groundstation import contract as c
 from groundstation import sortie as so
@@ -267,3 +270,27 @@ async def test_video_tracking_locks_the_camera_and_reports_its_box() -> None:
     await settle(host)
     assert ctl.runs["d1"].run.state == c.TrackState.LOST
     assert "orbit" in v.names() and any(code == "tracking_lost" for code, _ in host.alerts)
+
+
+@settings(max_examples=150, deadline=None, derandomize=True, database=None)
+@given(
+    payload=st.one_of(
+        st.binary(max_size=200),
+        st.builds(
+            lambda d: json.dumps(d).encode(),
+            st.dictionaries(
+                st.sampled_from(["id", "ts_ms", "lat_deg", "lon_deg", "vel_n_m_s", "x"]),
+                st.one_of(st.floats(allow_nan=True), st.text(max_size=8), st.integers()),
+            ),
+        ),
+    ),
+    ident=st.sampled_from(["car-7", "bad/id", ""]),
+)
+def test_bad_positions_are_ignored_never_raised(payload: bytes, ident: str) -> None:
+    """Fuzzed AVL and CAD positions: ``handle`` never raises, and keeps only sound fixes."""
+    ctl, *_ = make()
+    for topic in (c.unit_position(ident), c.target_position(ident)):
+        assert ctl.handle(topic, payload) is (c.parse_topic(topic) is not None)
+    for known in ctl.targets.fixes.values():
+        f = known.last
+        assert -90 <= f.lat_deg <= 90 and -180 <= f.lon_deg <= 180
