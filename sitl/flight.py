@@ -51,7 +51,7 @@ SIH_TOP_SPEED_M_S = 9.6
 # Follow Target has no trajectory smoothing: its setpoints go straight to PX4's PI velocity loop
 # (MPC_XY_VEL_P_ACC 1.8), which pushes harder than a position move's MPC_ACC_HOR; the thrust's
 # horizontal acceleration is fitted to PX4 SIH with bench/bench_follow.py (its 12 m/s chase).
-FOLLOW_ACC_M_S2 = 4.0
+FOLLOW_ACC_M_S2 = 4.4
 FOLLOW_JERK_M_S3 = 20.0
 FOLLOW_VEL_GAIN_1_S = 1.8
 
@@ -508,7 +508,6 @@ class Navigator:
         here = (b.north_m, b.east_m, b.down_m)
         fsp = self.follow.step(self._dt_s, self.s.sim_time_s, here, p)
         lim = self.limits(p.get("MPC_XY_VEL_MAX"), auto=False)
-        lim.xy_speed_m_s = min(lim.xy_speed_m_s, SIH_TOP_SPEED_M_S)
         lim.acc_xy_m_s2, lim.jerk_m_s3 = FOLLOW_ACC_M_S2, FOLLOW_JERK_M_S3
         return Setpoint(yaw_rad=fsp.yaw_rad, velocity=velocity_command(fsp, here, p), limits=lim,
                         xy_vel_gain_1_s=FOLLOW_VEL_GAIN_1_S)

@@ -73,8 +73,8 @@ class TargetEstimator:
         self.vel: Vec3 = (math.nan,) * 3
         self.acc: Vec3 = (math.nan,) * 3
         self.last_msg_s: float | None = None
-        self._last_pos_fusion_s = 0.0
-        self._last_vel_fusion_s = 0.0
+        self._last_pos_fusion_s = -math.inf  # never
+        self._last_vel_fusion_s = -math.inf
         self._pos_old: Vec3 = (math.nan,) * 3
         self._vel_old: Vec3 = (math.nan,) * 3
 

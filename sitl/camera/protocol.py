@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from pymavlink.dialects.v20 import common as mav
 
+from sitl.camera.actors import Crowd
 from sitl.camera.gimbal import (
     PITCH_MAX_DEG,
     PITCH_MIN_DEG,
@@ -33,8 +34,9 @@ from sitl.camera.gimbal import (
     quaternion_to_euler,
     wrap180,
 )
-from sitl.camera.lens import Lens
+from sitl.camera.lens import CameraPose, Lens
 from sitl.camera.render import View
+from sitl.camera.tracker import Selection, Tracker, TrackingMode, TrackingStatus, visible
 
 if TYPE_CHECKING:
     from sitl.model import SimVehicle
@@ -54,7 +56,14 @@ CAMERA_FLAGS = (
     mav.CAMERA_CAP_FLAGS_CAPTURE_IMAGE
     | mav.CAMERA_CAP_FLAGS_HAS_VIDEO_STREAM
     | mav.CAMERA_CAP_FLAGS_CAN_CAPTURE_IMAGE_IN_VIDEO_MODE
+    | mav.CAMERA_CAP_FLAGS_HAS_TRACKING_POINT
+    | mav.CAMERA_CAP_FLAGS_HAS_TRACKING_RECTANGLE
+    | mav.CAMERA_CAP_FLAGS_HAS_TRACKING_GEO_STATUS
 )
+TRACKING_MESSAGES = (mav.MAVLINK_MSG_ID_CAMERA_TRACKING_IMAGE_STATUS,
+                     mav.MAVLINK_MSG_ID_CAMERA_TRACKING_GEO_STATUS)
+TRACKING_HZ = 5.0  # both tracking statuses while tracking, unless SET_MESSAGE_INTERVAL says else
+TRACKER_PERIOD_S = 0.1  # the tracker looks at the picture this often (simulated seconds)
 MANAGER_CAPS = (
     mav.GIMBAL_MANAGER_CAP_FLAGS_HAS_NEUTRAL
     | mav.GIMBAL_MANAGER_CAP_FLAGS_HAS_PITCH_AXIS
@@ -179,6 +188,12 @@ class CameraPayload:
         self._was_running = False
         self._wall = wall_clock
         self.errors: list[str] = []  # why commands were refused (tests read it)
+        self.crowd = Crowd(config.seed)  # the renderer's (same seed): what the tracker sees
+        self.tracker = Tracker(config.lens)
+        self._tracker_due_s = 0.0
+        self._tracking_interval_s: dict[int, float] = dict.fromkeys(
+            TRACKING_MESSAGES, 1.0 / TRACKING_HZ)
+        self._tracking_next: dict[int, float] = {}
 
     # ---- what the vehicle looks at ----------------------------------------------------------
 
@@ -255,6 +270,15 @@ class CameraPayload:
         return None
 
     def step(self, dt_s: float) -> None:
+        now = self.vehicle.state.sim_time_s
+        if self.tracker.key is not None and now >= self._tracker_due_s:
+            self._tracker_due_s = now + TRACKER_PERIOD_S
+            if self.tracker.update(self.seen(), now):
+                self._outbox.extend(self._tracking_statuses())
+                self._outbox.append(_camera_text(self.tracker.why_idle))
+            target = self.tracker.predicted_ned(now)
+            if target is not None:
+                self.gimbal.look_at(target)  # the tracking gimbal keeps it in the middle
         self.gimbal.step(dt_s, self.vehicle_ned(), self.heading_deg())
 
     def due_messages(self, now_s: float) -> list[Any]:
@@ -271,6 +295,12 @@ class CameraPayload:
             out.append(self.device_attitude_status())
         if self._due("manager", now_s):
             out.append(self.manager_status())
+        if self.tracker.key is not None:
+            for mid, interval in self._tracking_interval_s.items():
+                t = self._tracking_next.get(mid)
+                if interval > 0 and (t is None or now_s >= t):
+                    self._tracking_next[mid] = now_s + interval
+                    out.append(self._tracking_status(mid))
         if self.stream_running != self._was_running:
             self._was_running = self.stream_running
             out.extend([self.video_stream_information(), self.video_stream_status()])
@@ -334,6 +364,18 @@ class CameraPayload:
         elif cmd == mav.MAV_CMD_RESET_CAMERA_SETTINGS:
             self.camera_mode = mav.CAMERA_MODE_VIDEO
             result = ACCEPTED
+        elif cmd in (mav.MAV_CMD_CAMERA_TRACK_POINT, mav.MAV_CMD_CAMERA_TRACK_RECTANGLE):
+            result = self._track(cmd, p, out)
+        elif cmd == mav.MAV_CMD_CAMERA_STOP_TRACKING:
+            self.tracker.stop("stopped by command")
+            result = ACCEPTED
+            out.extend(self._tracking_statuses())
+        elif cmd == mav.MAV_CMD_SET_MESSAGE_INTERVAL and _int(p[0], -1) in TRACKING_MESSAGES:
+            mid, us = _int(p[0], -1), p[1]
+            self._tracking_interval_s[mid] = (1.0 / TRACKING_HZ if us == 0 or not math.isfinite(us)
+                                              else -1.0 if us < 0 else max(us * 1e-6, 0.02))
+            self._tracking_next.pop(mid, None)
+            result = ACCEPTED
         else:
             result = self._refuse(UNSUPPORTED, f"camera command {cmd} not supported")
         return [_ack(msg, result, CAMERA), *out]
@@ -362,6 +404,8 @@ class CameraPayload:
             if index not in self.images:
                 return self._refuse(DENIED, f"no image {param2}")
             out.append(self.images[index])
+        elif msg_id in TRACKING_MESSAGES:
+            out.append(self._tracking_status(msg_id))
         elif msg_id == mav.MAVLINK_MSG_ID_HEARTBEAT:
             out.append(_tag(mav.MAVLink_heartbeat_message(
                 mav.MAV_TYPE_CAMERA, mav.MAV_AUTOPILOT_INVALID, 0, 0, mav.MAV_STATE_ACTIVE, 3
@@ -484,6 +528,85 @@ class CameraPayload:
             float(self.image_count), 16_384.0 - self.image_count, 90.0, 40.0,
             mav.STORAGE_TYPE_MICROSD, b"sim", 0,
         ), CAMERA)
+
+    # ---- the tracker (camera tracking protocol) ---------------------------------------------
+
+    def camera_pose(self) -> CameraPose:
+        """The camera's pose in the vehicle's local frame (the true one, as the picture)."""
+        n, e, d = self.vehicle_ned()
+        return CameraPose(n, e, d, (self.heading_deg() + self.gimbal.yaw_deg) % 360.0,
+                          self.gimbal.pitch_deg)
+
+    def seen(self) -> list[Any]:
+        """The actors in the picture now (sitl.camera.tracker.Seen)."""
+        s = self.vehicle.state
+        ground_d = s.frame.alt0_m - s.home.alt_amsl_m
+        scenes = []
+        for k, (lat, lon) in enumerate(self.scenes()):
+            n0, e0, _ = s.frame.to_ned(lat, lon, s.home.alt_amsl_m)
+            scenes.append(((n0, e0, ground_d), self.crowd.at_scene(s.sim_time_s, k, lat, lon)))
+        return visible(self.config.lens, self.camera_pose(), scenes)
+
+    def _track(self, cmd: int, p: list[float], out: list[Any]) -> int:
+        if cmd == mav.MAV_CMD_CAMERA_TRACK_POINT:
+            sel = Selection(TrackingMode.POINT, p[0], p[1], p[2] if math.isfinite(p[2]) else 0.0)
+        else:
+            sel = Selection(TrackingMode.RECTANGLE, p[0], p[1], 0.0, p[2], p[3])
+        now = self.vehicle.state.sim_time_s
+        why = self.tracker.start(sel, self.seen(), now)
+        out.extend(self._tracking_statuses())
+        if why is not None:
+            out.append(_camera_text(why))
+            return self._refuse(DENIED, why)
+        self._tracker_due_s = now + TRACKER_PERIOD_S
+        self._tracking_next.clear()
+        target = self.tracker.predicted_ned(now)
+        if target is not None:
+            self.gimbal.look_at(target)
+        return ACCEPTED
+
+    def _tracking_statuses(self) -> list[Any]:
+        return [self._tracking_status(mid) for mid in TRACKING_MESSAGES]
+
+    def _tracking_status(self, mid: int) -> Any:
+        if mid == mav.MAVLINK_MSG_ID_CAMERA_TRACKING_IMAGE_STATUS:
+            return self.tracking_image_status()
+        return self.tracking_geo_status()
+
+    def tracking_image_status(self) -> Any:
+        """CAMERA_TRACKING_IMAGE_STATUS: where the target is in the picture (0..1), NaN when
+        not tracking or not in sight."""
+        tr, nan = self.tracker, math.nan
+        lens = self.config.lens
+        box = (nan, nan, nan, nan)
+        if tr.key is not None and tr.in_sight and tr.last is not None:
+            left, top, right, bottom = tr.last.box
+            w, h = lens.width_px, lens.height_px
+            box = (max(left, 0.0) / w, max(top, 0.0) / h, min(right, w) / w, min(bottom, h) / h)
+        cx, cy = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
+        radius = (box[2] - box[0]) / 2 if tr.mode is TrackingMode.POINT else nan
+        data = mav.CAMERA_TRACKING_TARGET_DATA_IN_STATUS if tr.key is not None else 0
+        return _tag(mav.MAVLink_camera_tracking_image_status_message(
+            int(tr.status), int(tr.mode), data, cx, cy, radius, *box, 0), CAMERA)
+
+    def tracking_geo_status(self) -> Any:
+        """CAMERA_TRACKING_GEO_STATUS: the target's position (its last sighting, predicted to
+        now), velocity, distance from the camera and heading."""
+        tr, nan = self.tracker, math.nan
+        s = self.vehicle.state
+        target = tr.predicted_ned(s.sim_time_s)
+        if target is None:
+            return _tag(mav.MAVLink_camera_tracking_geo_status_message(
+                int(TrackingStatus.IDLE), 0, 0, nan, nan, nan, nan, nan, nan, nan, nan, nan, nan,
+                0), CAMERA)
+        lat, lon, alt = s.frame.to_global(*target)
+        vn, ve, vd = tr.velocity_ned
+        n, e, d = self.vehicle_ned()
+        dist = math.dist((n, e, d), target)
+        hdg = math.atan2(ve, vn) if math.hypot(vn, ve) > 0.5 else nan
+        return _tag(mav.MAVLink_camera_tracking_geo_status_message(
+            int(tr.status), round(lat * 1e7), round(lon * 1e7), alt, 1.0, nan, vn, ve, vd, 0.5,
+            dist, hdg, nan, 0), CAMERA)
 
     # ---- the gimbal device (component 154) ---------------------------------------------------
 
@@ -678,6 +801,11 @@ class CameraPayload:
         period = 1.0 / RATES_HZ[name]
         self._next_due[name] = now_s + period if t is None or now_s - t > period else t + period
         return True
+
+
+def _camera_text(text: str) -> Any:
+    return _tag(mav.MAVLink_statustext_message(mav.MAV_SEVERITY_WARNING, _text(text, 50), 0, 0),
+                CAMERA)
 
 
 def _params(msg: Any) -> list[float]:

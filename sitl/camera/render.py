@@ -105,8 +105,9 @@ class Renderer:
             if math.hypot(n0 - pose.north_m, e0 - pose.east_m) > MARKER_RANGE_M:
                 continue
             _draw_marker(out, proj, n0, e0)
-            # Each scene its own crowd (time-shifted: not the same choreography twice).
-            _draw_actors(out, proj, n0, e0, self.crowd.at(view.sim_time_s + 1000.0 * k))
+            # Each scene its own crowd (time-shifted: not the same choreography twice) and
+            # getaways (sitl/camera/actors.py), as the camera's tracker sees them.
+            _draw_actors(out, proj, n0, e0, self.crowd.at_scene(view.sim_time_s, k, lat, lon))
         _draw_sky(out, lens, pose)
         return out
 
