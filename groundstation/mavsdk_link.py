@@ -321,7 +321,8 @@ class MavsdkVehicle:
         await self._call("upload_geofence", lambda: self._mission.upload_geofence(items))
 
 
-FOLLOW_ENTER_S = 3.0
+FOLLOW_ENTER_S = 5.0
+FOLLOW_DIRECT_AFTER_S = 1.0
 """How long Follow Target may take to show in the vehicle's heartbeat after MAVSDK's start()."""
 
 
@@ -339,6 +340,8 @@ class MavsdkFollow:
         self._vehicle = vehicle
         self._plugin: FollowMe | None = None
         self._making = asyncio.Lock()
+        self._direct: MavlinkDirect | None = None
+        self._direct_feed = False
 
     async def _open(self) -> FollowMe:
         if self._plugin is None:
@@ -364,16 +367,36 @@ class MavsdkFollow:
         await self._vehicle.call("follow_me start", fm.start)
         # Target positions are refused (NOT_ACTIVE) until the plugin has seen a heartbeat in
         # the mode (its own view: the telemetry's flight mode may be a heartbeat ahead of it).
+        # On a drone with a camera component the plugin was seen never to turn active (the
+        # camera's own heartbeats, in no flight mode, seem to reset it): once the autopilot
+        # has shown the mode for a while, positions go as FOLLOW_TARGET through MAVLink-direct.
         deadline = time.monotonic() + FOLLOW_ENTER_S
+        in_mode_since: float | None = None
+        self._direct_feed = False
         while not await self._vehicle.call("follow_me is_active", fm.is_active):
-            if time.monotonic() >= deadline:
+            now = time.monotonic()
+            if self._vehicle.sample().flight_mode == FlightMode.FOLLOW_ME:
+                in_mode_since = in_mode_since or now
+                if now - in_mode_since >= FOLLOW_DIRECT_AFTER_S:
+                    self._direct_feed = True
+                    log.info("%s: follow_me not active in Follow Target: FOLLOW_TARGET direct",
+                             self.drone_id)
+                    return
+            if now >= deadline:
                 mode = self._vehicle.sample().flight_mode
                 raise VehicleTimeout(
-                    self.drone_id, "follow_me start", f"still {mode} after {FOLLOW_ENTER_S:g} s"
+                    self.drone_id,
+                    "follow_me start",
+                    f"{mode} (in Follow Target since "
+                    f"{'never' if in_mode_since is None else f'{now - in_mode_since:.1f} s'})"
+                    f" after {FOLLOW_ENTER_S:g} s",
                 )
             await asyncio.sleep(0.05)
 
     async def follow_target(self, target: FollowTarget) -> None:
+        if self._direct_feed:
+            await self._follow_target_direct(target)
+            return
         fm = await self._open()
         loc = TargetLocation(
             latitude_deg=target.lat_deg,
@@ -386,6 +409,40 @@ class MavsdkFollow:
         await self._vehicle.call(
             "follow_me set_target_location", lambda: fm.set_target_location(loc)
         )
+
+    async def _follow_target_direct(self, target: FollowTarget) -> None:
+        """FOLLOW_TARGET as the plugin would send it: position, and velocity when known."""
+        if self._direct is None:
+            system = self._vehicle.system
+            self._direct = await self._vehicle.call(
+                "mavlink_direct", lambda: MavlinkDirect(system)
+            )
+        direct: Any = self._direct
+        vel = (target.vel_n_m_s, target.vel_e_m_s, target.vel_d_m_s)
+        has_vel = all(math.isfinite(v) for v in vel)
+        alt = target.alt_amsl_m if math.isfinite(target.alt_amsl_m) else 0.0
+        fields = {
+            "timestamp": int(time.monotonic() * 1000),
+            "est_capabilities": 1 | (2 if has_vel else 0),  # POS, VEL
+            "lat": round(target.lat_deg * 1e7),
+            "lon": round(target.lon_deg * 1e7),
+            "alt": alt,
+            "vel": list(vel) if has_vel else [0.0, 0.0, 0.0],
+            "acc": [0.0, 0.0, 0.0],
+            "attitude_q": [1.0, 0.0, 0.0, 0.0],
+            "rates": [0.0, 0.0, 0.0],
+            "position_cov": [0.0, 0.0, 0.0],
+            "custom_state": 0,
+        }
+        msg = MavlinkMessage(
+            message_name="FOLLOW_TARGET",
+            system_id=0,
+            component_id=0,
+            target_system_id=self._vehicle.system_id,
+            target_component_id=AUTOPILOT_COMPONENT,
+            fields_json=json.dumps(fields),
+        )
+        await self._vehicle.call("FOLLOW_TARGET", lambda: direct.send_message(msg))
 
     async def follow_stop(self) -> None:
         fm = await self._open()
