@@ -116,6 +116,17 @@ def _examples() -> dict[str, msgspec.Struct | str]:
             source="rtp://0.0.0.0:5600", width_px=1280, height_px=720, fps=25.0,
             bitrate_kbps=2500, hfov_deg=84.0, live=True, recording=True,
             camera="DFR SimCam 1", gimbal_pitch_deg=-35.0, gimbal_yaw_deg=0.0),
+        "droneTracking": c.TrackingStatus(
+            drone_id="uav-islington-1", ts_ms=ts, state=c.TrackState.FOLLOWING,
+            source=c.TrackSource.UNIT, target="car-mp-31", reason="pursuit of a stolen car",
+            started_by="alice", started_ms=ts - 60_000, since_ms=ts - 55_000,
+            target_lat_deg=51.53120, target_lon_deg=-0.11050, target_speed_m_s=11.8,
+            target_age_s=0.4, distance_m=14.2),
+        "unitPosition": c.TargetPosition(
+            id="car-mp-31", ts_ms=ts, lat_deg=51.53120, lon_deg=-0.11050, alt_amsl_m=38.0,
+            vel_n_m_s=-2.1, vel_e_m_s=11.6),
+        "targetPosition": c.TargetPosition(
+            id="suspect-0042", ts_ms=ts, lat_deg=51.52950, lon_deg=-0.12010),
         "dockOsd": c.DockOsd(
             dock_id="islington-1", ts_ms=ts, mode_code=c.DockMode.IDLE,
             cover_state=c.CoverState.CLOSED, drone_in_dock=True,
@@ -216,6 +227,8 @@ _PARAM_DOC = {
     "drone_id": "Drone id (A-Z a-z 0-9 _ . -, 1-64 characters).",
     "dock_id": "Dock id; in a secured deployment also the dock's MQTT login.",
     "incident_id": "Incident id.",
+    "unit_id": "Ground unit id (its AVL identity), as CAD knows it.",
+    "target_id": "Id of a moving point CAD wants followed.",
     "username": "The MQTT login of the operator or CAD system; the broker's ACL enforces it.",
     "controller_id": "Controller id.",
     "cluster_id": "Id of a hot-standby pair of controllers.",

@@ -131,6 +131,8 @@ class Result(enum.IntEnum):
     UNKNOWN_AGENCY = 17
     RATE_LIMITED = 18
     UNKNOWN_REQUEST = 19
+    UNKNOWN_TARGET = 20
+    """``drone_track``: no position has been heard from that unit or CAD target."""
 
 
 class DockMethod(enum.StrEnum):
@@ -171,6 +173,8 @@ class OperatorMethod(enum.StrEnum):
     DOCK_COMMAND = "dock_command"
     INCIDENT_GET = "incident_get"
     DOCK_REGISTER = "dock_register"
+    DRONE_TRACK = "drone_track"
+    DRONE_TRACK_STOP = "drone_track_stop"
 
 
 ROLE_METHODS: Final[dict[Role, frozenset[OperatorMethod]]] = {
@@ -225,6 +229,20 @@ def incident(incident_id: str) -> str:
     return f"{PREFIX}/incidents/{incident_id}"
 
 
+def drone_tracking(drone_id: str) -> str:
+    return f"{PREFIX}/drones/{drone_id}/tracking"
+
+
+def unit_position(unit_id: str) -> str:
+    """A ground unit's automatic vehicle location (a police car's AVL), from CAD/AVL."""
+    return f"{PREFIX}/units/{unit_id}/position"
+
+
+def target_position(target_id: str) -> str:
+    """A moving point CAD wants followed (a reported suspect's position)."""
+    return f"{PREFIX}/targets/{target_id}/position"
+
+
 def operator_services(username: str) -> str:
     return f"{PREFIX}/operators/{username}/services"
 
@@ -259,6 +277,9 @@ ALL_INCIDENTS: Final = f"{PREFIX}/incidents/+"
 ALL_OPERATOR_SERVICES: Final = f"{PREFIX}/operators/+/services"
 ALL_CONTROLLER_STATUS: Final = f"{PREFIX}/controllers/+/status"
 ALL_CONTROLLER_EVENTS: Final = f"{PREFIX}/controllers/+/events"
+ALL_DRONE_TRACKING: Final = f"{PREFIX}/drones/+/tracking"
+ALL_UNIT_POSITIONS: Final = f"{PREFIX}/units/+/position"
+ALL_TARGET_POSITIONS: Final = f"{PREFIX}/targets/+/position"
 
 
 def all_dock(leaf: str) -> str:
@@ -269,7 +290,7 @@ def all_dock(leaf: str) -> str:
 class TopicRef:
     """A parsed topic: which channel kind and the ids in it."""
 
-    kind: str  # "drone", "dock", "incident", "operator", "controller"
+    kind: str  # "drone", "dock", "incident", "operator", "controller", "unit", "target"
     ident: str
     leaf: str  # e.g. "telemetry", "services"; "" for incidents
 
@@ -284,6 +305,8 @@ def parse_topic(topic: str) -> TopicRef | None:
         "docks": "dock",
         "operators": "operator",
         "controllers": "controller",
+        "units": "unit",
+        "targets": "target",
     }
     if parts[2] == "incidents" and len(parts) == 4:
         return TopicRef("incident", parts[3], "")
@@ -674,6 +697,108 @@ class DockRegister(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
     mavlink_url: Annotated[str, msgspec.Meta(max_length=200)] | None = None
     """Where the controller reaches the drone (``udpin://0.0.0.0:14547``, ``tcpout://host:5760``,
     ``serial:///dev/ttyUSB0:57600``); default the controller's base port + its fleet index."""
+# --- tracking a moving target (groundstation.tracking_rules, groundstation.trackctl) ------------
+
+
+class TrackSource(enum.StrEnum):
+    """Where the position of a tracked target comes from."""
+
+    VIDEO = "video"
+    """The drone camera's own tracker, locked on a point of the picture (``x``, ``y``)."""
+    UNIT = "unit"
+    """A ground unit's automatic vehicle location on ``units/{unit_id}/position``."""
+    CAD = "cad"
+    """A moving point CAD sends on ``targets/{target_id}/position``."""
+
+
+class TrackState(enum.StrEnum):
+    """Where a drone's tracking is, as consoles show it."""
+
+    ACQUIRING = "acquiring"
+    """Started; waiting for the first position of the target (or the camera's lock)."""
+    FOLLOWING = "following"
+    """The drone follows the target (PX4 Follow Target fed with its positions)."""
+    HELD = "held"
+    """The target went where the drone may not (a no-fly zone, out of Greater London): the
+    drone orbits at the edge, and follows again when the target comes out."""
+    LOST = "lost"
+    """No position for too long, or the camera lost it: the drone orbits the last known point."""
+    STOPPED = "stopped"
+    """Tracking ended (``stop_reason`` says by whom and why); the drone orbits on scene."""
+
+
+TrackReason = Annotated[str, msgspec.Meta(min_length=1, max_length=500)]
+
+
+class DroneTrack(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """Track a moving target with a drone. ``reason`` (the legal basis) is required and is kept
+    in the journal with who asked and when. ``source`` says which of ``x``/``y`` (a point of the
+    drone's picture, 0..1 from the top left), ``unit_id`` or ``target_id`` names the target."""
+
+    drone_id: Id
+    source: TrackSource
+    reason: TrackReason
+    x: UnitInterval | None = None
+    y: UnitInterval | None = None
+    unit_id: Id | None = None
+    target_id: Id | None = None
+
+
+class DroneTrackStop(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    drone_id: Id
+    reason: Annotated[str, msgspec.Meta(max_length=500)] = ""
+
+
+class TargetPosition(msgspec.Struct, frozen=True, kw_only=True):
+    """``units/{unit_id}/position`` (a ground unit's AVL) and ``targets/{target_id}/position``
+    (a moving point from CAD): QoS 0, not retained, typically 1-5 Hz. ``ts_ms`` is when the fix
+    was taken (UTC); velocity is north/east/down in m/s when known."""
+
+    id: Id
+    ts_ms: int
+    lat_deg: Lat
+    lon_deg: Lon
+    alt_amsl_m: float | None = None
+    vel_n_m_s: float | None = None
+    vel_e_m_s: float | None = None
+    vel_d_m_s: float | None = None
+
+
+class ImageBox(msgspec.Struct, frozen=True, kw_only=True):
+    """The camera tracker's box around the target, in 0..1 of the picture from the top left."""
+
+    left: float
+    top: float
+    right: float
+    bottom: float
+
+
+class TrackingStatus(msgspec.Struct, frozen=True, kw_only=True):
+    """``drones/{drone_id}/tracking``: retained, QoS 1, on change (and every second while
+    tracking, for the distance). An empty retained payload: never tracked."""
+
+    drone_id: Id
+    ts_ms: int
+    state: TrackState
+    source: TrackSource
+    target: str
+    """The unit or target id, or "video" for the camera's tracker."""
+    reason: str
+    started_by: str
+    started_ms: int
+    since_ms: int
+    """When ``state`` began."""
+    detail: str = ""
+    """Why the state is what it is (the zone that holds the drone, how long the target is lost)."""
+    target_lat_deg: Lat | None = None
+    target_lon_deg: Lon | None = None
+    target_speed_m_s: float | None = None
+    target_age_s: float | None = None
+    distance_m: float | None = None
+    """From the drone to the target, horizontally."""
+    box: ImageBox | None = None
+    stopped_by: str | None = None
+    stop_reason: str | None = None
 
 
 OPERATOR_DATA: Final[dict[OperatorMethod, type[msgspec.Struct]]] = {
@@ -700,6 +825,8 @@ OPERATOR_DATA: Final[dict[OperatorMethod, type[msgspec.Struct]]] = {
     OperatorMethod.DOCK_COMMAND: DockCommand,
     OperatorMethod.INCIDENT_GET: IncidentRef,
     OperatorMethod.DOCK_REGISTER: DockRegister,
+    OperatorMethod.DRONE_TRACK: DroneTrack,
+    OperatorMethod.DRONE_TRACK_STOP: DroneTrackStop,
 }
 
 
@@ -1044,6 +1171,36 @@ CHANNELS: Final[tuple[Channel, ...]] = (
         "controller",
         "Where and how to watch a drone's live video, and why not when there is none.",
         id_field="drone_id",
+    ),
+    Channel(
+        "droneTracking",
+        f"{PREFIX}/drones/{{drone_id}}/tracking",
+        TrackingStatus,
+        1,
+        True,
+        "controller",
+        "A drone's tracking of a moving target: state, source, target, distance, who and why.",
+        id_field="drone_id",
+    ),
+    Channel(
+        "unitPosition",
+        f"{PREFIX}/units/{{unit_id}}/position",
+        TargetPosition,
+        0,
+        False,
+        "cad",
+        "A ground unit's automatic vehicle location (position, velocity, time of fix).",
+        id_field="id",
+    ),
+    Channel(
+        "targetPosition",
+        f"{PREFIX}/targets/{{target_id}}/position",
+        TargetPosition,
+        0,
+        False,
+        "cad",
+        "A moving point CAD wants a drone to follow (same shape as a unit's position).",
+        id_field="id",
     ),
     Channel(
         "dockOsd",

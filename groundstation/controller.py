@@ -37,12 +37,15 @@ from groundstation.errors import GroundStationError
 from groundstation.journal import Journal
 from groundstation.retention import IncidentRetention
 from groundstation.sharing import Sharing, SharingConfig
+from groundstation.trackctl import TrackControl
+from groundstation.tracking_rules import TrackConfig
 from groundstation.traffic_rules import TrafficConfig
 from groundstation.trafficctl import TrafficControl
 from groundstation.users import DEMO_USERS
 from groundstation.vehicle import (
     CameraFleet,
     Fleet,
+    FollowFleet,
     TrafficReceivers,
     VehicleLink,
     VehicleSample,
@@ -90,6 +93,7 @@ class ControllerConfig:
     sharing: SharingConfig = field(default_factory=SharingConfig)
     """Partner services: policy, request rate (groundstation.sharing, docs/partners.md)."""
     traffic: TrafficConfig = field(default_factory=TrafficConfig)
+    tracking: TrackConfig = field(default_factory=TrackConfig)
     failsafe_params: Mapping[str, float | int] = field(
         # PX4's data-link-loss action is off by default (NAV_DLL_ACT 0): a drone leaving its
         # dock must have its own plan. Link loss -> Return; geofence breach -> Return. Battery
@@ -149,6 +153,7 @@ class Controller:
         cameras: CameraFleet | None = None,
         relay: StreamRelay | None = None,
         receivers: TrafficReceivers | None = None,
+        follow: FollowFleet | None = None,
     ) -> None:
         self.config = config
         self.fleet = fleet
@@ -200,6 +205,16 @@ class Controller:
             host=self,
             cameras=cameras,
             relay=relay,
+            bus=bus,
+            journal=journal,
+        )
+        # Tracking a moving target (groundstation.trackctl): PX4 Follow Target, the camera's
+        # tracker, units' and CAD's positions.
+        self.tracking = TrackControl(
+            replace(config.tracking, time_scale=config.speedup),
+            config.model,
+            host=self,
+            follow=follow,
             bus=bus,
             journal=journal,
         )
@@ -283,6 +298,8 @@ class Controller:
             await bus.subscribe(c.ALL_DRONE_STATE, 1)
             await bus.subscribe(c.ALL_INCIDENTS, 1)
         bus.on_connect(self._on_reconnect)
+        for topic, qos in self.tracking.subscriptions():
+            await bus.subscribe(topic, qos)
         if self.docks is not None:
             for topic, qos in self.docks.subscriptions():
                 await bus.subscribe(topic, qos)
@@ -299,6 +316,7 @@ class Controller:
                     tg.create_task(self.partition.run(), name="partition")
                 tg.create_task(self.telemetry.run(), name="telemetry")
                 tg.create_task(self.video.run(), name="video")
+                tg.create_task(self.tracking.run(), name="tracking")
                 tg.create_task(self.retention.run(), name="retention")
                 tg.create_task(self.sharing.run(), name="sharing")
                 tg.create_task(self.traffic.run(), name="traffic")
@@ -386,6 +404,8 @@ class Controller:
                 if not self.active and msg.topic.endswith("/events"):
                     continue  # dock job events are the active controller's to acknowledge
                 if self.docks is not None and self.docks.handle(msg):
+                    continue
+                if self.tracking.handle(msg.topic, msg.payload):
                     continue
                 ref = c.parse_topic(msg.topic)
                 if not self.active:
@@ -544,6 +564,7 @@ class Controller:
         for action in actions:
             self.start_action(drone_id, action)
         self.video.sortie_changed(drone_id, before, after)
+        self.tracking.sortie_changed(drone_id, before, after)
 
     def _release_incident(
         self, before: so.Sortie, after: so.Sortie, actions: list[so.Action]

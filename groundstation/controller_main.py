@@ -230,6 +230,7 @@ async def controller_running(
                 cameras=fleet,
                 relay=relay,
                 receivers=fleet,
+                follow=fleet,
             )
             ctl.registry = DockRegistry(
                 ctl, fleet=fleet, docks=docks, base_port=base_port, sites_path=sites_path,

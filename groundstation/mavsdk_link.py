@@ -25,13 +25,15 @@ import math
 import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from types import TracebackType
 from typing import Any, Self, TypeVar
 
 from mavsdk import ComponentType, Configuration, LogLevel, Mavsdk, MavsdkError, log_subscribe
 from mavsdk.plugins.action import Action, OrbitYawBehavior
 from mavsdk.plugins.camera import Camera
+from mavsdk.plugins.follow_me import Config as FollowMeConfig
+from mavsdk.plugins.follow_me import FollowMe, TargetLocation
 from mavsdk.plugins.gimbal import ControlMode, Gimbal, GimbalMode, SendMode
 from mavsdk.plugins.mavlink_direct import MavlinkDirect, MavlinkMessage
 from mavsdk.plugins.mission_raw import MissionItem, MissionRaw
@@ -45,11 +47,16 @@ from groundstation.vehicle import (
     AdsbReport,
     CameraInfo,
     CameraLink,
+    CameraTrack,
     FlightMode,
+    FollowConfig,
+    FollowLink,
+    FollowTarget,
     GeofencePolygon,
     GimbalAttitude,
     Photo,
     StreamInfo,
+    TrackerLink,
     VehicleLink,
     VehicleSample,
 )
@@ -86,6 +93,7 @@ class MavsdkVehicle:
         self.system = system
         self._executor = executor
         self._camera: MavsdkCamera | None = None
+        self._follow: MavsdkFollow | None = None
         self._action = Action(system)
         self._telemetry = Telemetry(system)
         self._param = Param(system)
@@ -215,6 +223,12 @@ class MavsdkVehicle:
             self._camera = MavsdkCamera(self)
         return self._camera
 
+    def follow(self) -> MavsdkFollow:
+        """The drone's Follow Target mode (plugin made on first use)."""
+        if self._follow is None:
+            self._follow = MavsdkFollow(self)
+        return self._follow
+
     async def call(self, name: str, fn: Callable[[], T]) -> T:
         """Run a blocking MAVSDK call on the fleet's executor; MAVSDK's errors become
         VehicleError (VehicleTimeout for a timeout) here, once."""
@@ -327,6 +341,134 @@ class MavsdkVehicle:
         await self._call("upload_geofence", lambda: self._mission.upload_geofence(items))
 
 
+FOLLOW_ENTER_S = 5.0
+FOLLOW_DIRECT_AFTER_S = 1.0
+"""How long Follow Target may take to show in the vehicle's heartbeat after MAVSDK's start()."""
+
+
+class MavsdkFollow:
+    """PX4's Follow Target through MAVSDK's follow_me plugin. Implements
+    ``groundstation.vehicle.FollowLink``.
+
+    As measured on PX4 (shared/NOTES.md): ``set_target_location`` fails NOT_ACTIVE until a
+    heartbeat shows the mode, so ``start()`` comes first; every field of the config and the
+    target is filled (NaN for what is unknown: PX4 then ignores it). ``set_config`` writes
+    FLW_TGT_HT, _DST, _RS, _ALT_M, _MAX_VEL and _FA."""
+
+    def __init__(self, vehicle: MavsdkVehicle) -> None:
+        self.drone_id = vehicle.drone_id
+        self._vehicle = vehicle
+        self._plugin: FollowMe | None = None
+        self._making = asyncio.Lock()
+        self._direct: MavlinkDirect | None = None
+        self._direct_feed = False
+
+    async def _open(self) -> FollowMe:
+        if self._plugin is None:
+            async with self._making:
+                if self._plugin is None:
+                    system = self._vehicle.system
+                    self._plugin = await self._vehicle.call(
+                        "follow_me plugin", lambda: FollowMe(system)
+                    )
+        return self._plugin
+
+    async def follow_start(self, config: FollowConfig) -> None:
+        fm = await self._open()
+        cfg = FollowMeConfig(
+            follow_height_m=config.height_m,
+            follow_distance_m=config.distance_m,
+            responsiveness=config.responsiveness,
+            altitude_mode=FollowMeConfig.FollowAltitudeMode.CONSTANT,
+            max_tangential_vel_m_s=config.max_vel_m_s,
+            follow_angle_deg=config.angle_deg,
+        )
+        await self._vehicle.call("follow_me set_config", lambda: fm.set_config(cfg))
+        await self._vehicle.call("follow_me start", fm.start)
+        # Target positions are refused (NOT_ACTIVE) until the plugin has seen a heartbeat in
+        # the mode (its own view: the telemetry's flight mode may be a heartbeat ahead of it).
+        # On a drone with a camera component the plugin was seen never to turn active (the
+        # camera's own heartbeats, in no flight mode, seem to reset it): once the autopilot
+        # has shown the mode for a while, positions go as FOLLOW_TARGET through MAVLink-direct.
+        deadline = time.monotonic() + FOLLOW_ENTER_S
+        in_mode_since: float | None = None
+        self._direct_feed = False
+        while not await self._vehicle.call("follow_me is_active", fm.is_active):
+            now = time.monotonic()
+            if self._vehicle.sample().flight_mode == FlightMode.FOLLOW_ME:
+                in_mode_since = in_mode_since or now
+                if now - in_mode_since >= FOLLOW_DIRECT_AFTER_S:
+                    self._direct_feed = True
+                    log.info("%s: follow_me not active in Follow Target: FOLLOW_TARGET direct",
+                             self.drone_id)
+                    return
+            if now >= deadline:
+                mode = self._vehicle.sample().flight_mode
+                raise VehicleTimeout(
+                    self.drone_id,
+                    "follow_me start",
+                    f"{mode} (in Follow Target since "
+                    f"{'never' if in_mode_since is None else f'{now - in_mode_since:.1f} s'})"
+                    f" after {FOLLOW_ENTER_S:g} s",
+                )
+            await asyncio.sleep(0.05)
+
+    async def follow_target(self, target: FollowTarget) -> None:
+        if self._direct_feed:
+            await self._follow_target_direct(target)
+            return
+        fm = await self._open()
+        loc = TargetLocation(
+            latitude_deg=target.lat_deg,
+            longitude_deg=target.lon_deg,
+            absolute_altitude_m=target.alt_amsl_m,
+            velocity_x_m_s=target.vel_n_m_s,
+            velocity_y_m_s=target.vel_e_m_s,
+            velocity_z_m_s=target.vel_d_m_s,
+        )
+        await self._vehicle.call(
+            "follow_me set_target_location", lambda: fm.set_target_location(loc)
+        )
+
+    async def _follow_target_direct(self, target: FollowTarget) -> None:
+        """FOLLOW_TARGET as the plugin would send it: position, and velocity when known."""
+        if self._direct is None:
+            system = self._vehicle.system
+            self._direct = await self._vehicle.call(
+                "mavlink_direct", lambda: MavlinkDirect(system)
+            )
+        direct: Any = self._direct
+        vel = (target.vel_n_m_s, target.vel_e_m_s, target.vel_d_m_s)
+        has_vel = all(math.isfinite(v) for v in vel)
+        alt = target.alt_amsl_m if math.isfinite(target.alt_amsl_m) else 0.0
+        fields = {
+            "timestamp": int(time.monotonic() * 1000),
+            "est_capabilities": 1 | (2 if has_vel else 0),  # POS, VEL
+            "lat": round(target.lat_deg * 1e7),
+            "lon": round(target.lon_deg * 1e7),
+            "alt": alt,
+            "vel": list(vel) if has_vel else [0.0, 0.0, 0.0],
+            "acc": [0.0, 0.0, 0.0],
+            "attitude_q": [1.0, 0.0, 0.0, 0.0],
+            "rates": [0.0, 0.0, 0.0],
+            "position_cov": [0.0, 0.0, 0.0],
+            "custom_state": 0,
+        }
+        msg = MavlinkMessage(
+            message_name="FOLLOW_TARGET",
+            system_id=0,
+            component_id=0,
+            target_system_id=self._vehicle.system_id,
+            target_component_id=AUTOPILOT_COMPONENT,
+            fields_json=json.dumps(fields),
+        )
+        await self._vehicle.call("FOLLOW_TARGET", lambda: direct.send_message(msg))
+
+    async def follow_stop(self) -> None:
+        fm = await self._open()
+        await self._vehicle.call("follow_me stop", fm.stop)
+
+
 POLL_S = 0.25
 """How often a camera discovery or a capture result is looked for while waiting for it."""
 
@@ -360,6 +502,8 @@ class MavsdkCamera:
         self._attitude: GimbalAttitude | None = None
         self._gimbal_id: int | None = None
         self._in_control = False
+        self._track: CameraTrack | None = None
+        self._status_subs: list[Any] | None = None
 
     async def _open(self) -> tuple[Camera, Gimbal]:
         """The camera and gimbal plugins, made on first use on the fleet's executor (making
@@ -558,6 +702,75 @@ class MavsdkCamera:
     def gimbal_attitude(self) -> GimbalAttitude | None:
         return self._attitude
 
+    # --- the camera's tracker (MAV_CMD_CAMERA_TRACK_POINT, CAMERA_TRACKING_*_STATUS) ----------
+
+    async def _tracking_camera(self) -> tuple[Camera, int]:
+        camera, _ = await self._open()
+        cameras = await self._vehicle.call("camera_list", camera.camera_list)
+        if not cameras.cameras:
+            raise VehicleError(self.drone_id, "track_point", "no camera")
+        if self._status_subs is None:
+            system = self._vehicle.system
+            if self._direct is None:
+                self._direct = await self._vehicle.call(
+                    "mavlink_direct", lambda: MavlinkDirect(system)
+                )
+            direct: Any = self._direct
+            self._status_subs = [
+                direct.subscribe_message("CAMERA_TRACKING_GEO_STATUS", self._on_geo),
+                direct.subscribe_message("CAMERA_TRACKING_IMAGE_STATUS", self._on_image),
+            ]
+        return camera, int(cameras.cameras[0].component_id)
+
+    def _on_geo(self, msg: Any, _: Any) -> None:
+        try:
+            f = json.loads(msg.fields_json)
+            track = self._track or CameraTrack(active=False)
+            self._track = replace(
+                track,
+                active=int(f.get("tracking_status", 0)) == 1,
+                lat_deg=int(f["lat"]) / 1e7,
+                lon_deg=int(f["lon"]) / 1e7,
+                alt_amsl_m=float(f.get("alt", math.nan)),
+                vel_n_m_s=float(f.get("vel_n", math.nan)),
+                vel_e_m_s=float(f.get("vel_e", math.nan)),
+                vel_d_m_s=float(f.get("vel_d", math.nan)),
+                geo_updated_s=time.monotonic(),
+            )
+        except (ValueError, TypeError, KeyError) as exc:
+            log.debug("%s: bad CAMERA_TRACKING_GEO_STATUS: %s", self.drone_id, exc)
+
+    def _on_image(self, msg: Any, _: Any) -> None:
+        try:
+            f = json.loads(msg.fields_json)
+            track = self._track or CameraTrack(active=False)
+            box = tuple(
+                float(f[k]) for k in ("rec_top_x", "rec_top_y", "rec_bottom_x", "rec_bottom_y")
+            )
+            ok = all(math.isfinite(v) for v in box)
+            self._track = replace(
+                track,
+                active=int(f.get("tracking_status", 0)) == 1,
+                box=(box[0], box[1], box[2], box[3]) if ok else None,
+                image_updated_s=time.monotonic(),
+            )
+        except (ValueError, TypeError, KeyError) as exc:
+            log.debug("%s: bad CAMERA_TRACKING_IMAGE_STATUS: %s", self.drone_id, exc)
+
+    async def track_point(self, x: float, y: float, radius: float) -> None:
+        camera, cid = await self._tracking_camera()
+        self._track = None
+        await self._vehicle.call("track_point", lambda: camera.track_point(cid, x, y, radius))
+
+    async def track_stop(self) -> None:
+        camera, cid = await self._tracking_camera()
+        await self._vehicle.call("track_stop", lambda: camera.track_stop(cid))
+        if self._track is not None:
+            self._track = replace(self._track, active=False)
+
+    def track_status(self) -> CameraTrack | None:
+        return self._track
+
 
 _MAVSDK_LOG = logging.getLogger("mavsdk")
 _LEVELS = {
@@ -691,6 +904,14 @@ class MavsdkFleet:
 
     def camera(self, drone_id: str) -> CameraLink | None:
         """The drone's camera and gimbal, once the drone itself has been discovered."""
+        v = self._by_id.get(drone_id)
+        return None if v is None else v.camera()
+
+    def follow(self, drone_id: str) -> FollowLink | None:
+        v = self._by_id.get(drone_id)
+        return None if v is None else v.follow()
+
+    def tracker(self, drone_id: str) -> TrackerLink | None:
         v = self._by_id.get(drone_id)
         return None if v is None else v.camera()
 

@@ -157,6 +157,18 @@ class SnapshotRow:
 
 
 @dataclass(frozen=True, slots=True)
+class TrackingRow:
+    """Who started or stopped tracking a target with a drone, when and why (the journal's
+    ``tracking_started`` / ``tracking_stopped`` events)."""
+
+    ts_ms: int
+    drone_id: str | None
+    incident_id: str | None
+    code: str
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
 class Report:
     journal: str
     incidents: list[IncidentRow]
@@ -165,6 +177,7 @@ class Report:
     snapshots: list[SnapshotRow] = field(default_factory=list)
     shares: list[ShareEvent] = field(default_factory=list)
     """Incidents shared with partner agencies and withdrawn: who, when, why (sharing_store)."""
+    tracking: list[TrackingRow] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         """One JSON object: every time as epoch milliseconds and as ISO 8601, spans in s."""
@@ -199,6 +212,7 @@ class Report:
             "recordings": recordings,
             "snapshots": snapshots,
             "shares": [asdict(e) | {"ts": _iso(e.ts_ms)} for e in self.shares],
+            "tracking": [asdict(t) | {"ts": _iso(t.ts_ms)} for t in self.tracking],
         }
 
 
@@ -374,7 +388,23 @@ def build_report(
         recordings = [r for r in recordings if (r.stopped_ms or r.started_ms) >= since_ms]
         snapshots = [p for p in snapshots if p.taken_ms >= since_ms]
     shares = [e for e in audit(db, incident_id) if since_ms is None or e.ts_ms >= since_ms]
-    return Report(journal, incidents, sorties, recordings, snapshots, shares)
+    tracking = _tracking(db, since_ms, incident_id)
+    return Report(journal, incidents, sorties, recordings, snapshots, shares, tracking)
+
+
+def _tracking(
+    db: sqlite3.Connection, since_ms: int | None, incident_id: str | None
+) -> list[TrackingRow]:
+    rows = db.execute(
+        "SELECT ts_ms, drone_id, incident_id, code, message FROM events "
+        "WHERE code IN ('tracking_started', 'tracking_stopped') ORDER BY id"
+    ).fetchall()
+    out = [TrackingRow(*r) for r in rows]
+    if since_ms is not None:
+        out = [t for t in out if t.ts_ms >= since_ms]
+    if incident_id is not None:
+        out = [t for t in out if t.incident_id == incident_id]
+    return out
 
 
 # --- evidence verification --------------------------------------------------------------------
@@ -544,6 +574,9 @@ def render_text(report: Report) -> str:
         f"{_t(e.ts_ms)}  {e.incident_id}  {e.action} {'with' if e.action == 'share' else 'from'} "
         f"{e.agency}  by {e.who}: {e.reason}" for e in report.shares
     ]
+    if report.tracking:
+        lines += ["", f"tracking ({len(report.tracking)}: who, when, why)"]
+        lines += [f"{_t(t.ts_ms)}  {t.message}" for t in report.tracking]
     return "\n".join(lines) + "\n"
 
 

@@ -100,6 +100,7 @@ _READ_COMMON = (
     "drones/+/telemetry", "drones/+/state", "drones/+/video", "docks/+/osd", "docks/+/state",
     "docks/+/status",
     "incidents/+", "controllers/+/status", "controllers/+/events",
+    "drones/+/tracking", "units/+/position", "targets/+/position",
 )
 
 
@@ -142,6 +143,9 @@ def acl_rules(user: UserSpec) -> list[tuple[str, str]]:
             ("read", _dfr(f"operators/{name}/services_reply")),
             ("read", _dfr("incidents/+")),
             ("read", _dfr("controllers/+/status")),
+            # Ground units' AVL and moving points to follow (drone_track sources).
+            ("write", _dfr("units/+/position")),
+            ("write", _dfr("targets/+/position")),
         ]
     raise ConfigError(f"unknown role {user.role!r}")
 

@@ -367,6 +367,13 @@ class OperatorServices:
         self._sortie(d.drone_id)  # unknown drones are refused as such
         return await self.ctl.video.command(username, d)
 
+    async def _drone_track(self, username: str, d: c.DroneTrack) -> dict[str, Any]:
+        """Track a moving target (rules in groundstation.tracking_rules)."""
+        return await self.ctl.tracking.start(username, d)
+
+    async def _drone_track_stop(self, username: str, d: c.DroneTrackStop) -> dict[str, Any]:
+        return await self.ctl.tracking.stop(username, d)
+
     async def _dock_command(self, username: str, d: c.DockCommand) -> dict[str, Any]:
         raise Deferred(start_dock_command(self.ctl, username, d))
 

@@ -17,6 +17,9 @@ to the dispatcher (:class:`Requeue`); battery low returns, battery critical land
 a landing away from a dock ends in ``fault`` until the drone is carried back onto a dock
 (``Recovered``: charging, then docked). While a pilot holds authority the machine issues no
 flight command; ``Resume`` hands the drone back and re-issues the command of the current phase.
+Tracking a moving target (``TrackStart``, from transit or on scene) keeps the drone on scene with
+no command of the machine's own until ``TrackStop``, which orbits where the tracking ended; every
+failsafe, recall, redirect or landing ends the tracking.
 """
 
 from __future__ import annotations
@@ -63,6 +66,10 @@ class Sortie:
     reason: str | None = None
     command_ok: bool = True
     launched_s: float | None = None
+    tracking: bool = False
+    """On scene and following a moving target (``groundstation.trackctl`` flies it): the
+    machine issues no flight command of its own and the time on scene does not run out; its
+    failsafes still apply (they end the tracking)."""
 
     @property
     def airborne(self) -> bool:
@@ -187,6 +194,23 @@ class Resume:
 
 
 @dataclass(frozen=True, slots=True)
+class TrackStart:
+    """An operator started tracking a moving target (in transit or on scene)."""
+
+    now_s: float
+
+
+@dataclass(frozen=True, slots=True)
+class TrackStop:
+    """Tracking ended: the drone orbits ``at`` (where the target was last seen, or where the
+    drone stopped) with its full time on scene from ``now_s``."""
+
+    reason: str
+    at: Target
+    now_s: float
+
+
+@dataclass(frozen=True, slots=True)
 class Adopt:
     """The controller restarted (or a standby took over) and found this sortie in the journal.
     ``at_dock``: the drone is on the ground on a dock (it came home by itself meanwhile)."""
@@ -238,6 +262,8 @@ Event = (
     | AlternateDock
     | LandNow
     | Recovered
+    | TrackStart
+    | TrackStop
 )
 
 
@@ -316,6 +342,8 @@ def flight_command(s: Sortie) -> list[Action]:
     """The command that puts the drone on the current phase's plan (re-issued on resume)."""
     if s.phase == Phase.TRANSIT and s.target is not None:
         return [Goto(s.target.lat_deg, s.target.lon_deg, s.cruise_alt_rel_m)]
+    if s.phase == Phase.ON_SCENE and s.tracking:
+        return []  # the tracker flies it
     if s.phase == Phase.ON_SCENE and s.target is not None:
         return [
             Orbit(
@@ -336,7 +364,7 @@ def flight_command(s: Sortie) -> list[Action]:
 
 
 def _return(s: Sortie, reason: str) -> Result:
-    s = replace(s, phase=Phase.RETURNING, on_scene_since_s=None, command_ok=True)
+    s = replace(s, phase=Phase.RETURNING, on_scene_since_s=None, command_ok=True, tracking=False)
     actions: list[Action] = [] if s.pilot else flight_command(s)
     actions.append(DockCall(s.dock_id, DockMethod.COVER_OPEN))
     actions.append(Alert(Severity.INFO, "returning", f"{s.drone_id} returning: {reason}"))
@@ -422,7 +450,7 @@ def step(s: Sortie, ev: Event) -> Result:
             return s, flight_command(s)
         case Tick() if s.airborne and not s.pilot and not s.command_ok:
             return replace(s, command_ok=True), flight_command(s)
-        case Tick() if s.phase == Phase.ON_SCENE and not s.pilot:
+        case Tick() if s.phase == Phase.ON_SCENE and not s.pilot and not s.tracking:
             if s.on_scene_since_s is not None and ev.now_s - s.on_scene_since_s >= s.on_scene_s:
                 return _return(s, "time on scene done")
             return s, []
@@ -441,6 +469,7 @@ def step(s: Sortie, ev: Event) -> Result:
                     reason="landed away from a dock",
                     incident_id=None,
                     target=None,
+                    tracking=False,
                 )
                 return s, [
                     Alert(
@@ -449,7 +478,9 @@ def step(s: Sortie, ev: Event) -> Result:
                         f"{s.drone_id} landed away from a dock: recover it by hand",
                     )
                 ]
-            s = replace(s, phase=Phase.CHARGING, incident_id=None, target=None, pilot=None)
+            s = replace(
+                s, phase=Phase.CHARGING, incident_id=None, target=None, pilot=None, tracking=False
+            )
             actions = [DockCall(s.dock_id, DockMethod.COVER_CLOSE)]
             if incident:
                 actions.append(
@@ -486,6 +517,7 @@ def step(s: Sortie, ev: Event) -> Result:
                 target=ev.target,
                 priority=ev.priority,
                 on_scene_since_s=None,
+                tracking=False,
             )
             actions = actions + ([] if s.pilot else flight_command(s))
             return s, actions
@@ -505,7 +537,20 @@ def step(s: Sortie, ev: Event) -> Result:
         case Resume():
             s = replace(s, pilot=None, command_ok=True)
             return s, flight_command(s)
+        case TrackStart() if s.phase in (Phase.TRANSIT, Phase.ON_SCENE):
+            arrived = s.phase == Phase.TRANSIT
+            s = replace(s, phase=Phase.ON_SCENE, tracking=True, on_scene_since_s=ev.now_s)
+            if arrived and s.incident_id:
+                return s, [SetIncident(s.incident_id, IncidentStatus.ON_SCENE)]
+            return s, []
+        case TrackStop() if s.tracking:
+            s = replace(s, tracking=False, target=ev.at, on_scene_since_s=ev.now_s, command_ok=True)
+            actions = [] if s.pilot else flight_command(s)
+            ended = Alert(Severity.INFO, "tracking_ended", f"{s.drone_id}: {ev.reason}")
+            return s, [*actions, ended]
         case Adopt():
+            # A restarted controller has no tracker running: the drone goes back to the scene.
+            s = replace(s, tracking=False)
             if s.phase == Phase.PREFLIGHT or (s.phase == Phase.LAUNCHING and not ev.in_air):
                 return _abort_launch(s, "controller restarted before take-off", cover_open=True)
             if s.airborne and not ev.in_air:
@@ -514,7 +559,7 @@ def step(s: Sortie, ev: Event) -> Result:
                 return step(s, Landed(at_dock=ev.at_dock))
             return replace(s, command_ok=True), ([] if s.pilot else flight_command(s))
         case LandNow() if s.airborne:
-            s = replace(s, phase=Phase.LANDING)
+            s = replace(s, phase=Phase.LANDING, tracking=False)
             return s, [
                 Land(),
                 Alert(Severity.WARNING, "landing", f"{s.drone_id} landing: {ev.reason}"),
@@ -564,7 +609,7 @@ def _failsafe(s: Sortie, ev: FailsafeRaised) -> Result:
         actions: list[Action] = [Land(), alert]
         if s.incident_id:
             actions.insert(0, Requeue(s.incident_id, f"{s.drone_id} {ev.kind}"))
-        s = replace(s, phase=Phase.LANDING, incident_id=None, target=None)
+        s = replace(s, phase=Phase.LANDING, incident_id=None, target=None, tracking=False)
         return s, actions
     if ev.kind in (Failsafe.BATTERY_LOW, Failsafe.GEOFENCE, Failsafe.GPS_LOST) and s.phase in (
         Phase.TRANSIT,

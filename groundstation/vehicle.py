@@ -217,3 +217,78 @@ class CameraFleet(Protocol):
     """The cameras of all the vehicles a controller drives."""
 
     def camera(self, drone_id: str) -> CameraLink | None: ...
+
+
+# --- following a moving target (PX4 Follow Target; the camera's tracker) ----------------------
+
+
+@dataclass(frozen=True, slots=True)
+class FollowConfig:
+    """PX4's Follow Target settings (FLW_TGT_HT, _DST, _FA, _RS, _MAX_VEL; the altitude mode is
+    constant height above home)."""
+
+    height_m: float
+    distance_m: float
+    angle_deg: float
+    responsiveness: float
+    max_vel_m_s: float
+
+
+@dataclass(frozen=True, slots=True)
+class FollowTarget:
+    """One target position for Follow Target (FOLLOW_TARGET): NaN for anything unknown."""
+
+    lat_deg: float
+    lon_deg: float
+    alt_amsl_m: float
+    vel_n_m_s: float
+    vel_e_m_s: float
+    vel_d_m_s: float
+
+
+class FollowLink(Protocol):
+    """A drone's Follow Target mode. Commands raise VehicleError with the vehicle's reason."""
+
+    drone_id: str
+
+    async def follow_start(self, config: FollowConfig) -> None:
+        """Configure and enter the mode (it refuses target positions until it is in it)."""
+        ...
+
+    async def follow_target(self, target: FollowTarget) -> None: ...
+    async def follow_stop(self) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class CameraTrack:
+    """What a camera's tracker reports (CAMERA_TRACKING_GEO_STATUS and _IMAGE_STATUS):
+    ``active`` False once it has lost the target or stopped. The box is in 0..1 of the picture
+    from the top left; positions NaN when not reported. Times are monotonic."""
+
+    active: bool
+    lat_deg: float = math.nan
+    lon_deg: float = math.nan
+    alt_amsl_m: float = math.nan
+    vel_n_m_s: float = math.nan
+    vel_e_m_s: float = math.nan
+    vel_d_m_s: float = math.nan
+    geo_updated_s: float = 0.0
+    box: tuple[float, float, float, float] | None = None
+    image_updated_s: float = 0.0
+
+
+class TrackerLink(Protocol):
+    """A drone camera's own tracker (MAV_CMD_CAMERA_TRACK_POINT / STOP_TRACKING)."""
+
+    drone_id: str
+
+    async def track_point(self, x: float, y: float, radius: float) -> None: ...
+    async def track_stop(self) -> None: ...
+    def track_status(self) -> CameraTrack | None: ...
+
+
+class FollowFleet(Protocol):
+    """Follow Target and the camera trackers of all the vehicles a controller drives."""
+
+    def follow(self, drone_id: str) -> FollowLink | None: ...
+    def tracker(self, drone_id: str) -> TrackerLink | None: ...

@@ -44,6 +44,7 @@ _DECODERS: dict[type[Any], msgspec.json.Decoder[Any]] = {
         c.Reply,
         c.VideoDescriptor,
         c.TrafficPicture,
+        c.TrackingStatus,
     )
 }
 
@@ -77,6 +78,8 @@ class Bridge(QObject):
     video = pyqtSignal(object)  # VideoDescriptor
     video_removed = pyqtSignal(str)  # drone_id (retained descriptor cleared)
     traffic = pyqtSignal(object)  # TrafficPicture (crewed aircraft)
+    tracking = pyqtSignal(object)  # TrackingStatus
+    tracking_removed = pyqtSignal(str)  # drone_id (retained status cleared)
     connection = pyqtSignal(bool, str)  # connected, human-readable status
     send_failed = pyqtSignal(str, str)  # tag, reason
     bad_message = pyqtSignal(str, str)  # topic, reason
@@ -122,6 +125,7 @@ class Bridge(QObject):
             (c.ALL_TELEMETRY, 0),
             (c.ALL_DRONE_STATE, 1),
             (c.ALL_DRONE_VIDEO, 1),
+            (c.ALL_DRONE_TRACKING, 1),
             (c.ALL_INCIDENTS, 1),
             (c.all_dock("osd"), 0),
             (c.all_dock("state"), 1),
@@ -190,6 +194,11 @@ class Bridge(QObject):
                 self.video_removed.emit(ref.ident)
             else:
                 self.video.emit(_decode(payload, c.VideoDescriptor))
+        elif kind == "drone" and leaf == "tracking":
+            if not payload:
+                self.tracking_removed.emit(ref.ident)
+            else:
+                self.tracking.emit(_decode(payload, c.TrackingStatus))
         elif kind == "incident":
             if not payload:
                 self.incident_removed.emit(ref.ident)

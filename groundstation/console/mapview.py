@@ -99,6 +99,7 @@ class MapView(QGraphicsView):
         self.drones: dict[str, DroneItem] = {}
         self.trails: dict[str, QGraphicsPathItem] = {}
         self.routes: dict[str, QGraphicsPathItem] = {}
+        self.target_trails: dict[str, QGraphicsPathItem] = {}
         self.orbits: dict[str, QGraphicsEllipseItem] = {}
         self.docks: dict[str, DockItem] = {}
         self.incidents: dict[str, IncidentItem] = {}
@@ -389,6 +390,24 @@ class MapView(QGraphicsView):
             self._scene.addItem(trail)
             self.trails[drone_id] = trail
         return item
+
+    def set_target_trail(self, drone_id: str, points: list[tuple[float, float]]) -> None:
+        """A tracked target's trail (red) ending in a ring at its last known point; nothing
+        when ``points`` is empty (not tracking)."""
+        item = self.target_trails.get(drone_id)
+        if item is None:
+            item = self.target_trails[drone_id] = QGraphicsPathItem()
+            item.setPen(_cosmetic("#dc2626", 2.5))
+            item.setZValue(14)
+            self._scene.addItem(item)
+        path = QPainterPath()
+        if points:
+            if len(points) >= 2:
+                path.addPolygon(QPolygonF([scene_point(lat, lon) for lat, lon in points]))
+            end = scene_point(*points[-1])
+            r = 0.6 * self.transform().inverted()[0].m11() * 10 if self.transform().m11() else 1
+            path.addEllipse(end, r, r)
+        item.setPath(path)
 
     def set_trail(self, drone_id: str, points: list[tuple[float, float]], phase: str) -> None:
         trail = self.trails.get(drone_id)

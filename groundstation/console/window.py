@@ -57,6 +57,7 @@ from groundstation.console.tables import (
     incident_row,
 )
 from groundstation.console.tiles import default_cache_dir
+from groundstation.console.tracking import TrackingControl
 from groundstation.console.traffic import TrafficLayer
 from groundstation.console.video import VideoArea
 from missions.sites import SiteSet
@@ -141,6 +142,14 @@ class MainWindow(QMainWindow):
             self,
         )
 
+        # Tracking: a row under the picture (reason, click to track, stop), the box in the
+        # picture, the target's trail on the map.
+        self.tracking = TrackingControl(self.commands, self)
+        pane_layout = self.video.pane.layout()
+        if isinstance(pane_layout, QVBoxLayout):
+            pane_layout.insertWidget(1, self.tracking.widget)
+        self.video.click_handler = self.tracking.clicked
+
         right = QWidget(self)
         rl = QVBoxLayout(right)
         rl.setContentsMargins(0, 0, 0, 0)
@@ -221,6 +230,9 @@ class MainWindow(QMainWindow):
         b.controller.connect(self.model.apply_controller)
         b.video.connect(self.video.apply_descriptor)
         b.video_removed.connect(self.video.remove_descriptor)
+        b.tracking.connect(self.tracking.apply_status)
+        b.tracking_removed.connect(self.tracking.clear_status)
+        self.tracking.changed.connect(self._tracking_changed)
         self.video.drone_activated.connect(self.select_drone)
         b.connection.connect(self._set_broker)
         self.commands.finished.connect(self._on_outcome)
@@ -494,6 +506,13 @@ class MainWindow(QMainWindow):
         self._update_command_state()
         self._follow_now()
         self.video.select(drone_id)
+        self.tracking.select(drone_id)
+        self.video.pane.view.set_track(self.tracking.overlay(drone_id))
+
+    def _tracking_changed(self, drone_id: str) -> None:
+        self.map.set_target_trail(drone_id, self.tracking.trail(drone_id))
+        if drone_id == self.selected:
+            self.video.pane.view.set_track(self.tracking.overlay(drone_id))
 
     def _select_row(self) -> None:
         if self.selected in self.fleet_model.keys:
@@ -636,6 +655,13 @@ class MainWindow(QMainWindow):
             vp.update()
 
     def _cancel_goto(self) -> None:
+        """Esc: cancels a goto being placed; else stops the selected drone's tracking."""
+        if not self.map.goto_mode:
+            if self.tracking.arm.isChecked():
+                self.tracking.arm.setChecked(False)
+            else:
+                self.tracking.stop()
+            return
         if self.map.goto_mode:
             self.map.goto_mode = False
             self.map.unsetCursor()

@@ -67,7 +67,8 @@ def test_every_example_in_the_document_validates(doc: dict[str, Any]) -> None:
             value = "uav-islington-1" if p == "drone_id" else {
                 "dock_id": "islington-1", "incident_id": "inc-0042", "username": "alice",
                 "controller_id": "ctl-a", "cluster_id": "met", "agency": "lfb",
-                "request_id": "req-las-1767225600000-0001", "feed_id": "adsb-city-1"}[p]
+                "request_id": "req-las-1767225600000-0001", "feed_id": "adsb-city-1",
+                "unit_id": "car-mp-31", "target_id": "suspect-0042"}[p]
             topic = topic.replace(f"{{{p}}}", value)
         if ch.name == "agencyRequest":
             topic = topic.replace("/lfb/", "/las/")

@@ -36,7 +36,7 @@ def test_every_operator_method_has_a_typed_envelope(method: c.OperatorMethod) ->
                     "site_id": "s", "alt_amsl_m": 40.0,
                     "agencies": ["lfb"], "reason": "asked by LFB", "methane": {},
                     "incident_type": "fire", "request_id": "r1", "decision": "approve",
-                    "link_id": "lnk-1"}}
+                    "link_id": "lnk-1", "source": "unit", "unit_id": "car-1"}}
     data_type = c.OPERATOR_DATA[method]
     fields = set(data_type.__struct_fields__)
     raw["data"] = {k: v for k, v in raw["data"].items() if k in fields}  # type: ignore[attr-defined]

@@ -42,7 +42,8 @@ def test_acl_keeps_each_user_in_its_own_namespace() -> None:
                or t == "dfr/v1/drones/+/telemetry" for _, t in dock)
     assert all(a == "read" for a, _ in acl_rules(UserSpec("v", Role.VIEWER, "x")))
     cad = acl_rules(UserSpec("cad1", Role.CAD, "x"))
-    assert [t for a, t in cad if a != "read"] == ["dfr/v1/operators/cad1/services"]
+    assert [t for a, t in cad if a != "read"] == [
+        "dfr/v1/operators/cad1/services", "dfr/v1/units/+/position", "dfr/v1/targets/+/position"]
 
 
 def test_parse_user_and_bad_input() -> None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 
 from groundstation import contract as c
 from groundstation.console.commands import Commands
@@ -64,8 +65,10 @@ class VideoArea(QObject):
         self.tick_cpu_s = 0.0
         """CPU time of the UI thread in :meth:`tick` (deciding, taking frames, overlays)."""
 
+        self.click_handler: Callable[[str, float, float], bool] | None = None
+        """Offered every click in the picture first (tracking); True: taken, no look-at."""
         p = self.pane
-        p.view.look_at.connect(self.look_at_image)
+        p.view.look_at.connect(self._clicked)
         p.snapshot.clicked.connect(lambda: self._camera(c.CameraAction.SNAPSHOT))
         p.reset.clicked.connect(lambda: self._camera(c.CameraAction.RESET))
         p.tilt_up.clicked.connect(lambda: self.tilt(TILT_STEP_DEG))
@@ -101,6 +104,11 @@ class VideoArea(QObject):
         if drone is None:
             return
         self.commands.request(M.DRONE_CAMERA, c.DroneCamera(drone_id=drone, action=action, **kw))
+
+    def _clicked(self, drone_id: str, x: float, y: float) -> None:
+        if self.click_handler is not None and self.click_handler(drone_id, x, y):
+            return
+        self.look_at_image(drone_id, x, y)
 
     def look_at_image(self, drone_id: str, x: float, y: float) -> None:
         self._camera(c.CameraAction.LOOK_AT_IMAGE, drone_id, x=x, y=y)

@@ -66,6 +66,8 @@ class VideoView(QWidget):
         self.stats: VideoStats | None = None
         self.clickable_look = not compact
         self.highlight = False
+        self.track: tuple[str, tuple[float, ...]] | None = None
+        """Tracking overlay: ("box", (left, top, right, bottom)) or ("marker", (x, y)), 0..1."""
         self.paints = 0
         self.setMinimumSize(160, 90)
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
@@ -103,6 +105,31 @@ class VideoView(QWidget):
         self.top, self.bottom, self.stats, self.highlight = top, bottom, stats, highlight
         if changed:
             self.update()
+
+    def set_track(self, track: tuple[str, tuple[float, ...]] | None) -> None:
+        if track != self.track:
+            self.track = track
+            self.update()
+
+    def _paint_track(self, p: QPainter, rect: QRectF) -> None:
+        assert self.track is not None
+        kind, v = self.track
+        p.setPen(QPen(QColor("#ef4444"), 2))
+        p.setBrush(Qt.BrushStyle.NoBrush)
+        if kind == "box":
+            p.drawRect(
+                QRectF(
+                    rect.left() + v[0] * rect.width(),
+                    rect.top() + v[1] * rect.height(),
+                    (v[2] - v[0]) * rect.width(),
+                    (v[3] - v[1]) * rect.height(),
+                )
+            )
+        else:
+            x, y = rect.left() + v[0] * rect.width(), rect.top() + v[1] * rect.height()
+            p.drawEllipse(QPointF(x, y), 12.0, 12.0)
+            p.drawLine(QPointF(x - 18, y), QPointF(x + 18, y))
+            p.drawLine(QPointF(x, y - 18), QPointF(x, y + 18))
 
     def image_rect(self) -> QRectF:
         f = self.frame
@@ -161,6 +188,8 @@ class VideoView(QWidget):
                 p.drawImage(rect, img)
             if self.stats is not None:
                 self.stats.note_shown(frame, time.time())
+            if self.track is not None:
+                self._paint_track(p, rect)
         if self.text:
             if frame is not None:
                 p.fillRect(self.rect(), QColor(0, 0, 0, 150))

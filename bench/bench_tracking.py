@@ -1,0 +1,211 @@
+"""Tracking error: a drone in Follow Target behind a target moving at a person's or a car's
+speed, driven through the product's own adapter (``groundstation.mavsdk_link.MavsdkFollow``)
+and rules (``groundstation.tracking_rules``), on the simulator or on real PX4 SITL.
+
+    python -m bench.bench_tracking --vehicle sim --speeds 4 12
+    unshare -n -- bash -c 'ip link set lo up && exec .venv/bin/python -m bench.bench_tracking \\
+        --vehicle px4 --speeds 4 12'
+    ... --plain       # PX4's follow-me as it comes (no lead, its speed limits, FLW_TGT_RS 0.1)
+
+The script is bench.bench_follow's (the simulator's parity with PX4): the target stands 10 m
+north of the drone until the drone is settled behind it, then drives north along a straight
+street (``--corner``: turning east half way) at a constant speed, reported at 2 Hz of target
+time with its velocity, as a ground unit's AVL would send it. |error| is the horizontal distance
+from the drone to where it should be (``follow_distance_m`` behind the target's true position)
+at every report; p50 and p95 are printed. ``--plain`` is PX4's follow-me as MAVSDK's defaults
+leave it (no lead, FLW_TGT_RS 0.1, max tangential 8 m/s, PX4's speed limits); without it, the
+product's settings (groundstation.tracking_rules.TrackConfig, MPC_XY_CRUISE/MPC_XY_VEL_MAX
+as the controller sets them).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import math
+import statistics
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, replace
+
+from groundstation import tracking_rules as rules
+from groundstation.broker import free_udp_range
+from groundstation.errors import VehicleError
+from groundstation.mavsdk_link import DroneEndpoint, MavsdkFleet, MavsdkVehicle
+from missions.geo import distance_m, offset
+from sitl import Home, SimFleet
+
+HOME = Home(51.5072, -0.1276, 30.0)
+PRODUCT_PARAMS = {"MPC_XY_CRUISE": 15.0, "MPC_XY_VEL_MAX": 15.0}
+"""What the controller sets before every launch (groundstation.commands._configure)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Result:
+    speed_m_s: float
+    p50_m: float
+    p95_m: float
+    samples: int
+
+
+def target_at(
+    t_s: float, speed_m_s: float, leg_s: float, origin: tuple[float, float], corner: bool
+) -> tuple[float, float, float, float]:
+    """(lat, lon, vel_n, vel_e) of the target ``t_s`` seconds (target time) after it set off
+    from ``origin``: north along a straight street; with ``corner``, east after ``leg_s``."""
+    if t_s <= 0:
+        return origin[0], origin[1], 0.0, 0.0
+    if not corner or t_s <= leg_s:
+        p = offset(origin[0], origin[1], speed_m_s * t_s, 0.0)
+        return p.lat_deg, p.lon_deg, speed_m_s, 0.0
+    p = offset(origin[0], origin[1], speed_m_s * leg_s, speed_m_s * (t_s - leg_s))
+    return p.lat_deg, p.lon_deg, 0.0, speed_m_s
+
+
+@asynccontextmanager
+async def vehicle(kind: str, speed: float) -> AsyncIterator[MavsdkVehicle]:
+    if kind == "px4":
+        from sitl.px4 import Px4Fleet
+
+        px4 = Px4Fleet([HOME], speed_factor=speed)
+        async with px4:
+            endpoint = DroneEndpoint("d1", px4.instances[0].system_id, px4.urls[0])
+            async with MavsdkFleet([endpoint]) as fleet:
+                assert await fleet.wait_all(30.0), "PX4 not discovered"
+                v = fleet.get("d1")
+                assert v is not None
+                yield v
+        return
+    base = free_udp_range(1)
+    async with SimFleet([HOME], base_port=base, speedup=speed):
+        endpoint = DroneEndpoint("d1", 1, f"udpin://0.0.0.0:{base}")
+        async with MavsdkFleet([endpoint]) as fleet:
+            assert await fleet.wait_all(15.0), "simulator not discovered"
+            v = fleet.get("d1")
+            assert v is not None
+            yield v
+
+
+async def until(pred: object, timeout_s: float, what: str) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not pred():  # type: ignore[operator]
+        if time.monotonic() > deadline:
+            raise TimeoutError(what)
+        await asyncio.sleep(0.1)
+
+
+async def run_one(
+    v: MavsdkVehicle, speed_m_s: float, seconds: float, scale: float, cfg: rules.TrackConfig,
+    *, lead: bool, corner: bool, verbose: bool = False,
+) -> Result:
+    """As bench.bench_follow's script: the target stands ``follow_distance_m`` north of the
+    drone until the drone is settled behind it (at most 60 s), then drives; the error is taken
+    at every report (2 Hz of target time) against the target's true position."""
+    follow = v.follow()
+    await follow.follow_start(cfg.follow_config())
+    start = v.sample()
+    o = offset(start.lat_deg, start.lon_deg, cfg.follow_distance_m, 0.0)
+    origin = (o.lat_deg, o.lon_deg)
+    errors: list[float] = []
+    period = 1.0 / cfg.update_hz / scale
+    used = cfg if lead else replace(cfg, latency_s=0.0, max_lead_s=0.0)
+    t0: float | None = None
+    settle_until = time.monotonic() + 60.0 / scale
+    while True:
+        wall = time.monotonic()
+        t = 0.0 if t0 is None else (wall - t0) * scale
+        if t > seconds:
+            break
+        lat, lon, vn, ve = target_at(t, speed_m_s, seconds / 2, origin, corner)
+        fix = rules.Fix(lat, lon, received_s=wall, vel_n_m_s=vn, vel_e_m_s=ve)
+        await follow.follow_target(rules.feed(fix, wall, used, HOME.alt_amsl_m))
+        smp = v.sample()
+        # Behind the target: along its velocity, or south of it while it stands.
+        un, ue = (vn / speed_m_s, ve / speed_m_s) if (vn or ve) else (1.0, 0.0)
+        want = offset(lat, lon, -un * cfg.follow_distance_m, -ue * cfg.follow_distance_m)
+        err = distance_m(smp.lat_deg, smp.lon_deg, want.lat_deg, want.lon_deg)
+        if t0 is None:
+            settled = err < 2.0 and abs(smp.alt_rel_m - cfg.follow_height_m) < 1.5
+            if settled or wall > settle_until:
+                t0 = wall
+        else:
+            errors.append(err)
+            if verbose and int(t * 2) % 20 == 0:
+                print(f"    t {t:5.1f} s: speed {smp.ground_speed_m_s:4.1f} m/s, "
+                      f"error {err:5.1f} m, "
+                      f"{smp.flight_mode}", flush=True)
+        await asyncio.sleep(max(0.0, period - (time.monotonic() - wall)))
+    smp = v.sample()
+    lat, lon, _, _ = target_at(seconds, speed_m_s, seconds / 2, origin, corner)
+    moved = distance_m(start.lat_deg, start.lon_deg, smp.lat_deg, smp.lon_deg)
+    behind = distance_m(smp.lat_deg, smp.lon_deg, lat, lon)
+    print(f"  end: mode {smp.flight_mode}, drone {moved:.0f} m from its start, "
+          f"{behind:.0f} m from the target", flush=True)
+    await follow.follow_stop()
+    errors.sort()
+    p95 = errors[min(len(errors) - 1, int(0.95 * len(errors)))] if errors else math.nan
+    return Result(speed_m_s, statistics.median(errors) if errors else math.nan, p95, len(errors))
+
+
+async def measure(kind: str, speeds: list[float], seconds: float, scale: float,
+                  plain: bool, corner: bool = False,
+                  params: dict[str, float] | None = None, verbose: bool = False) -> list[Result]:
+    cfg = rules.TrackConfig(time_scale=scale)
+    if plain:
+        cfg = replace(cfg, responsiveness=0.1, max_vel_m_s=8.0)
+    out: list[Result] = []
+    async with vehicle(kind, scale) as v:
+        await until(lambda: v.sample().armable and v.sample().has_position, 60.0, "armable")
+        if not plain:
+            await v.set_params(PRODUCT_PARAMS)  # at launch
+            try:
+                await v.set_params(cfg.speed_params)  # while tracking
+            except VehicleError as exc:  # the simulator has no MPC_TILTMAX_AIR yet
+                print(f"  speed limits not all set: {exc}", flush=True)
+        if params:
+            await v.set_params(params)
+            for name in params:
+                print(f"  {name} = {await v.get_param_float(name)}", flush=True)
+        await v.arm()
+        await v.takeoff(cfg.follow_height_m)
+        try:
+            # Follow Target climbs to its height by itself (PX4 climbs before moving sideways).
+            await until(lambda: v.sample().in_air and v.sample().alt_rel_m >= 2.0, 120.0,
+                        "take-off")
+        except TimeoutError:
+            smp = v.sample()
+            raise TimeoutError(f"take-off: {smp.flight_mode}, armed {smp.armed}, "
+                               f"{smp.alt_rel_m:.1f} m") from None
+        for s in speeds:
+            r = await run_one(v, s, seconds, scale, cfg, lead=not plain, corner=corner,
+                              verbose=verbose)
+            out.append(r)
+            print(f"{kind} {'plain' if plain else 'product'} {s:4.1f} m/s: |error| "
+                  f"p50 {r.p50_m:5.1f} m, p95 {r.p95_m:5.1f} m ({r.samples} samples)", flush=True)
+            await v.hold()
+            await asyncio.sleep(3.0 / scale)
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--vehicle", choices=("sim", "px4"), default="sim")
+    ap.add_argument("--speeds", type=float, nargs="+", default=[4.0, 12.0])
+    ap.add_argument("--seconds", type=float, default=80.0, help="target time per speed")
+    ap.add_argument("--scale", type=float, default=1.0,
+                    help="simulation speed (the simulator's speedup, PX4_SIM_SPEED_FACTOR)")
+    ap.add_argument("--plain", action="store_true", help="PX4's follow-me as it comes")
+    ap.add_argument("--corner", action="store_true", help="turn east half way (a street corner)")
+    ap.add_argument("--verbose", action="store_true", help="speed and error every 10 s")
+    ap.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
+                    help="a vehicle parameter to set before take-off (float)")
+    args = ap.parse_args(argv)
+    params = {k: float(v) for k, v in (p.split("=", 1) for p in args.param)}
+    asyncio.run(measure(args.vehicle, args.speeds, args.seconds, args.scale, args.plain,
+                        args.corner, params, args.verbose))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
