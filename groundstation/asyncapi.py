@@ -77,7 +77,10 @@ def validate(topic: str, payload: bytes | bytearray | str | dict[str, Any]) -> N
     except msgspec.DecodeError as exc:
         raise c.ContractError(f"{topic} ({channel.name}): {exc}") from exc
     if channel.id_field is not None:
-        param = params[channel.id_field]
+        # the topic parameter named like the field, else the topic's only one (units/{unit_id}
+        # carries its id in ``id``)
+        field_name = channel.id_field
+        param = params[field_name] if field_name in params else next(iter(params.values()))
         value = getattr(obj, channel.id_field)
         if value != param:
             raise c.ContractError(
