@@ -8,9 +8,10 @@ again and re-sends its *birth* messages (retained presence), so callers never se
   When the queue is full the oldest QoS 0 telemetry is the first thing dropped (counted).
 - ``publish`` never blocks the caller for long: QoS 0 while disconnected is dropped (counted);
   QoS 1 waits up to ``publish_timeout_s`` for the connection, then raises :class:`BusError`.
-- ``publish_nowait`` queues a QoS 0 message without waiting for it to be written: a burst of
-  telemetry is written in one pass when the socket is writable (one event-loop wake-up and no
-  per-message writer registration), bounded by ``OUT_LIMIT`` messages waiting.
+- ``publish_nowait`` queues a QoS 0 message without waiting for it to be written: the messages
+  of one event-loop step are encoded into one buffer and written with one ``send`` when the
+  socket is writable (one wake-up, no per-message writer registration or paho bookkeeping),
+  bounded by ``OUT_LIMIT`` messages waiting.
 - Every socket gets TCP_NODELAY (without it loopback p99 latency is ~40 ms instead of ~3 ms).
 - MQTT 5 message expiry is set on commands when the broker speaks MQTT 5; receivers also check
   the envelope timestamp so a stale command never acts late on an MQTT 3.1.1 broker.
@@ -19,6 +20,7 @@ again and re-sends its *birth* messages (retained presence), so callers never se
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import dataclasses
 import logging
@@ -29,7 +31,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from types import TracebackType
-from typing import Any, Self
+from typing import TYPE_CHECKING, Any, Self
 from urllib.parse import unquote, urlsplit
 
 import aiomqtt
@@ -38,6 +40,9 @@ from paho.mqtt.properties import Properties
 
 from groundstation.errors import BusError, ConfigError
 from groundstation.tasks import cancel_until_done
+
+if TYPE_CHECKING:
+    from paho.mqtt.client import _OutPacket as OutPacket
 
 log = logging.getLogger(__name__)
 
@@ -176,6 +181,15 @@ class Bus:
         self._last_error: BaseException | None = None
         self._on_connect: list[Callable[[], Awaitable[None]]] = []
         self._node = 0
+        # publish_nowait: this step's messages, and the packets handed to paho not yet written.
+        self._prefixes: dict[str, bytes] = {}
+        self._batch = bytearray()
+        self._batch_count = 0
+        self._batch_client: aiomqtt.Client | None = None
+        self._batches: collections.deque[tuple[OutPacket, int, aiomqtt.Client]] = (
+            collections.deque()
+        )
+        self._batches_count = 0
 
     # --- lifecycle ---------------------------------------------------------------------------
 
@@ -198,6 +212,7 @@ class Bus:
         await self._stop()
 
     async def _stop(self) -> None:
+        self._flush()  # messages queued just before closing go out before the DISCONNECT
         if self._task is not None:
             await cancel_until_done(self._task)
             self._task = None
@@ -357,22 +372,85 @@ class Bus:
 
         aiomqtt's ``publish`` waits for each message's write before returning, which costs an
         event-loop round and two epoll registrations per message; telemetry needs no such
-        confirmation. paho (aiomqtt's engine, ``Client._client``) writes every queued packet in
-        one pass when the socket becomes writable."""
+        confirmation. Nor does it need paho's per-message bookkeeping (a message-info object, a
+        ``send`` system call and an ``on_publish`` callback each): the messages queued in one
+        event-loop step are encoded here (:func:`publish_packet`) into one buffer, handed to paho
+        (``Client._client``) as one packet at the end of the step and written with one ``send``
+        when the socket is writable."""
         client = self._client
         if client is None or not self.connected:
             self.stats.dropped_out += 1
             return False
-        paho = client._client
-        if len(paho._out_packet) >= OUT_LIMIT:
+        if self._waiting() >= OUT_LIMIT:
             self.stats.dropped_out += 1
             return False
-        info = paho.publish(topic, payload, 0, False)
-        if info.rc != 0:
-            self.stats.dropped_out += 1
-            return False
+        prefix = self._prefixes.get(topic)
+        if prefix is None:
+            prefix = self._prefixes[topic] = topic_prefix(topic, mqtt5=self.config.mqtt5)
+        if not self._batch_count:
+            self._batch_client = client
+            asyncio.get_running_loop().call_soon(self._flush)
+        self._batch += publish_packet(prefix, payload)
+        self._batch_count += 1
         self.stats.published += 1
         return True
+
+    def _waiting(self) -> int:
+        """Messages queued by ``publish_nowait`` and not yet written to the socket."""
+        batches = self._batches
+        while batches and (batches[0][0]["to_process"] == 0 or batches[0][2] is not self._client):
+            self._batches_count -= batches.popleft()[1]
+        return self._batch_count + self._batches_count
+
+    def _flush(self) -> None:
+        """The step's messages to paho, as one packet (written in order with paho's own)."""
+        count, data, client = self._batch_count, bytes(self._batch), self._batch_client
+        self._batch.clear()
+        self._batch_count = 0
+        self._batch_client = None
+        if not count or client is None or client is not self._client:
+            return  # the connection they were meant for is gone: QoS 0, lost
+        paho = client._client
+        # command 0: not a PUBLISH to paho, so no on_publish and no message info for it.
+        packet: OutPacket = {
+            "command": 0,
+            "mid": 0,
+            "qos": 0,
+            "pos": 0,
+            "to_process": len(data),
+            "packet": data,
+            "info": None,
+        }
+        paho._out_packet.append(packet)
+        paho._call_socket_register_write()
+        self._batches.append((packet, count, client))
+        self._batches_count += count
+
+
+def topic_prefix(topic: str, *, mqtt5: bool) -> bytes:
+    """What follows a QoS 0 PUBLISH's fixed header up to its payload: the topic (length-
+    prefixed UTF-8) and, in MQTT 5, an empty property list."""
+    raw = topic.encode()
+    if not raw or len(raw) > 0xFFFF:
+        raise BusError(f"topic of {len(raw)} bytes cannot be published")
+    return len(raw).to_bytes(2, "big") + raw + (b"\x00" if mqtt5 else b"")
+
+
+def publish_packet(prefix: bytes, payload: bytes) -> bytes:
+    """One QoS 0, not retained, PUBLISH packet (MQTT 3.1.1 and 5: fixed header 0x30, the
+    remaining length as a variable byte integer, ``prefix`` from :func:`topic_prefix`, payload)."""
+    n = len(prefix) + len(payload)
+    if n > 268_435_455:
+        raise BusError(f"message of {n} bytes is over MQTT's limit")
+    length = bytearray()
+    while True:
+        n, digit = n >> 7, n & 0x7F
+        if n:
+            length.append(digit | 0x80)
+        else:
+            length.append(digit)
+            break
+    return b"\x30" + bytes(length) + prefix + payload
 
 
 def _payload_bytes(payload: object) -> bytes:

@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import functools
 import json
 import logging
 import math
@@ -73,6 +74,12 @@ MAV_CMD_DO_SET_ROI_NONE = 197
 MAV_RESULT_ACCEPTED = 0
 ADSB_BACKLOG = 256  # ADSB_VEHICLE reports kept per drone between two reads
 AUTOPILOT_COMPONENT = 1
+STREAM_OFF_HZ = -1.0
+"""MAVSDK 4.1's ``set_rate_*(0)`` sends SET_MESSAGE_INTERVAL with interval 0, which means "the
+default rate"; a negative rate goes out as a negative interval, which PX4 (and the simulator)
+take as "stop this stream"."""
+UNREAD_STREAMS = ("altitude", "position_velocity_ned")
+"""``set_rate_<name>`` of the streams nothing here reads (ALTITUDE, LOCAL_POSITION_NED)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,6 +136,11 @@ class MavsdkVehicle:
         MAVSDK callback thread must keep up with a whole fleet under the GIL."""
         await self._call("set_rate_position", lambda: self._telemetry.set_rate_position(rate_hz))
         await self._call("set_rate_attitude", lambda: self._telemetry.set_rate_attitude_euler(2.0))
+        # Streams PX4 sends that nothing here reads (ALTITUDE, LOCAL_POSITION_NED) are switched
+        # off: each costs MAVSDK a parse per message per drone.
+        for name in UNREAD_STREAMS:
+            set_rate = getattr(self._telemetry, f"set_rate_{name}")
+            await self._call(f"set_rate_{name} off", functools.partial(set_rate, STREAM_OFF_HZ))
 
     # --- telemetry: latest-sample slots filled on MAVSDK's thread ----------------------------
 

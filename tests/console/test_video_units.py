@@ -12,7 +12,12 @@ from groundstation import contract as c
 from groundstation.console.qt import QImage
 from groundstation.console.video.clock import read_capture_ms
 from groundstation.console.video.decoder import Frame, FrameSlot, VideoStats, _fit
-from groundstation.console.video.status import DecoderState, no_video_text, overlay_lines
+from groundstation.console.video.status import (
+    DecoderState,
+    no_video_text,
+    overlay_due,
+    overlay_lines,
+)
 from tests.console import scenario as sc
 from tests.console.videosrc import draw_clock
 
@@ -147,3 +152,9 @@ def test_overlay_lines() -> None:
     top, bottom = overlay_lines("uav-1", None, None, None, desc, now_s=0.0)
     assert top == "uav-1  00:00:00 UTC  ● REC"
     assert bottom == "TILT -35°"
+
+
+def test_a_tile_with_no_picture_refreshes_its_overlay_once_a_second() -> None:
+    assert overlay_due(None, 5.0)  # never shown
+    assert not overlay_due(5.0, 5.9)
+    assert overlay_due(5.0, 6.0)

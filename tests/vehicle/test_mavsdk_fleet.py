@@ -4,6 +4,7 @@ spread over several instances, every one is discovered, reports its own position
 from __future__ import annotations
 
 import pytest
+from pymavlink.dialects.v20 import common as mav
 
 from groundstation.broker import free_udp_range
 from groundstation.mavsdk_link import DroneEndpoint, MavsdkFleet, _shards
@@ -59,3 +60,27 @@ async def test_a_fleet_over_several_instances_is_seen_and_flown() -> None:
         await last.takeoff(10.0)
         await until(lambda: sim.vehicles[DRONES - 1].state.rel_alt_m > 8.0, 15.0, "take-off")
         assert not sim.vehicles[0].state.in_air
+
+
+@pytest.mark.integration
+async def test_the_vehicle_is_asked_only_for_the_streams_the_controller_reads() -> None:
+    """Position at the telemetry rate, attitude at 2 Hz, and the streams nothing reads
+    (ALTITUDE, LOCAL_POSITION_NED) switched off, as SET_MESSAGE_INTERVAL -1 does on PX4."""
+    base = free_udp_range(1)
+    async with (
+        SimFleet([Home(51.5, -0.12, 30.0)], base_port=base, seed=1) as sim,
+        MavsdkFleet([endpoint(0, f"udpin://0.0.0.0:{base}")]) as fleet,
+    ):
+        assert await fleet.wait_all(20.0)
+        v = fleet.get("uav-0")
+        assert v is not None
+        await until(lambda: v.sample().has_position, 10.0, "position")
+        await v.set_position_rate(10.0)
+        intervals = sim.vehicles[0]._intervals_s
+        assert intervals[mav.MAVLINK_MSG_ID_GLOBAL_POSITION_INT] == pytest.approx(0.1)
+        assert intervals[mav.MAVLINK_MSG_ID_ATTITUDE] == pytest.approx(0.5)
+        assert intervals[mav.MAVLINK_MSG_ID_ALTITUDE] == 0.0
+        assert intervals[mav.MAVLINK_MSG_ID_LOCAL_POSITION_NED] == 0.0
+        # What the controller does read keeps PX4's rates.
+        assert intervals[mav.MAVLINK_MSG_ID_VFR_HUD] == pytest.approx(0.25)
+        assert intervals[mav.MAVLINK_MSG_ID_HOME_POSITION] == pytest.approx(2.0)

@@ -20,7 +20,12 @@ from groundstation.console.commands import Commands
 from groundstation.console.model import FleetModel
 from groundstation.console.qt import QObject, QTimer, QWidget, pyqtSignal
 from groundstation.console.video.decoder import Frame, StreamDecoder, VideoStats
-from groundstation.console.video.status import no_video_text, overlay_lines, wants_stream
+from groundstation.console.video.status import (
+    no_video_text,
+    overlay_due,
+    overlay_lines,
+    wants_stream,
+)
 from groundstation.console.video.widgets import VideoGrid, VideoPane, VideoView
 
 log = logging.getLogger(__name__)
@@ -61,6 +66,7 @@ class VideoArea(QObject):
         self.selected: str | None = None
         self.opened = 0
         self._pitch: dict[str, float] = {}
+        self._overlay_at: dict[str, float] = {}
         self.ticks = 0
         self.tick_cpu_s = 0.0
         """CPU time of the UI thread in :meth:`tick` (deciding, taking frames, overlays)."""
@@ -219,6 +225,11 @@ class VideoArea(QObject):
         # No decoder (not streaming, or closed): no picture; while a stream stalls or reconnects
         # the last picture stays, dimmed under the reason.
         text = no_video_text(desc, dec.status() if dec is not None else None)
+        now = time.monotonic()
+        still = frame is None and view.frame is None and text == view.text
+        if still and view.compact and not overlay_due(self._overlay_at.get(drone_id), now):
+            return  # a tile with no picture: its telemetry line once a second is enough
+        self._overlay_at[drone_id] = now
         dv = self.model.drones.get(drone_id)
         top, bottom = overlay_lines(
             drone_id,

@@ -60,6 +60,17 @@ def no_video_text(
     return text if state != DecoderState.CONNECTING or not reason else f"{text} ({reason})"
 
 
+NO_PICTURE_OVERLAY_S = 1.0
+"""How often a grid tile with no picture refreshes its telemetry line. With a hundred drones in
+the air the grid holds a hundred such tiles, and their altitude and heading, repainted at the
+telemetry rate, cost the console more than its map (issue 21)."""
+
+
+def overlay_due(last_s: float | None, now_s: float) -> bool:
+    """Whether a tile with no picture (and no change of its message) shows new overlay lines."""
+    return last_s is None or now_s - last_s >= NO_PICTURE_OVERLAY_S
+
+
 def overlay_lines(
     drone_id: str,
     tel: Telemetry | None,
