@@ -37,7 +37,7 @@ from tests.controller.conftest import Operator, Track, small_sites
 pytestmark = pytest.mark.e2e
 
 DRONE = "uav-west-end-1"
-INCIDENT = (51.5150, -0.1250)  # about 700 m east of the West End dock
+INCIDENT = (51.5127, -0.1251)  # about 350 m north of the West End dock
 SPEEDUP = 4.0
 CENTRAL = 0.10
 """The central 20 % of the picture: within 10 % of its width and of its height of the centre."""

@@ -102,7 +102,8 @@ def police_candidates(path: Path, boroughs: set[str]) -> Path:
 async def test_a_planned_site_set_flies_in_the_demo(tmp_path: Path) -> None:
     """Police buildings as candidates (kept small so the demo stays short): the planned set,
     met-trial's docks plus the chosen stations, is flown by ``groundstation demo --sites FILE``
-    against a real mosquitto."""
+    against a real mosquitto (without cameras: a dozen simulated video streams cost CPU and
+    prove nothing about the site set)."""
     cands = police_candidates(tmp_path / "police.geojson", {"Camden", "Hackney", "Lambeth"})
     out = tmp_path / "planned.json"
     proc = run_plan(
@@ -116,6 +117,7 @@ async def test_a_planned_site_set_flies_in_the_demo(tmp_path: Path) -> None:
             sys.executable, "-m", "groundstation", "demo", "--headless", "--incidents", "1",
             "--speedup", "10", "--seed", "2", "--on-scene", "5", "--sites", str(out),
             "--broker", f"mqtt://127.0.0.1:{broker.port}",
+            "--no-video",  # the demo's video: tests/e2e/test_demo.py
             stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT, cwd=ROOT,
             start_new_session=True,
         )  # fmt: skip
