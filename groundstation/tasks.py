@@ -9,14 +9,28 @@ from typing import Any
 log = logging.getLogger(__name__)
 
 
-async def cancel_until_done(task: asyncio.Task[Any], every_s: float = 0.2) -> None:
+async def cancel_until_done(
+    task: asyncio.Task[Any], every_s: float = 0.2, give_up_s: float = 20.0
+) -> None:
     """Cancel a task and wait for it, cancelling again if a cancellation was swallowed.
 
     On Python 3.11 ``asyncio.wait_for`` (used by aiomqtt's publish and subscribe) can swallow a
     cancellation that races with the completion of what it waits for; one ``cancel()`` followed
-    by ``await task`` then waits forever, and a shutdown hangs.
+    by ``await task`` then waits forever, and a shutdown hangs. A task that still has not ended
+    after ``give_up_s`` is left behind with an error naming where it waits (its stack), so that
+    a shutdown is bounded: a process that cannot stop cleanly says why and stops anyway.
     """
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + give_up_s
     while not task.done():
+        if loop.time() >= deadline:
+            where = "; ".join(
+                f"{fr.f_code.co_filename}:{fr.f_lineno} {fr.f_code.co_name}"
+                for fr in task.get_stack()
+            )
+            log.error("task %s did not stop within %.0f s of being cancelled; left behind (it "
+                      "waits at %s)", task.get_name(), give_up_s, where or "?")
+            return
         task.cancel()
         await asyncio.wait({task}, timeout=every_s)
     if not task.cancelled() and task.exception() is not None:
