@@ -223,6 +223,13 @@ def _partner_examples(ts: int) -> dict[str, msgspec.Struct | str]:
             location="South Bank by the London Eye", reason="caller lost; locate the patient",
             decided_by="alice", decision_reason="drone free at West End", decided_ms=ts + 20_000,
             incident_id="inc-0043"),
+        "agencyTraffic": c.TrafficPicture(
+            controller_id="ctl-a", ts_ms=ts, aircraft=[c.TrafficAircraft(
+                report=c.TrafficReport(
+                    icao="43c6f1", callsign="HLE01", lat_deg=51.5380, lon_deg=-0.1500,
+                    alt_amsl_m=180.0, heading_deg=170.0, speed_m_s=60.0, climb_m_s=0.0,
+                    emitter_type=7, ts_ms=ts - 400),
+                source="uav-islington-1", age_s=0.4, conflict_drones=[])]),
     }
 
 

@@ -1462,6 +1462,10 @@ def agency_video(agency: str, drone_id: str) -> str:
     return f"{agency_root(agency)}/drones/{drone_id}/video"
 
 
+def agency_traffic(agency: str) -> str:
+    return f"{agency_root(agency)}/traffic"
+
+
 def agency_request(agency: str, request_id: str) -> str:
     return f"{agency_root(agency)}/requests/{request_id}"
 
@@ -1579,6 +1583,15 @@ PARTNER_CHANNELS: Final[tuple[Channel, ...]] = (
         "controller",
         "A partner's request for a drone: pending, approved (with its incident) or declined.",
         id_field="request_id",
+    ),
+    Channel(
+        "agencyTraffic",
+        _agency("traffic"),
+        TrafficPicture,
+        0,
+        False,
+        "controller",
+        "The crewed-aircraft picture, 1 Hz, while the agency has an open incident shared with it.",
     ),
 )
 """The per-agency namespace: a partner's logins may read ``agencies/{their agency}/#`` only."""

@@ -232,6 +232,10 @@ class Controller:
         """Mission time: wall time since start times the simulation speed-up."""
         return (time.monotonic() - self._t0_wall) * self.config.speedup
 
+    def traffic_agencies(self) -> frozenset[str]:
+        """Partner agencies shown the crewed-aircraft picture (groundstation.trafficctl)."""
+        return self.sharing.agencies_with_open_shares()
+
     # --- startup ----------------------------------------------------------------------------
 
     def _new_sortie(self, drone_id: str) -> so.Sortie:

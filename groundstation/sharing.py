@@ -315,6 +315,16 @@ class Sharing:
 
     # --- the mirror --------------------------------------------------------------------------
 
+    def agencies_with_open_shares(self) -> frozenset[str]:
+        """Agencies with at least one shared incident that is not closed or rejected."""
+        done = (c.IncidentStatus.CLOSED, c.IncidentStatus.REJECTED)
+        out: set[str] = set()
+        for incident_id, by_agency in self.shares.items():
+            inc = self.ctl.incidents.get(incident_id)
+            if inc is not None and inc.status not in done:
+                out.update(by_agency)
+        return frozenset(out)
+
     def may_watch(self, username: str, role: c.Role, drone_id: str) -> str | None:
         """The video relay's question for a login: None, or why it may not watch the drone."""
         if role not in PARTNER_ROLES:

@@ -56,6 +56,9 @@ class TrafficHost(Protocol):
     @property
     def drones(self) -> Mapping[str, object]: ...
     def now_s(self) -> float: ...
+    def traffic_agencies(self) -> frozenset[str]:
+        """Partner agencies shown the traffic picture: those with an open incident shared."""
+        ...
     def sortie_of(self, drone_id: str) -> so.Sortie | None: ...
     def sample(self, drone_id: str) -> VehicleSample: ...
     def spawn(self, coro: Coroutine[Any, Any, Any], name: str) -> None: ...
@@ -233,4 +236,9 @@ class TrafficControl:
     async def publish(self) -> None:
         if not self.host.active or not self.picture:
             return
-        await self.bus.publish(c.traffic_picture(self.cid), c.encode(self.picture_message()))
+        body = c.encode(self.picture_message())
+        await self.bus.publish(c.traffic_picture(self.cid), body)
+        # Partners see crewed aircraft near what is shared with them (issue 19): the same
+        # picture in each such agency's namespace, which its logins may read.
+        for agency in sorted(self.host.traffic_agencies()):
+            await self.bus.publish(c.agency_traffic(agency), body)
