@@ -7,7 +7,6 @@ because the simulated terrain is flat at the home altitude.
 
 from __future__ import annotations
 
-import copy
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -195,7 +194,7 @@ class Navigator:
             if cruise:
                 cached.xy_speed_m_s = self.cruise_m_s(cached.xy_speed_m_s)
             self._limits_cache[key] = cached
-        return copy.copy(cached)
+        return cached.copy()
 
     def _make_limits(self, speed_m_s: float | None, auto: bool) -> Limits:
         p = self.s.params

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sitl.mission import MissionItem
 from sitl.physics import LocalFrame
@@ -28,10 +28,25 @@ class Zone:
     polygon: tuple[Point, ...] = ()
     center: Point = (0.0, 0.0)
     radius_m: float = 0.0
+    bbox: tuple[float, float, float, float] = field(init=False, repr=False, compare=False)
+    """(min north, min east, max north, max east) of the polygon: a point outside it is outside
+    the polygon without walking its edges (checked every step of every vehicle)."""
+
+    def __post_init__(self) -> None:
+        if self.polygon:
+            ns = [q[0] for q in self.polygon]
+            es = [q[1] for q in self.polygon]
+            box = (min(ns), min(es), max(ns), max(es))
+        else:
+            box = (-math.inf, -math.inf, math.inf, math.inf)
+        object.__setattr__(self, "bbox", box)
 
     def contains(self, p: Point) -> bool:
         if not self.polygon:
             return math.hypot(p[0] - self.center[0], p[1] - self.center[1]) <= self.radius_m
+        n0, e0, n1, e1 = self.bbox
+        if not (n0 <= p[0] <= n1 and e0 <= p[1] <= e1):
+            return False
         return _in_polygon(p, self.polygon)
 
 

@@ -80,6 +80,12 @@ class Limits:
     yaw_rate_deg_s: float = 60.0
     yaw_acc_deg_s2: float = 20.0
 
+    def copy(self) -> Limits:
+        """A fresh copy (``copy.copy`` of a slots dataclass was 9 % of a 100x soak's CPU)."""
+        return Limits(self.xy_speed_m_s, self.up_speed_m_s, self.down_speed_m_s,
+                      self.acc_xy_m_s2, self.acc_up_m_s2, self.acc_down_m_s2, self.jerk_m_s3,
+                      self.yaw_rate_deg_s, self.yaw_acc_deg_s2)
+
 
 @dataclass(slots=True)
 class Setpoint:
