@@ -19,24 +19,15 @@ from typing import Protocol
 from groundstation import contract as c
 from groundstation import weblink_rules as rules
 from groundstation.errors import Refused
+from groundstation.videoctl import EventLog
 
 __all__ = ["Audit", "IncidentFacts", "LinkBook", "NewLink"]
 
 log = logging.getLogger(__name__)
 
 
-class Audit(Protocol):
-    """Where links are audited (``groundstation.journal.Journal.event``)."""
-
-    def event(
-        self,
-        severity: str,
-        code: str,
-        message: str,
-        *,
-        drone_id: str | None = None,
-        incident_id: str | None = None,
-    ) -> None: ...
+Audit = EventLog
+"""Where links are audited: the journal's events (the Protocol video and tracking use too)."""
 
 
 class IncidentFacts(Protocol):
