@@ -106,6 +106,7 @@ class MavsdkVehicle:
         self._param = Param(system)
         self._mission = MissionRaw(system)
         self._s: dict[str, Any] = {"connected": True}
+        self._direct: MavlinkDirect | None = None
         self._listener: Callable[[], None] | None = None
         self._subscribe()
         # ADSB_VEHICLE from the drone's receiver, kept bounded until the controller drains it.
@@ -241,6 +242,14 @@ class MavsdkVehicle:
             self._follow = MavsdkFollow(self)
         return self._follow
 
+    async def mavlink_direct(self) -> Any:
+        """The drone's one MavlinkDirect plugin (messages MAVSDK has no plugin call for), made
+        on first use and shared by the follow link and the camera."""
+        if self._direct is None:
+            system = self.system
+            self._direct = await self._call("mavlink_direct", lambda: MavlinkDirect(system))
+        return self._direct
+
     async def call(self, name: str, fn: Callable[[], T]) -> T:
         """Run a blocking MAVSDK call on the fleet's executor; MAVSDK's errors become
         VehicleError (VehicleTimeout for a timeout) here, once."""
@@ -372,7 +381,6 @@ class MavsdkFollow:
         self._vehicle = vehicle
         self._plugin: FollowMe | None = None
         self._making = asyncio.Lock()
-        self._direct: MavlinkDirect | None = None
         self._direct_feed = False
 
     async def _open(self) -> FollowMe:
@@ -444,12 +452,7 @@ class MavsdkFollow:
 
     async def _follow_target_direct(self, target: FollowTarget) -> None:
         """FOLLOW_TARGET as the plugin would send it: position, and velocity when known."""
-        if self._direct is None:
-            system = self._vehicle.system
-            self._direct = await self._vehicle.call(
-                "mavlink_direct", lambda: MavlinkDirect(system)
-            )
-        direct: Any = self._direct
+        direct = await self._vehicle.mavlink_direct()
         vel = (target.vel_n_m_s, target.vel_e_m_s, target.vel_d_m_s)
         has_vel = all(math.isfinite(v) for v in vel)
         alt = target.alt_amsl_m if math.isfinite(target.alt_amsl_m) else 0.0
@@ -508,7 +511,6 @@ class MavsdkCamera:
         self._vehicle = vehicle
         self._plugins: tuple[Camera, Gimbal] | None = None
         self._making = asyncio.Lock()
-        self._direct: MavlinkDirect | None = None
         self._captures: list[tuple[int, Any]] = []
         self._capture_seq = 0
         self._attitude: GimbalAttitude | None = None
@@ -682,12 +684,7 @@ class MavsdkCamera:
         )
 
     async def gimbal_roi_none(self) -> None:
-        if self._direct is None:
-            system = self._vehicle.system
-            self._direct = await self._vehicle.call(
-                "mavlink_direct", lambda: MavlinkDirect(system)
-            )
-        direct: Any = self._direct
+        direct = await self._vehicle.mavlink_direct()
         fields = {
             "target_system": self._vehicle.system_id,
             "target_component": AUTOPILOT_COMPONENT,
@@ -722,12 +719,7 @@ class MavsdkCamera:
         if not cameras.cameras:
             raise VehicleError(self.drone_id, "track_point", "no camera")
         if self._status_subs is None:
-            system = self._vehicle.system
-            if self._direct is None:
-                self._direct = await self._vehicle.call(
-                    "mavlink_direct", lambda: MavlinkDirect(system)
-                )
-            direct: Any = self._direct
+            direct = await self._vehicle.mavlink_direct()
             self._status_subs = [
                 direct.subscribe_message("CAMERA_TRACKING_GEO_STATUS", self._on_geo),
                 direct.subscribe_message("CAMERA_TRACKING_IMAGE_STATUS", self._on_image),
