@@ -197,7 +197,13 @@ class Mosquitto:
 
     async def __aenter__(self) -> Self:
         self.start()
-        await self.wait_ready()
+        try:
+            await self.wait_ready()
+        except BaseException:
+            # A broker slow to open its port (a loaded machine) or a cancelled start must not be
+            # left running with nobody to stop it.
+            await asyncio.to_thread(self.cleanup)
+            raise
         return self
 
     async def __aexit__(

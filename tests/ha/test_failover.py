@@ -24,8 +24,8 @@ async def test_a_client_fails_over_to_the_next_node_within_seconds() -> None:
     async with Mosquitto(persistence=False) as b:
         a = Mosquitto(persistence=False)
         a.start()
-        await a.wait_ready()
         try:
+            await a.wait_ready()
             url = f"mqtt://127.0.0.1:{a.port},mqtt://127.0.0.1:{b.port}"
             cfg = BrokerConfig.from_url(url)
             async with Bus(cfg, f"failover-{os.getpid()}") as bus:
