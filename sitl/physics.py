@@ -23,6 +23,7 @@ GRAVITY_M_S2 = 9.81
 # tilt (thrust g tan 45 = 9.81 m/s^2 sideways) it tops out at 9.8 m/s, as measured (9.7-9.9).
 DRAG_1_S = 1.0
 EARTH_RADIUS_M = 6_371_008.8
+ATTITUDE_TAU_S = 1.0 / 6.5  # MC_ROLL_P, MC_PITCH_P: the tilt follows its setpoint this late
 
 
 def tilt_acc_m_s2(tilt_max_deg: float, thr_max: float, thr_hover: float) -> float:
@@ -207,6 +208,8 @@ class Body:
     ad_m_s2: float = 0.0
     vi_n_m_s2: float = 0.0  # the velocity loop's integrator (only in _track_xy_p)
     vi_e_m_s2: float = 0.0
+    th_n_m_s2: float = 0.0  # the thrust's horizontal acceleration (only in _track_xy_p)
+    th_e_m_s2: float = 0.0
 
     @property
     def ground_speed_m_s(self) -> float:
@@ -309,7 +312,12 @@ class Body:
             # anti-windup: the integrator does not grow while the thrust is saturated
             self.vi_n_m_s2 -= i_gain_1_s2 * en * dt_s
             self.vi_e_m_s2 -= i_gain_1_s2 * ee * dt_s
-        an, ae = tn - DRAG_1_S * self.vn_m_s, te - DRAG_1_S * self.ve_m_s
+        # The thrust tilts through the attitude loop (MC_ROLL_P / MC_PITCH_P 6.5 1/s): a lag.
+        k = min(1.0, dt_s / ATTITUDE_TAU_S)
+        self.th_n_m_s2 += k * (tn - self.th_n_m_s2)
+        self.th_e_m_s2 += k * (te - self.th_e_m_s2)
+        an = self.th_n_m_s2 - DRAG_1_S * self.vn_m_s
+        ae = self.th_e_m_s2 - DRAG_1_S * self.ve_m_s
         self.vn_m_s += an * dt_s
         self.ve_m_s += ae * dt_s
         self.an_m_s2, self.ae_m_s2 = an, ae
@@ -325,6 +333,7 @@ class Body:
             self.vn_m_s = self.ve_m_s = 0.0
             self.an_m_s2 = self.ae_m_s2 = 0.0
             self.vi_n_m_s2 = self.vi_e_m_s2 = 0.0
+            self.th_n_m_s2 = self.th_e_m_s2 = 0.0
             self.on_ground = True
         elif self.down_m < -0.05:
             self.on_ground = False
