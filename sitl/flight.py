@@ -17,7 +17,14 @@ from pymavlink.dialects.v20 import common as mav
 from sitl.follow import FollowTarget, velocity_command
 from sitl.mission import MissionItem
 from sitl.params import Params
-from sitl.physics import GRAVITY_M_S2, Limits, Setpoint, max_speed_from_distance, wrap_pi
+from sitl.physics import (
+    GRAVITY_M_S2,
+    Limits,
+    Setpoint,
+    max_speed_from_distance,
+    tilt_acc_m_s2,
+    wrap_pi,
+)
 from sitl.state import FlightMode, LandedState, VehicleState
 
 NAV_WAYPOINT = 16
@@ -44,15 +51,21 @@ RELATIVE_FRAMES = {3, 6, 10, 11}  # GLOBAL_RELATIVE_ALT(_INT), GLOBAL_TERRAIN_AL
 ORBIT_ACCEPT_M = 2.0  # FlightTaskOrbit::_horizontal_acceptance_radius
 # PX4 SIH flies a little slower than its trajectory speed (measured with MAVSDK: 4.6 m/s for 5,
 # 9.5 for 10 and 12): the airframe lags the trajectory and PX4 stretches the trajectory's time by
-# the lag (PositionSmoothing), and the SIH quadrotor tops out near 9.6 m/s (drag at 45 deg tilt).
+# the lag (PositionSmoothing). The fastest a position move flies depends on the tilt limit
+# (MPC_TILTMAX_AIR, as the sideways thrust it allows: physics.tilt_acc_m_s2), measured on PX4
+# SIH with a 1.5 km goto at MPC_XY_CRUISE = MPC_XY_VEL_MAX = 20 (2026-11-29): 9.6-10 m/s at the
+# default 45 deg, 12.0 m/s at 60 deg (its trajectory waits for the drone, so it does not reach
+# the 17 m/s its thrust could hold against the drag); in between and beyond, linear in the
+# sideways thrust.
 TRACKING_LOSS_M_S = 0.4
-SIH_TOP_SPEED_M_S = 9.6
+SIH_TOP_SPEED_M_S = 9.6  # at 45 deg
+SIH_TOP_SPEED_60_M_S = 12.0  # at 60 deg
+_TILT_ACC_45 = tilt_acc_m_s2(45.0, 1.0, 0.5)
+_TILT_ACC_60 = tilt_acc_m_s2(60.0, 1.0, 0.5)
 # Follow Target has no trajectory smoothing: its setpoints go straight to PX4's PI velocity loop
-# (MPC_XY_VEL_P_ACC 1.8), which pushes harder than a position move's MPC_ACC_HOR; the thrust's
-# horizontal acceleration is fitted to PX4 SIH with bench/bench_follow.py (its 12 m/s chase).
-FOLLOW_ACC_M_S2 = 4.4
+# (MPC_XY_VEL_P_ACC, MPC_XY_VEL_I_ACC), whose thrust is limited by the tilt (MPC_TILTMAX_AIR)
+# and pushes against the airframe's drag (physics.DRAG_1_S), not by a position move's MPC_ACC_HOR.
 FOLLOW_JERK_M_S3 = 20.0
-FOLLOW_VEL_GAIN_1_S = 1.8
 
 
 class MissionState:
@@ -164,6 +177,7 @@ class Navigator:
         self._rtl_return_down = 0.0
         self.ramp = TakeoffRamp()
         self._limits_cache: dict[tuple[float | None, float | None, bool, bool, int], Limits] = {}
+        self._tilt_acc: tuple[int, float] = (-1, 0.0)  # (params.version, tilt_acc_m_s2)
         self.home_yaw_rad = 0.0  # the heading at arming (PX4's home yaw)
         self._rtl_yaw: float | None = None
         self.touched_down = False  # on the ground after a flight, armed (the land detector's)
@@ -211,10 +225,21 @@ class Navigator:
             yaw_acc_deg_s2=p.get("MPC_YAWRAUTO_ACC"),
         )
 
-    @staticmethod
-    def cruise_m_s(speed_m_s: float) -> float:
-        """The speed PX4 SIH really flies a position move at, for a trajectory speed."""
-        return min(speed_m_s - min(TRACKING_LOSS_M_S, 0.08 * speed_m_s), SIH_TOP_SPEED_M_S)
+    def cruise_m_s(self, speed_m_s: float) -> float:
+        """The speed PX4 SIH really flies a position move at, for a trajectory speed: at most
+        its top speed at the tilt limit."""
+        gain = (SIH_TOP_SPEED_60_M_S - SIH_TOP_SPEED_M_S) / (_TILT_ACC_60 - _TILT_ACC_45)
+        top = max(SIH_TOP_SPEED_M_S + gain * (self.tilt_acc_m_s2() - _TILT_ACC_45), 1.0)
+        return min(speed_m_s - min(TRACKING_LOSS_M_S, 0.08 * speed_m_s), top)
+
+    def tilt_acc_m_s2(self) -> float:
+        """The horizontal thrust's acceleration at the tilt and thrust limits (cached per
+        parameter version)."""
+        p = self.s.params
+        if self._tilt_acc[0] != p.version:
+            self._tilt_acc = (p.version, tilt_acc_m_s2(
+                p.get("MPC_TILTMAX_AIR"), p.get("MPC_THR_MAX"), p.get("MPC_THR_HOVER")))
+        return self._tilt_acc[1]
 
     def ground_down_m(self) -> float:
         return 0.0
@@ -507,9 +532,10 @@ class Navigator:
         here = (b.north_m, b.east_m, b.down_m)
         fsp = self.follow.step(self._dt_s, self.s.sim_time_s, here, p)
         lim = self.limits(p.get("MPC_XY_VEL_MAX"), auto=False)
-        lim.acc_xy_m_s2, lim.jerk_m_s3 = FOLLOW_ACC_M_S2, FOLLOW_JERK_M_S3
+        lim.acc_xy_m_s2, lim.jerk_m_s3 = self.tilt_acc_m_s2(), FOLLOW_JERK_M_S3
         return Setpoint(yaw_rad=fsp.yaw_rad, velocity=velocity_command(fsp, here, p), limits=lim,
-                        xy_vel_gain_1_s=FOLLOW_VEL_GAIN_1_S)
+                        xy_vel_gain_1_s=p.get("MPC_XY_VEL_P_ACC"),
+                        xy_vel_i_gain_1_s2=p.get("MPC_XY_VEL_I_ACC"))
 
     # ---- orbit ---------------------------------------------------------------------------
 

@@ -99,6 +99,16 @@ PX4_PARAMS: tuple[ParamSpec, ...] = (
     _f("COM_SPOOLUP_TIME", 1.0),
     _f("MPC_YAWRAUTO_ACC", 20.0),
     _f("MIS_YAW_ERR", 12.0),
+    # Speed and tilt limits (mc_pos_control_params.c, a70a5583): the tilt limit caps the
+    # horizontal thrust (ControlMath::limitTilt), the thrust limits what is left of it after the
+    # vertical (PositionControl), the velocity loop's PI gains push against the airframe's drag.
+    _f("MPC_TILTMAX_AIR", 45.0),
+    _f("MPC_ACC_HOR_MAX", 5.0),
+    _f("MPC_JERK_MAX", 8.0),
+    _f("MPC_THR_MAX", 1.0),
+    _f("MPC_THR_HOVER", 0.5),
+    _f("MPC_XY_VEL_P_ACC", 1.8),
+    _f("MPC_XY_VEL_I_ACC", 0.4),
     # Follow Target (follow_target_params.c): height over home (min 8), distance, angle from the
     # target's course (180 = behind), altitude mode (0 constant, 1 terrain, 2 the target's),
     # orbit speed (max 20), estimator responsiveness (0.1..1, lower = more responsive).

@@ -19,11 +19,22 @@ import random
 from dataclasses import dataclass, field
 
 GRAVITY_M_S2 = 9.81
-VEL_I_ACC = 0.4  # MPC_XY_VEL_I_ACC
-# Linear drag / mass, fitted to PX4 SIH in Follow Target (bench/bench_follow.py): it tops out
-# near 9.7 m/s against the follow thrust (sitl.flight.FOLLOW_ACC_M_S2).
-DRAG_1_S = 0.45
+# PX4 SIH's airframe: linear drag SIH_KDV 1 N/(m/s) on SIH_MASS 1 kg. At PX4's default 45 deg of
+# tilt (thrust g tan 45 = 9.81 m/s^2 sideways) it tops out at 9.8 m/s, as measured (9.7-9.9).
+DRAG_1_S = 1.0
 EARTH_RADIUS_M = 6_371_008.8
+ATTITUDE_TAU_S = 1.0 / 6.5  # MC_ROLL_P, MC_PITCH_P: the tilt follows its setpoint this late
+
+
+def tilt_acc_m_s2(tilt_max_deg: float, thr_max: float, thr_hover: float) -> float:
+    """The horizontal acceleration PX4's position controller may ask for: its tilt limit
+    (ControlMath::limitTilt, MPC_TILTMAX_AIR) with the vertical holding g, and what the thrust
+    (MPC_THR_MAX, hovering at MPC_THR_HOVER) has left after the vertical (PositionControl
+    prioritises the vertical)."""
+    tilt = math.radians(min(max(tilt_max_deg, 0.0), 89.0))
+    ratio = thr_max / max(thr_hover, 1e-3)
+    headroom = math.sqrt(ratio * ratio - 1.0) if ratio > 1.0 else 0.0
+    return GRAVITY_M_S2 * min(math.tan(tilt), headroom)
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,9 +110,11 @@ class Setpoint:
     velocity: tuple[float, float, float] | None = None
     limits: Limits = field(default_factory=Limits)
     xy_final_speed_m_s: float = 0.0  # speed allowed at the target (a mission corner), else stop
-    # A velocity setpoint tracked by a proportional velocity loop (1/s, PX4's MPC_XY_VEL_P_ACC)
-    # instead of the trajectory's jerk-limited profile (Follow Target has no trajectory).
+    # A velocity setpoint tracked by PX4's PI velocity loop (MPC_XY_VEL_P_ACC 1/s,
+    # MPC_XY_VEL_I_ACC 1/s^2) instead of the trajectory's jerk-limited profile (Follow Target
+    # has no trajectory); the thrust's horizontal acceleration is then limits.acc_xy_m_s2.
     xy_vel_gain_1_s: float | None = None
+    xy_vel_i_gain_1_s2: float = 0.4
 
 
 @dataclass(slots=True)
@@ -195,6 +208,8 @@ class Body:
     ad_m_s2: float = 0.0
     vi_n_m_s2: float = 0.0  # the velocity loop's integrator (only in _track_xy_p)
     vi_e_m_s2: float = 0.0
+    th_n_m_s2: float = 0.0  # the thrust's horizontal acceleration (only in _track_xy_p)
+    th_e_m_s2: float = 0.0
 
     @property
     def ground_speed_m_s(self) -> float:
@@ -239,7 +254,8 @@ class Body:
         want_d = max(-lim.up_speed_m_s, min(lim.down_speed_m_s, want_d))
         vn0, ve0 = self.vn_m_s, self.ve_m_s
         if sp.xy_vel_gain_1_s is not None:
-            self._track_xy_p(want_n, want_e, sp.xy_vel_gain_1_s, lim.acc_xy_m_s2, dt_s)
+            self._track_xy_p(want_n, want_e, sp.xy_vel_gain_1_s, sp.xy_vel_i_gain_1_s2,
+                             lim.acc_xy_m_s2, dt_s)
         else:
             self._track_xy(want_n, want_e, lim.acc_xy_m_s2, lim.jerk_m_s3, dt_s)
         an, ae = (self.vn_m_s - vn0) / dt_s, (self.ve_m_s - ve0) / dt_s
@@ -280,22 +296,28 @@ class Body:
             self.an_m_s2, self.ae_m_s2 = an, ae
 
     def _track_xy_p(
-        self, want_n: float, want_e: float, gain_1_s: float, acc_max: float, dt_s: float
+        self, want_n: float, want_e: float, gain_1_s: float, i_gain_1_s2: float,
+        acc_max: float, dt_s: float,
     ) -> None:
         """The horizontal velocity follows (want_n, want_e) through PX4's PI velocity loop
-        (MPC_XY_VEL_P_ACC = gain, MPC_XY_VEL_I_ACC) against the airframe's linear drag,
-        the thrust's acceleration at most acc_max."""
+        (MPC_XY_VEL_P_ACC = gain, MPC_XY_VEL_I_ACC = i_gain) against the airframe's linear drag,
+        the thrust's acceleration at most acc_max (the tilt limit)."""
         en, ee = want_n - self.vn_m_s, want_e - self.ve_m_s
-        self.vi_n_m_s2 += VEL_I_ACC * en * dt_s
-        self.vi_e_m_s2 += VEL_I_ACC * ee * dt_s
+        self.vi_n_m_s2 += i_gain_1_s2 * en * dt_s
+        self.vi_e_m_s2 += i_gain_1_s2 * ee * dt_s
         tn, te = gain_1_s * en + self.vi_n_m_s2, gain_1_s * ee + self.vi_e_m_s2
         t = math.hypot(tn, te)
         if t > acc_max:
             tn, te = tn * acc_max / t, te * acc_max / t
             # anti-windup: the integrator does not grow while the thrust is saturated
-            self.vi_n_m_s2 -= VEL_I_ACC * en * dt_s
-            self.vi_e_m_s2 -= VEL_I_ACC * ee * dt_s
-        an, ae = tn - DRAG_1_S * self.vn_m_s, te - DRAG_1_S * self.ve_m_s
+            self.vi_n_m_s2 -= i_gain_1_s2 * en * dt_s
+            self.vi_e_m_s2 -= i_gain_1_s2 * ee * dt_s
+        # The thrust tilts through the attitude loop (MC_ROLL_P / MC_PITCH_P 6.5 1/s): a lag.
+        k = min(1.0, dt_s / ATTITUDE_TAU_S)
+        self.th_n_m_s2 += k * (tn - self.th_n_m_s2)
+        self.th_e_m_s2 += k * (te - self.th_e_m_s2)
+        an = self.th_n_m_s2 - DRAG_1_S * self.vn_m_s
+        ae = self.th_e_m_s2 - DRAG_1_S * self.ve_m_s
         self.vn_m_s += an * dt_s
         self.ve_m_s += ae * dt_s
         self.an_m_s2, self.ae_m_s2 = an, ae
@@ -311,6 +333,7 @@ class Body:
             self.vn_m_s = self.ve_m_s = 0.0
             self.an_m_s2 = self.ae_m_s2 = 0.0
             self.vi_n_m_s2 = self.vi_e_m_s2 = 0.0
+            self.th_n_m_s2 = self.th_e_m_s2 = 0.0
             self.on_ground = True
         elif self.down_m < -0.05:
             self.on_ground = False

@@ -75,7 +75,9 @@ MANAGER_CAPS = (
     | mav.GIMBAL_MANAGER_CAP_FLAGS_CAN_POINT_LOCATION_GLOBAL
 )
 DEVICE_FLAGS = mav.GIMBAL_DEVICE_FLAGS_ROLL_LOCK | mav.GIMBAL_DEVICE_FLAGS_PITCH_LOCK
-RATES_HZ = {"heartbeat": 1.0, "attitude": 10.0, "manager": 5.0}
+# PX4's default stream rates (mavlink_main.cpp, every mode that streams them): the gimbal
+# device's attitude 1 Hz and the manager's status 0.5 Hz.
+RATES_HZ = {"heartbeat": 1.0, "attitude": 1.0, "manager": 0.5}
 
 GIMBAL_MANAGER_COMMANDS = {
     mav.MAV_CMD_DO_GIMBAL_MANAGER_PITCHYAW,
