@@ -11,8 +11,6 @@ import ast
 from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
-
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGE = "groundstation"
 
@@ -134,13 +132,11 @@ def test_the_graph_is_read_from_the_source() -> None:
     assert _cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
 
 
-@pytest.mark.xfail(strict=True, reason="#15: the controller's parts import it back")
 def test_groundstation_has_no_import_cycle() -> None:
     edges, _ = _graph()
     assert _cycles(edges) == []
 
 
-@pytest.mark.xfail(strict=True, reason="#15: the controller's parts import it back")
 def test_only_entry_points_import_the_controller() -> None:
     edges, _ = _graph()
     importers = {m for m, targets in edges.items() if "groundstation.controller" in targets}
