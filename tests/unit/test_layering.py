@@ -8,6 +8,7 @@ import of ``Controller`` is still a module that needs the whole controller to be
 from __future__ import annotations
 
 import ast
+import functools
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -52,8 +53,10 @@ def _imported_names(module: str, path: Path) -> Iterator[str]:
             yield from (f"{base}.{alias.name}" for alias in node.names)
 
 
+@functools.cache
 def _graph() -> tuple[dict[str, set[str]], dict[str, set[str]]]:
-    """(module -> groundstation modules it imports, module -> sitl names it imports)."""
+    """(module -> groundstation modules it imports, module -> sitl names it imports), read once
+    (the tests below only read it)."""
     modules = _modules()
 
     def resolve(name: str) -> str | None:
