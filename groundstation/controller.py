@@ -35,10 +35,9 @@ from msgspec.structs import replace as sreplace
 
 from groundstation import contract as c
 from groundstation import sortie as so
-from groundstation.bus import Bus
 from groundstation.commands import VehicleCommands
 from groundstation.core.config import DEFAULT_ROLES, ControllerConfig
-from groundstation.core.ports import Airspace, DockPort, LeaseHolder, PartitionPort
+from groundstation.core.ports import Airspace, BusPort, DockPort, LeaseHolder, PartitionPort
 from groundstation.core.state import ControllerState, DroneRuntime, pending_incidents
 from groundstation.dispatch import Candidate, choose
 from groundstation.errors import GroundStationError
@@ -86,7 +85,7 @@ class Controller:
         config: ControllerConfig,
         *,
         fleet: Fleet,
-        bus: Bus,
+        bus: BusPort,
         journal: Journal,
         docks: DockPort | None = None,
         airspace: Airspace | None = None,

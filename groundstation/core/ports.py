@@ -10,7 +10,7 @@ implement these (tests/unit/fakes.py), checked by mypy.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TYPE_CHECKING, Protocol
 
 from groundstation import contract as c
@@ -69,6 +69,18 @@ class Publisher(Protocol):
     ) -> bool: ...
 
     def publish_nowait(self, topic: str, payload: bytes) -> bool: ...
+
+
+class BusPort(Publisher, Protocol):
+    """The whole bus as the controller uses it (``groundstation.bus.Bus``): its subscriptions,
+    its one stream of messages, presence on every connection."""
+
+    @property
+    def connected(self) -> bool: ...
+    async def subscribe(self, topic: str, qos: int = 0) -> None: ...
+    def messages(self) -> AsyncIterator[Message]: ...
+    def on_connect(self, callback: Callable[[], Awaitable[None]]) -> None: ...
+    def set_birth(self, topic: str, payload: bytes, *, retain: bool = True) -> None: ...
 
 
 class EventLog(Protocol):

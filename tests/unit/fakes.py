@@ -9,7 +9,7 @@ docks. Nothing here opens a socket.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Coroutine, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -20,7 +20,7 @@ from groundstation import sortie as so
 from groundstation.bus import Message
 from groundstation.commands import CommandHost
 from groundstation.core.config import ControllerConfig
-from groundstation.core.ports import Airspace, CommandLog, DockPort, Publisher
+from groundstation.core.ports import Airspace, BusPort, CommandLog, DockPort, Publisher
 from groundstation.core.state import ControllerState, DroneRuntime
 from groundstation.dispatch import Candidate
 from groundstation.docks import DockView
@@ -65,6 +65,8 @@ class FakeBus:
     published: list[tuple[str, bytes, int, bool]] = field(default_factory=list)
     nowait: list[tuple[str, bytes]] = field(default_factory=list)
     accept_nowait: bool = True
+    subscribed: list[str] = field(default_factory=list)
+    births: dict[str, bytes] = field(default_factory=dict)
 
     async def publish(
         self,
@@ -81,6 +83,25 @@ class FakeBus:
     def publish_nowait(self, topic: str, payload: bytes) -> bool:
         self.nowait.append((topic, payload))
         return self.accept_nowait
+
+    # The rest of groundstation.core.ports.BusPort: no broker, no message ever arrives.
+
+    @property
+    def connected(self) -> bool:
+        return True
+
+    async def subscribe(self, topic: str, qos: int = 0) -> None:
+        self.subscribed.append(topic)
+
+    async def messages(self) -> AsyncIterator[Message]:
+        return
+        yield  # an async generator that ends at once
+
+    def on_connect(self, callback: Callable[[], Awaitable[None]]) -> None:
+        pass
+
+    def set_birth(self, topic: str, payload: bytes, *, retain: bool = True) -> None:
+        self.births[topic] = payload
 
 
 @dataclass
@@ -291,6 +312,17 @@ class Answered:
     async def register(self, caller: str, role: c.Role, d: c.DockRegister) -> dict[str, Any]:
         self.calls.append("register")
         return {}
+
+
+@dataclass
+class FakeFleet:
+    vehicles: dict[str, FakeVehicle] = field(default_factory=dict)
+
+    def get(self, drone_id: str) -> VehicleLink | None:
+        return self.vehicles.get(drone_id)
+
+    def links(self) -> list[VehicleLink]:
+        return list(self.vehicles.values())
 
 
 # --- the host -------------------------------------------------------------------------------------
@@ -522,6 +554,10 @@ class FakeHost:
 
 
 # The fake is each of the controller's host Protocols (mypy checks these five).
+
+
+def as_bus(b: FakeBus) -> BusPort:
+    return b
 
 
 def as_watch_host(h: FakeHost) -> WatchHost:
