@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Coroutine
-from typing import Protocol
+from typing import Any, Protocol
 
 from groundstation import contract as c
 from groundstation import sortie as so
@@ -53,6 +53,7 @@ class CommandHost(Protocol):
     ) -> None: ...
     def dock_job_started(self, dock_id: str, method: c.DockMethod) -> None: ...
     def dock_job_ended(self, dock_id: str) -> None: ...
+    def spawn(self, coro: Coroutine[Any, Any, Any], name: str) -> None: ...
 
 
 # --- the rules ------------------------------------------------------------------------------------
