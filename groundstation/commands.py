@@ -183,7 +183,7 @@ class VehicleCommands:
         v = ctl.link(drone_id)
         if v is None:
             raise VehicleError(drone_id, "preflight", "not connected")
-        jobs: list[Coroutine[object, object, None]] = [self._configure(v, dock_id)]
+        jobs: list[Coroutine[Any, Any, None]] = [self._configure(v, dock_id)]
         if ctl.docks is not None:
             jobs.append(
                 ctl.docks.call(
