@@ -11,25 +11,113 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Coroutine
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from groundstation import contract as c
 from groundstation import sortie as so
-from groundstation.errors import DockError, GroundStationError, VehicleError
+from groundstation.core.config import ControllerConfig
+from groundstation.core.ports import Airspace, DockPort
+from groundstation.errors import DockError, GroundStationError, Refused, VehicleError
 from groundstation.vehicle import GeofencePolygon, VehicleLink
 from missions.geo import LatLon, offset
-
-if TYPE_CHECKING:
-    from groundstation.controller import Controller
+from missions.sites import Dock
 
 log = logging.getLogger(__name__)
+
+
+class CommandHost(Protocol):
+    """What the commands need of the controller: its vehicles, docks and airspace, heights,
+    its sorties' one door (``apply``), alerts, and the record of dock jobs in flight."""
+
+    @property
+    def config(self) -> ControllerConfig: ...
+    @property
+    def docks(self) -> DockPort | None: ...
+    @property
+    def airspace(self) -> Airspace | None: ...
+
+    @property
+    def active(self) -> bool: ...
+    def link(self, drone_id: str) -> VehicleLink | None: ...
+    def amsl(self, drone_id: str, alt_rel_m: float) -> float: ...
+    def apply(self, drone_id: str, event: so.Event) -> None: ...
+    def alert(
+        self,
+        severity: c.Severity,
+        code: str,
+        message: str,
+        *,
+        drone_id: str | None = None,
+        incident_id: str | None = None,
+        dock_id: str | None = None,
+    ) -> None: ...
+    def dock_job_started(self, dock_id: str, method: c.DockMethod) -> None: ...
+    def dock_job_ended(self, dock_id: str) -> None: ...
+    def spawn(self, coro: Coroutine[Any, Any, Any], name: str) -> None: ...
+
+
+# --- the rules ------------------------------------------------------------------------------------
+
+
+def failure_event(action: so.Action, reason: str) -> so.Event | None:
+    """The event a failed action reports to its sortie (None: a dock call, alerted instead)."""
+    match action:
+        case so.Prepare():
+            return so.Prepared(ok=False, reason=reason)
+        case so.ArmTakeoff():
+            return so.LaunchDone(ok=False, reason=reason)
+        case so.DockCall():
+            return None
+        case _:
+            return so.CommandDone(ok=False, reason=reason)
+
+
+def error_reason(exc: Exception) -> str:
+    """The human reason of a failure (the dock's or our refusal's own text when it has one)."""
+    if isinstance(exc, (DockError, Refused)):
+        return exc.reason or str(exc)
+    return str(exc)
+
+
+def launch_params(cfg: ControllerConfig) -> dict[str, float | int]:
+    """The vehicle's own failsafes and speeds, set before every launch."""
+    params: dict[str, float | int] = dict(cfg.failsafe_params)
+    params["RTL_RETURN_ALT"] = float(cfg.model.cruise_alt_rel_m)
+    params["MPC_XY_CRUISE"] = float(cfg.model.cruise_speed_m_s)
+    params["MPC_XY_VEL_MAX"] = float(max(12.0, cfg.model.cruise_speed_m_s))
+    params.update(cfg.traffic.vehicle_params())  # NAV_TRAFF_* (also set at connection)
+    return params
+
+
+def launch_geofence(
+    dock: Dock, max_range_m: float, airspace: Airspace | None
+) -> list[GeofencePolygon]:
+    """A square around the dock (range plus 1 km) to stay in, and the no-fly zones within it
+    (from the same airspace data the dispatcher and the pilot's commands are checked against)
+    as exclusion polygons."""
+    r = max_range_m + 1000.0
+    corners = [
+        offset(dock.lat_deg, dock.lon_deg, n, e) for n, e in ((r, -r), (r, r), (-r, r), (-r, -r))
+    ]
+    fence = [GeofencePolygon(tuple((p.lat_deg, p.lon_deg) for p in corners), True)]
+    if airspace is not None:
+        near = airspace.geofence(LatLon(dock.lat_deg, dock.lon_deg), r)
+        fence += [
+            GeofencePolygon(tuple((q.lat_deg, q.lon_deg) for q in poly.vertices), False)
+            for poly in near.polygons
+            if not poly.inclusion
+        ]
+    return fence
+
+
+# --- carrying them out ----------------------------------------------------------------------------
 
 
 class VehicleCommands:
     """Runs the vehicle and dock actions of every sortie of one controller."""
 
-    def __init__(self, ctl: Controller) -> None:
-        self.ctl = ctl
+    def __init__(self, host: CommandHost) -> None:
+        self.ctl = host
 
     async def execute(self, drone_id: str, action: so.Action) -> None:
         """Run one action of a sortie on the vehicle or its dock; its result goes back to the
@@ -76,23 +164,19 @@ class VehicleCommands:
                 case so.DockCall():
                     await self._dock_call(drone_id, action)
         except (GroundStationError, OSError) as exc:
-            reason = getattr(exc, "reason", None) or str(exc)
+            reason = error_reason(exc)
             log.warning("%s: %s failed: %s", drone_id, type(action).__name__, reason)
-            match action:
-                case so.Prepare():
-                    ctl.apply(drone_id, so.Prepared(ok=False, reason=reason))
-                case so.ArmTakeoff():
-                    ctl.apply(drone_id, so.LaunchDone(ok=False, reason=reason))
-                case so.DockCall():
-                    ctl.alert(
-                        c.Severity.WARNING,
-                        "dock_failed",
-                        f"{action.dock_id}: {reason}",
-                        drone_id=drone_id,
-                        dock_id=action.dock_id,
-                    )
-                case _:
-                    ctl.apply(drone_id, so.CommandDone(ok=False, reason=reason))
+            event = failure_event(action, reason)
+            if event is not None:
+                ctl.apply(drone_id, event)
+            elif isinstance(action, so.DockCall):
+                ctl.alert(
+                    c.Severity.WARNING,
+                    "dock_failed",
+                    f"{action.dock_id}: {reason}",
+                    drone_id=drone_id,
+                    dock_id=action.dock_id,
+                )
 
     async def _prepare(self, drone_id: str, dock_id: str) -> None:
         ctl = self.ctl
@@ -123,33 +207,13 @@ class VehicleCommands:
 
     async def _configure(self, v: VehicleLink, dock_id: str) -> None:
         """Before every launch: the vehicle's own failsafes and a geofence around the area."""
-        ctl = self.ctl
-        cfg = ctl.config
-        params: dict[str, float | int] = dict(cfg.failsafe_params)
-        params["RTL_RETURN_ALT"] = float(cfg.model.cruise_alt_rel_m)
-        params["MPC_XY_CRUISE"] = float(cfg.model.cruise_speed_m_s)
-        params["MPC_XY_VEL_MAX"] = float(max(12.0, cfg.model.cruise_speed_m_s))
-        params.update(cfg.traffic.vehicle_params())  # NAV_TRAFF_* (also set at connection)
-        await v.set_params(params)
+        cfg = self.ctl.config
+        await v.set_params(launch_params(cfg))
         dock = cfg.site_set.dock(dock_id)
         if dock is not None:
-            r = cfg.model.max_range_m + 1000.0
-            corners = [
-                offset(dock.lat_deg, dock.lon_deg, n, e)
-                for n, e in ((r, -r), (r, r), (-r, r), (-r, -r))
-            ]
-            fence = [GeofencePolygon(tuple((p.lat_deg, p.lon_deg) for p in corners), True)]
-            # The no-fly zones within reach, from the same airspace data the dispatcher and the
-            # pilot's commands are checked against, as exclusion polygons.
-            make = getattr(ctl.airspace, "geofence", None)
-            if make is not None:
-                near = make(LatLon(dock.lat_deg, dock.lon_deg), r)
-                fence += [
-                    GeofencePolygon(tuple((q.lat_deg, q.lon_deg) for q in poly.vertices), False)
-                    for poly in near.polygons
-                    if not poly.inclusion
-                ]
-            await v.upload_geofence(fence)
+            await v.upload_geofence(
+                launch_geofence(dock, cfg.model.max_range_m, self.ctl.airspace)
+            )
 
     async def _dock_call(self, drone_id: str, action: so.DockCall) -> None:
         ctl = self.ctl
@@ -157,7 +221,7 @@ class VehicleCommands:
             if action.method == c.DockMethod.COVER_CLOSE:
                 ctl.apply(drone_id, so.DockClosed(ok=True))
             return
-        ctl.dock_jobs[action.dock_id] = action.method
+        ctl.dock_job_started(action.dock_id, action.method)
         try:
             await ctl.docks.call(
                 action.dock_id, action.method, timeout_s=ctl.config.dock_timeout_s
@@ -167,6 +231,6 @@ class VehicleCommands:
                 ctl.apply(drone_id, so.DockClosed(ok=False, reason=exc.reason))
             raise
         finally:
-            ctl.dock_jobs.pop(action.dock_id, None)
+            ctl.dock_job_ended(action.dock_id)
         if action.method == c.DockMethod.COVER_CLOSE:
             ctl.apply(drone_id, so.DockClosed(ok=True))

@@ -13,6 +13,11 @@ Thin I/O around the pure cores: the sortie machine (``groundstation.sortie``) an
 
 Every state change is applied by :meth:`Controller.apply`, synchronously: step the machine,
 journal it, publish it, start its actions. No other code mutates a sortie.
+
+The controller's state is one object it alone writes (``groundstation.core.state``); the parts
+above are given the controller through narrow Protocols (``WatchHost``, ``CommandHost``,
+``ServicesHost``, ``TelemetryHost``, ``PartitionHost``...) and change nothing but through its
+methods. Its I/O comes in by the constructor, typed by ``groundstation.core.ports``.
 """
 
 from __future__ import annotations
@@ -22,26 +27,28 @@ import contextlib
 import logging
 import math
 import time
-from collections.abc import Coroutine, Mapping
-from dataclasses import dataclass, field, replace
+from collections.abc import Coroutine
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from msgspec.structs import replace as sreplace
 
 from groundstation import contract as c
 from groundstation import sortie as so
-from groundstation.bus import Bus
 from groundstation.commands import VehicleCommands
-from groundstation.dispatch import AirspaceCheck, Candidate, FlightModel, choose
+from groundstation.core.config import DEFAULT_ROLES, ControllerConfig
+from groundstation.core.ports import Airspace, BusPort, DockPort, LeaseHolder, PartitionPort
+from groundstation.core.state import ControllerState, DroneRuntime, pending_incidents
+from groundstation.dispatch import Candidate, choose
 from groundstation.errors import GroundStationError
+from groundstation.ha import Mirror, adopting_summary, takeover_sorties
 from groundstation.journal import Journal
 from groundstation.retention import IncidentRetention
-from groundstation.sharing import Sharing, SharingConfig
+from groundstation.services import OperatorServices
+from groundstation.sharing import Sharing
+from groundstation.telemetry import TelemetryFanout
 from groundstation.trackctl import TrackControl
-from groundstation.tracking_rules import TrackConfig
-from groundstation.traffic_rules import TrafficConfig
 from groundstation.trafficctl import TrafficControl
-from groundstation.users import DEMO_USERS
 from groundstation.vehicle import (
     CameraFleet,
     Fleet,
@@ -50,90 +57,24 @@ from groundstation.vehicle import (
     VehicleLink,
     VehicleSample,
 )
-from groundstation.videoctl import StreamRelay, VideoConfig, VideoControl
-from groundstation.watch import Watch, has_come_down
+from groundstation.videoctl import StreamRelay, VideoControl
+from groundstation.watch import Watch, dock_at, has_come_down
 from groundstation.web.bridge import ShareLinks
-from missions.geo import distance_m
 from missions.sites import Dock, SiteSet
 
 if TYPE_CHECKING:
     from groundstation.flightlog import FlightLogger
     from groundstation.registration import DockRegistry
 
+__all__ = ["DEFAULT_ROLES", "Controller", "ControllerConfig", "DroneRuntime"]
+
 log = logging.getLogger(__name__)
-
-DEFAULT_ROLES: Mapping[str, c.Role] = DEMO_USERS
-"""Roles without a users file (``controller --users``): the built-in demo users."""
-
-
-@dataclass(frozen=True, slots=True)
-class ControllerConfig:
-    """Everything the controller is told at start. Built once at the edge (CLI, tests)."""
-
-    site_set: SiteSet
-    controller_id: str = "ctl-1"
-    model: FlightModel = field(default_factory=FlightModel)
-    speedup: float = 1.0
-    telemetry_hz_air: float = 10.0
-    telemetry_hz_ground: float = 1.0
-    tick_hz: float = 10.0
-    orbit_radius_m: float = 40.0
-    orbit_speed_m_s: float = 5.0
-    battery_low_pct: float = 30.0
-    battery_critical_pct: float = 15.0
-    link_timeout_s: float = 3.0
-    dock_timeout_s: float = 60.0
-    charged_pct: float = 60.0
-    auto_close_incidents: bool = True
-    incident_retention_s: float = 600.0
-    """A closed or rejected incident's retained record is cleared this long after it closed
-    (``groundstation.retention``); its history stays in the journal."""
-    roles: Mapping[str, c.Role] = field(default_factory=lambda: dict(DEFAULT_ROLES))
-    video: VideoConfig = field(default_factory=VideoConfig)
-    sharing: SharingConfig = field(default_factory=SharingConfig)
-    """Partner services: policy, request rate (groundstation.sharing, docs/partners.md)."""
-    traffic: TrafficConfig = field(default_factory=TrafficConfig)
-    tracking: TrackConfig = field(default_factory=TrackConfig)
-    failsafe_params: Mapping[str, float | int] = field(
-        # PX4's data-link-loss action is off by default (NAV_DLL_ACT 0): a drone leaving its
-        # dock must have its own plan. Link loss -> Return; geofence breach -> Return. Battery
-        # failsafes stay the controller's (low -> return, critical -> land); a drone whose
-        # controller is gone returns on the link-loss action long before its battery is low.
-        default_factory=lambda: {
-            "NAV_DLL_ACT": 2,
-            "COM_DL_LOSS_T": 10,
-            "GF_ACTION": 3,
-        }
-    )
-
 
 ADOPT_GRACE_S = 2.5
 """How long a drone is watched after the controller first hears it before anything is concluded
 from its state (MAVSDK's first values are defaults, not the vehicle's)."""
 IDLE_EVERY = 5
 """A docked, idle drone is checked on every fifth tick (2 Hz at the default 10 Hz tick)."""
-
-
-@dataclass(slots=True)
-class DroneRuntime:
-    """Per-drone bookkeeping the pure sortie does not hold (all I/O facing)."""
-
-    sortie: so.Sortie
-    seq: int = 0
-    next_tel_s: float = 0.0
-    last_tel_s: float = 0.0
-    first_seen_s: float = 0.0
-    dock_bad_since: float | None = None
-    link_ok: bool = False
-    last_seen_s: float = 0.0
-    adopted: bool = False
-    battery_low: bool = False
-    battery_critical: bool = False
-    last_state: bytes = b""
-    health: c.HealthGates = field(default_factory=c.HealthGates)
-    eta_s: float | None = None
-    gps_lost: bool = False
-    no_alternate: bool = False
 
 
 class Controller:
@@ -144,11 +85,11 @@ class Controller:
         config: ControllerConfig,
         *,
         fleet: Fleet,
-        bus: Bus,
+        bus: BusPort,
         journal: Journal,
-        docks: Any | None = None,
-        airspace: AirspaceCheck | None = None,
-        ha: Any | None = None,
+        docks: DockPort | None = None,
+        airspace: Airspace | None = None,
+        ha: LeaseHolder | None = None,
         flightlog: FlightLogger | None = None,
         cameras: CameraFleet | None = None,
         relay: StreamRelay | None = None,
@@ -162,40 +103,26 @@ class Controller:
         self.docks = docks
         self.airspace = airspace
         self.cid = config.controller_id
-        self.drones: dict[str, DroneRuntime] = {}
-        self.incidents: dict[str, c.Incident] = {}
-        self.queue: list[str] = []
-        self.excluded: dict[str, set[str]] = {}
-        self._tasks: set[asyncio.Task[Any]] = set()
-        self._tg: asyncio.TaskGroup | None = None
-        self._t0_wall = time.monotonic()
-        self._incident_seq = 0
-        self._dispatch_due = True
-        self.dock_jobs: dict[str, c.DockMethod] = {}
-        self.commands = VehicleCommands(self)
-        self.watch = Watch(self)
-        """Dock calls in flight, by dock: a dock still closing its cover cannot launch."""
         # Hot standby (groundstation.ha.LeaseKeeper): until it holds the lease this controller
         # issues no command, answers no operator and publishes nothing about drones.
+        self.state = ControllerState(active=ha is None)
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._tg: asyncio.TaskGroup | None = None
+        self._t0_wall = time.monotonic()
+        self.commands = VehicleCommands(self)
+        self.watch = Watch(self)
         self.ha = ha
         # One .tlog per sortie (groundstation.flightlog), fed from the tick and phase changes.
         self.flightlog = flightlog
-        self.active = ha is None
-        self.epoch: int | None = None
-        self.mirror: Any | None = None
+        self.mirror: Mirror | None = None
         if ha is not None:
-            from groundstation.ha import Mirror
-
             self.mirror = Mirror()
             ha.on_change = self._on_role
         # Partitioned dispatch (groundstation.partition.Partition): several controllers on one
         # broker, each owning its sites; every incident is awarded on offers.
-        self.partition: Any | None = None
+        self.partition: PartitionPort | None = None
         # Docks added while running (groundstation.registration); None: no registrations.
         self.registry: DockRegistry | None = None
-        from groundstation.services import OperatorServices
-        from groundstation.telemetry import TelemetryFanout
-
         self.services = OperatorServices(self)
         self.telemetry = TelemetryFanout(self)
         # Live video (groundstation.videoctl): cameras, the relay, descriptors, evidence.
@@ -225,6 +152,77 @@ class Controller:
                                       receivers=receivers, speedup=config.speedup)
         self.links = ShareLinks(self)  # browser view share links (groundstation.web)
         self._load()
+
+    # --- the state (one owner: this controller) and views of it --------------------------------
+
+    @property
+    def drones(self) -> dict[str, DroneRuntime]:
+        return self.state.drones
+
+    @property
+    def incidents(self) -> dict[str, c.Incident]:
+        return self.state.incidents
+
+    @property
+    def queue(self) -> list[str]:
+        return self.state.queue
+
+    @property
+    def excluded(self) -> dict[str, set[str]]:
+        return self.state.excluded
+
+    @property
+    def dock_jobs(self) -> dict[str, c.DockMethod]:
+        return self.state.dock_jobs
+
+    @property
+    def active(self) -> bool:
+        return self.state.active
+
+    @active.setter
+    def active(self, value: bool) -> None:
+        self.state.active = value
+
+    @property
+    def epoch(self) -> int | None:
+        return self.state.epoch
+
+    def runtime(self, drone_id: str) -> DroneRuntime | None:
+        return self.state.drones.get(drone_id)
+
+    def has_drone(self, drone_id: str) -> bool:
+        return drone_id in self.state.drones
+
+    def sorties(self) -> dict[str, so.Sortie]:
+        """Every drone's sortie, by drone (a copy: change one through :meth:`apply`)."""
+        return {drone_id: rt.sortie for drone_id, rt in self.state.drones.items()}
+
+    def incident(self, incident_id: str) -> c.Incident | None:
+        return self.state.incidents.get(incident_id)
+
+    def is_queued(self, incident_id: str) -> bool:
+        return incident_id in self.state.queue
+
+    def unqueue(self, incident_id: str) -> None:
+        self.state.unqueue(incident_id)
+
+    def claimed_docks(self, drone_id: str) -> set[str]:
+        return self.state.claimed_docks(drone_id)
+
+    def dock_job_method(self, dock_id: str) -> c.DockMethod | None:
+        return self.state.dock_jobs.get(dock_id)
+
+    def dock_job_started(self, dock_id: str, method: c.DockMethod) -> None:
+        self.state.dock_jobs[dock_id] = method
+
+    def dock_job_ended(self, dock_id: str) -> None:
+        self.state.dock_jobs.pop(dock_id, None)
+
+    def has_docks(self) -> bool:
+        return self.docks is not None
+
+    def share_telemetry(self, drone_id: str, body: bytes) -> None:
+        self.sharing.telemetry(drone_id, body)
 
     # --- clock ------------------------------------------------------------------------------
 
@@ -264,14 +262,8 @@ class Controller:
                 self.drones[s.drone_id].sortie = restored
         for inc in self.journal.incidents():
             self.incidents[inc.incident_id] = inc
-            if inc.status in (c.IncidentStatus.NEW, c.IncidentStatus.QUEUED):
-                self.queue.append(inc.incident_id)
-            elif inc.status in (c.IncidentStatus.DISPATCHED, c.IncidentStatus.ON_SCENE):
-                owner = inc.assigned_drone
-                rt = self.drones.get(owner) if owner else None
-                if rt is None or rt.sortie.incident_id != inc.incident_id:
-                    self.queue.append(inc.incident_id)
-            self._incident_seq += 1
+            self.state.incident_seq += 1
+        self.queue.extend(pending_incidents(self.incidents.values(), self.sorties()))
         if self.journal.sorties():
             self.journal.event("info", "controller_restart", f"{self.cid} reloaded the journal")
 
@@ -281,7 +273,7 @@ class Controller:
         self.config = replace(self.config, site_set=site_set)
         self.drones[dock.drone_id] = DroneRuntime(self._new_sortie(dock.drone_id))
         self.video.add_dock(dock)
-        self._dispatch_due = True
+        self.state.dispatch_due = True
         self.journal.event("info", "dock_added", f"dock {dock.dock_id} ({dock.site_id})",
                            drone_id=dock.drone_id)
         self.spawn(self._announce(), "announce")
@@ -359,13 +351,59 @@ class Controller:
 
     def _on_role(self, active: bool, epoch: int, reason: str) -> None:
         """The lease changed hands (groundstation.ha): take over, or step down at once."""
-        from groundstation import ha
-
         if active:
-            ha.take_over(self, epoch, reason)
+            self.take_over(epoch, reason)
         else:
-            ha.step_down(self, reason)
+            self.step_down(reason)
         self.spawn(self._announce(), "announce")
+
+    def take_over(self, epoch: int, reason: str) -> None:
+        """Become the active controller: rebuild every sortie and incident from the mirror
+        (``groundstation.ha.takeover_sorties``), journal them, and let the first fresh sample of
+        each drone adopt it (``so.Adopt`` re-issues the current phase's command). Nothing else
+        is commanded."""
+        st = self.state
+        st.epoch = epoch
+        mirror = self.mirror or Mirror()
+        rebuilt = takeover_sorties(
+            list(st.drones), mirror, self._new_sortie, self.config.site_set,
+            now_s=self.now_s(), speedup=self.config.speedup,
+        )
+        for drone_id, rt in st.drones.items():
+            rt.sortie = rebuilt.get(drone_id, rt.sortie)
+            rt.adopted = rt.link_ok = False
+            rt.last_seen_s = 0.0
+            rt.last_state = b""
+            rt.next_tel_s = 0.0
+            self.journal.save_sortie(rt.sortie, phase_changed=rt.sortie.busy)
+        st.incidents.update(mirror.incidents)
+        st.queue[:] = pending_incidents(st.incidents.values(), self.sorties())
+        for inc in st.incidents.values():
+            self.journal.save_incident(inc)
+        st.active = True
+        st.dispatch_due = True
+        self.alert(
+            c.Severity.WARNING,
+            "ha_takeover",
+            f"{self.cid} active at epoch {epoch} ({reason}); "
+            f"adopting: {adopting_summary(self.sorties())}",
+        )
+
+    def step_down(self, reason: str) -> None:
+        """Stop at once: no command, no publication; in-flight actions are cancelled (a MAVSDK
+        call already in its thread still completes, but nothing follows from it)."""
+        st = self.state
+        was = st.epoch
+        st.active = False
+        st.epoch = None
+        for rt in st.drones.values():
+            rt.next_tel_s = math.inf  # the telemetry fan-out publishes nothing
+            rt.adopted = False
+        for task in list(self._tasks):
+            task.cancel()
+        self.journal.event(
+            "warning", "ha_step_down", f"{self.cid} standby (was epoch {was}): {reason}"
+        )
 
     def spawn(self, coro: Coroutine[Any, Any, Any], name: str) -> None:
         """Start a named task in the controller's TaskGroup (kept referenced, errors logged)."""
@@ -434,8 +472,8 @@ class Controller:
                 # ticks), one on a sortie every tick: the tick's cost follows what is flying.
                 if rt.sortie.busy or not rt.adopted or (ticks + n) % IDLE_EVERY == 0:
                     self._tick_drone(drone_id, rt, started)
-            if self._dispatch_due or started >= next_dispatch:
-                self._dispatch_due = False
+            if self.state.dispatch_due or started >= next_dispatch:
+                self.state.dispatch_due = False
                 next_dispatch = started + 1.0
                 self.dispatch()
             await asyncio.sleep(max(0.0, period - (time.monotonic() - started)))
@@ -480,7 +518,7 @@ class Controller:
                 # was doing (a restart or a takeover), before anything else. A drone that came
                 # down by itself meanwhile is resolved by _conditions (at a dock or not).
                 rt.adopted = rt.link_ok = True
-                if v is not None and hasattr(v, "set_position_rate"):
+                if v is not None:
                     rate = self.config.telemetry_hz_air
                     self.spawn(v.set_position_rate(rate), f"rate:{drone_id}")
                 # A landing that finished while nobody watched is resolved by _conditions too
@@ -525,11 +563,8 @@ class Controller:
         reason = self.dock_reason(dock_id)
         return reason is None or reason.startswith(("wind", "rainfall"))
 
-    def dock_at(self, lat: float, lon: float) -> Any:
-        for dock in self.config.site_set.docks:
-            if distance_m(lat, lon, dock.lat_deg, dock.lon_deg) <= 5.0:
-                return dock
-        return None
+    def dock_at(self, lat: float, lon: float) -> Dock | None:
+        return dock_at(self.config.site_set.docks, lat, lon)
 
     def dock_job(self, dock_id: str) -> str | None:
         method = self.dock_jobs.get(dock_id)
@@ -539,10 +574,9 @@ class Controller:
         if self.docks is None:
             return None
         m = self.config.model
-        reason: str | None = self.docks.ready_reason(
+        return self.docks.ready_reason(
             dock_id, max_wind_m_s=m.max_wind_m_s, max_rainfall=m.max_rainfall
         )
-        return reason
 
     # --- applying events ----------------------------------------------------------------------
 
@@ -639,8 +673,20 @@ class Controller:
     # --- incidents and dispatch -----------------------------------------------------------------
 
     def new_incident_id(self) -> str:
-        self._incident_seq += 1
-        return f"inc-{int(time.time())}-{self._incident_seq:04d}"
+        self.state.incident_seq += 1
+        return f"inc-{int(time.time())}-{self.state.incident_seq:04d}"
+
+    def drop_incident(self, incident_id: str) -> None:
+        """Forget a record another controller now owns (groundstation.partition)."""
+        self.incidents.pop(incident_id, None)
+        self.unqueue(incident_id)
+
+    def own_incident(self, inc: c.Incident) -> None:
+        """Keep, journal and publish a record this controller owns without dispatching it
+        (groundstation.partition: rejected, or queued with no drone anywhere)."""
+        self.incidents[inc.incident_id] = inc
+        self.journal.save_incident(inc)
+        self.spawn(self._publish_incident(inc), f"incident:{inc.incident_id}")
 
     def add_incident(self, inc: c.Incident) -> None:
         self.incidents[inc.incident_id] = inc
@@ -648,7 +694,7 @@ class Controller:
         self.spawn(self._publish_incident(inc), f"incident:{inc.incident_id}")
         if inc.status in (c.IncidentStatus.NEW, c.IncidentStatus.QUEUED):
             self.queue.append(inc.incident_id)
-            self._dispatch_due = True
+            self.state.dispatch_due = True
             self.dispatch()
 
     def set_incident(
@@ -687,7 +733,7 @@ class Controller:
         )
         if incident_id not in self.queue:
             self.queue.append(incident_id)
-        self._dispatch_due = True
+        self.state.dispatch_due = True
 
     def candidates(self) -> list[Candidate]:
         out: list[Candidate] = []
@@ -700,8 +746,8 @@ class Controller:
             wind = 0.0
             if self.docks is not None:
                 view = self.docks.view(s.dock_id)
-                osd = getattr(view, "osd", None) if view is not None else None
-                wind = float(getattr(osd, "wind_speed_m_s", 0.0) or 0.0)
+                if view is not None and view.osd is not None:
+                    wind = float(view.osd.wind_speed_m_s or 0.0)
             out.append(
                 Candidate(
                     drone_id=drone_id,

@@ -15,9 +15,12 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from missions.geo import distance_m
+
+if TYPE_CHECKING:
+    from missions.airspace import Refusal
 
 
 class AirspaceCheck(Protocol):
@@ -25,11 +28,11 @@ class AirspaceCheck(Protocol):
 
     def check_point(
         self, lat_deg: float, lon_deg: float, alt_rel_m: float | None = None
-    ) -> object | None: ...
+    ) -> Refusal | None: ...
 
     def check_route(
         self, a_lat: float, a_lon: float, b_lat: float, b_lon: float
-    ) -> object | None: ...
+    ) -> Refusal | None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,7 +164,7 @@ def gate(
     if airspace is not None:
         refusal = airspace.check_route(c.dock_lat_deg, c.dock_lon_deg, lat_deg, lon_deg)
         if refusal is not None:
-            return None, f"airspace: {getattr(refusal, 'reason', refusal)}"
+            return None, f"airspace: {refusal.reason}"
     return eta_s(dist, model, c.wind_m_s), None
 
 

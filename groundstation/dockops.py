@@ -14,13 +14,13 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Coroutine
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from groundstation import contract as c
+from groundstation import sortie as so
+from groundstation.core.config import ControllerConfig
+from groundstation.core.ports import DockPort
 from groundstation.errors import DockError, Refused
-
-if TYPE_CHECKING:
-    from groundstation.controller import Controller
 
 log = logging.getLogger(__name__)
 R = c.Result
@@ -34,16 +34,48 @@ def _code(result: int | None) -> R:
         return R.DOCK_FAULT
 
 
-def _check(ctl: Controller, d: c.DockCommand) -> None:
-    if ctl.config.site_set.dock(d.dock_id) is None:
+class DockOpsHost(Protocol):
+    """What a dock command needs of the controller: its docks, its sorties, the dock jobs in
+    flight, alerts and its tasks."""
+
+    @property
+    def config(self) -> ControllerConfig: ...
+    @property
+    def docks(self) -> DockPort | None: ...
+
+    def sorties(self) -> dict[str, so.Sortie]: ...
+    def dock_job_method(self, dock_id: str) -> c.DockMethod | None: ...
+    def dock_job_started(self, dock_id: str, method: c.DockMethod) -> None: ...
+    def dock_job_ended(self, dock_id: str) -> None: ...
+    def alert(
+        self,
+        severity: c.Severity,
+        code: str,
+        message: str,
+        *,
+        drone_id: str | None = None,
+        incident_id: str | None = None,
+        dock_id: str | None = None,
+    ) -> None: ...
+    def spawn(self, coro: Coroutine[Any, Any, Any], name: str) -> None: ...
+
+
+def check_dock_command(
+    d: c.DockCommand,
+    config: ControllerConfig,
+    has_docks: bool,
+    busy: c.DockMethod | None,
+    sorties: dict[str, so.Sortie],
+) -> None:
+    """Refused (with its code and reason) unless the dock exists, is driven by a dock
+    controller, has no job in flight and its drone is at home (or in fault)."""
+    if config.site_set.dock(d.dock_id) is None:
         raise Refused(R.UNKNOWN_DOCK, f"unknown dock {d.dock_id!r}")
-    if ctl.docks is None:
+    if not has_docks:
         raise Refused(R.INVALID_STATE, "this controller runs without dock controllers")
-    busy = ctl.dock_jobs.get(d.dock_id)
     if busy is not None:
         raise Refused(R.BUSY, f"{d.dock_id} is busy with {busy}")
-    for drone_id, rt in ctl.drones.items():
-        s = rt.sortie
+    for drone_id, s in sorties.items():
         if s.dock_id == d.dock_id and s.busy and s.phase != c.Phase.FAULT:
             raise Refused(
                 R.INVALID_STATE,
@@ -53,12 +85,14 @@ def _check(ctl: Controller, d: c.DockCommand) -> None:
 
 
 def start_dock_command(
-    ctl: Controller, username: str, d: c.DockCommand
+    ctl: DockOpsHost, username: str, d: c.DockCommand
 ) -> Coroutine[Any, Any, dict[str, Any]]:
     """Check the request (Refused at once), start the dock job, and return what waits for the
     dock's answer: the reply's output once it accepted, Refused with its code if it refused.
     The caller awaits it off the bus reader (the dock's answer comes through that reader)."""
-    _check(ctl, d)
+    check_dock_command(
+        d, ctl.config, ctl.docks is not None, ctl.dock_job_method(d.dock_id), ctl.sorties()
+    )
     docks = ctl.docks
     assert docks is not None
     method = c.DockMethod(d.method)
@@ -84,19 +118,19 @@ def start_dock_command(
                       dock_id=d.dock_id)
             return
         finally:
-            ctl.dock_jobs.pop(d.dock_id, None)
+            ctl.dock_job_ended(d.dock_id)
         if not accepted.done():
             accepted.set_result(None)
         ctl.alert(c.Severity.INFO, "dock_command_done",
                   f"{d.dock_id}: {method} for {username} done", dock_id=d.dock_id)
 
-    ctl.dock_jobs[d.dock_id] = method  # a launch from this dock waits until the job ends
+    ctl.dock_job_started(d.dock_id, method)  # a launch from this dock waits until the job ends
     ctl.spawn(job(), f"dock_command:{d.dock_id}")
     return _answer(ctl, d, method, bid, accepted, username)
 
 
 async def _answer(
-    ctl: Controller,
+    ctl: DockOpsHost,
     d: c.DockCommand,
     method: c.DockMethod,
     bid: str,

@@ -17,7 +17,8 @@ The protocol (``docs/high-availability.md`` has the failure cases):
 :class:`LeaseCore` is the pure state machine (``tick``/``on_lease``/``on_offline`` return what to
 do); :class:`LeaseKeeper` is the thin asyncio driver over the :class:`~groundstation.bus.Bus`, and
 :class:`Mirror` keeps the standby's warm copy: the retained drone states and incident records,
-from which :func:`sortie_from_state` rebuilds the sorties at takeover.
+from which :func:`sortie_from_state` rebuilds the sorties at takeover (:func:`takeover_sorties`,
+applied by ``Controller.take_over``; stepping down is ``Controller.step_down``).
 """
 
 from __future__ import annotations
@@ -26,19 +27,15 @@ import asyncio
 import contextlib
 import enum
 import logging
-import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING
 
 from groundstation import contract as c
 from groundstation import sortie as so
 from groundstation.bus import Bus, Message
 from groundstation.errors import BusError
-
-if TYPE_CHECKING:
-    from groundstation.controller import Controller
+from missions.sites import SiteSet
 
 log = logging.getLogger(__name__)
 
@@ -257,74 +254,47 @@ def sortie_from_state(
     )
 
 
-# --- takeover and step-down (called by Controller._on_role) ---------------------------------------
+# --- takeover (applied by Controller.take_over) --------------------------------------------------
 
 
-def take_over(ctl: Controller, epoch: int, reason: str) -> None:
-    """Become the active controller: rebuild every sortie and incident from the mirror, journal
-    them, and let the first fresh sample of each drone adopt it (``so.Adopt`` re-issues the
-    current phase's command). Nothing else is commanded."""
-    ctl.epoch = epoch
-    mirror = ctl.mirror
-    now_s = ctl.now_s()
-    busy: list[str] = []
-    for drone_id, rt in ctl.drones.items():
-        st = mirror.states.get(drone_id) if mirror is not None else None
-        if st is not None:
-            home = ctl.config.site_set.dock(st.home_dock_id or "") or (
-                ctl.config.site_set.dock_of_drone(drone_id)
-            )
-            assert home is not None
-            inc = mirror.incidents.get(st.incident_id) if st.incident_id and mirror else None
-            rt.sortie = sortie_from_state(
-                ctl._new_sortie(drone_id),
-                st,
-                inc,
-                dock=so.Target(home.lat_deg, home.lon_deg),
-                now_s=now_s,
-                speedup=ctl.config.speedup,
-            )
-        rt.adopted = rt.link_ok = False
-        rt.last_seen_s = 0.0
-        rt.last_state = b""
-        rt.next_tel_s = 0.0
-        ctl.journal.save_sortie(rt.sortie, phase_changed=rt.sortie.busy)
-        if rt.sortie.busy:
-            busy.append(f"{drone_id} {rt.sortie.phase} {rt.sortie.incident_id or ''}".strip())
-    if mirror is not None:
-        ctl.incidents.update(mirror.incidents)
-    ctl.queue.clear()
-    for inc in ctl.incidents.values():
-        ctl.journal.save_incident(inc)
-        if inc.status in (c.IncidentStatus.NEW, c.IncidentStatus.QUEUED):
-            ctl.queue.append(inc.incident_id)
-        elif inc.status in (c.IncidentStatus.DISPATCHED, c.IncidentStatus.ON_SCENE):
-            owner = ctl.drones.get(inc.assigned_drone or "")
-            if owner is None or owner.sortie.incident_id != inc.incident_id:
-                ctl.queue.append(inc.incident_id)
-    ctl.active = True
-    ctl._dispatch_due = True
-    ctl.alert(
-        c.Severity.WARNING,
-        "ha_takeover",
-        f"{ctl.cid} active at epoch {epoch} ({reason}); adopting: {', '.join(busy) or 'none'}",
-    )
+def takeover_sorties(
+    drone_ids: list[str],
+    mirror: Mirror,
+    new_sortie: Callable[[str], so.Sortie],
+    site_set: SiteSet,
+    *,
+    now_s: float,
+    speedup: float,
+) -> dict[str, so.Sortie]:
+    """The sorties a new active controller carries on: each drone's, rebuilt from the mirrored
+    retained state of the old active (drones it never published are left out)."""
+    out: dict[str, so.Sortie] = {}
+    for drone_id in drone_ids:
+        st = mirror.states.get(drone_id)
+        if st is None:
+            continue
+        home = site_set.dock(st.home_dock_id or "") or site_set.dock_of_drone(drone_id)
+        assert home is not None
+        inc = mirror.incidents.get(st.incident_id) if st.incident_id else None
+        out[drone_id] = sortie_from_state(
+            new_sortie(drone_id),
+            st,
+            inc,
+            dock=so.Target(home.lat_deg, home.lon_deg),
+            now_s=now_s,
+            speedup=speedup,
+        )
+    return out
 
 
-def step_down(ctl: Controller, reason: str) -> None:
-    """Stop at once: no command, no publication; in-flight actions are cancelled (a MAVSDK call
-    already in its thread still completes, but nothing follows from it)."""
-    was = ctl.epoch
-    ctl.active = False
-    ctl.epoch = None
-    for rt in ctl.drones.values():
-        rt.next_tel_s = math.inf  # the telemetry fan-out publishes nothing
-        rt.adopted = False
-    for task in list(ctl._tasks):
-        task.cancel()
-    ctl.journal.event(
-        "warning", "ha_step_down", f"{ctl.cid} standby (was epoch {was}): {reason}"
-    )
+def adopting_summary(sorties: Mapping[str, so.Sortie]) -> str:
+    """The busy sorties a take-over adopts, for its alert (``none`` when all are at rest)."""
+    busy = [
+        f"{drone_id} {s.phase} {s.incident_id or ''}".strip()
+        for drone_id, s in sorties.items()
+        if s.busy
+    ]
+    return ", ".join(busy) or "none"
 
 
 # --- the driver ----------------------------------------------------------------------------------

@@ -28,16 +28,18 @@ import contextlib
 import hashlib
 import logging
 import time
+from collections.abc import Coroutine
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import Any, Protocol
+
+from msgspec.structs import replace
 
 from groundstation import contract as c
 from groundstation.bus import Message
-from groundstation.dispatch import choose
+from groundstation.core.config import ControllerConfig
+from groundstation.core.ports import Airspace, CommandLog, Publisher
+from groundstation.dispatch import Candidate, choose
 from groundstation.errors import GroundStationError
-
-if TYPE_CHECKING:
-    from groundstation.controller import Controller
 
 log = logging.getLogger(__name__)
 R = c.Result
@@ -72,11 +74,44 @@ def incident_id_for(tid: str) -> str:
     return "inc-" + hashlib.sha256(tid.encode()).hexdigest()[:12]
 
 
+def responder(peers: dict[str, bool], me: str) -> str:
+    """The controller that answers requests nobody owns: the lowest live one."""
+    return min([*(p for p, up in peers.items() if up), me])
+
+
+class PartitionHost(Protocol):
+    """What the partition needs of its controller: its id, drones, incident records and
+    dispatch candidates, and the controller's own ways to take, drop or write a record."""
+
+    @property
+    def cid(self) -> str: ...
+    @property
+    def config(self) -> ControllerConfig: ...
+    @property
+    def airspace(self) -> Airspace | None: ...
+    @property
+    def bus(self) -> Publisher: ...
+    @property
+    def journal(self) -> CommandLog: ...
+
+    @property
+    def active(self) -> bool: ...
+    def has_drone(self, drone_id: str) -> bool: ...
+    def incident(self, incident_id: str) -> c.Incident | None: ...
+    def is_queued(self, incident_id: str) -> bool: ...
+    def unqueue(self, incident_id: str) -> None: ...
+    def candidates(self) -> list[Candidate]: ...
+    def add_incident(self, inc: c.Incident) -> None: ...
+    def drop_incident(self, incident_id: str) -> None: ...
+    def own_incident(self, inc: c.Incident) -> None: ...
+    def spawn(self, coro: Coroutine[Any, Any, Any], name: str) -> None: ...
+
+
 class Partition:
     """Hooks into the controller's reader (``handle``), its publishing (``owns``) and its
     TaskGroup (``run``)."""
 
-    def __init__(self, controller: Controller, config: PartitionConfig) -> None:
+    def __init__(self, controller: PartitionHost, config: PartitionConfig) -> None:
         self.ctl = controller
         self.config = config
         self.rounds: dict[tuple[str, int], Round] = {}
@@ -104,8 +139,7 @@ class Partition:
         return self.owner.get(inc.incident_id) == self.me
 
     def _responder(self) -> str:
-        live = [p for p, up in self.peers.items() if up]
-        return min([*live, self.me])
+        return responder(self.peers, self.me)
 
     # --- messages ----------------------------------------------------------------------------
 
@@ -129,7 +163,7 @@ class Partition:
                     self.peers[ref.ident] = st.status == "online" and st.role == "active"
                 return False
             if ref.kind == "drone" and ref.leaf == "state":
-                if ref.ident not in self.ctl.drones:
+                if not self.ctl.has_drone(ref.ident):
                     self.drones_elsewhere.add(ref.ident)
                 return True
         except c.ContractError as exc:
@@ -148,7 +182,7 @@ class Partition:
         if req.method != c.OperatorMethod.INCIDENT_CREATE:
             drone_id = req.data.get("drone_id")
             if isinstance(drone_id, str):
-                if drone_id in self.ctl.drones:
+                if self.ctl.has_drone(drone_id):
                     return False
                 return drone_id in self.drones_elsewhere or self._responder() != self.me
             incident_id = req.data.get("incident_id")
@@ -192,7 +226,7 @@ class Partition:
             refusal = ctl.airspace.check_point(d.lat_deg, d.lon_deg)
             if refusal is not None:
                 if self._responder() == self.me:
-                    reason = str(getattr(refusal, "reason", refusal))
+                    reason = refusal.reason
                     self._own(inc, c.IncidentStatus.REJECTED, reason)
                     self._reply(username, req.tid, req.method, req.bid, R.AIRSPACE, reason)
                 return
@@ -275,17 +309,13 @@ class Partition:
         self.last_round_s[inc.incident_id] = time.monotonic()
         if winner != self.me:
             if previous == self.me:  # the record moves to the winner
-                self.ctl.incidents.pop(inc.incident_id, None)
-                with contextlib.suppress(ValueError):
-                    self.ctl.queue.remove(inc.incident_id)
+                self.ctl.drop_incident(inc.incident_id)
             return
         ctl = self.ctl
-        record = self.records.get(inc.incident_id) or ctl.incidents.get(inc.incident_id) or inc
+        record = self.records.get(inc.incident_id) or ctl.incident(inc.incident_id) or inc
         if win is not None:
             fresh = _new_incident(record)
-            ctl.incidents.pop(inc.incident_id, None)
-            with contextlib.suppress(ValueError):
-                ctl.queue.remove(inc.incident_id)
+            ctl.drop_incident(inc.incident_id)
             ctl.add_incident(fresh)
         elif previous != self.me:
             reasons = "; ".join(
@@ -295,7 +325,7 @@ class Partition:
             self._own(record, c.IncidentStatus.QUEUED, f"no drone can go: {reasons}")
         if rnd.request is not None:
             username, tid, bid = rnd.request
-            now = ctl.incidents.get(inc.incident_id, record)
+            now = ctl.incident(inc.incident_id) or record
             output = {
                 "incident_id": now.incident_id,
                 "status": str(now.status),
@@ -307,15 +337,11 @@ class Partition:
 
     def _own(self, inc: c.Incident, status: c.IncidentStatus, reason: str) -> None:
         """Write a record this controller owns without dispatching it locally."""
-        from msgspec.structs import replace
-
         record = replace(inc, status=status, reason=reason)
         if status == c.IncidentStatus.REJECTED:
             record = replace(record, closed_ms=c.now_ms())
         self.owner[inc.incident_id] = self.me
-        self.ctl.incidents[inc.incident_id] = record
-        self.ctl.journal.save_incident(record)
-        self.ctl.spawn(self.ctl._publish_incident(record), f"incident:{inc.incident_id}")
+        self.ctl.own_incident(record)
 
     async def run(self) -> None:
         while True:
@@ -334,17 +360,17 @@ class Partition:
         if not self.ctl.active:
             return
         for incident_id, owner in list(self.owner.items()):
-            inc = self.ctl.incidents.get(incident_id) if owner == self.me else None
+            inc = self.ctl.incident(incident_id) if owner == self.me else None
             if inc is None and owner != self.me and not self.peers.get(owner, False):
                 inc = self.records.get(incident_id)
                 if inc is None or self._responder() != self.me:
                     continue
             if inc is None or inc.status not in (c.IncidentStatus.NEW, c.IncidentStatus.QUEUED):
                 continue
-            if incident_id in self.ctl.queue and owner == self.me:
+            if self.ctl.is_queued(incident_id) and owner == self.me:
                 if inc.status == c.IncidentStatus.NEW:
                     continue  # add_incident's own dispatch is still deciding
-                self.ctl.queue.remove(incident_id)
+                self.ctl.unqueue(incident_id)
             if now - self.last_round_s.get(incident_id, 0.0) < self.config.retry_s:
                 continue
             if any(k[0] == incident_id and not r.decided for k, r in self.rounds.items()):

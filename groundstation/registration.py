@@ -44,7 +44,8 @@ from missions.geo import distance_m
 from missions.sites import Dock, SiteSet, SiteSetError, load_sites, with_dock
 
 if TYPE_CHECKING:
-    from groundstation.controller import Controller
+    from groundstation import sortie as so
+    from groundstation.core.config import ControllerConfig
     from groundstation.flightlog import FlightLogger
 
 log = logging.getLogger(__name__)
@@ -133,7 +134,7 @@ def check(
     if airspace is not None:
         refusal = airspace.check_point(d.lat_deg, d.lon_deg)
         if refusal is not None:
-            reason = getattr(refusal, "reason", refusal)
+            reason = refusal.reason
             raise Refused(R.AIRSPACE, f"the dock stands in restricted airspace: {reason}")
     dock = Dock(
         dock_id=d.dock_id,
@@ -191,12 +192,35 @@ OnAdded = Callable[[Dock, str], Awaitable[None]]
 vehicle there)."""
 
 
+class RegistryHost(Protocol):
+    """What registrations need of the controller: its configuration and airspace, its sorties
+    (read), and adding a dock (``Controller.add_dock``: the one place the fleet grows)."""
+
+    @property
+    def config(self) -> ControllerConfig: ...
+    @property
+    def airspace(self) -> AirspaceCheck | None: ...
+
+    def sortie_of(self, drone_id: str) -> so.Sortie | None: ...
+    def add_dock(self, site_set: SiteSet, dock: Dock) -> None: ...
+    def alert(
+        self,
+        severity: c.Severity,
+        code: str,
+        message: str,
+        *,
+        drone_id: str | None = None,
+        incident_id: str | None = None,
+        dock_id: str | None = None,
+    ) -> None: ...
+
+
 class DockRegistry:
     """Registrations and SIGHUP reloads for one controller (see the module docstring)."""
 
     def __init__(
         self,
-        controller: Controller,
+        controller: RegistryHost,
         *,
         fleet: FleetGrowth,
         docks: DockAnnouncer | None,
@@ -289,8 +313,8 @@ class DockRegistry:
             for old in current.docks:
                 new = fresh.dock(old.dock_id)
                 if new is None:
-                    rt = self.ctl.drones.get(old.drone_id)
-                    busy = rt is not None and rt.sortie.busy
+                    s = self.ctl.sortie_of(old.drone_id)
+                    busy = s is not None and s.busy
                     notes.append(
                         f"dock {old.dock_id} is gone from {self.sites_path.name} but stays until "
                         "a restart" + (f": its drone {old.drone_id} is on a sortie" if busy else "")

@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import TYPE_CHECKING
+from collections.abc import Mapping
+from typing import Protocol
 
 from groundstation import contract as c
+from groundstation.core.config import ControllerConfig
+from groundstation.core.ports import PartitionPort, Publisher
 from groundstation.errors import GroundStationError
-
-if TYPE_CHECKING:
-    from groundstation.controller import Controller
 
 log = logging.getLogger(__name__)
 
@@ -27,10 +27,24 @@ SWEEP_S = 1.0
 FINISHED = (c.IncidentStatus.CLOSED, c.IncidentStatus.REJECTED)
 
 
+class RetentionHost(Protocol):
+    @property
+    def config(self) -> ControllerConfig: ...
+    @property
+    def bus(self) -> Publisher: ...
+
+    @property
+    def active(self) -> bool: ...
+    @property
+    def incidents(self) -> Mapping[str, c.Incident]: ...
+    @property
+    def partition(self) -> PartitionPort | None: ...
+
+
 class IncidentRetention:
     """Clears the retained records of finished incidents once their retention is over."""
 
-    def __init__(self, ctl: Controller) -> None:
+    def __init__(self, ctl: RetentionHost) -> None:
         self.ctl = ctl
         self.cleared: set[str] = set()
 

@@ -13,23 +13,23 @@ import logging
 import math
 import re
 from collections import OrderedDict
-from collections.abc import Coroutine
-from typing import TYPE_CHECKING, Any
+from collections.abc import Awaitable, Coroutine
+from typing import Any, Protocol
 
 import msgspec
 
 from groundstation import contract as c
 from groundstation import sortie as so
-from groundstation.dockops import start_dock_command
+from groundstation.core.ports import Airspace, CommandLog, Publisher
+from groundstation.dispatch import FlightModel
+from groundstation.dockops import DockOpsHost, start_dock_command
 from groundstation.errors import Refused, VehicleError
 from groundstation.sharing import METHODS as SHARING_METHODS
 from groundstation.users import no_role_reason
+from groundstation.vehicle import VehicleLink, VehicleSample
 from groundstation.web.bridge import METHODS as LINK_METHODS
 from missions.geo import distance_m
-from missions.plan import PlanError, parse_plan, rebase, to_mavlink_items
-
-if TYPE_CHECKING:
-    from groundstation.controller import Controller
+from missions.plan import MavlinkItem, PlanError, parse_plan, rebase, to_mavlink_items
 
 log = logging.getLogger(__name__)
 REPLAY_CACHE = 2048
@@ -48,8 +48,138 @@ class Deferred(Exception):
         self.answer = answer
 
 
+class MethodService(Protocol):
+    """A family of operator methods answered elsewhere (partner sharing, share links)."""
+
+    async def handle(
+        self, username: str, method: c.OperatorMethod, data: Any
+    ) -> dict[str, Any]: ...
+
+
+class CameraService(Protocol):
+    async def command(self, username: str, d: c.DroneCamera) -> dict[str, Any]: ...
+
+
+class TrackingService(Protocol):
+    async def start(self, username: str, d: c.DroneTrack) -> dict[str, Any]: ...
+    async def stop(self, username: str, d: c.DroneTrackStop) -> dict[str, Any]: ...
+
+
+class DockRegistrar(Protocol):
+    async def register(self, caller: str, role: c.Role, d: c.DockRegister) -> dict[str, Any]: ...
+
+
+class ServicesHost(DockOpsHost, Protocol):
+    """What the operator services need of the controller: its records and sorties (read), its
+    vehicles and airspace, the journal and the bus, the services answered elsewhere, and the
+    controller's own ways to change anything (``apply``, ``add_incident``, ``set_incident``,
+    ``unqueue``)."""
+
+    @property
+    def airspace(self) -> Airspace | None: ...
+    @property
+    def bus(self) -> Publisher: ...
+    @property
+    def journal(self) -> CommandLog: ...
+
+    @property
+    def sharing(self) -> MethodService: ...
+    @property
+    def links(self) -> MethodService: ...
+    @property
+    def video(self) -> CameraService: ...
+    @property
+    def tracking(self) -> TrackingService: ...
+    @property
+    def registry(self) -> DockRegistrar | None: ...
+
+    def incident(self, incident_id: str) -> c.Incident | None: ...
+    def new_incident_id(self) -> str: ...
+    def add_incident(self, inc: c.Incident) -> None: ...
+    def set_incident(
+        self, incident_id: str, status: c.IncidentStatus, reason: str | None = None
+    ) -> None: ...
+    def unqueue(self, incident_id: str) -> None: ...
+    def sortie_of(self, drone_id: str) -> so.Sortie | None: ...
+    def apply(self, drone_id: str, event: so.Event) -> None: ...
+    def link(self, drone_id: str) -> VehicleLink | None: ...
+    def sample(self, drone_id: str) -> VehicleSample: ...
+    def amsl(self, drone_id: str, alt_rel_m: float) -> float: ...
+
+
+# --- the rules ------------------------------------------------------------------------------------
+
+
+def holder_refusal(s: so.Sortie, username: str) -> Refused | None:
+    """Flight commands need authority: the refusal when ``username`` does not hold the drone."""
+    if s.pilot == username:
+        return None
+    held = f"held by {s.pilot}" if s.pilot else "take authority first (authority_grab)"
+    return Refused(R.NOT_AUTHORITY, f"{username} does not hold {s.drone_id}: {held}")
+
+
+def target_refusal(
+    s: so.Sortie,
+    lat_deg: float,
+    lon_deg: float,
+    model: FlightModel,
+    airspace: Airspace | None,
+    position: tuple[float, float] | None,
+) -> Refused | None:
+    """A point a pilot sends a drone to: within range of its dock, allowed by the airspace, and
+    (from ``position``, the drone's, when known) on an allowed straight route."""
+    dist = distance_m(s.dock.lat_deg, s.dock.lon_deg, lat_deg, lon_deg)
+    if dist > model.max_range_m:
+        return Refused(
+            R.OUT_OF_RANGE,
+            f"{dist / 1000:.1f} km from the dock, beyond {model.max_range_m / 1000:.1f} km",
+        )
+    if airspace is None:
+        return None
+    refusal = airspace.check_point(lat_deg, lon_deg)
+    if refusal is None and position is not None:
+        refusal = airspace.check_route(position[0], position[1], lat_deg, lon_deg)
+    return None if refusal is None else Refused(R.AIRSPACE, refusal.reason)
+
+
+def mission_refusal(
+    s: so.Sortie,
+    items: list[MavlinkItem],
+    home_alt_amsl_m: float,
+    model: FlightModel,
+    airspace: Airspace | None,
+    position: tuple[float, float] | None,
+) -> Refused | None:
+    """A mission a pilot uploads: every navigation item under the 120 m ceiling and a
+    :func:`target_refusal`-free point, every leg between them on an allowed route."""
+    prev: tuple[float, float] | None = None
+    for item in items:
+        if not (NAV_FIRST <= item.command <= NAV_LAST) or (item.x == 0 and item.y == 0):
+            continue
+        lat, lon = item.x / 1e7, item.y / 1e7
+        alt_rel = item.z - home_alt_amsl_m if item.frame in AMSL_FRAMES else item.z
+        if math.isfinite(alt_rel) and alt_rel > MAX_ALT_REL_M:
+            return Refused(
+                R.OUT_OF_RANGE,
+                f"item {item.seq}: {alt_rel:.0f} m above home, "
+                f"over the {MAX_ALT_REL_M:.0f} m ceiling",
+            )
+        refused = target_refusal(s, lat, lon, model, airspace, position)
+        if refused is not None:
+            return Refused(refused.result, f"item {item.seq}: {refused.reason}")
+        if prev is not None and airspace is not None:
+            refusal = airspace.check_route(prev[0], prev[1], lat, lon)
+            if refusal is not None:
+                return Refused(R.AIRSPACE, f"leg to item {item.seq}: {refusal.reason}")
+        prev = (lat, lon)
+    return None
+
+
+# --- answering --------------------------------------------------------------------------------
+
+
 class OperatorServices:
-    def __init__(self, controller: Controller) -> None:
+    def __init__(self, controller: ServicesHost) -> None:
         self.ctl = controller
         self._replies: OrderedDict[str, c.Reply] = OrderedDict()
 
@@ -164,13 +294,13 @@ class OperatorServices:
     async def _incident_create(self, username: str, d: c.IncidentCreate) -> dict[str, Any]:
         ctl = self.ctl
         incident_id = d.incident_id or ctl.new_incident_id()
-        if incident_id in ctl.incidents:
+        if ctl.incident(incident_id) is not None:
             raise Refused(R.DUPLICATE, f"incident {incident_id} exists")
         status, reason = c.IncidentStatus.NEW, None
         if ctl.airspace is not None:
             refusal = ctl.airspace.check_point(d.lat_deg, d.lon_deg)
             if refusal is not None:
-                status, reason = c.IncidentStatus.REJECTED, str(getattr(refusal, "reason", refusal))
+                status, reason = c.IncidentStatus.REJECTED, refusal.reason
         inc = c.Incident(
             incident_id=incident_id,
             status=status,
@@ -191,7 +321,7 @@ class OperatorServices:
                 incident_id=incident_id,
                 status=str(c.IncidentStatus.REJECTED),
             )
-        current = ctl.incidents[incident_id]
+        current = ctl.incident(incident_id) or inc
         return {
             "incident_id": incident_id,
             "status": str(current.status),
@@ -201,19 +331,18 @@ class OperatorServices:
 
     async def _incident_close(self, username: str, d: c.IncidentRef) -> dict[str, Any]:
         ctl = self.ctl
-        inc = ctl.incidents.get(d.incident_id)
+        inc = ctl.incident(d.incident_id)
         if inc is None:
             raise Refused(R.UNKNOWN_INCIDENT, f"unknown incident {d.incident_id!r}")
         if inc.status in (c.IncidentStatus.CLOSED, c.IncidentStatus.REJECTED):
             raise Refused(R.INVALID_STATE, f"incident {d.incident_id} is already {inc.status}")
         ctl.set_incident(d.incident_id, c.IncidentStatus.CLOSED, f"closed by {username}")
-        if d.incident_id in ctl.queue:
-            ctl.queue.remove(d.incident_id)
+        ctl.unqueue(d.incident_id)
         out: dict[str, Any] = {"incident_id": d.incident_id, "status": "closed"}
-        for drone_id, rt in ctl.drones.items():
-            if rt.sortie.incident_id == d.incident_id:
+        for drone_id, s in ctl.sorties().items():
+            if s.incident_id == d.incident_id:
                 # Before take-off the launch is cancelled; after it the drone comes back.
-                grounded = rt.sortie.phase == c.Phase.PREFLIGHT
+                grounded = s.phase == c.Phase.PREFLIGHT
                 ctl.apply(drone_id, so.Recall(f"incident closed by {username}"))
                 out["drone_id"] = drone_id
                 out["drone_action"] = "launch_cancelled" if grounded else "recalled"
@@ -222,7 +351,7 @@ class OperatorServices:
     async def _incident_get(self, username: str, d: c.IncidentRef) -> dict[str, Any]:
         """An incident's record, also after its retained record left the broker (the history
         is the journal's: every incident this controller has known)."""
-        inc = self.ctl.incidents.get(d.incident_id)
+        inc = self.ctl.incident(d.incident_id)
         if inc is None:
             raise Refused(R.UNKNOWN_INCIDENT, f"unknown incident {d.incident_id!r}")
         return {"incident_id": d.incident_id, "incident": msgspec.to_builtins(inc)}
@@ -230,16 +359,16 @@ class OperatorServices:
     # --- authority ------------------------------------------------------------------------------
 
     def _sortie(self, drone_id: str) -> so.Sortie:
-        rt = self.ctl.drones.get(drone_id)
-        if rt is None:
+        s = self.ctl.sortie_of(drone_id)
+        if s is None:
             raise Refused(R.UNKNOWN_DRONE, f"unknown drone {drone_id!r}")
-        return rt.sortie
+        return s
 
     def _holder(self, username: str, drone_id: str) -> so.Sortie:
         s = self._sortie(drone_id)
-        if s.pilot != username:
-            held = f"held by {s.pilot}" if s.pilot else "take authority first (authority_grab)"
-            raise Refused(R.NOT_AUTHORITY, f"{username} does not hold {drone_id}: {held}")
+        refused = holder_refusal(s, username)
+        if refused is not None:
+            raise refused
         return s
 
     async def _authority_grab(self, username: str, d: c.DroneRef) -> dict[str, Any]:
@@ -274,33 +403,26 @@ class OperatorServices:
         if not s.airborne:
             raise Refused(R.INVALID_STATE, f"{s.drone_id} is {s.phase}, not in the air")
 
+    def _position(self, drone_id: str) -> tuple[float, float] | None:
+        smp = self.ctl.sample(drone_id)
+        return (smp.lat_deg, smp.lon_deg) if smp.has_position else None
+
     def _check_target(self, s: so.Sortie, lat: float, lon: float) -> None:
         ctl = self.ctl
-        dist = distance_m(s.dock.lat_deg, s.dock.lon_deg, lat, lon)
-        if dist > ctl.config.model.max_range_m:
-            raise Refused(
-                R.OUT_OF_RANGE,
-                f"{dist / 1000:.1f} km from the dock, beyond "
-                f"{ctl.config.model.max_range_m / 1000:.1f} km",
-            )
-        if ctl.airspace is None:
-            return
-        refusal = ctl.airspace.check_point(lat, lon)
-        if refusal is None:
-            smp = ctl.sample(s.drone_id)
-            if smp.has_position:
-                refusal = ctl.airspace.check_route(smp.lat_deg, smp.lon_deg, lat, lon)
-        if refusal is not None:
-            raise Refused(R.AIRSPACE, str(getattr(refusal, "reason", refusal)))
+        refused = target_refusal(
+            s, lat, lon, ctl.config.model, ctl.airspace, self._position(s.drone_id)
+        )
+        if refused is not None:
+            raise refused
 
-    async def _fly(self, what: str, coro: Any) -> None:
+    async def _fly(self, what: str, coro: Awaitable[None]) -> None:
         """Await a vehicle command (from ``_vehicle``), mapping its failure to a refusal."""
         try:
             await coro
         except VehicleError as exc:
             raise Refused(R.VEHICLE_FAILED, f"{what}: {exc.result}") from exc
 
-    def _vehicle(self, drone_id: str) -> Any:
+    def _vehicle(self, drone_id: str) -> VehicleLink:
         v = self.ctl.link(drone_id)
         if v is None:
             raise Refused(R.VEHICLE_FAILED, f"{drone_id} is not connected")
@@ -408,29 +530,13 @@ class OperatorServices:
         await self._fly("mission", v.fly_mission(items))
         return {"drone_id": d.drone_id, "items": len(items)}
 
-    def _check_mission(self, s: so.Sortie, items: list[Any], home_alt: float) -> None:
-        prev: tuple[float, float] | None = None
-        for item in items:
-            if not (NAV_FIRST <= item.command <= NAV_LAST) or (item.x == 0 and item.y == 0):
-                continue
-            lat, lon = item.x / 1e7, item.y / 1e7
-            alt_rel = item.z - home_alt if item.frame in AMSL_FRAMES else item.z
-            if math.isfinite(alt_rel) and alt_rel > MAX_ALT_REL_M:
-                raise Refused(
-                    R.OUT_OF_RANGE,
-                    f"item {item.seq}: {alt_rel:.0f} m above home, "
-                    f"over the {MAX_ALT_REL_M:.0f} m ceiling",
-                )
-            try:
-                self._check_target(s, lat, lon)
-            except Refused as exc:
-                raise Refused(exc.result, f"item {item.seq}: {exc.reason}") from None
-            if prev is not None and self.ctl.airspace is not None:
-                refusal = self.ctl.airspace.check_route(prev[0], prev[1], lat, lon)
-                if refusal is not None:
-                    reason = getattr(refusal, "reason", refusal)
-                    raise Refused(R.AIRSPACE, f"leg to item {item.seq}: {reason}")
-            prev = (lat, lon)
+    def _check_mission(self, s: so.Sortie, items: list[MavlinkItem], home_alt: float) -> None:
+        ctl = self.ctl
+        refused = mission_refusal(
+            s, items, home_alt, ctl.config.model, ctl.airspace, self._position(s.drone_id)
+        )
+        if refused is not None:
+            raise refused
 
     async def _drone_land(self, username: str, d: c.DroneRef) -> dict[str, Any]:
         s = self._holder(username, d.drone_id)

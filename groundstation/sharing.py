@@ -36,7 +36,9 @@ from groundstation.sharing_store import ShareStore
 from groundstation.users import DEFAULT_AGENCY, PARTNER_ROLES, UserDirectory
 
 if TYPE_CHECKING:
-    from groundstation.controller import Controller
+    from groundstation import sortie as so
+    from groundstation.core.ports import Airspace, Publisher
+    from groundstation.journal import Journal
 
 log = logging.getLogger(__name__)
 R = c.Result
@@ -109,10 +111,60 @@ class _CapState:
     version: int
 
 
+class VideoDescriptors(Protocol):
+    def descriptor(self, drone_id: str) -> c.VideoDescriptor: ...
+
+
+class Retention(Protocol):
+    def expired(self, inc: c.Incident, now_ms: int | None = None) -> bool: ...
+
+
+class RolesConfig(Protocol):
+    @property
+    def roles(self) -> Mapping[str, c.Role]: ...
+
+
+class SharingHost(Protocol):
+    """What partner sharing needs of the controller: its incidents and sorties (read), the
+    bus, the journal's database (the share store), airspace, and the controller's own way to
+    add an incident (a partner's request)."""
+
+    @property
+    def config(self) -> RolesConfig: ...
+    @property
+    def journal(self) -> Journal: ...
+    @property
+    def bus(self) -> Publisher: ...
+    @property
+    def airspace(self) -> Airspace | None: ...
+
+    @property
+    def active(self) -> bool: ...
+    @property
+    def incidents(self) -> Mapping[str, c.Incident]: ...
+    @property
+    def retention(self) -> Retention: ...
+    @property
+    def video(self) -> VideoDescriptors: ...
+    def sorties(self) -> dict[str, so.Sortie]: ...
+    def new_incident_id(self) -> str: ...
+    def add_incident(self, inc: c.Incident) -> None: ...
+    def alert(
+        self,
+        severity: c.Severity,
+        code: str,
+        message: str,
+        *,
+        drone_id: str | None = None,
+        incident_id: str | None = None,
+        dock_id: str | None = None,
+    ) -> None: ...
+
+
 class Sharing:
     """Shares, M/ETHANE records and partner requests of one controller; see the module doc."""
 
-    def __init__(self, controller: Controller, config: SharingConfig) -> None:
+    def __init__(self, controller: SharingHost, config: SharingConfig) -> None:
         self.ctl = controller
         self.config = config
         self.agencies = agencies_of(controller.config.roles)
@@ -272,7 +324,7 @@ class Sharing:
         if ctl.airspace is not None:
             refusal = ctl.airspace.check_point(req.lat_deg, req.lon_deg)
             if refusal is not None:
-                reason = str(getattr(refusal, "reason", refusal))
+                reason = refusal.reason
         now = c.now_ms()
         if reason is not None:
             req = sreplace(req, status=c.RequestStatus.REJECTED, decided_by=who,
@@ -357,7 +409,7 @@ class Sharing:
                 i for i in self.shares
                 if (inc := ctl.incidents.get(i)) is not None and not ctl.retention.expired(inc)
             }
-            drone_incident = {d: rt.sortie.incident_id for d, rt in ctl.drones.items()}
+            drone_incident = {d: s.incident_id for d, s in ctl.sorties().items()}
             self.view = rules.view(self.shares, live, drone_incident)
             drones: dict[str, list[str]] = {}
             wanted: dict[str, tuple[bytes, msgspec.Struct | bytes]] = {}

@@ -21,22 +21,89 @@ import asyncio
 import math
 import threading
 import time
-from typing import TYPE_CHECKING, Any
+from typing import Protocol
 
 from groundstation import contract as c
-
-if TYPE_CHECKING:
-    from groundstation.controller import Controller, DroneRuntime
-    from groundstation.vehicle import VehicleSample
-
+from groundstation.core.config import ControllerConfig
+from groundstation.core.ports import Publisher
+from groundstation.core.state import DroneRuntime
+from groundstation.vehicle import VehicleLink, VehicleSample
 
 STALE_REPEAT_S = 1.0
 COALESCE_S = 0.005
 
 
+class TelemetryHost(Protocol):
+    """What the fan-out needs of the controller: its drones, their samples, the bus, and the
+    partners' share of each message."""
+
+    @property
+    def config(self) -> ControllerConfig: ...
+    @property
+    def bus(self) -> Publisher: ...
+
+    @property
+    def active(self) -> bool: ...
+    def runtime(self, drone_id: str) -> DroneRuntime | None: ...
+    def sample(self, drone_id: str) -> VehicleSample: ...
+    def share_telemetry(self, drone_id: str, body: bytes) -> None: ...
+
+
+# --- the rules ------------------------------------------------------------------------------------
+
+
+def flags(smp: VehicleSample) -> tuple[bool, bool, str]:
+    """What a pilot must see at once when it changes: armed, in the air, flight mode."""
+    return smp.armed, smp.in_air, str(smp.flight_mode)
+
+
+def next_due_s(smp: VehicleSample, cfg: ControllerConfig) -> float:
+    """When the drone's next message is due, paced on its samples' arrival times (10 Hz in the
+    air, 1 Hz on the ground by default), not on when the publisher runs: the vehicle sends on its
+    own clock with jitter (PX4 and the simulator: 80-120 ms apart at 10 Hz), so every sample of a
+    stream at the target rate goes out, and a faster stream is thinned to it."""
+    hz = cfg.telemetry_hz_air if smp.in_air else cfg.telemetry_hz_ground
+    return smp.updated_s + max(0.5 / hz, 1.0 / hz - 0.05)
+
+
+def message(
+    drone_id: str, seq: int, smp: VehicleSample, *, link_ok: bool, phase: c.Phase, now: float,
+    ts_ms: int,
+) -> c.Telemetry:
+    """One telemetry message from a sample (non-finite values as 0, the battery in 0-100 %)."""
+    age_ms = int((now - smp.updated_s) * 1000) if smp.updated_s > 0 else None
+    return c.Telemetry(
+        drone_id=drone_id,
+        ts_ms=ts_ms,
+        seq=seq,
+        lat_deg=smp.lat_deg,
+        lon_deg=smp.lon_deg,
+        alt_rel_m=round(_finite(smp.alt_rel_m), 2),
+        alt_amsl_m=round(_finite(smp.alt_amsl_m), 2),
+        heading_deg=round(smp.heading_deg, 1),
+        ground_speed_m_s=round(smp.ground_speed_m_s, 2),
+        climb_m_s=round(smp.climb_m_s, 2),
+        battery_pct=round(min(100.0, max(0.0, _finite(smp.battery_pct))), 1),
+        battery_v=round(_finite(smp.battery_v), 2),
+        flight_mode=str(smp.flight_mode),
+        armed=smp.armed,
+        in_air=smp.in_air,
+        gps_fix=smp.gps_fix,
+        satellites=smp.satellites,
+        link_ok=link_ok,
+        roll_deg=round(_finite(smp.roll_deg), 1),
+        pitch_deg=round(_finite(smp.pitch_deg), 1),
+        phase=phase,
+        age_ms=age_ms,
+    )
+
+
+# --- publishing -----------------------------------------------------------------------------------
+
+
 class TelemetryFanout:
-    def __init__(self, controller: Controller) -> None:
-        self.ctl = controller
+    def __init__(self, host: TelemetryHost) -> None:
+        self.ctl = host
         self._dirty: set[str] = set()
         self._lock = threading.Lock()
         self._pending = False
@@ -46,9 +113,9 @@ class TelemetryFanout:
         self._flags: dict[str, tuple[bool, bool, str]] = {}
         self.published = 0
 
-    def attach(self, drone_id: str, vehicle: Any) -> None:
-        """Listen to a vehicle's position updates (adapters without the hook are ticked)."""
-        if drone_id in self._attached or not hasattr(vehicle, "set_listener"):
+    def attach(self, drone_id: str, vehicle: VehicleLink) -> None:
+        """Listen to a vehicle's position updates."""
+        if drone_id in self._attached:
             return
         self._attached.add(drone_id)
         vehicle.set_listener(lambda: self._updated(drone_id))
@@ -75,13 +142,13 @@ class TelemetryFanout:
                 self._pending = False
             now = time.monotonic()
             for drone_id in dirty:
-                rt = self.ctl.drones.get(drone_id)
+                rt = self.ctl.runtime(drone_id)
                 if rt is None or not self.ctl.active:  # a standby controller publishes nothing
                     continue
                 smp = self.ctl.sample(drone_id)
                 # A change a pilot must see (armed, in the air, flight mode) goes out at once,
                 # not at the next 1 Hz slot of a drone on the ground.
-                if smp.updated_s >= rt.next_tel_s or self._flags.get(drone_id) != _flags(smp):
+                if smp.updated_s >= rt.next_tel_s or self._flags.get(drone_id) != flags(smp):
                     self.publish(drone_id, rt, smp, now)
             # Samples arriving in the next few milliseconds are published together: at most
             # 1 / COALESCE_S wake-ups a second however many drones there are.
@@ -94,55 +161,23 @@ class TelemetryFanout:
         second (its last position, ``link_ok`` false), so a console sees the loss."""
         if not smp.has_position:
             return
-        if self._flags.get(drone_id) != _flags(smp) or now >= rt.last_tel_s + STALE_REPEAT_S:
+        if self._flags.get(drone_id) != flags(smp) or now >= rt.last_tel_s + STALE_REPEAT_S:
             self.publish(drone_id, rt, smp, now)
 
     def publish(self, drone_id: str, rt: DroneRuntime, smp: VehicleSample, now: float) -> None:
         """Queue one message (QoS 0, written with the rest of the round in one pass)."""
         if not smp.has_position:
             return
-        cfg = self.ctl.config
-        hz = cfg.telemetry_hz_air if smp.in_air else cfg.telemetry_hz_ground
-        # Paced on the samples' arrival times, not on when this round runs: the vehicle sends on
-        # its own clock with jitter (PX4 and the simulator: 80-120 ms apart at 10 Hz), so every
-        # sample of a stream at the target rate goes out, and a faster stream is thinned to it.
-        rt.next_tel_s = smp.updated_s + max(0.5 / hz, 1.0 / hz - 0.05)
+        rt.next_tel_s = next_due_s(smp, self.ctl.config)
         rt.last_tel_s = now
         rt.seq += 1
-        self._flags[drone_id] = _flags(smp)
-        age_ms = int((now - smp.updated_s) * 1000) if smp.updated_s > 0 else None
-        tel = c.Telemetry(
-            drone_id=drone_id,
-            ts_ms=c.now_ms(),
-            seq=rt.seq,
-            lat_deg=smp.lat_deg,
-            lon_deg=smp.lon_deg,
-            alt_rel_m=round(_finite(smp.alt_rel_m), 2),
-            alt_amsl_m=round(_finite(smp.alt_amsl_m), 2),
-            heading_deg=round(smp.heading_deg, 1),
-            ground_speed_m_s=round(smp.ground_speed_m_s, 2),
-            climb_m_s=round(smp.climb_m_s, 2),
-            battery_pct=round(min(100.0, max(0.0, _finite(smp.battery_pct))), 1),
-            battery_v=round(_finite(smp.battery_v), 2),
-            flight_mode=str(smp.flight_mode),
-            armed=smp.armed,
-            in_air=smp.in_air,
-            gps_fix=smp.gps_fix,
-            satellites=smp.satellites,
-            link_ok=rt.link_ok,
-            roll_deg=round(_finite(smp.roll_deg), 1),
-            pitch_deg=round(_finite(smp.pitch_deg), 1),
-            phase=rt.sortie.phase,
-            age_ms=age_ms,
-        )
+        self._flags[drone_id] = flags(smp)
+        tel = message(drone_id, rt.seq, smp, link_ok=rt.link_ok, phase=rt.sortie.phase, now=now,
+                      ts_ms=c.now_ms())
         body = c.encode(tel)
         if self.ctl.bus.publish_nowait(c.drone_telemetry(drone_id), body):
             self.published += 1
-        self.ctl.sharing.telemetry(drone_id, body)  # partners that see this drone (sharing)
-
-
-def _flags(smp: VehicleSample) -> tuple[bool, bool, str]:
-    return smp.armed, smp.in_air, str(smp.flight_mode)
+        self.ctl.share_telemetry(drone_id, body)  # partners that see this drone (sharing)
 
 
 def _finite(x: float) -> float:

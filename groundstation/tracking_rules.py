@@ -22,6 +22,7 @@ from groundstation import contract as c
 from groundstation.dispatch import AirspaceCheck, FlightModel
 from groundstation.vehicle import FollowConfig, FollowTarget
 from missions.airspace import DEFAULT_MARGIN_M
+from missions.airspace import Refusal as AirspaceRefusal
 from missions.geo import distance_m, offset, to_local_m
 
 MAX_ALT_REL_M = 120.0
@@ -284,8 +285,8 @@ def battery_problem(
     return None
 
 
-def _reason(refusal: object) -> str:
-    text = str(getattr(refusal, "reason", refusal))
+def _reason(refusal: AirspaceRefusal) -> str:
+    text = refusal.reason
     return text if text.startswith(("inside", "outside")) else f"not allowed: {text}"
 
 
@@ -352,7 +353,7 @@ def feed(fix: Fix, now_s: float, cfg: TrackConfig, ground_amsl_m: float) -> Foll
 
 def near_edge(
     p: tuple[float, float], airspace: AirspaceCheck, margin_m: float
-) -> object | None:
+) -> AirspaceRefusal | None:
     """The refusal of the first point ``margin_m`` around ``p`` (12 directions) that is not
     allowed: ``p`` is within the margin of a zone or the area's edge. None when all are."""
     for k in range(12):
@@ -458,7 +459,7 @@ def step(
         k = cfg.zone_lookahead_s
         p = offset(lat, lon, fix.vel_n_m_s * k, fix.vel_e_m_s * k)
         ahead = (p.lat_deg, p.lon_deg)
-    refusal = None
+    refusal: AirspaceRefusal | None = None
     if airspace is not None:
         refusal = (
             airspace.check_point(lat, lon)

@@ -30,6 +30,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from groundstation.dispatch import AirspaceCheck
+from missions.airspace import Refusal, RefusalCode
 from missions.geo import distance_m, offset
 
 EARTH_RADIUS_M = 6_371_008.8
@@ -224,7 +225,7 @@ def launch_horizon_s(route: Route, model: LaunchModel, config: TrafficConfig) ->
 
 class RouteCheck:
     """An ``AirspaceCheck`` for ``dispatch.choose``: the static airspace (if any), then the
-    traffic picture against the launch route. A refusal has ``.reason``."""
+    traffic picture against the launch route (a conflict as a ``RefusalCode.TRAFFIC``)."""
 
     def __init__(self, picture: Picture, now_s: float, model: LaunchModel,
                  config: TrafficConfig, airspace: AirspaceCheck | None = None) -> None:
@@ -235,17 +236,18 @@ class RouteCheck:
         self.airspace = airspace
 
     def check_point(self, lat_deg: float, lon_deg: float,
-                    alt_rel_m: float | None = None) -> object | None:
+                    alt_rel_m: float | None = None) -> Refusal | None:
         if self.airspace is None:
             return None
         return self.airspace.check_point(lat_deg, lon_deg, alt_rel_m)
 
     def check_route(self, a_lat: float, a_lon: float, b_lat: float,
-                    b_lon: float) -> object | None:
+                    b_lon: float) -> Refusal | None:
         if self.airspace is not None:
             refusal = self.airspace.check_route(a_lat, a_lon, b_lat, b_lon)
             if refusal is not None:
                 return refusal
         route = launch_route(a_lat, a_lon, b_lat, b_lon, self.model, self.config)
         horizon = launch_horizon_s(route, self.model, self.config)
-        return route_conflict(route, self.picture, self.now_s, horizon, self.config)
+        conflict = route_conflict(route, self.picture, self.now_s, horizon, self.config)
+        return None if conflict is None else Refusal(RefusalCode.TRAFFIC, conflict.reason)

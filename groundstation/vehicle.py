@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import enum
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -113,7 +113,10 @@ class VehicleLink(Protocol):
     system_id: int
 
     def sample(self) -> VehicleSample: ...
+    def set_listener(self, listener: Callable[[], None] | None) -> None:
+        """``listener`` is called (on the adapter's own thread) after every new position."""
 
+    async def set_position_rate(self, rate_hz: float) -> None: ...
     async def arm(self) -> None: ...
     async def takeoff(self, alt_rel_m: float) -> None: ...
     async def goto(self, lat_deg: float, lon_deg: float, alt_amsl_m: float) -> None: ...

@@ -49,6 +49,8 @@ class RefusalCode(StrEnum):
     INVALID = "invalid"
     ALTITUDE = "altitude"
     NO_ROUTE = "no_route"
+    TRAFFIC = "traffic"
+    """A crewed aircraft predicted on the route (groundstation.traffic_rules)."""
 
 
 @dataclass(frozen=True, slots=True)

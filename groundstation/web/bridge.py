@@ -10,16 +10,19 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Collection
-from typing import TYPE_CHECKING, Any
+from collections.abc import Collection, Mapping
+from typing import TYPE_CHECKING, Any, Protocol
 
 from groundstation import contract as c
+from groundstation import sortie as so
 from groundstation.errors import Refused
+from groundstation.vehicle import VehicleSample
 from groundstation.web.links import LinkBook
 from groundstation.web.server import DroneFix, Scene, WebView
 
 if TYPE_CHECKING:
-    from groundstation.controller import Controller
+    from groundstation.journal import Journal
+    from groundstation.sharing import Sharing
 
 __all__ = ["METHODS", "ShareLinks"]
 
@@ -31,11 +34,26 @@ FIX_MAX_AGE_S = 5.0
 """A position older than this is not shown (the link to the drone is down)."""
 
 
+class LinksHost(Protocol):
+    """What share links need of the controller: its incidents and sorties (read), the drones'
+    samples, partner sharing and the journal."""
+
+    @property
+    def journal(self) -> Journal: ...
+
+    @property
+    def incidents(self) -> Mapping[str, c.Incident]: ...
+    @property
+    def sharing(self) -> Sharing: ...
+    def sorties(self) -> dict[str, so.Sortie]: ...
+    def sample(self, drone_id: str) -> VehicleSample: ...
+
+
 class ShareLinks:
     """The controller's share links: :class:`SceneSource` and :class:`IncidentFacts` of the web
     view, and the operator methods."""
 
-    def __init__(self, controller: Controller) -> None:
+    def __init__(self, controller: LinksHost) -> None:
         self.ctl = controller
         self.book = LinkBook(self, controller.journal)
         self.web: WebView | None = None
@@ -54,8 +72,8 @@ class ShareLinks:
         if inc is None:
             return None
         drone = None
-        for drone_id, rt in ctl.drones.items():
-            if rt.sortie.incident_id != incident_id:
+        for drone_id, s in ctl.sorties().items():
+            if s.incident_id != incident_id:
                 continue
             smp = ctl.sample(drone_id)
             fresh = smp.connected and time.monotonic() - smp.updated_s < FIX_MAX_AGE_S

@@ -4,10 +4,11 @@ sent at once (the dispatch protocol is under test here, not the flying)."""
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 
 from groundstation.vehicle import FlightMode, GeofencePolygon, VehicleLink, VehicleSample
+from missions.plan import MavlinkItem
 from missions.sites import SiteSet
 
 
@@ -30,6 +31,12 @@ class FakeVehicle:
 
     def sample(self) -> VehicleSample:
         return replace(self.state, updated_s=time.monotonic())
+
+    def set_listener(self, listener: Callable[[], None] | None) -> None:
+        """Never called back: these vehicles are read on the controller's tick."""
+
+    async def set_position_rate(self, rate_hz: float) -> None:
+        pass
 
     def _set(self, what: str, **kw: object) -> None:
         self.commands.append(what)
@@ -67,6 +74,9 @@ class FakeVehicle:
 
     async def upload_geofence(self, polygons: list[GeofencePolygon]) -> None:
         self._set("geofence")
+
+    async def fly_mission(self, items: list[MavlinkItem]) -> None:
+        self._set("mission")
 
 
 class FakeFleet:

@@ -1,0 +1,152 @@
+"""The package's layering, read from its source: no import cycles, nothing imports the controller
+back, and only the simulation harnesses import the simulator.
+
+Every import counts: at module level, inside functions, and under ``TYPE_CHECKING`` (a type-only
+import of ``Controller`` is still a module that needs the whole controller to be understood).
+"""
+
+from __future__ import annotations
+
+import ast
+import functools
+from collections.abc import Iterator
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+PACKAGE = "groundstation"
+
+ENTRY_POINTS = frozenset({
+    "groundstation.controller_main",
+    "groundstation.demo",
+    "groundstation.soak",
+    "groundstation.lab",
+})
+"""The programs that build a controller: the only modules that may import it."""
+SIMULATION_HARNESSES = frozenset({"groundstation.demo", "groundstation.soak", "groundstation.lab"})
+"""The only production-side modules that may import ``sitl`` (the simulator)."""
+
+
+def _modules() -> dict[str, Path]:
+    out: dict[str, Path] = {}
+    for path in (ROOT / PACKAGE).rglob("*.py"):
+        parts = list(path.relative_to(ROOT).with_suffix("").parts)
+        if parts[-1] == "__init__":
+            parts.pop()
+        out[".".join(parts)] = path
+    return out
+
+
+def _imported_names(module: str, path: Path) -> Iterator[str]:
+    """Every dotted name an import statement of the module reaches (relative ones resolved)."""
+    is_package = path.name == "__init__.py"
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            yield from (alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                anchor = module.split(".")
+                drop = node.level - 1 if is_package else node.level
+                anchor = anchor[: len(anchor) - drop] if drop else anchor
+                base = ".".join([*anchor, base] if base else anchor)
+            yield base
+            yield from (f"{base}.{alias.name}" for alias in node.names)
+
+
+@functools.cache
+def _graph() -> tuple[dict[str, set[str]], dict[str, set[str]]]:
+    """(module -> groundstation modules it imports, module -> sitl names it imports), read once
+    (the tests below only read it)."""
+    modules = _modules()
+
+    def resolve(name: str) -> str | None:
+        while name and name not in modules:
+            name = name.rpartition(".")[0]
+        return name or None
+
+    edges: dict[str, set[str]] = {}
+    sitl: dict[str, set[str]] = {}
+    for module, path in modules.items():
+        targets: set[str] = set()
+        for name in _imported_names(module, path):
+            top = name.split(".")[0]
+            if top == "sitl":
+                sitl.setdefault(module, set()).add(name)
+            elif top == PACKAGE:
+                target = resolve(name)
+                if target is not None and target not in (module, PACKAGE):
+                    targets.add(target)
+        edges[module] = targets
+    return edges, sitl
+
+
+def _cycles(edges: dict[str, set[str]]) -> list[list[str]]:
+    """The strongly connected components of more than one module (Tarjan, iterative)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    found: list[list[str]] = []
+    counter = 0
+    for start in sorted(edges):
+        if start in index:
+            continue
+        work: list[tuple[str, Iterator[str]]] = [(start, iter(sorted(edges[start])))]
+        index[start] = low[start] = counter
+        counter += 1
+        stack.append(start)
+        on_stack.add(start)
+        while work:
+            node, children = work[-1]
+            child = next(children, None)
+            if child is not None:
+                if child not in index:
+                    index[child] = low[child] = counter
+                    counter += 1
+                    stack.append(child)
+                    on_stack.add(child)
+                    work.append((child, iter(sorted(edges.get(child, ())))))
+                elif child in on_stack:
+                    low[node] = min(low[node], index[child])
+                continue
+            work.pop()
+            if work:
+                parent = work[-1][0]
+                low[parent] = min(low[parent], low[node])
+            if low[node] == index[node]:
+                component: list[str] = []
+                while True:
+                    member = stack.pop()
+                    on_stack.discard(member)
+                    component.append(member)
+                    if member == node:
+                        break
+                if len(component) > 1:
+                    found.append(sorted(component))
+    return found
+
+
+def test_the_graph_is_read_from_the_source() -> None:
+    """The reader sees the imports it must see (else the tests below would pass on nothing)."""
+    edges, sitl = _graph()
+    assert "groundstation.sortie" in edges["groundstation.controller"]
+    assert "groundstation.controller" in edges["groundstation.controller_main"]
+    assert "groundstation.demo" in sitl
+    assert _cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+
+
+def test_groundstation_has_no_import_cycle() -> None:
+    edges, _ = _graph()
+    assert _cycles(edges) == []
+
+
+def test_only_entry_points_import_the_controller() -> None:
+    edges, _ = _graph()
+    importers = {m for m, targets in edges.items() if "groundstation.controller" in targets}
+    assert importers <= ENTRY_POINTS, sorted(importers - ENTRY_POINTS)
+
+
+def test_only_the_simulation_harnesses_import_the_simulator() -> None:
+    _, sitl = _graph()
+    outside = set(sitl) - SIMULATION_HARNESSES
+    assert not outside, {m: sorted(sitl[m]) for m in outside}
