@@ -25,10 +25,11 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 GROUND_POSITION_HZ = 2.0
-"""Positions a second from a drone on the ground outside a sortie: its telemetry goes out at
-``telemetry_hz_ground`` (1 Hz) and its link is judged lost after 3 s, so two a second are plenty;
-the air rate (10) from every docked drone of a large network (144 for 80 % of every London
-borough) cost the controller 1,440 MAVSDK callbacks a second for drones that do not move."""
+"""Positions a second at least from a drone on the ground outside a sortie (more when its
+telemetry goes out faster, ``telemetry_hz_ground``; 1 Hz by default): its link is judged lost
+after 3 s, so two a second are plenty; the air rate (10) from every docked drone of a large
+network (144 for 80 % of every London borough) cost the controller 1,440 MAVSDK callbacks a
+second for drones that do not move."""
 
 
 class VehicleCommands:
@@ -39,12 +40,13 @@ class VehicleCommands:
 
     def position_rate(self, drone_id: str, airborne: bool) -> None:
         """Ask the drone for positions at the air rate (from preflight until it is back on a
-        dock) or at ``GROUND_POSITION_HZ``; in the background (a failure is logged: the drone
-        then keeps its own rate)."""
+        dock) or at the ground rate (``GROUND_POSITION_HZ`` at least); in the background (a
+        failure is logged: the drone then keeps its own rate)."""
         v = self.ctl.link(drone_id)
         if v is None or not hasattr(v, "set_position_rate"):
             return
-        hz = self.ctl.config.telemetry_hz_air if airborne else GROUND_POSITION_HZ
+        cfg = self.ctl.config
+        hz = cfg.telemetry_hz_air if airborne else max(GROUND_POSITION_HZ, cfg.telemetry_hz_ground)
         self.ctl.spawn(v.set_position_rate(hz), f"rate:{drone_id}")
 
     async def execute(self, drone_id: str, action: so.Action) -> None:
