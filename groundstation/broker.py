@@ -35,11 +35,26 @@ def free_port(host: str = "127.0.0.1", kind: int = socket.SOCK_STREAM) -> int:
         return int(s.getsockname()[1])
 
 
+def ephemeral_ports() -> tuple[int, int]:
+    """The kernel's range for ports bound to 0 (Linux's default when it cannot be read)."""
+    try:
+        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+        return int(low), int(high)
+    except (OSError, ValueError):
+        return 32768, 60999
+
+
 def free_udp_range(count: int, host: str = "127.0.0.1") -> int:
-    """A base port P such that P..P+count-1 are all free UDP ports right now."""
+    """A base port P such that P..P+count-1 are all free UDP ports right now, below the
+    kernel's ephemeral range: a run inside it is taken from under the caller by any socket
+    bound to port 0 meanwhile (the simulator binds one per vehicle before the ground station
+    listens; with 144 vehicles one of the run's ports was taken that way in most runs)."""
     rng = random.Random()
+    low, high = 20000, ephemeral_ports()[0]
+    if high - count < low + 1000:  # an unusual kernel setting: the old range
+        high = 60000
     for _ in range(200):
-        base = rng.randrange(20000, 60000 - count)
+        base = rng.randrange(low, high - count)
         socks: list[socket.socket] = []
         try:
             for i in range(count):

@@ -518,9 +518,7 @@ class Controller:
                 # was doing (a restart or a takeover), before anything else. A drone that came
                 # down by itself meanwhile is resolved by _conditions (at a dock or not).
                 rt.adopted = rt.link_ok = True
-                if v is not None:
-                    rate = self.config.telemetry_hz_air
-                    self.spawn(v.set_position_rate(rate), f"rate:{drone_id}")
+                self.commands.position_rate(drone_id, airborne=smp.in_air or rt.sortie.busy)
                 # A landing that finished while nobody watched is resolved by _conditions too
                 # (at a dock -> charging); Adopt would call it landed away.
                 landed = rt.sortie.phase == c.Phase.LANDING and not smp.in_air and not smp.armed
@@ -591,6 +589,8 @@ class Controller:
             log.info("%s: %s -> %s (%s)", drone_id, before.phase, after.phase, type(event).__name__)
             if after.phase in (c.Phase.DOCKED, c.Phase.CHARGING, c.Phase.PREFLIGHT):
                 rt.battery_low = rt.battery_critical = False
+            if after.phase in (c.Phase.DOCKED, c.Phase.CHARGING) and before.busy:
+                self.commands.position_rate(drone_id, airborne=False)  # back on a dock
             if after.phase != c.Phase.TRANSIT:
                 rt.eta_s = None
             if self.flightlog is not None and self.active:

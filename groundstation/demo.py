@@ -269,14 +269,29 @@ def broker_config(opts: DemoOptions, embedded_port: int) -> BrokerConfig:
     return BrokerConfig(host="127.0.0.1", port=embedded_port, mqtt5=False)
 
 
+EMBEDDED_BROKER_MAX_DOCKS = 30
+"""Above this many docks the demo runs mosquitto (when installed) instead of the embedded broker:
+amqtt matches every publish against every subscription in this very process, and a planned
+network of 144 docks (groundstation plan) timed its clients out at start-up."""
+
+
+def wants_mosquitto(opts: DemoOptions, docks: int) -> bool:
+    """The demo's own broker: mosquitto for PX4 or a large site set, when it is installed."""
+    big = opts.vehicles == "px4" or docks > EMBEDDED_BROKER_MAX_DOCKS
+    return big and shutil.which("mosquitto") is not None
+
+
 @contextlib.asynccontextmanager
-async def broker_for(opts: DemoOptions, port: int | None = None) -> AsyncIterator[BrokerConfig]:
+async def broker_for(
+    opts: DemoOptions, port: int | None = None, docks: int = 0
+) -> AsyncIterator[BrokerConfig]:
     if opts.broker_url:
         yield broker_config(opts, 0)
         return
-    if opts.vehicles == "px4" and shutil.which("mosquitto"):
+    if wants_mosquitto(opts, docks):
         # PX4 streams hundreds of messages a second per vehicle into MAVSDK's callbacks; an
-        # in-process Python broker then starves (clients "cannot reach broker" with nine PX4).
+        # in-process Python broker then starves (clients "cannot reach broker" with nine PX4),
+        # and so it does with a hundred simulated docks and drones.
         from groundstation.broker import Mosquitto
 
         async with Mosquitto(port=port, persistence=False) as m:
@@ -284,6 +299,8 @@ async def broker_for(opts: DemoOptions, port: int | None = None) -> AsyncIterato
         return
     from groundstation.broker import EmbeddedBroker
 
+    if docks > EMBEDDED_BROKER_MAX_DOCKS:
+        log.warning("%d docks on the embedded broker: install mosquitto, or pass --broker", docks)
     async with EmbeddedBroker(port=port) as broker:
         yield broker.config
 
@@ -351,6 +368,13 @@ async def vehicles_for(opts: DemoOptions, site_set: SiteSet) -> AsyncIterator[in
         yield base_port
 
 
+def dock_tick_s(docks: int) -> float:
+    """How often each simulated dock steps: 20 Hz, or 4 Hz for a large network (a dock's
+    jobs take seconds even at speedup 10; 144 docks at 20 Hz cost the demo's process 2,880
+    wake-ups a second)."""
+    return 0.05 if docks <= EMBEDDED_BROKER_MAX_DOCKS else 0.25
+
+
 @contextlib.asynccontextmanager
 async def demo_stack(opts: DemoOptions, broker: BrokerConfig) -> AsyncIterator[ControllerConfig]:
     """Simulator, docks and controller for a site set on the given broker."""
@@ -378,7 +402,8 @@ async def demo_stack(opts: DemoOptions, broker: BrokerConfig) -> AsyncIterator[C
         )
         async with (
             # Docks first: they connect in a moment, before nine PX4 boots load the machine.
-            DockSimFleet(broker, site_set, speedup=opts.speedup, seed=opts.seed),
+            DockSimFleet(broker, site_set, speedup=opts.speedup, seed=opts.seed,
+                         tick_s=dock_tick_s(len(site_set.docks))),
             vehicles_for(opts, site_set) as base_port,
             controller_running(
                 config, broker, base_port=base_port, journal_path=journal, video=video
@@ -405,7 +430,8 @@ async def run_demo(
     out: Callable[[str], None] = print,
 ) -> DemoResult:
     """The whole demo: broker, stack, incidents. ``port`` fixes the embedded broker's port."""
-    async with broker_for(opts, port) as broker, demo_stack(opts, broker) as config:
+    docks = len(load_sites(opts.sites).docks)
+    async with broker_for(opts, port, docks) as broker, demo_stack(opts, broker) as config:
         if positions is None:
             positions = random_incidents(config.site_set, n_random, opts.seed, load_airspace())
         # Let the docks report and the vehicles' health settle before the first call.

@@ -80,6 +80,12 @@ default rate"; a negative rate goes out as a negative interval, which PX4 (and t
 take as "stop this stream"."""
 UNREAD_STREAMS = ("altitude", "position_velocity_ned")
 """``set_rate_<name>`` of the streams nothing here reads (ALTITUDE, LOCAL_POSITION_NED)."""
+RATE_CONCURRENCY = 8
+"""Drones whose stream rates are being set at once: a controller starting with a whole force's
+docks (144 for 80 % of every London borough) otherwise sends every drone's four commands at the
+same moment, and on a loaded machine all 143 of them timed out."""
+RATE_ATTEMPTS = 3
+RATE_RETRY_S = 2.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,11 +100,19 @@ class DroneEndpoint:
 class MavsdkVehicle:
     """One drone through MAVSDK. Implements ``groundstation.vehicle.VehicleLink``."""
 
-    def __init__(self, endpoint: DroneEndpoint, system: Any, executor: ThreadPoolExecutor) -> None:
+    def __init__(
+        self,
+        endpoint: DroneEndpoint,
+        system: Any,
+        executor: ThreadPoolExecutor,
+        rates: asyncio.Semaphore | None = None,
+    ) -> None:
         self.drone_id = endpoint.drone_id
         self.system_id = endpoint.system_id
         self.system = system
         self._executor = executor
+        # Shared by the fleet: how many drones' stream rates are set at once.
+        self._rates = rates or asyncio.Semaphore(RATE_CONCURRENCY)
         self._camera: MavsdkCamera | None = None
         self._follow: MavsdkFollow | None = None
         self._action = Action(system)
@@ -134,7 +148,24 @@ class MavsdkVehicle:
     async def set_position_rate(self, rate_hz: float) -> None:
         """Ask the vehicle for GLOBAL_POSITION_INT at this rate (PX4 sends 5 Hz by default) and
         ATTITUDE at 2 Hz instead of 15 (the console's attitude indicator needs no more): the
-        MAVSDK callback thread must keep up with a whole fleet under the GIL."""
+        MAVSDK callback thread must keep up with a whole fleet under the GIL.
+
+        At most ``RATE_CONCURRENCY`` drones of the fleet at once; a timeout is tried again
+        ``RATE_ATTEMPTS`` times in all, ``RATE_RETRY_S`` apart (more each time), each logged
+        with its reason; the last one raises."""
+        for attempt in range(1, RATE_ATTEMPTS + 1):
+            try:
+                async with self._rates:
+                    await self._set_rates(rate_hz)
+                return
+            except VehicleTimeout as exc:
+                if attempt == RATE_ATTEMPTS:
+                    raise
+                log.info("%s: stream rates not set (attempt %d of %d): %s; trying again",
+                         self.drone_id, attempt, RATE_ATTEMPTS, exc)
+                await asyncio.sleep(RATE_RETRY_S * attempt)
+
+    async def _set_rates(self, rate_hz: float) -> None:
         await self._call("set_rate_position", lambda: self._telemetry.set_rate_position(rate_hz))
         await self._call("set_rate_attitude", lambda: self._telemetry.set_rate_attitude_euler(2.0))
         # Streams PX4 sends that nothing here reads (ALTITUDE, LOCAL_POSITION_NED) are switched
@@ -818,6 +849,7 @@ class MavsdkFleet:
         self._executor = ThreadPoolExecutor(
             max_workers=min(64, len(endpoints) * 2 + 4), thread_name_prefix="mavsdk"
         )
+        self._rates = asyncio.Semaphore(RATE_CONCURRENCY)
         self._shards = _shards(endpoints, drones_per_instance)
         self._instances: list[Any] = []
         self._discover_task: asyncio.Task[None] | None = None
@@ -862,7 +894,9 @@ class MavsdkFleet:
                         continue
                     if not system.has_autopilot():
                         continue
-                    self._by_id[endpoint.drone_id] = MavsdkVehicle(endpoint, system, self._executor)
+                    self._by_id[endpoint.drone_id] = MavsdkVehicle(
+                        endpoint, system, self._executor, self._rates
+                    )
                     log.info("discovered %s (system id %d)", endpoint.drone_id, sysid)
             if len(self._by_id) == len(self.endpoints):
                 self._found.set()

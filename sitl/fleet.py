@@ -29,6 +29,12 @@ if TYPE_CHECKING:
 
 PHYSICS_DT_S = 0.02  # 50 Hz in simulated time
 TICK_HZ = 50.0  # wall-clock ticks: physics catch-up and telemetry
+LARGE_FLEET = 30
+LARGE_FLEET_TICK_HZ = 20.0
+"""Ticks of a fleet of more than LARGE_FLEET vehicles: each tick asks every vehicle for its due
+messages and sends them in one datagram, so fewer ticks batch more messages per datagram
+(a 144-vehicle fleet at 50 Hz spent a fifth of the simulator's time in sendto and due_messages);
+20 Hz still times a 10 Hz position stream to within 50 ms."""
 MAX_CATCH_UP_S = 1.0  # simulated seconds dropped rather than run late
 
 
@@ -47,6 +53,7 @@ class SimFleet:
         camera: CameraConfig | None = None,
         max_catch_up_s: float = MAX_CATCH_UP_S,
         first_system_id: int = 1,
+        tick_hz: float | None = None,
     ) -> None:
         if not homes:
             raise ValueError("a fleet needs at least one home")
@@ -55,6 +62,7 @@ class SimFleet:
         if speedup <= 0:
             raise ValueError("speedup must be positive")
         self.homes = tuple(homes)
+        self.tick_hz = tick_hz or (TICK_HZ if len(homes) <= LARGE_FLEET else LARGE_FLEET_TICK_HZ)
         self.base_port = base_port
         self.speedup = speedup
         self.seed = seed
@@ -139,16 +147,25 @@ class SimFleet:
             v.restart_streams()
 
     def step(self, sim_s: float) -> None:
-        """Advance every vehicle by sim_s simulated seconds in fixed physics steps."""
+        """Advance every vehicle by sim_s simulated seconds in fixed physics steps; a resting
+        vehicle (disarmed on the ground) in one step, which is exact for it: a docked fleet of
+        144 at speedup 10 otherwise spent most of the simulator's core on 72,000 steps a second
+        of vehicles that do not move."""
         steps = max(0, round(sim_s / PHYSICS_DT_S))
+        if steps == 0:
+            return
+        moving = [v for v in self.vehicles if not v.resting]
+        for v in self.vehicles:
+            if v.resting:
+                v.step(steps * PHYSICS_DT_S)
         for _ in range(steps):
-            for v in self.vehicles:
+            for v in moving:
                 v.step(PHYSICS_DT_S)
         self.sim_time_s += steps * PHYSICS_DT_S
 
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
-        period = 1.0 / TICK_HZ
+        period = 1.0 / self.tick_hz
         last = loop.time()
         next_tick = last
         debt = 0.0

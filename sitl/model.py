@@ -169,13 +169,21 @@ class SimVehicle:
             return [mav.MAVLink_timesync_message(round(now_s * 1e9), msg.ts1)]
         return []
 
+    @property
+    def resting(self) -> bool:
+        """Disarmed on the ground, not crashed: one step of any length is as good as many short
+        ones (nothing moves; wind gusts and GPS noise are exact Ornstein-Uhlenbeck steps; no
+        current drawn), so a fleet steps a resting vehicle once per tick (sitl.fleet)."""
+        s = self.state
+        return not s.armed and s.body.on_ground and not s.crashed
+
     def step(self, dt_s: float) -> None:
         """Advance the simulation by dt_s simulated seconds."""
         s = self.state
         s.sim_time_s += dt_s
         s.wind.step(dt_s, s.rng)
         self._gps_step(dt_s)
-        if not s.armed and s.body.on_ground and not s.crashed:
+        if self.resting:
             # Disarmed on the ground (a docked fleet, mostly): nothing moves, nothing to fly.
             s.battery.step(False, s.body, s.wind, dt_s)
             self._land_detector(dt_s)

@@ -195,6 +195,11 @@ class TileCache:
         self._boroughs: list[NDArray[np.float64]] | None = None
         self._building: dict[TileKey, threading.Event] = {}  # tiles being built
 
+    @property
+    def size(self) -> int:
+        """How many tiles are kept."""
+        return self._size
+
     def key_for(self, lat_deg: float, lon_deg: float) -> TileKey:
         m_per_deg_lat = math.radians(1.0) * EARTH_RADIUS_M
         snap_lat = TILE_SNAP_M / m_per_deg_lat

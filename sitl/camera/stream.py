@@ -282,10 +282,17 @@ class CameraIO:
         self.photos = PhotoWriter(
             directory, Renderer(config.lens, self.tiles, Crowd(config.seed)), loop
         )
+        warm = [p for p in payloads if p.config.policy is not StreamPolicy.OFF]
         for p in payloads:
             p.io_attached = True
-            if p.config.policy is not StreamPolicy.OFF:
-                self.photos.renderer.prefetch(p.view())  # the tile at the dock, built once
+        docks = {self.tiles.key_for(v.lat_deg, v.lon_deg) for v in (p.view() for p in warm)}
+        # The tile at each dock, built once, when the cache holds them all: more would only
+        # evict each other (a planned network's 144 docks built as many 48 MB tiles at start-up,
+        # 35 s of a loaded machine before the simulator answered); a dock's tile is otherwise
+        # built when its drone arms (wants_renderer).
+        if len(docks) <= self.tiles.size:
+            for p in warm:
+                self.photos.renderer.prefetch(p.view())
 
     def tick(self) -> None:
         scenes = tuple(dict.fromkeys(p.incident for p in self.payloads if p.incident))

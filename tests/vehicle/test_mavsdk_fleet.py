@@ -3,13 +3,16 @@ spread over several instances, every one is discovered, reports its own position
 
 from __future__ import annotations
 
+import asyncio
+import logging
+
 import pytest
 from pymavlink.dialects.v20 import common as mav
 
 from groundstation.broker import free_udp_range
-from groundstation.mavsdk_link import DroneEndpoint, MavsdkFleet, _shards
+from groundstation.mavsdk_link import RATE_CONCURRENCY, DroneEndpoint, MavsdkFleet, _shards
 from missions.geo import distance_m
-from sitl import Home, SimFleet
+from sitl import CommandFault, Home, SimFleet
 from tests.controller.conftest import until
 
 DRONES = 12
@@ -84,3 +87,37 @@ async def test_the_vehicle_is_asked_only_for_the_streams_the_controller_reads() 
         # What the controller does read keeps PX4's rates.
         assert intervals[mav.MAVLINK_MSG_ID_VFR_HUD] == pytest.approx(0.25)
         assert intervals[mav.MAVLINK_MSG_ID_HOME_POSITION] == pytest.approx(2.0)
+
+
+@pytest.mark.integration
+async def test_a_fleet_starting_together_gets_every_drones_rates_one_lost_command_retried(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A controller starting with more drones than it configures at once (a planned network
+    of 144): every drone is asked for its stream rates at the same moment, as at start-up; one
+    drone swallows its first SET_MESSAGE_INTERVAL (the command times out) and is asked again,
+    with the reason logged, and ends up streaming at the asked rate like the others."""
+    caplog.set_level(logging.INFO, logger="groundstation.mavsdk_link")
+    assert DRONES > RATE_CONCURRENCY
+    homes = [Home(51.50 + 0.001 * i, -0.12, 30.0) for i in range(DRONES)]
+    base = free_udp_range(DRONES)
+    eps = [endpoint(i, f"udpin://0.0.0.0:{base + i}") for i in range(DRONES)]
+    async with (
+        SimFleet(homes, base_port=base, speedup=5.0, seed=1) as sim,
+        MavsdkFleet(eps, drones_per_instance=PER_INSTANCE) as fleet,
+    ):
+        assert await fleet.wait_all(20.0)
+        await until(
+            lambda: all(v.sample().has_position for v in fleet.links()), 10.0, "positions"
+        )
+        mute = sim.vehicles[3]
+        mute.command_faults[mav.MAV_CMD_SET_MESSAGE_INTERVAL] = CommandFault.NO_ACK
+        links = [fleet.get(f"uav-{i}") for i in range(DRONES)]
+        jobs = asyncio.gather(*(v.set_position_rate(2.0) for v in links if v is not None))
+        await until(lambda: "uav-3: stream rates not set (attempt 1 of 3)" in caplog.text,
+                    15.0, "the lost command reported")
+        del mute.command_faults[mav.MAV_CMD_SET_MESSAGE_INTERVAL]
+        await asyncio.wait_for(jobs, 30.0)
+        position = mav.MAVLINK_MSG_ID_GLOBAL_POSITION_INT
+        assert [v._intervals_s[position] for v in sim.vehicles] == [0.5] * DRONES
+        assert "TIMEOUT" in caplog.text and "attempt 2 of 3" not in caplog.text
