@@ -51,7 +51,9 @@ def phase_colour(phase: str) -> QColor:
     return QColor(PHASE_COLOURS.get(phase, "#1d4ed8"))
 
 
-def _label(painter: QPainter, x: float, y: float, text: str, colour: QColor, width: float) -> None:
+def draw_label(
+    painter: QPainter, x: float, y: float, text: str, colour: QColor, width: float
+) -> None:
     """Text on a translucent white box (legible on tiles and on the plain base alike)."""
     if not text:
         return
@@ -84,6 +86,10 @@ class DroneItem(QGraphicsItem):
         self.line2 = ""
         self.selected = False
         self.controlled = False
+        self.labels = True
+        """Id and altitude beside the arrow; the selected drone shows them regardless."""
+        self.simple = False
+        """The arrow alone, no outline and no anti-aliasing (many drones on the map)."""
         self._width = _Widths(font)
         self._w1 = self._width(drone_id)
         self._w2 = 0.0
@@ -92,7 +98,17 @@ class DroneItem(QGraphicsItem):
         self.setData(0, ("drone", drone_id))
 
     def boundingRect(self) -> QRectF:  # noqa: N802 (Qt override)
-        return QRectF(-18, -18, 130, 36)
+        return QRectF(-18, -18, 130 if self._shows_labels() else 36, 36)
+
+    def _shows_labels(self) -> bool:
+        return self.labels or self.selected
+
+    def set_detail(self, labels: bool, simple: bool) -> None:
+        if (labels, simple) == (self.labels, self.simple):
+            return
+        self.prepareGeometryChange()  # the labels set the bounding box
+        self.labels, self.simple = labels, simple
+        self.update()
 
     def set_values(
         self, heading_deg: float, phase: str, line2: str, selected: bool, controlled: bool
@@ -112,6 +128,8 @@ class DroneItem(QGraphicsItem):
             self._w2 = self._width(line2)
         if controlled != self.controlled:
             self._w1 = self._width(self._label1(controlled))
+        if selected != self.selected and not self.labels:
+            self.prepareGeometryChange()  # selecting shows the labels
         self.heading_deg, self.colour, self.line2 = heading_deg, colour, line2
         self.selected, self.controlled = selected, controlled
         self.update()
@@ -127,20 +145,26 @@ class DroneItem(QGraphicsItem):
     ) -> None:
         if painter is None:
             return
-        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+        simple = self.simple and not self.selected
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing, not simple)
         if self.selected:
             painter.setPen(QPen(QColor("#facc15"), 3))
             painter.setBrush(Qt.BrushStyle.NoBrush)
             painter.drawEllipse(QPointF(0, 0), 16, 16)
         painter.save()
         painter.rotate(self.heading_deg)
-        painter.setPen(QPen(QColor("white"), 1.5))
+        if simple:
+            painter.setPen(Qt.PenStyle.NoPen)
+        else:
+            painter.setPen(QPen(QColor("white"), 1.5))
         painter.setBrush(QBrush(self.colour))
         painter.drawPolygon(_ARROW)
         painter.restore()
+        if not self._shows_labels():
+            return
         painter.setFont(self.font)
-        _label(painter, 16, -3, self._label1(self.controlled), QColor("#111827"), self._w1)
-        _label(painter, 16, 11, self.line2, QColor("#1f2937"), self._w2)
+        draw_label(painter, 16, -3, self._label1(self.controlled), QColor("#111827"), self._w1)
+        draw_label(painter, 16, 11, self.line2, QColor("#1f2937"), self._w2)
 
 
 class DockItem(QGraphicsItem):
@@ -203,32 +227,6 @@ class DockItem(QGraphicsItem):
             painter.drawPolygon(bolt)
 
 
-class SiteLabel(QGraphicsItem):
-    """The name of a dock site, drawn once under its row of docks."""
-
-    def __init__(self, text: str, font: QFont) -> None:
-        super().__init__()
-        self.text = text
-        self.font = font
-        self.setFlag(QGraphicsItem.GraphicsItemFlag.ItemIgnoresTransformations)
-        self.setZValue(19)
-
-    def boundingRect(self) -> QRectF:  # noqa: N802
-        return QRectF(-90, 8, 180, 18)
-
-    def paint(
-        self,
-        painter: QPainter | None,
-        option: QStyleOptionGraphicsItem | None,
-        widget: QWidget | None = None,
-    ) -> None:
-        if painter is None:
-            return
-        painter.setFont(self.font)
-        width = _Widths(self.font)(self.text)
-        _label(painter, -width / 2, 22, self.text, QColor("#14532d"), width)
-
-
 class IncidentItem(QGraphicsItem):
     """An incident: a priority-coloured marker with id, age and the assigned drone's ETA."""
 
@@ -277,5 +275,5 @@ class IncidentItem(QGraphicsItem):
         painter.drawPoint(QPointF(0, -10))
         painter.setFont(self.font)
         # Labels to the left of the pin: a drone over the scene writes its own to the right.
-        _label(painter, -13 - self._w1, -22, self.line1, colour.darker(160), self._w1)
-        _label(painter, -13 - self._w2, -8, self.line2, QColor("#111827"), self._w2)
+        draw_label(painter, -13 - self._w1, -22, self.line1, colour.darker(160), self._w1)
+        draw_label(painter, -13 - self._w2, -8, self.line2, QColor("#111827"), self._w2)

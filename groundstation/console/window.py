@@ -30,6 +30,7 @@ from groundstation.console.qt import (
     QModelIndex,
     QPoint,
     QPushButton,
+    QScrollArea,
     QShortcut,
     QSplitter,
     Qt,
@@ -157,9 +158,16 @@ class MainWindow(QMainWindow):
         rl.addWidget(self.follow)
         rl.addWidget(self.panel)
         rl.addStretch(1)
+        # The grid scrolls: with 100 drones in the air its tiles (160 x 90 at least) would
+        # otherwise widen the window past the screen and squeeze the map to a strip. Tiles
+        # scrolled out of sight are neither painted nor streamed (VideoArea skips them).
+        grid = QScrollArea(self)
+        grid.setObjectName("video_grid_scroll")
+        grid.setWidgetResizable(True)
+        grid.setWidget(self.video.grid)
         video = QSplitter(Qt.Orientation.Vertical, self)
         video.addWidget(self.video.pane)
-        video.addWidget(self.video.grid)
+        video.addWidget(grid)
         video.setSizes([420, 280])
         top = QSplitter(Qt.Orientation.Horizontal, self)
         top.addWidget(self.map)
@@ -390,6 +398,7 @@ class MainWindow(QMainWindow):
             if first is not None:
                 self.auto_select = False
                 self.select_drone(first)
+        mp.apply_detail()
         for drone_id in dirty.drones:
             view = model.drones.get(drone_id)
             if view is None or view.tel is None:
