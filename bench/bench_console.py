@@ -21,6 +21,7 @@ import random
 import statistics
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from groundstation import contract as c
@@ -132,6 +133,82 @@ def fed_cpu(drones: int, seconds: float, warmup_s: float = 3.0) -> str:
         f"{drones:4d} drones x 10 Hz fed in-process: console CPU {pct:5.1f} % of one core, "
         f"{1000 * (c1 - c0) / rounds:5.1f} ms CPU per round of {drones} "
         f"({rounds} rounds in {w1 - w0:.1f} s)"
+    )
+
+
+def replay_cpu(drones: int, seconds: float, warmup_s: float = 2.0) -> str:
+    """CPU the console needs per second of a fleet's telemetry, independent of how much CPU a
+    loaded machine gives it: the window's timers are stopped and driven in simulated time (one
+    round of telemetry every 100 ms, a frame at the window's frame rate, tables, video tick and
+    the 1 Hz tick at theirs), with Qt's pending paints flushed after each step. Reports CPU of
+    this process per simulated second (= share of a core needed to keep up), the frame update
+    and the map paint per frame."""
+    if not os.environ.get("DISPLAY"):
+        os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    from groundstation.console.bridge import Bridge
+    from groundstation.console.config import ConsoleConfig
+    from groundstation.console.qt import QApplication
+    from groundstation.console.window import MainWindow
+    from missions.sites import load_sites
+
+    app = QApplication.instance() or QApplication([sys.argv[0]])
+    assert isinstance(app, QApplication)
+    config = ConsoleConfig(broker=BrokerConfig(port=1), user="bench")
+    window = MainWindow(config, Bridge(config.broker, config.user), load_sites("met-trial"))
+    window.show()
+    for _ in range(20):
+        app.processEvents()
+    window.map.set_view(*CENTRE, 0.05)
+    timers = (window.frame_timer, window.table_timer, window.slow_timer, window.video.timer)
+    for t in timers:
+        t.stop()
+    step_s = 1 / 60
+
+    def feed(seq: int) -> None:
+        for tel in fleet_round(drones, seq, c.now_ms()):
+            window.model.apply_telemetry(c.decode(c.encode(tel), c.Telemetry))
+
+    jobs: dict[str, tuple[float, Callable[[int], object]]] = {  # name: (period, action)
+        "telemetry": (0.1, feed),
+        "frame": (1 / config.frame_hz, lambda _r: window._frame()),
+        "tables": (1 / config.table_hz, lambda _r: window._refresh_tables()),
+        "video": (0.1, lambda _r: window.video.tick()),
+        "1 Hz": (1.0, lambda _r: window._tick_1hz()),
+    }
+    due = dict.fromkeys(jobs, 0.0)
+    counts = dict.fromkeys(jobs, 0)
+    cpu = dict.fromkeys([*jobs, "paint"], 0.0)
+    frames = 0
+    map_paints, map_paint_s = 0, 0.0
+    t_sim = 0.0
+    while t_sim < warmup_s + seconds:
+        measuring = t_sim >= warmup_s
+        if not measuring:
+            map_paints, map_paint_s = window.map.paints, window.map.paint_s
+        for name, (period, action) in jobs.items():
+            if t_sim >= due[name]:
+                c0 = time.process_time()
+                action(counts[name])
+                if measuring:
+                    cpu[name] += time.process_time() - c0
+                    frames += name == "frame"
+                counts[name] += 1
+                due[name] += period
+        c0 = time.process_time()
+        app.processEvents()  # the paints the step asked for
+        if measuring:
+            cpu["paint"] += time.process_time() - c0
+        t_sim += step_s
+    map_paints = window.map.paints - map_paints
+    map_paint_s = window.map.paint_s - map_paint_s
+    window.close()
+    total = sum(cpu.values())
+    parts = ", ".join(f"{k} {100 * v / seconds:.1f}" for k, v in cpu.items())
+    return (
+        f"{drones:4d} drones x 10 Hz replayed: console needs {100 * total / seconds:5.1f} % "
+        f"of one core ({parts}); per frame: update {1000 * cpu['frame'] / max(1, frames):5.2f} ms, "
+        f"paint {1000 * cpu['paint'] / max(1, frames):5.2f} ms (CPU), of which the map "
+        f"{1000 * map_paint_s / max(1, map_paints):5.2f} ms x {map_paints / seconds:4.1f}/s"
     )
 
 
@@ -279,10 +356,19 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument(
         "--fed", action="store_true", help="no broker: telemetry fed into the model (CPU only)"
     )
+    p.add_argument(
+        "--replay",
+        action="store_true",
+        help="no broker, timers driven in simulated time: CPU needed per second (loaded machine)",
+    )
     args = p.parse_args(argv)
     if args.fed:
         for n in args.drones:
             print(fed_cpu(n, args.seconds), flush=True)
+        return 0
+    if args.replay:
+        for n in args.drones:
+            print(replay_cpu(n, args.seconds), flush=True)
         return 0
     if args.publish:
         asyncio.run(publish(args.publish, args.drones[0], 10.0, args.seconds))
