@@ -31,6 +31,7 @@ from groundstation.console.qt import (
     QFont,
     QFontMetricsF,
     QGraphicsEllipseItem,
+    QGraphicsItem,
     QGraphicsPathItem,
     QGraphicsScene,
     QGraphicsView,
@@ -488,6 +489,7 @@ class MapView(QGraphicsView):
             self._scene.addItem(item)
             trail = QGraphicsPathItem()
             trail.setZValue(10)
+            trail.setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
             self._scene.addItem(trail)
             self.trails[drone_id] = trail
         return item
