@@ -1,12 +1,16 @@
 """Console load: N drones x 10 Hz telemetry through mosquitto, map and tables live.
 
-    python -m bench.bench_console [--drones 33 100] [--seconds 10] [--fed]
+    python -m bench.bench_console [--drones 33 100] [--seconds 10] [--fed | --replay]
 
 A separate process publishes the telemetry (so its CPU is not counted); this process runs the
 real console window (offscreen unless DISPLAY is set) in a qasync loop and reports, per load:
 CPU of this process as a share of one core (process time / wall time over the measured window),
-telemetry received per second, publish-to-console latency (p50/p99), the mean time per frame
-update (model to scene), the mean map repaint time and repaints per second.
+telemetry received per second, publish-to-console latency (p50/p99), publish to the frame that
+moves the drone on the map (p50/p99), the mean CPU per frame update (model to scene), the mean
+CPU per map repaint and repaints per second.
+``--fed``: no broker, a round of telemetry every 100 ms straight into the model.
+``--replay``: no broker and the window's timers driven in simulated time: the share of a core
+the console needs to keep up, whatever a loaded machine gives it (docs/performance.md).
 Target (issue 21): 100 drones at 10 Hz <= 25 % of one core with no visible lag.
 """
 
