@@ -4,7 +4,14 @@ Scene coordinates are Web Mercator metres (:mod:`.mercator`). Layers, bottom to 
 raster tiles (:mod:`.tiles`), the offline base (background colour, a metric grid, London borough
 outlines), flight restriction zones and the operating area, trails, planned routes and orbit
 circles, docks, incidents, drones. The scale bar and the attribution line are drawn in the
-foreground in screen pixels. Left-drag pans, the wheel zooms, a click selects; a right click asks
+foreground in screen pixels.
+
+The static layers (everything up to the operating areas and site names) are not scene items:
+:meth:`MapView.drawBackground` paints them into Qt's background cache (``CacheBackground``), a
+viewport-sized pixmap that is re-made only on zoom, resize or a change of the layers (a tile
+arriving); a pan scrolls it and paints only the uncovered strip. A frame then repaints only the
+moving symbols' old and new rectangles (the scene coalesces them until the next paint) over a
+copy of that pixmap. Left-drag pans, the wheel zooms, a click selects; a right click asks
 the window for a context menu; in go-to mode the next click is a destination.
 """
 
@@ -12,15 +19,17 @@ from __future__ import annotations
 
 import math
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
-from groundstation.console import basemap
+from groundstation.console import basemap, lod
 from groundstation.console import mercator as m
-from groundstation.console.items import DockItem, DroneItem, IncidentItem, SiteLabel, phase_colour
+from groundstation.console.items import DockItem, DroneItem, IncidentItem, draw_label, phase_colour
 from groundstation.console.qt import (
     QBrush,
     QColor,
     QFont,
+    QFontMetricsF,
     QGraphicsEllipseItem,
     QGraphicsItem,
     QGraphicsPathItem,
@@ -42,13 +51,41 @@ from groundstation.console.qt import (
     QWidget,
     pyqtSignal,
 )
-from groundstation.console.tiles import TileLayer
+from groundstation.console.tiles import TileLayer, tile_rect
 
 BACKGROUND = QColor("#eef1e8")
 GRID = QColor(120, 130, 120, 70)
 MIN_PX_PER_M = 256 / m.WORLD_M * 2**8  # zoom 8
 MAX_PX_PER_M = 256 / m.WORLD_M * 2**19  # zoom 19
 CLICK_SLOP_PX = 5
+
+
+@dataclass(frozen=True, slots=True)
+class StaticShape:
+    """Outlines drawn into the static layer (boroughs, no-fly zones, operating areas)."""
+
+    path: QPainterPath
+    pen: QPen
+    brush: QBrush
+    bounds: QRectF
+
+
+@dataclass(frozen=True, slots=True)
+class StaticText:
+    """A name drawn into the static layer at a fixed size on screen.
+
+    ``point`` is in scene coordinates; ``centred`` texts are centred under it on a white box
+    (site names), the others start at it (borough and zone names)."""
+
+    point: QPointF
+    text: str
+    colour: QColor
+    centred: bool = False
+
+
+LABEL_REACH_PX = 200.0
+"""How far (screen pixels) a static name may reach beyond its anchor: the strip a pan uncovers
+is drawn with every name anchored this close to it, so a name is never cut at the strip's edge."""
 
 
 def scene_point(lat_deg: float, lon_deg: float) -> QPointF:
@@ -87,10 +124,11 @@ class MapView(QGraphicsView):
         self.setRenderHint(QPainter.RenderHint.Antialiasing)
         self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        self.setTransformationAnchor(QGraphicsView.ViewportAnchor.AnchorUnderMouse)
+        self.setTransformationAnchor(QGraphicsView.ViewportAnchor.NoAnchor)  # see zoom_by
         self.setResizeAnchor(QGraphicsView.ViewportAnchor.AnchorViewCenter)
         self.setViewportUpdateMode(QGraphicsView.ViewportUpdateMode.SmartViewportUpdate)
         self.setOptimizationFlag(QGraphicsView.OptimizationFlag.DontSavePainterState, True)
+        self.setCacheMode(QGraphicsView.CacheModeFlag.CacheBackground)
         self.setMouseTracking(False)
         self.label_font = QFont("DejaVu Sans", 8)
         self.label_font.setBold(True)
@@ -98,25 +136,36 @@ class MapView(QGraphicsView):
 
         self.drones: dict[str, DroneItem] = {}
         self.trails: dict[str, QGraphicsPathItem] = {}
+        self._trail_points: dict[str, dict[tuple[float, float], QPointF]] = {}
+        self._trail_pens: dict[tuple[str, float], QPen] = {}
         self.routes: dict[str, QGraphicsPathItem] = {}
         self.target_trails: dict[str, QGraphicsPathItem] = {}
         self.orbits: dict[str, QGraphicsEllipseItem] = {}
         self.docks: dict[str, DockItem] = {}
         self.incidents: dict[str, IncidentItem] = {}
         self.goto_mode = False
+        self.detail = lod.FULL
         self.follow_id: str | None = None
         self._press: QPoint | None = None
         self._last_drag: QPoint | None = None
         self._dragged = False
         self.paints = 0
         self.paint_s = 0.0
+        """CPU time (this thread) spent painting the map: robust on a loaded machine."""
+        self.static_paints = 0
+        """Times the static layer was painted (whole or a strip a pan uncovered)."""
+        self.static_shapes: list[StaticShape] = []
+        self.static_texts: list[StaticText] = []
+        self._small_metrics = QFontMetricsF(self.small_font)
+        self._grid_step = 1000.0
 
         self.base_attribution = ""
         self._add_base()
         self.tiles: TileLayer | None = None
         if tiles_url:
-            self.tiles = TileLayer(scene, tiles_url, tile_cache or Path(".tiles"), self)
+            self.tiles = TileLayer(tiles_url, tile_cache or Path(".tiles"), self)
             self.tiles.status_changed.connect(lambda _t: self.viewport().update())  # type: ignore[union-attr]
+            self.tiles.changed.connect(self.static_changed)
         self._tile_timer = QTimer(self)
         self._tile_timer.setSingleShot(True)
         self._tile_timer.setInterval(120)
@@ -128,67 +177,65 @@ class MapView(QGraphicsView):
     def _add_base(self) -> None:
         boroughs = basemap.load_boroughs()
         if boroughs:
-            path = QPainterPath()
-            for area in boroughs:
-                for ring in area.rings:
-                    path.addPolygon(QPolygonF([scene_point(lat, lon) for lat, lon in ring]))
-                    path.closeSubpath()
-            item = QGraphicsPathItem(path)
-            item.setPen(_cosmetic("#7c8a7c", 1.2))
-            item.setBrush(QBrush(QColor(255, 255, 255, 60)))
-            item.setZValue(-10)
-            item.setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
-            self._scene.addItem(item)
+            self._add_shape(
+                [ring for area in boroughs for ring in area.rings],
+                _cosmetic("#7c8a7c", 1.2),
+                QBrush(QColor(255, 255, 255, 60)),
+            )
+            colour = QColor(90, 100, 90, 170)
             for area in boroughs:
                 ring = max(area.rings, key=len)
                 lat = sum(p[0] for p in ring) / len(ring)
                 lon = sum(p[1] for p in ring) / len(ring)
-                text = self._scene.addSimpleText(area.name, self.small_font)
-                if text is not None:
-                    text.setBrush(QBrush(QColor(90, 100, 90, 170)))
-                    text.setFlag(QGraphicsItem.GraphicsItemFlag.ItemIgnoresTransformations)
-                    text.setPos(scene_point(lat, lon))
-                    text.setZValue(-9)
+                self.static_texts.append(StaticText(scene_point(lat, lon), area.name, colour))
             self.base_attribution = basemap.BOROUGHS_ATTRIBUTION
         else:
             self.base_attribution = "Offline base: grid only (borough outlines not installed)"
         airspace = basemap.load_airspace()
         if airspace:
-            path = QPainterPath()
+            self._add_shape(
+                [ring for area in airspace for ring in area.rings],
+                _cosmetic("#b91c1c", 1.5),
+                QBrush(QColor(220, 38, 38, 45), Qt.BrushStyle.SolidPattern),
+            )
+            colour = QColor("#991b1b")
             for area in airspace:
-                for ring in area.rings:
-                    path.addPolygon(QPolygonF([scene_point(lat, lon) for lat, lon in ring]))
-                    path.closeSubpath()
-            zone = QGraphicsPathItem(path)
-            zone.setPen(_cosmetic("#b91c1c", 1.5))
-            zone.setBrush(QBrush(QColor(220, 38, 38, 45), Qt.BrushStyle.SolidPattern))
-            zone.setZValue(-5)
-            zone.setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
-            self._scene.addItem(zone)
-            for area in airspace:
-                ring = area.rings[0]
-                top = min(ring, key=lambda p: -p[0])
-                text = self._scene.addSimpleText(f"{area.name} (no fly)", self.small_font)
-                if text is not None:
-                    text.setBrush(QBrush(QColor("#991b1b")))
-                    text.setFlag(QGraphicsItem.GraphicsItemFlag.ItemIgnoresTransformations)
-                    text.setPos(scene_point(*top))
-                    text.setZValue(-4)
+                top = min(area.rings[0], key=lambda p: -p[0])
+                self.static_texts.append(
+                    StaticText(scene_point(*top), f"{area.name} (no fly)", colour)
+                )
+
+    def _add_shape(self, rings: list[list[tuple[float, float]]], pen: QPen, brush: QBrush) -> None:
+        path = QPainterPath()
+        for ring in rings:
+            path.addPolygon(QPolygonF([scene_point(lat, lon) for lat, lon in ring]))
+            path.closeSubpath()
+        self.static_shapes.append(StaticShape(path, pen, brush, path.boundingRect()))
 
     def add_operating_area(self, lat_deg: float, lon_deg: float, radius_m: float) -> None:
         """A dashed circle: the area a site's drones reach within the response target."""
         r = radius_m / m.ground_scale(lat_deg)
         c = scene_point(lat_deg, lon_deg)
-        ring = QGraphicsEllipseItem(QRectF(c.x() - r, c.y() - r, 2 * r, 2 * r))
-        ring.setPen(_cosmetic("#15803d", 1.3, Qt.PenStyle.DashLine))
-        ring.setBrush(QBrush(QColor(34, 197, 94, 18)))
-        ring.setZValue(-3)
-        self._scene.addItem(ring)
+        path = QPainterPath()
+        path.addEllipse(QRectF(c.x() - r, c.y() - r, 2 * r, 2 * r))
+        pen = _cosmetic("#15803d", 1.3, Qt.PenStyle.DashLine)
+        self.static_shapes.append(
+            StaticShape(path, pen, QBrush(QColor(34, 197, 94, 18)), path.boundingRect())
+        )
+        self.static_changed()
 
     def add_site_label(self, lat_deg: float, lon_deg: float, text: str) -> None:
-        label = SiteLabel(text, self.small_font)
-        label.setPos(scene_point(lat_deg, lon_deg))
-        self._scene.addItem(label)
+        """A dock site's name, centred under its row of docks."""
+        point = scene_point(lat_deg, lon_deg)
+        self.static_texts.append(StaticText(point, text, QColor("#14532d"), centred=True))
+        self.static_changed()
+
+    def static_changed(self) -> None:
+        """The static layer's content changed: paint it again at the next frame."""
+        self.resetCachedContent()
+        vp = self.viewport()
+        if vp is not None:
+            vp.update()
 
     # --- view --------------------------------------------------------------------------------
 
@@ -201,6 +248,7 @@ class MapView(QGraphicsView):
         self.resetTransform()
         self.scale(s, s)
         self.centerOn(scene_point(lat_deg, lon_deg))
+        self._rescaled()
         self._changed()
 
     def fit(self, points: list[tuple[float, float]], margin_m: float = 1500.0) -> None:
@@ -229,11 +277,30 @@ class MapView(QGraphicsView):
     def viewport_pos(self, lat_deg: float, lon_deg: float) -> QPoint:
         return self.mapFromScene(scene_point(lat_deg, lon_deg))
 
-    def zoom_by(self, factor: float) -> None:
+    def zoom_by(self, factor: float, anchor: QPoint | None = None) -> None:
+        """Zoom keeping the point under ``anchor`` (viewport pixels; default the centre) in
+        place. Qt's own AnchorUnderMouse jumped to 0 N 0 E when the pointer was not over the map."""
         s = self.px_per_m
         factor = max(MIN_PX_PER_M / s, min(MAX_PX_PER_M / s, factor))
+        vp = self.viewport()
+        centre = vp.rect().center() if vp is not None else QPoint()
+        at = anchor if anchor is not None else centre
+        fixed = self.mapToScene(at)
         self.scale(factor, factor)
+        s = self.px_per_m
+        self.centerOn(
+            QPointF(fixed.x() + (centre.x() - at.x()) / s, fixed.y() + (centre.y() - at.y()) / s)
+        )
+        self._rescaled()
         self._changed()
+
+    def _rescaled(self) -> None:
+        """A new scale: the grid's spacing for it (kept while panning, so the strips a pan
+        uncovers line up with the cached layer) and the static layer painted anew."""
+        lat, _ = self.center_lat_lon()
+        gs = m.ground_scale(lat)
+        self._grid_step = m.nice_length(150 / self.px_per_m * gs) / gs
+        self.static_changed()
 
     def _changed(self) -> None:
         self._tile_timer.start()
@@ -246,13 +313,14 @@ class MapView(QGraphicsView):
         self.tiles.show(rect, m.tile_zoom(self.px_per_m))
 
     def paintEvent(self, event: QPaintEvent | None) -> None:  # noqa: N802
-        t0 = time.perf_counter()
+        t0 = time.thread_time()
         super().paintEvent(event)
         self.paints += 1
-        self.paint_s += time.perf_counter() - t0
+        self.paint_s += time.thread_time() - t0
 
     def resizeEvent(self, event: QResizeEvent | None) -> None:  # noqa: N802
         super().resizeEvent(event)
+        self._rescaled()
         self._changed()
 
     def wheelEvent(self, event: QWheelEvent | None) -> None:  # noqa: N802
@@ -260,7 +328,7 @@ class MapView(QGraphicsView):
             return
         steps = event.angleDelta().y() / 120
         if steps:
-            self.zoom_by(1.25**steps)
+            self.zoom_by(1.25**steps, event.position().toPoint())
         event.accept()
 
     def mousePressEvent(self, event: QMouseEvent | None) -> None:  # noqa: N802
@@ -318,13 +386,13 @@ class MapView(QGraphicsView):
     # --- background and foreground -----------------------------------------------------------
 
     def drawBackground(self, painter: QPainter | None, rect: QRectF) -> None:  # noqa: N802
+        """The static layer: Qt calls this only to fill its background cache (whole, or the
+        strip a pan uncovered), not per frame."""
         if painter is None:
             return
+        self.static_paints += 1
         painter.fillRect(rect, BACKGROUND)
-        lat, _ = self.center_lat_lon()
-        gs = m.ground_scale(lat)
-        spacing_ground = m.nice_length(150 / self.px_per_m * gs)
-        step = spacing_ground / gs
+        step = self._grid_step
         painter.setPen(_cosmetic(GRID, 1))
         x = math.floor(rect.left() / step) * step
         while x <= rect.right():
@@ -334,6 +402,39 @@ class MapView(QGraphicsView):
         while y <= rect.bottom():
             painter.drawLine(QPointF(rect.left(), y), QPointF(rect.right(), y))
             y += step
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+        if self.tiles is not None:
+            painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform)
+            for key, pix in self.tiles.pixmaps.items():
+                target = tile_rect(key)
+                if target.intersects(rect):
+                    painter.drawPixmap(target, pix, QRectF(pix.rect()))
+        for shape in self.static_shapes:
+            if shape.bounds.intersects(rect):
+                painter.setPen(shape.pen)
+                painter.setBrush(shape.brush)
+                painter.drawPath(shape.path)
+        self._draw_static_texts(painter, rect)
+
+    def _draw_static_texts(self, painter: QPainter, rect: QRectF) -> None:
+        to_device = painter.worldTransform()
+        reach = LABEL_REACH_PX
+        area = to_device.mapRect(rect).adjusted(-reach, -reach, reach, reach)
+        painter.save()
+        painter.resetTransform()
+        painter.setFont(self.small_font)
+        ascent = self._small_metrics.ascent()
+        for t in self.static_texts:
+            p = to_device.map(t.point)
+            if not area.contains(p):
+                continue
+            if t.centred:
+                width = self._small_metrics.horizontalAdvance(t.text)
+                draw_label(painter, p.x() - width / 2, p.y() + 22, t.text, t.colour, width)
+            else:
+                painter.setPen(t.colour)
+                painter.drawText(QPointF(p.x(), p.y() + ascent), t.text)
+        painter.restore()
 
     def drawForeground(self, painter: QPainter | None, rect: QRectF) -> None:  # noqa: N802
         if painter is None:
@@ -384,9 +485,11 @@ class MapView(QGraphicsView):
         item = self.drones.get(drone_id)
         if item is None:
             item = self.drones[drone_id] = DroneItem(drone_id, self.label_font)
+            item.set_detail(self.detail.labels, self.detail.simple)
             self._scene.addItem(item)
             trail = QGraphicsPathItem()
             trail.setZValue(10)
+            trail.setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
             self._scene.addItem(trail)
             self.trails[drone_id] = trail
         return item
@@ -409,6 +512,17 @@ class MapView(QGraphicsView):
             path.addEllipse(end, r, r)
         item.setPath(path)
 
+    def apply_detail(self) -> None:
+        """Choose the level of detail (:mod:`.lod`) for the drones shown now and the zoom; when
+        it changes every drone symbol takes it at once (trails at their next point)."""
+        shown = sum(1 for item in self.drones.values() if item.isVisible())
+        detail = lod.detail(shown, self.px_per_m)
+        if detail == self.detail:
+            return
+        self.detail = detail
+        for item in self.drones.values():
+            item.set_detail(detail.labels, detail.simple)
+
     def set_trail(self, drone_id: str, points: list[tuple[float, float]], phase: str) -> None:
         trail = self.trails.get(drone_id)
         if trail is None:
@@ -416,11 +530,24 @@ class MapView(QGraphicsView):
             trail = self.trails[drone_id]
         path = QPainterPath()
         if len(points) >= 2:
-            path.addPolygon(QPolygonF([scene_point(lat, lon) for lat, lon in points]))
-        colour = phase_colour(phase)
-        colour.setAlpha(190)
-        trail.setPen(_cosmetic(colour, 3.0))
+            points = lod.decimate(points, self.detail.trail_step)
+            # A trail gains one point per update: the others' scene points are reused.
+            known = self._trail_points.get(drone_id, {})
+            scene = {p: known.get(p) or scene_point(*p) for p in points}
+            self._trail_points[drone_id] = scene
+            path.addPolygon(QPolygonF([scene[p] for p in points]))
+        pen = self._trail_pen(phase, 2.0 if self.detail.simple else 3.0)
+        if trail.pen() != pen:
+            trail.setPen(pen)
         trail.setPath(path)
+
+    def _trail_pen(self, phase: str, width: float) -> QPen:
+        pen = self._trail_pens.get((phase, width))
+        if pen is None:
+            colour = phase_colour(phase)
+            colour.setAlpha(190)
+            pen = self._trail_pens[(phase, width)] = _cosmetic(colour, width)
+        return pen
 
     def set_route(
         self,

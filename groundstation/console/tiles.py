@@ -5,6 +5,9 @@ with QNetworkAccessManager (asynchronous, at most :data:`MAX_INFLIGHT` at a time
 files under the cache directory for :data:`CACHE_MAX_AGE_S`, which the OSM tile usage policy asks
 of every client. After a few failures in a row the layer calls itself offline and waits before it
 tries again; the offline base underneath stays visible the whole time.
+
+The layer only keeps the pixmaps of the visible area; the map draws them into its cached static
+layer and re-makes that layer when :attr:`TileLayer.changed` says the set of tiles changed.
 """
 
 from __future__ import annotations
@@ -17,15 +20,12 @@ from pathlib import Path
 from groundstation.console import mercator as m
 from groundstation.console.qt import (
     QByteArray,
-    QGraphicsPixmapItem,
-    QGraphicsScene,
     QNetworkAccessManager,
     QNetworkReply,
     QNetworkRequest,
     QObject,
     QPixmap,
     QRectF,
-    Qt,
     QUrl,
     pyqtSignal,
 )
@@ -38,7 +38,6 @@ MAX_TILES = 96
 CACHE_MAX_AGE_S = 7 * 24 * 3600
 OFFLINE_AFTER_FAILURES = 4
 OFFLINE_RETRY_S = 60.0
-TILE_Z = -20.0
 
 TileKey = tuple[int, int, int]
 
@@ -57,20 +56,25 @@ def default_cache_dir() -> Path:
     return Path(base) / "dfr-groundstation" / "tiles"
 
 
+def tile_rect(key: TileKey) -> QRectF:
+    """The scene rectangle (Web Mercator metres) a tile covers."""
+    z, x, y = key
+    size = m.tile_size_m(z)
+    return QRectF(*m.tile_origin(z, x, y), size, size)
+
+
 class TileLayer(QObject):
-    """Keeps the tiles of the visible area in the scene at the view's zoom level."""
+    """Keeps the pixmaps of the tiles covering the visible area at the view's zoom level."""
 
     status_changed = pyqtSignal(str)
+    changed = pyqtSignal()  # a tile came or went: the map re-makes its static layer
 
-    def __init__(
-        self, scene: QGraphicsScene, url: str, cache_dir: Path, parent: QObject | None = None
-    ) -> None:
+    def __init__(self, url: str, cache_dir: Path, parent: QObject | None = None) -> None:
         super().__init__(parent)
-        self.scene = scene
         self.url = url
         self.cache_dir = cache_dir / hashlib.sha1(url.encode()).hexdigest()[:12]
         self.nam = QNetworkAccessManager(self)
-        self.items: dict[TileKey, QGraphicsPixmapItem] = {}
+        self.pixmaps: dict[TileKey, QPixmap] = {}
         self.inflight: dict[TileKey, QNetworkReply] = {}
         self.queue: list[TileKey] = []
         self.failures = 0
@@ -95,19 +99,22 @@ class TileLayer(QObject):
         return self.cache_dir / str(z) / str(x) / f"{y}.png"
 
     def show(self, rect: QRectF, z: int) -> None:
-        """Make the scene hold exactly the tiles covering ``rect`` at zoom ``z``."""
+        """Keep exactly the tiles covering ``rect`` at zoom ``z``."""
         keys = [
             (z, x, y)
             for x, y in m.tiles_covering(rect.left(), rect.top(), rect.right(), rect.bottom(), z)
         ][:MAX_TILES]
         wanted = set(keys)
-        for key in [k for k in self.items if k not in wanted]:
-            self.scene.removeItem(self.items.pop(key))
+        gone = [k for k in self.pixmaps if k not in wanted]
+        for key in gone:
+            del self.pixmaps[key]
+        if gone:
+            self.changed.emit()
         for key in [k for k in self.inflight if k not in wanted]:
             self.inflight.pop(key).abort()
         self.queue = []
         for key in keys:
-            if key in self.items or key in self.inflight:
+            if key in self.pixmaps or key in self.inflight:
                 continue
             if not self._load_cached(key):
                 self.queue.append(key)
@@ -127,15 +134,9 @@ class TileLayer(QObject):
         return True
 
     def _add(self, key: TileKey, pix: QPixmap) -> None:
-        z, x, y = key
-        item = QGraphicsPixmapItem(pix)
-        item.setTransformationMode(Qt.TransformationMode.SmoothTransformation)
-        item.setScale(m.tile_size_m(z) / max(1, pix.width()))
-        item.setPos(*m.tile_origin(z, x, y))
-        item.setZValue(TILE_Z)
-        self.scene.addItem(item)
-        self.items[key] = item
+        self.pixmaps[key] = pix
         self.loaded += 1
+        self.changed.emit()
 
     def _pump(self) -> None:
         if time.monotonic() < self.offline_until:

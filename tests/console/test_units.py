@@ -7,6 +7,7 @@ import math
 import pytest
 
 from groundstation import contract as c
+from groundstation.console import lod
 from groundstation.console import mercator as m
 from groundstation.console.commands import CommandOutcome
 from groundstation.console.model import ALERT_LIMIT, TRAIL_POINTS, FleetModel
@@ -110,3 +111,19 @@ def test_outcome_text_and_rows() -> None:
     assert dock_status(model.docks["d1"]) == "charging"
     model.apply_dock_osd(sc.dock_osd("d1", in_dock=False, charging=False))
     assert dock_status(model.docks["d1"]) == "empty"
+
+
+def test_level_of_detail_by_drones_and_zoom() -> None:
+    city, street = 0.05, lod.LABEL_PX_PER_M
+    assert lod.detail(lod.MANY_DRONES, city) == lod.FULL, "up to MANY_DRONES: everything"
+    many = lod.detail(lod.MANY_DRONES + 1, city)
+    assert (many.labels, many.simple, many.trail_step) == (False, True, 2)
+    zoomed = lod.detail(250, street)
+    assert (zoomed.labels, zoomed.simple, zoomed.trail_step) == (True, False, 1)
+
+
+def test_decimated_trail_keeps_the_newest_point() -> None:
+    points = [(float(i), 0.0) for i in range(7)]
+    assert lod.decimate(points, 2) == [(0.0, 0.0), (2.0, 0.0), (4.0, 0.0), (6.0, 0.0)]
+    assert lod.decimate(points[:6], 2)[-1] == (5.0, 0.0), "the newest, where the drone is"
+    assert lod.decimate(points, 1) == points
