@@ -6,7 +6,10 @@ The one-day run is in docs/reliability.md (a few minutes: too long for CI)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import os
+import signal
 import sys
 from pathlib import Path
 from types import SimpleNamespace
@@ -65,6 +68,7 @@ async def test_a_short_soak_with_a_fault_per_incident_loses_nothing(tmp_path: Pa
             sys.executable, "-m", "groundstation", "soak", "--days", "0.1", "--fault-rate", "1",
             "--seed", "4", "--json", "-v",
             cwd=ROOT, stdout=asyncio.subprocess.PIPE, stderr=log,
+            start_new_session=True,  # its broker and simulator are stopped with it
         )
         line = ""
         try:
@@ -77,7 +81,8 @@ async def test_a_short_soak_with_a_fault_per_incident_loses_nothing(tmp_path: Pa
             pytest.fail(f"the soak {said}:\n{log_path.read_text()[-4000:]}")
         finally:
             if proc.returncode is None:
-                proc.kill()
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(proc.pid, signal.SIGKILL)
                 await proc.wait()
     tail = log_path.read_text()[-4000:]
     rep = json.loads(line)
