@@ -256,7 +256,8 @@ async def climb(system: Any, tel: TelemetryAsync, act: ActionAsync, truth: Truth
     p = await tel.position()
     ned = await tel.position_velocity_ned()
     return {"mode_wait_s": mode_s, "up_local_end_m": -ned.position.down_m,
-            "amsl_above_home_end_m": p.absolute_altitude_m - home.absolute_altitude_m, "start_to_mode_wall_s": wall_start - wall0,
+            "amsl_above_home_end_m": p.absolute_altitude_m - home.absolute_altitude_m,
+            "start_to_mode_wall_s": wall_start - wall0,
             "rel_alt_end_m": p.relative_altitude_m,
             "truth_above_home_end_m": truth.alt_amsl_m - home.absolute_altitude_m,
             "wall_s": time.monotonic() - wall_start,
