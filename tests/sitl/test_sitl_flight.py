@@ -13,7 +13,9 @@ from mavsdk.asyncio.plugins.offboard import OffboardAsync, PositionNedYaw
 from mavsdk.asyncio.plugins.telemetry import FlightMode, LandedState
 
 from tests.sitl.conftest import (
+    Backend,
     Drone,
+    choose_backend,
     dist_m,
     goto,
     ground_alt_tol_m,
@@ -54,11 +56,14 @@ async def test_arm_takeoff_to_mis_takeoff_alt_then_land(drone: Drone) -> None:
     takeoff_alt = await drone.param.get_param_float("MIS_TAKEOFF_ALT")
     assert takeoff_alt == pytest.approx(2.5)  # PX4's default
     await take_off(drone)
+    # On PX4 SIH the height at Hold was 1.87-2.71 m by its AMSL estimate less the home read at
+    # connection, 2.20-3.37 m by its relative altitude (6 hops, docs/px4.md): 1 m there.
+    tol_m = 0.3 if choose_backend() is Backend.EMBEDDED else 1.0
 
     async def holding() -> bool:
         p = await drone.telemetry.position()
         mode = await drone.telemetry.flight_mode()
-        return mode == FlightMode.HOLD and abs(height_m(drone, p) - takeoff_alt) < 0.3
+        return mode == FlightMode.HOLD and abs(height_m(drone, p) - takeoff_alt) < tol_m
 
     await wait_until(holding, 10.0, "hold at MIS_TAKEOFF_ALT")
     assert await drone.telemetry.in_air()
