@@ -29,6 +29,8 @@ INCIDENTS = ["51.52760,-0.10874", "51.53393,-0.09870"]
 ON_SCENE_S = 30.0
 FIRST_INSTANCE = 4  # ports 14544-14545: the simulator's tests on PX4 use 0-3 (two workers)
 ORBIT_RADIUS_M = 40.0  # ControllerConfig.orbit_radius_m
+LANDED_WITHIN_M = 3.5  # of its dock (docs/px4.md: how far PX4's reports wander)
+ALT_WANDER_M = 1.5  # PX4 SIH's AMSL estimate on the ground vs. where it truly is
 
 
 def dist_m(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
@@ -93,11 +95,27 @@ async def test_two_incidents_flown_by_px4_end_to_end(mosquitto: Mosquitto, tmp_p
             st = c.decode(m.payload, c.DroneState)
             last_state[st.drone_id] = st
     final = {t.drone_id: t for t in telemetry}
+    before: dict[str, c.Telemetry] = {}  # the last report on the dock before take-off
+    flown: set[str] = set()
+    for t in telemetry:
+        flown |= {t.drone_id} if t.armed or t.in_air else set()
+        if t.drone_id not in flown:
+            before[t.drone_id] = t
     for drone_id, dock in docks.items():
         st = last_state[drone_id]
         assert st.phase in (c.Phase.CHARGING, c.Phase.DOCKED), st
         assert st.dock_id == st.home_dock_id == dock.dock_id
-        t = final[drone_id]
+        t, t0 = final[drone_id], before[drone_id]
         assert not t.in_air and not t.armed
-        assert dist_m(t.lat_deg, t.lon_deg, dock.lat_deg, dock.lon_deg) < 2.0, "on its dock"
-        assert abs(t.alt_amsl_m - dock.alt_amsl_m) < 1.5
+        # PX4 lands where it is when the controller commands Land (within 4 m of the dock at
+        # under 2 m/s: groundstation/watch.py), and its estimate follows the simulated GPS's
+        # noise: reported 0.4-1.8 m from the dock over 12 such landings, 2.07 and 2.19 m in CI
+        # (docs/px4.md). 3.5 m is under half the 8 m between the two docks: landing on the
+        # other dock, or anywhere else, fails.
+        away_m = dist_m(t.lat_deg, t.lon_deg, dock.lat_deg, dock.lon_deg)
+        assert away_m < LANDED_WITHIN_M, f"{drone_id} landed {away_m:.2f} m from its dock"
+        # Back at the height it took off from, by PX4's own estimate (AMSL, which wandered by at
+        # most 0.96 m between take-off and landing over 24 landings; the relative altitude
+        # jumps by more as PX4 moves its home: docs/px4.md), and that was the dock's roof.
+        assert abs(t.alt_amsl_m - t0.alt_amsl_m) < ALT_WANDER_M, (t0.alt_amsl_m, t.alt_amsl_m)
+        assert abs(t0.alt_amsl_m - dock.alt_amsl_m) < ALT_WANDER_M, (t0.alt_amsl_m, dock)

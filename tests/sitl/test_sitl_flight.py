@@ -13,11 +13,15 @@ from mavsdk.asyncio.plugins.offboard import OffboardAsync, PositionNedYaw
 from mavsdk.asyncio.plugins.telemetry import FlightMode, LandedState
 
 from tests.sitl.conftest import (
+    Backend,
     Drone,
+    choose_backend,
     dist_m,
     goto,
     ground_alt_tol_m,
+    height_m,
     in_mode,
+    land_tol_m,
     landed_disarmed_at_home,
     offset,
     px4_speed,
@@ -52,16 +56,19 @@ async def test_arm_takeoff_to_mis_takeoff_alt_then_land(drone: Drone) -> None:
     takeoff_alt = await drone.param.get_param_float("MIS_TAKEOFF_ALT")
     assert takeoff_alt == pytest.approx(2.5)  # PX4's default
     await take_off(drone)
+    # On PX4 SIH the height at Hold was 1.87-2.71 m by its AMSL estimate less the home read at
+    # connection, 2.20-3.37 m by its relative altitude (6 hops, docs/px4.md): 1 m there.
+    tol_m = 0.3 if choose_backend() is Backend.EMBEDDED else 1.0
 
     async def holding() -> bool:
         p = await drone.telemetry.position()
         mode = await drone.telemetry.flight_mode()
-        return mode == FlightMode.HOLD and abs(p.relative_altitude_m - takeoff_alt) < 0.3
+        return mode == FlightMode.HOLD and abs(height_m(drone, p) - takeoff_alt) < tol_m
 
     await wait_until(holding, 10.0, "hold at MIS_TAKEOFF_ALT")
     assert await drone.telemetry.in_air()
     await drone.action.land()
-    await landed_disarmed_at_home(drone, tol_m=1.5)
+    await landed_disarmed_at_home(drone, tol_m=land_tol_m(1.5))
 
 
 @pytest.mark.px4slow
@@ -75,7 +82,7 @@ async def test_goto_hold_and_return_to_launch(drone: Drone) -> None:
     await sim_sleep(10.0)
     p2 = await drone.telemetry.position()
     assert dist_m(p1.latitude_deg, p1.longitude_deg, p2.latitude_deg, p2.longitude_deg) < 2.0
-    assert abs(p2.relative_altitude_m - 20.0) < 1.0
+    assert abs(height_m(drone, p2) - 20.0) < 1.0
     await drone.action.return_to_launch()
 
     async def climbed() -> bool:
@@ -146,7 +153,7 @@ async def test_offboard_position(drone: Drone) -> None:
     async def there() -> bool:
         p = await drone.telemetry.position()
         return (dist_m(p.latitude_deg, p.longitude_deg, target_lat, target_lon) < 1.5
-                and abs(p.relative_altitude_m - 8.0) < 0.7)
+                and abs(height_m(drone, p) - 8.0) < 0.7)
 
     await in_mode(drone, FlightMode.OFFBOARD)
     await wait_until(there, 20.0, "the offboard setpoint")
@@ -173,7 +180,7 @@ async def test_takeoff_while_disarmed_is_accepted_but_stays_on_the_ground(drone:
     assert not await drone.telemetry.armed()
     assert not await drone.telemetry.in_air()
     assert await drone.telemetry.landed_state() == LandedState.ON_GROUND
-    assert abs((await drone.telemetry.position()).relative_altitude_m) < ground_alt_tol_m()
+    assert abs(height_m(drone, await drone.telemetry.position())) < ground_alt_tol_m()
 
 
 async def test_set_rate_is_honoured(drone: Drone) -> None:

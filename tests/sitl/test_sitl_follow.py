@@ -13,12 +13,16 @@ from mavsdk.plugins.action import ActionError
 from mavsdk.plugins.follow_me import Config, FollowMeError, FollowMeResult, TargetLocation
 
 from tests.sitl.conftest import (
+    Backend,
     Drone,
+    choose_backend,
     dist_m,
+    height_m,
     in_mode,
     offset,
     sim_sleep,
     take_off,
+    vehicle_clock_s,
     wait_until,
 )
 
@@ -34,22 +38,39 @@ def _config() -> Config:
 
 
 class Target:
-    """A target driving north from (north_m, east_m) of home, reported at 2 Hz vehicle time."""
+    """A target driving north from (north_m, east 0) of home, reported at 2 Hz vehicle time.
+
+    Where it is follows the vehicle's clock (vehicle_clock_s), not the count of reports: under
+    load one MAVSDK call can take longer than the half second between two reports, and a target
+    that moved 2 m per report then drove slower than the 4 m/s it reported (measured on PX4 at
+    load average 14-17: 24 reports took 6.5-6.9 s of wall time instead of 4), so PX4, which
+    trusts the reported velocity, flew 5-9 m off the point behind it (docs/px4.md)."""
 
     def __init__(self, drone: Drone, follow: FollowMeAsync, north_m: float) -> None:
         self.drone, self.follow = drone, follow
-        self.north_m = north_m
+        self._north0_m = north_m
+        self._since_s = vehicle_clock_s()
         self.speed_m_s = 0.0
         self.reports = 0
+
+    @property
+    def north_m(self) -> float:
+        return self._north0_m + self.speed_m_s * (vehicle_clock_s() - self._since_s)
+
+    def drive(self, speed_m_s: float) -> None:
+        self._north0_m, self._since_s = self.north_m, vehicle_clock_s()
+        self.speed_m_s = speed_m_s
 
     @property
     def lat_lon(self) -> tuple[float, float]:
         return offset(self.drone.home, self.north_m, 0.0)
 
     async def report(self, vehicle_s: float) -> None:
-        """Report for vehicle_s vehicle seconds at 2 Hz, moving at speed_m_s."""
-        period = 0.5
-        for _ in range(round(vehicle_s / period)):
+        """Report for vehicle_s vehicle seconds, one report every half vehicle second."""
+        period_s = 0.5
+        end_s = vehicle_clock_s() + vehicle_s
+        next_s = vehicle_clock_s()
+        while next_s < end_s:
             lat, lon = self.lat_lon
             try:
                 await self.follow.set_target_location(TargetLocation(
@@ -58,13 +79,20 @@ class Target:
             except FollowMeError as exc:  # NOT_ACTIVE until a heartbeat shows Follow Me
                 if exc.result != FollowMeResult.NOT_ACTIVE or self.reports:
                     raise
-            await sim_sleep(period)
-            self.north_m += self.speed_m_s * period
+            next_s += period_s
+            await sim_sleep(max(0.0, next_s - vehicle_clock_s()))
+
+
+def _height_tol_m() -> float:
+    """How far from FLW_TGT_HT the follow height may be: on PX4 SIH 3 m (PX4's own altitude
+    acceptance before it follows sideways, ALT_ACCEPTANCE_THRESHOLD): PX4 held 8.0-10.5 m
+    above home by its own estimate (docs/px4.md)."""
+    return 1.5 if choose_backend() is Backend.EMBEDDED else 3.0
 
 
 async def _position(d: Drone) -> tuple[float, float, float]:
     p = await d.telemetry.position()
-    return p.latitude_deg, p.longitude_deg, p.relative_altitude_m
+    return p.latitude_deg, p.longitude_deg, height_m(d, p)
 
 
 async def test_follow_target_climbs_then_follows_behind_then_holds_when_silent(
@@ -81,22 +109,29 @@ async def test_follow_target_climbs_then_follows_behind_then_holds_when_silent(
     await in_mode(drone, FlightMode.FOLLOW_ME)
     target = Target(drone, follow, north_m=DISTANCE_M)
 
-    # Climbs to the follow height first, without moving sideways (3 m acceptance).
-    climb = asyncio.create_task(target.report(12.0), name="follow-test-climb")
+    # Climbs to the follow height first, without moving sideways (3 m acceptance): watched until
+    # it is within the height tolerance (about 5 s of vehicle time on both), then 4 s more.
+    climb = asyncio.create_task(target.report(60.0), name="follow-test-climb")
     drift = 0.0
-    while not climb.done():
-        lat, lon, alt = await _position(drone)
-        if alt < HEIGHT_M - 4.0:
-            drift = max(drift, dist_m(lat, lon, lat0, lon0))
-        await sim_sleep(0.25)
-    await climb
+    try:
+        deadline_s = vehicle_clock_s() + 30.0
+        while True:
+            lat, lon, alt = await _position(drone)
+            if alt < HEIGHT_M - 4.0:
+                drift = max(drift, dist_m(lat, lon, lat0, lon0))
+            if abs(alt - HEIGHT_M) < _height_tol_m() or vehicle_clock_s() > deadline_s:
+                break
+            await sim_sleep(0.25)
+        await sim_sleep(4.0)
+    finally:
+        climb.cancel()
     lat, lon, alt = await _position(drone)
-    assert abs(alt - HEIGHT_M) < 1.5
+    assert abs(alt - HEIGHT_M) < _height_tol_m(), f"at {alt:.1f} m, not {HEIGHT_M} m"
     # (PX4's orbit angle starts north of the target: moving at once would mean 16 m north.)
     assert drift < 4.0, f"moved {drift:.1f} m sideways below the follow height"
 
     # Follows a 4 m/s target from behind at the configured distance.
-    target.speed_m_s = TARGET_SPEED_M_S
+    target.drive(TARGET_SPEED_M_S)
     await target.report(20.0)
     errors = []
     for _ in range(10):
@@ -107,7 +142,7 @@ async def test_follow_target_climbs_then_follows_behind_then_holds_when_silent(
         errors.append(dist_m(lat, lon, *behind))
         assert lat < t_lat, "the drone is behind (south of) a target driving north"
         assert abs(dist_m(lat, lon, t_lat, t_lon) - DISTANCE_M) < 5.0
-        assert abs(alt - HEIGHT_M) < 2.5  # PX4 SIH's altitude wanders by 1.5 m here
+        assert abs(alt - HEIGHT_M) < _height_tol_m() + 1.0
     assert sorted(errors)[len(errors) // 2] < 3.0, errors
     assert await drone.telemetry.flight_mode() == FlightMode.FOLLOW_ME
 

@@ -30,6 +30,7 @@ from tests.sitl.conftest import (
     connect,
     dist_m,
     goto,
+    height_m,
     landed_disarmed_at_home,
     offset,
     px4_speed,
@@ -86,7 +87,7 @@ async def test_mission_simple_square(drone: Drone) -> None:
         return dist_m(p.latitude_deg, p.longitude_deg, last.x * 1e-7, last.y * 1e-7) < 2.0
 
     await wait_until(at_last_waypoint, 5.0, "holding at the last waypoint")
-    assert abs((await drone.telemetry.position()).relative_altitude_m - 20.0) < 1.0
+    assert abs(height_m(drone, await drone.telemetry.position()) - 20.0) < 1.0
     await drone.mission.clear_mission()
     assert await drone.mission.download_mission() == []
     await drone.action.return_to_launch()

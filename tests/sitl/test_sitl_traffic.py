@@ -16,7 +16,7 @@ from mavsdk.asyncio.plugins.mavlink_direct import MavlinkDirectAsync
 from mavsdk.asyncio.plugins.telemetry import FlightMode
 from mavsdk.plugins.mavlink_direct import MavlinkMessage
 
-from tests.sitl.conftest import Drone, goto, in_mode, offset, sim_sleep, take_off
+from tests.sitl.conftest import Drone, goto, height_m, in_mode, offset, sim_sleep, take_off
 
 pytestmark = pytest.mark.integration
 
@@ -74,9 +74,9 @@ async def test_crossing_helicopter_makes_the_vehicle_land(drone: Drone) -> None:
         assert int.from_bytes(args[8:10], "little", signed=True) == 180  # its heading, degrees
         texts = [m["text"] for n, m in seen if n == "STATUSTEXT"]
         assert any(t.startswith("Landing at current position") for t in texts), texts
-        h0 = (await drone.telemetry.position()).relative_altitude_m
+        h0 = height_m(drone, await drone.telemetry.position())
         await sim_sleep(4.0)
-        assert (await drone.telemetry.position()).relative_altitude_m < h0 - 1.0  # descending
+        assert height_m(drone, await drone.telemetry.position()) < h0 - 1.0  # descending
     finally:
         for t in tasks:
             t.cancel()
