@@ -306,8 +306,8 @@ class CameraPayload:
             for mid, interval in self._tracking_interval_s.items():
                 t = self._tracking_next.get(mid)
                 if interval > 0 and (t is None or sim_s >= t - 1e-6):
-                    late = t is None or sim_s - t > interval
-                    self._tracking_next[mid] = sim_s + interval if late else t + interval
+                    base = t if t is not None and sim_s - t <= interval else sim_s
+                    self._tracking_next[mid] = base + interval
                     out.append(self._tracking_status(mid))
         if self.stream_running != self._was_running:
             self._was_running = self.stream_running
