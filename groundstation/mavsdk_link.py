@@ -761,9 +761,14 @@ class MavsdkCamera:
         try:
             f = json.loads(msg.fields_json)
             track = self._track or CameraTrack(active=False)
+            if int(f.get("tracking_status", 0)) != 1:
+                # Idle (lost, stopped): lat/lon are 0, not a position. The last one stays the
+                # target's last known point (it was taken for Null Island and orbited there).
+                self._track = replace(track, active=False)
+                return
             self._track = replace(
                 track,
-                active=int(f.get("tracking_status", 0)) == 1,
+                active=True,
                 lat_deg=int(f["lat"]) / 1e7,
                 lon_deg=int(f["lon"]) / 1e7,
                 alt_amsl_m=float(f.get("alt", math.nan)),

@@ -365,6 +365,23 @@ def near_edge(
     return None
 
 
+def near_route(
+    a: tuple[float, float], b: tuple[float, float], airspace: AirspaceCheck, margin_m: float
+) -> AirspaceRefusal | None:
+    """``near_edge`` of points every ``margin_m`` along the straight line a-b: Follow Target
+    flies that line, and the vehicle's geofence is every zone grown by the airspace margin (a
+    drone that followed past a zone's corner was taken home by it: seen on the simulator)."""
+    n = max(1, math.ceil(distance_m(a[0], a[1], b[0], b[1]) / margin_m))
+    for k in range(1, n):
+        f = k / n
+        refusal = near_edge(
+            (a[0] + (b[0] - a[0]) * f, a[1] + (b[1] - a[1]) * f), airspace, margin_m
+        )
+        if refusal is not None:
+            return refusal
+    return None
+
+
 def edge_point(
     good: tuple[float, float],
     bad: tuple[float, float],
@@ -468,7 +485,9 @@ def step(
             or near_edge(ahead, airspace, cfg.zone_margin_m)
         )
         if refusal is None and view.has_position:
-            refusal = airspace.check_route(view.lat_deg, view.lon_deg, lat, lon)
+            refusal = airspace.check_route(view.lat_deg, view.lon_deg, lat, lon) or near_route(
+                (view.lat_deg, view.lon_deg), (lat, lon), airspace, cfg.zone_margin_m
+            )
     if refusal is not None:
         assert airspace is not None
         return _held(run, ahead, view, now_s, cfg, airspace, _reason(refusal))

@@ -45,6 +45,7 @@ _DECODERS: dict[type[Any], msgspec.json.Decoder[Any]] = {
         c.VideoDescriptor,
         c.TrafficPicture,
         c.TrackingStatus,
+        c.TargetPosition,
     )
 }
 
@@ -80,6 +81,7 @@ class Bridge(QObject):
     traffic = pyqtSignal(object)  # TrafficPicture (crewed aircraft)
     tracking = pyqtSignal(object)  # TrackingStatus
     tracking_removed = pyqtSignal(str)  # drone_id (retained status cleared)
+    unit_position = pyqtSignal(object)  # TargetPosition (a ground unit's AVL)
     connection = pyqtSignal(bool, str)  # connected, human-readable status
     send_failed = pyqtSignal(str, str)  # tag, reason
     bad_message = pyqtSignal(str, str)  # topic, reason
@@ -126,6 +128,7 @@ class Bridge(QObject):
             (c.ALL_DRONE_STATE, 1),
             (c.ALL_DRONE_VIDEO, 1),
             (c.ALL_DRONE_TRACKING, 1),
+            (c.ALL_UNIT_POSITIONS, 0),
             (c.ALL_INCIDENTS, 1),
             (c.all_dock("osd"), 0),
             (c.all_dock("state"), 1),
@@ -214,6 +217,8 @@ class Bridge(QObject):
             self.dock_state.emit(_decode(payload, c.DockState))
         elif kind == "dock" and leaf == "status":
             self.dock_presence.emit(ref.ident, _decode(payload, c.Presence))
+        elif kind == "unit" and leaf == "position":
+            self.unit_position.emit(_decode(payload, c.TargetPosition))
         elif kind == "controller" and leaf == "status":
             self.controller.emit(_decode(payload, c.ControllerStatus))
         elif kind == "controller" and leaf == "events":

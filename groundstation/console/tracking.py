@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from groundstation import contract as c
 from groundstation.console.commands import Commands
 from groundstation.console.qt import (
+    QComboBox,
     QHBoxLayout,
     QLabel,
     QLineEdit,
@@ -27,6 +28,10 @@ from groundstation.console.qt import (
 
 M = c.OperatorMethod
 TRAIL_POINTS = 240
+MAX_UNITS = 200
+"""Ground units offered to track (the most recently heard)."""
+UNIT_STALE_S = 60.0
+"""A unit not heard for this long is no longer offered."""
 ACTIVE = frozenset(
     {c.TrackState.ACQUIRING, c.TrackState.FOLLOWING, c.TrackState.HELD, c.TrackState.LOST}
 )
@@ -85,6 +90,13 @@ class TrackingControl(QObject):
         self.arm.setToolTip("then click the target in the picture (Esc stops tracking)")
         self.stop_button = QPushButton("Stop tracking (Esc)", self.widget)
         self.stop_button.setObjectName("tracking_stop")
+        self.unit = QComboBox(self.widget)
+        self.unit.setObjectName("tracking_unit")
+        self.unit.setPlaceholderText("ground unit (AVL)")
+        self.unit.setToolTip("a ground unit publishing its position: the drone follows it")
+        self.unit_button = QPushButton("Track unit", self.widget)
+        self.unit_button.setObjectName("tracking_unit_button")
+        self.units_heard: dict[str, float] = {}
         self.label = QLabel("Not tracking", self.widget)
         self.label.setObjectName("tracking_status")
         self.label.setWordWrap(True)
@@ -94,6 +106,8 @@ class TrackingControl(QObject):
         row = QHBoxLayout()
         row.addWidget(self.reason, 1)
         row.addWidget(self.arm)
+        row.addWidget(self.unit)
+        row.addWidget(self.unit_button)
         row.addWidget(self.stop_button)
         layout = QVBoxLayout(self.widget)
         layout.setContentsMargins(0, 0, 0, 0)
@@ -101,6 +115,7 @@ class TrackingControl(QObject):
         layout.addWidget(self.label)
         layout.addWidget(self.hint)
         self.stop_button.clicked.connect(self._stop_clicked)
+        self.unit_button.clicked.connect(self._track_unit_clicked)
         self.arm.toggled.connect(self._armed)
         self.refresh()
 
@@ -125,6 +140,23 @@ class TrackingControl(QObject):
         if st.drone_id == self.selected:
             self.refresh()
         self.changed.emit(st.drone_id)
+
+    def apply_unit(self, pos: c.TargetPosition) -> None:
+        """A ground unit's position (``units/{id}/position``): offered to track while heard."""
+        now = time.monotonic()
+        self.units_heard[pos.id] = now
+        fresh = {u: t for u, t in self.units_heard.items() if now - t <= UNIT_STALE_S}
+        keep = sorted(fresh, key=lambda u: -fresh[u])[:MAX_UNITS]
+        self.units_heard = {u: fresh[u] for u in keep}
+        names = sorted(self.units_heard)
+        if names != [self.unit.itemText(i) for i in range(self.unit.count())]:
+            current = self.unit.currentText()
+            self.unit.blockSignals(True)
+            self.unit.clear()
+            self.unit.addItems(names)
+            self.unit.setCurrentIndex(names.index(current) if current in names else -1)
+            self.unit.blockSignals(False)
+            self.refresh()
 
     def clear_status(self, drone_id: str) -> None:
         self.drones.pop(drone_id, None)
@@ -176,6 +208,14 @@ class TrackingControl(QObject):
         )
         return True
 
+    def _track_unit_clicked(self) -> None:
+        unit = self.unit.currentText()
+        if self.selected is None or not unit:
+            self.hint.setText("Select a drone and the ground unit to track")
+            return
+        if self.track_unit(self.selected, unit):
+            self.hint.setText("")
+
     def _stop_clicked(self) -> None:
         self.stop()
 
@@ -203,6 +243,7 @@ class TrackingControl(QObject):
         self.label.setStyleSheet(f"color: {colour}; font-weight: bold;")
         ok = self.selected is not None and self.commands.allowed(M.DRONE_TRACK)
         self.arm.setEnabled(ok)
+        self.unit_button.setEnabled(ok and self.unit.count() > 0)
         self.stop_button.setEnabled(ok and self.tracking(self.selected))
 
     def overlay(self, drone_id: str | None) -> tuple[str, tuple[float, ...]] | None:

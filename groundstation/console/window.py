@@ -241,6 +241,7 @@ class MainWindow(QMainWindow):
         b.video_removed.connect(self.video.remove_descriptor)
         b.tracking.connect(self.tracking.apply_status)
         b.tracking_removed.connect(self.tracking.clear_status)
+        b.unit_position.connect(self.tracking.apply_unit)
         self.tracking.changed.connect(self._tracking_changed)
         self.video.drone_activated.connect(self.select_drone)
         b.connection.connect(self._set_broker)

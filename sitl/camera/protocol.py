@@ -301,10 +301,15 @@ class CameraPayload:
         if self._due("manager", now_s):
             out.append(self.manager_status())
         if self.tracker.key is not None:
+            # On the simulated clock, as PX4 SITL streams with a speed factor: at 10x a
+            # wall-clock 5 Hz is a status every 2 s of target motion (24 m of a 12 m/s car), and
+            # the ground station, which knows only when a status arrived, sees it that stale.
+            sim_s = self.vehicle.state.sim_time_s
             for mid, interval in self._tracking_interval_s.items():
                 t = self._tracking_next.get(mid)
-                if interval > 0 and (t is None or now_s >= t):
-                    self._tracking_next[mid] = now_s + interval
+                if interval > 0 and (t is None or sim_s >= t - 1e-6):
+                    base = t if t is not None and sim_s - t <= interval else sim_s
+                    self._tracking_next[mid] = base + interval
                     out.append(self._tracking_status(mid))
         if self.stream_running != self._was_running:
             self._was_running = self.stream_running
@@ -713,7 +718,11 @@ class CameraPayload:
         s = self.vehicle.state
         alt_amsl = alt if math.isfinite(alt) else s.home.alt_amsl_m  # NaN: on the ground
         self.gimbal.look_at(s.frame.to_ned(lat, lon, alt_amsl))
-        self.incident = (lat, lon)
+        if self.tracker.key is None:
+            # The scene (its marker, crowd and getaways) is anchored on the ROI. Not while the
+            # tracker holds a lock: re-anchoring would move the locked actor with the scene (a
+            # ROI one street away put the geo status a block off the car).
+            self.incident = (lat, lon)
         return None  # the autopilot acknowledges (and yaws to it, as PX4 does in missions)
 
     def _pitchyaw(self, msg: Any, p: list[float]) -> int:

@@ -122,3 +122,39 @@ def test_click_to_track_box_state_trail_and_esc(qt_run: Run, qtbot: Any) -> None
                 assert window.map.target_trails["uav-1"].path().isEmpty()
 
     qt_run(scenario())
+
+
+def test_track_a_ground_unit_heard_on_the_broker(qt_run: Run, qtbot: Any) -> None:
+    async def scenario() -> None:
+        async with (
+            Mosquitto(persistence=False) as mq,
+            Bus(mq.config, "test-ctl") as bus,
+            requests_on(bus) as seen,
+            open_console(mq.config) as window,
+        ):
+            await airborne(bus, "uav-1")
+            window.select_drone("uav-1")
+            tr = window.tracking
+            assert tr.unit.count() == 0 and not tr.unit_button.isEnabled()
+            # A police car's AVL on units/{id}/position: offered to track.
+            for unit in ("car-7", "van-2"):
+                pos = c.TargetPosition(id=unit, ts_ms=c.now_ms(), lat_deg=51.51, lon_deg=-0.13)
+                await sc.publish(bus, c.unit_position(unit), pos)
+            await until(lambda: tr.unit.count() == 2, what="the units offered")
+            assert tr.unit_button.isEnabled()
+            tr.unit.setCurrentIndex(tr.unit.findText("car-7"))
+
+            # No reason: nothing sent, the reason asked for.
+            qtbot.mouseClick(tr.unit_button, Qt.MouseButton.LeftButton)
+            assert "reason" in tr.hint.text()
+            tr.reason.setText("pursuit of a stolen car, s.17 PACE")
+            qtbot.mouseClick(tr.unit_button, Qt.MouseButton.LeftButton)
+            await until(lambda: tracking_requests(seen), what="drone_track on the broker")
+            req = tracking_requests(seen)[0]
+            assert req.method == "drone_track"
+            assert req.data["source"] == "unit" and req.data["unit_id"] == "car-7"
+            assert req.data["drone_id"] == "uav-1"
+            assert req.data["reason"] == "pursuit of a stolen car, s.17 PACE"
+            assert len(tracking_requests(seen)) == 1
+
+    qt_run(scenario())

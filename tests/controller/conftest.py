@@ -25,6 +25,7 @@ from groundstation.docksim import DockSimFleet
 from missions.airspace import Airspace, Zone
 from missions.sites import SiteSet, load_sites
 from sitl import Home, SimFleet
+from sitl.camera import CameraConfig
 
 SPEEDUP = 10.0
 # A user no-fly zone 800 m north-west of the West End dock (over Soho Square).
@@ -174,15 +175,17 @@ async def stack_on(
     on_scene_s: float = 30.0,
     airspace: Airspace | None = None,
     traffic_avoid: int | None = None,
+    camera: CameraConfig | None = None,
+    speedup: float = SPEEDUP,
 ) -> AsyncIterator[Stack]:
     base = free_udp_range(len(sites.docks))
     homes = [Home(d.lat_deg, d.lon_deg, d.alt_amsl_m) for d in sites.docks]
-    args = argparse.Namespace(controller_id="ctl-test", speedup=SPEEDUP, on_scene=on_scene_s,
+    args = argparse.Namespace(controller_id="ctl-test", speedup=speedup, on_scene=on_scene_s,
                               traffic_avoid=traffic_avoid)
     config = config_from_args(args, sites)
     async with (
-        SimFleet(homes, base_port=base, speedup=SPEEDUP, seed=3) as sim,
-        DockSimFleet(broker, sites, speedup=SPEEDUP, seed=3) as docks,
+        SimFleet(homes, base_port=base, speedup=speedup, seed=3, camera=camera) as sim,
+        DockSimFleet(broker, sites, speedup=speedup, seed=3) as docks,
         controller_running(
             config, broker, base_port=base, journal_path=journal, airspace=airspace
         ) as run,

@@ -235,3 +235,64 @@ def test_every_camera_sees_every_incident() -> None:
     assert b.view().incidents == ((51.51, -0.13), (51.52, -0.12))
     with pytest.raises(ValueError, match="not a position"):
         CameraConfig(incident=(91.0, 0.0))
+
+
+def test_the_car_clicked_in_the_picture_is_locked_and_its_geo_status_is_where_it_is(
+    tiles: TileCache,
+) -> None:
+    """The whole chain a pilot relies on, from a drone that flies and turns: the car drawn at a
+    pixel is the car the tracker locks when that pixel is clicked, the gimbal keeps it in the
+    central third, and CAMERA_TRACKING_GEO_STATUS puts it where it truly is (ground altitude
+    AMSL, not the drone's; north/east not swapped; the longitude scaled at London's
+    latitude)."""
+    from pymavlink.dialects.v20 import common as mav
+
+    from sitl.camera.actors import GETAWAY_CAR_COLOUR, GETAWAY_DEPART_S
+    from sitl.physics import EARTH_RADIUS_M
+
+    v = _flying(120.0, 40.0, 45.0, yaw_deg=250.0)
+    cam = CameraPayload(v, CameraConfig(), 5600)
+    v.payloads.append(cam)
+    frame = LocalFrame(HOME.lat_deg, HOME.lon_deg, HOME.alt_amsl_m)
+    scene = frame.to_global(300.0, -150.0, 0.0)[:2]
+    cam.incident = scene
+    v.state.sim_time_s = GETAWAY_DEPART_S + 6.0  # the car is driving away
+    car = cam.crowd.getaways(*scene, v.state.sim_time_s)[0]
+    truth = car.lat_lon_at(v.state.sim_time_s)
+    assert truth is not None
+    cam.gimbal.look_at(frame.to_ned(*truth, HOME.alt_amsl_m))
+    for _ in range(150):
+        cam.step(0.02)
+    seen = next(s for s in cam.seen() if s.actor.ident == car.ident)
+    renderer = Renderer(LENS, tiles, Crowd(cam.crowd.seed))
+    img = renderer.render(cam.view())
+    u, w = seen.centre
+    assert img[round(w), round(u)].tolist() == list(GETAWAY_CAR_COLOUR), "not the car's pixel"
+    link = mav.MAVLink(None, srcSystem=255, srcComponent=190)
+    click = mav.MAVLink_command_long_message(
+        1, 100, mav.MAV_CMD_CAMERA_TRACK_POINT, 0, u / LENS.width_px, w / LENS.height_px,
+        0.05, 0, 0, 0, 0)
+    replies = cam.handle(mav.MAVLink(None).decode(bytearray(click.pack(link))), 0.0) or []
+    assert [r.result for r in replies if r.get_type() == "COMMAND_ACK"] == [0]
+    assert cam.tracker.key == seen.key
+    b = v.state.body
+    worst_m = 0.0
+    for k in range(500):  # 10 s: the drone flies north-west and turns; the car drives on
+        v.state.sim_time_s += 0.02
+        b.north_m += 0.16
+        b.east_m -= 0.1
+        b.yaw_rad += 0.004
+        cam.step(0.02)
+        if k % 25 != 24:
+            continue
+        geo = mav.MAVLink(None).decode(bytearray(cam.tracking_geo_status().pack(link)))
+        now_truth = car.lat_lon_at(v.state.sim_time_s)
+        assert now_truth is not None
+        dn = math.radians(geo.lat * 1e-7 - now_truth[0]) * EARTH_RADIUS_M
+        de = (math.radians(geo.lon * 1e-7 - now_truth[1]) * EARTH_RADIUS_M
+              * math.cos(math.radians(now_truth[0])))
+        worst_m = max(worst_m, math.hypot(dn, de))
+        assert geo.alt == pytest.approx(HOME.alt_amsl_m, abs=0.5)  # the ground, AMSL
+        box = cam.tracking_image_status()
+        assert 1 / 3 <= box.point_x <= 2 / 3 and 1 / 3 <= box.point_y <= 2 / 3
+    assert worst_m < 1.0, f"geo status {worst_m:.1f} m off the car"

@@ -251,3 +251,31 @@ async def test_mavsdk_tracks_a_point_and_reads_the_statuses() -> None:
         finally:
             camera.destroy()
             direct.destroy()
+
+
+@pytest.mark.unit
+def test_statuses_on_the_simulated_clock_and_the_scene_kept_while_locked() -> None:
+    # At a 10x speed-up the link's wall clock runs ten times slower than the car: the statuses
+    # still come 5 times per simulated second (a wall-clock 5 Hz left the last one 2 s of
+    # driving, 20-30 m, behind the car). A ROI one street away while the car is locked does
+    # not move the scene, and with it the car, under the tracker.
+    v, cam = hovering(t_s=GETAWAY_DEPART_S + 2.0)
+    car = the(cam, ActorKind.CAR)
+    assert of(track_point(cam, car), "COMMAND_ACK")[0].result == mav.MAV_RESULT_ACCEPTED
+    elsewhere = offset(HOME, 30.0, 90.0)  # the scene is 30 m north of home
+    roi = mav.MAVLink_command_long_message(1, 1, mav.MAV_CMD_DO_SET_ROI_LOCATION, 0, 0, 0, 0, 0,
+                                           *elsewhere, HOME.alt_amsl_m)
+    v.handle(wire(roi), 0.0)
+    wall, geos = 0.0, []
+    for i in range(500):  # 10 s of simulated time, 1 s of wall clock
+        v.state.sim_time_s += 0.02
+        wall += 0.002
+        cam.step(0.02)
+        if i % 5 == 0:
+            geos += of(cam.due_messages(wall), "CAMERA_TRACKING_GEO_STATUS")
+    assert 45 <= len(geos) <= 55
+    assert dist_m(*cam.scenes()[0], *SCENE) < 1.0
+    t = v.state.sim_time_s
+    truth = cam.crowd.getaways(*SCENE, t)[0].lat_lon_at(t)
+    assert truth is not None
+    assert dist_m(geos[-1].lat * 1e-7, geos[-1].lon * 1e-7, *truth) < 3.0

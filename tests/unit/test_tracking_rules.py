@@ -194,6 +194,24 @@ def test_a_target_nearing_a_zone_holds_the_drone_short_of_it() -> None:
     assert isinstance(cmds[-1], FollowTarget)
 
 
+def test_past_a_zone_the_drone_stays_held_while_its_line_to_the_target_grazes_the_margin(
+) -> None:
+    # Held south-west of the zone; the target drives out east of it. Both are clear of the zone
+    # and of its margin, but the straight line between them (the line Follow Target flies)
+    # passes 100 m from the zone's edge: inside the vehicle's geofence (the zone grown by the
+    # airspace margin), which took a drone following that way home on the simulator.
+    drone = view(**dict(zip(("lat_deg", "lon_deg"), offset(DOCK[0], DOCK[1], 350.0, -400.0),
+                            strict=True)))
+    run = replace(run_at(0.0, c.TrackState.HELD), hold=r.OrbitAt(drone.lat_deg, drone.lon_deg))
+    run, cmds = r.step(run, fix_at(350, 400, 9.9, 0.0, 10.0), drone, 10.0, CFG, MODEL, AIRSPACE)
+    assert run.state == c.TrackState.HELD and cmds == []
+    assert "Test zone" in run.detail
+    # Once the line clears the margin too: following again.
+    run, cmds = r.step(run, fix_at(-100, 400, 19.9, 0.0, 10.0), drone, 20.0, CFG, MODEL,
+                       AIRSPACE)
+    assert run.state == c.TrackState.FOLLOWING
+
+
 def test_a_target_leaving_the_area_holds_the_drone_inside() -> None:
     run, _ = r.step(run_at(0.0), fix_at(0, 600, 9.9), view(), 10.0, CFG, MODEL, AIRSPACE)
     assert run.state == c.TrackState.FOLLOWING
