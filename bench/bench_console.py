@@ -29,8 +29,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from groundstation import contract as c
-from groundstation.broker import Mosquitto
-from groundstation.bus import BrokerConfig, Bus
+from groundstation.adapters.broker import Mosquitto
+from groundstation.adapters.bus import BrokerConfig, Bus
 
 CENTRE = (51.51, -0.13)
 TARGET_CPU_PCT = 25.0  # issue 21 (was 35 %)

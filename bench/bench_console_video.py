@@ -28,8 +28,8 @@ from pathlib import Path
 
 from bench.common import Figure, percentile, process_cpu_s
 from groundstation import contract as c
-from groundstation.broker import Mosquitto, free_port
-from groundstation.bus import Bus
+from groundstation.adapters.broker import Mosquitto, free_port
+from groundstation.adapters.bus import Bus
 
 TARGET_CPU_PCT = 15.0
 DRONE = "uav-bench-1"

@@ -15,7 +15,7 @@ import random
 import time
 
 from bench.common import Figure, percentile
-from groundstation.dispatch import Candidate, FlightModel, choose
+from groundstation.core.dispatch import Candidate, FlightModel, choose
 from missions.airspace import Airspace
 
 TARGETS_MS = {33: 20.0, 1000: 200.0}

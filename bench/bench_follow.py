@@ -196,7 +196,7 @@ async def run_px4(speed_m_s: float, drive_s: float) -> Run:
 
 
 async def run_sim(speed_m_s: float, drive_s: float, speedup: float, seed: int) -> Run:
-    from groundstation.broker import free_udp_range
+    from groundstation.adapters.broker import free_udp_range
 
     base = free_udp_range(1)
     async with SimFleet([HOME], base_port=base, speedup=speedup, seed=seed,

@@ -30,8 +30,8 @@ import msgspec
 
 from bench.common import Figure
 from groundstation import contract as c
-from groundstation.broker import Mosquitto, free_udp_range
-from groundstation.bus import Bus
+from groundstation.adapters.broker import Mosquitto, free_udp_range
+from groundstation.adapters.bus import Bus
 from missions.geo import distance_m, offset
 from missions.sites import parse_sites
 from sitl import Home, SimFleet

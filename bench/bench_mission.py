@@ -13,9 +13,9 @@ import argparse
 import asyncio
 import time
 
-import groundstation.mavsdk_link  # noqa: F401  (routes MAVSDK's own log lines to logging)
+import groundstation.adapters.mavsdk_link  # noqa: F401  (routes MAVSDK's own log lines to logging)
 from bench.common import Figure
-from groundstation.broker import free_udp_range
+from groundstation.adapters.broker import free_udp_range
 from missions.geo import offset
 from sitl import Home, SimFleet
 

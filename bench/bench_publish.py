@@ -17,8 +17,8 @@ import os
 import time
 
 from groundstation import contract as c
-from groundstation.broker import Mosquitto
-from groundstation.bus import Bus
+from groundstation.adapters.broker import Mosquitto
+from groundstation.adapters.bus import Bus
 
 ROUND_S = 0.01
 

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.common import Figure, machine
-from groundstation.broker import free_udp_range
+from groundstation.adapters.broker import free_udp_range
 from groundstation.contract import Role, VideoState
 from groundstation.video.auth import DemoUsers
 from groundstation.video.relay import RelayConfig, VideoRelay

@@ -27,8 +27,8 @@ from pathlib import Path
 
 from bench.common import Child, Figure, percentile, process_cpu_s, write_sites
 from groundstation import contract as c
-from groundstation.broker import Mosquitto, free_udp_range
-from groundstation.bus import BrokerConfig, Bus
+from groundstation.adapters.broker import Mosquitto, free_udp_range
+from groundstation.adapters.bus import BrokerConfig, Bus
 
 WARM_UP_S = 4.0
 SLOWEST_MIN_HZ = 9.5

@@ -1,6 +1,6 @@
 """Tracking error: a drone in Follow Target behind a target moving at a person's or a car's
-speed, driven through the product's own adapter (``groundstation.mavsdk_link.MavsdkFollow``)
-and rules (``groundstation.tracking_rules``), on the simulator or on real PX4 SITL.
+speed, driven through the product's own adapter (``adapters.mavsdk_link.MavsdkFollow``)
+and rules (``groundstation.core.tracking_rules``), on the simulator or on real PX4 SITL.
 
     python -m bench.bench_tracking --vehicle sim --speeds 4 12
     unshare -n -- bash -c 'ip link set lo up && exec .venv/bin/python -m bench.bench_tracking \\
@@ -24,7 +24,7 @@ time with its velocity, as a ground unit's AVL would send it. |error| is the hor
 from the drone to where it should be (``follow_distance_m`` behind the target's true position)
 at every report; p50 and p95 are printed. ``--plain`` is PX4's follow-me as MAVSDK's defaults
 leave it (no lead, FLW_TGT_RS 0.1, max tangential 8 m/s, PX4's speed limits); without it, the
-product's settings (groundstation.tracking_rules.TrackConfig, MPC_XY_CRUISE/MPC_XY_VEL_MAX
+product's settings (groundstation.core.tracking_rules.TrackConfig, MPC_XY_CRUISE/MPC_XY_VEL_MAX
 as the controller sets them).
 """
 
@@ -43,10 +43,10 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from groundstation import tracking_rules as rules
-from groundstation.broker import free_udp_range
+from groundstation.adapters.broker import free_udp_range
+from groundstation.adapters.mavsdk_link import DroneEndpoint, MavsdkFleet, MavsdkVehicle
+from groundstation.core import tracking_rules as rules
 from groundstation.errors import VehicleError
-from groundstation.mavsdk_link import DroneEndpoint, MavsdkFleet, MavsdkVehicle
 from missions.geo import distance_m, offset
 from sitl import Home, SimFleet
 

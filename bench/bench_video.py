@@ -8,7 +8,7 @@ Real parts, each its own process on loopback:
 - the relay (``groundstation.video.relay.VideoRelay``, in a child process) watching every drone;
 - viewers: PyAV processes that open the relay's MPEG-TS-over-HTTP URL with the console's
   low-delay options, decode every frame and read its frame clock code (the capture time);
-- this process: MAVSDK (``groundstation.mavsdk_link``) arms the vehicles and takes them off, and
+- this process: MAVSDK (``adapters.mavsdk_link``) arms the vehicles and takes them off, and
   records when each one's in-air flag arrives over MAVLink.
 
 Phases: the viewers connect (the streams are idle: the vehicles are on the ground), the vehicles
@@ -254,8 +254,8 @@ class Run:
         return Child("-m", "bench.bench_video", *argv, log=self.work / f"{name}.log")
 
     async def run(self) -> dict[str, Any]:
-        from groundstation.broker import free_udp_range
-        from groundstation.mavsdk_link import DroneEndpoint, MavsdkFleet
+        from groundstation.adapters.broker import free_udp_range
+        from groundstation.adapters.mavsdk_link import DroneEndpoint, MavsdkFleet
 
         n = len(self.drones)
         mav_base, rtp_base = free_udp_range(n), free_udp_range(PORT_STEP * n)

@@ -433,7 +433,7 @@ async def run_px4(instance: int) -> Result:
 
 
 async def run_sim(speedup: float, seed: int = 0, port: int | None = None) -> Result:
-    from groundstation.broker import free_udp_range
+    from groundstation.adapters.broker import free_udp_range
 
     base = port or free_udp_range(1)
     # Simulated time must not race ahead of a client starved of CPU (both run in this process):

@@ -1,6 +1,6 @@
 """Sortie actions carried out on the vehicles and the docks: the I/O half of ``Controller.apply``.
 
-The sortie machine (``groundstation.sortie``) returns actions; the controller runs each vehicle or
+The sortie machine (``core.sortie``) returns actions; the controller runs each vehicle or
 dock action as its own task through :meth:`VehicleCommands.execute`, which talks to the vehicle
 (``VehicleLink``) and the dock (``DockLink``) and reports the outcome back to the sortie as an
 event. Before a launch it also sets the vehicle's own failsafes and uploads its geofence.
@@ -14,7 +14,7 @@ from collections.abc import Coroutine
 from typing import Any, Protocol
 
 from groundstation import contract as c
-from groundstation import sortie as so
+from groundstation.core import sortie as so
 from groundstation.core.config import ControllerConfig
 from groundstation.core.ports import Airspace, DockPort
 from groundstation.errors import DockError, GroundStationError, Refused, VehicleError

@@ -697,7 +697,7 @@ class DockRegister(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
     mavlink_url: Annotated[str, msgspec.Meta(max_length=200)] | None = None
     """Where the controller reaches the drone (``udpin://0.0.0.0:14547``, ``tcpout://host:5760``,
     ``serial:///dev/ttyUSB0:57600``); default the controller's base port + its fleet index."""
-# --- tracking a moving target (groundstation.tracking_rules, groundstation.trackctl) ------------
+# --- tracking a moving target (groundstation.core.tracking_rules, groundstation.trackctl) ---------
 
 
 class TrackSource(enum.StrEnum):
@@ -947,7 +947,7 @@ class Alert(msgspec.Struct, frozen=True, kw_only=True):
     dock_id: Id | None = None
 
 
-# --- payloads: crewed traffic (groundstation.traffic_rules) ------------------------------------
+# --- payloads: crewed traffic (groundstation.core.traffic_rules) ----------------------------------
 
 Icao = Annotated[str, msgspec.Meta(pattern=r"^[0-9a-f]{6}$")]
 

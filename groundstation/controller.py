@@ -1,7 +1,7 @@
 """The controller: turns incidents into sorties, flies them, and keeps every drone safe.
 
-Thin I/O around the pure cores: the sortie machine (``groundstation.sortie``) and the dispatcher
-(``groundstation.dispatch``). Everything runs on one event loop in one TaskGroup:
+Thin I/O around the pure cores: the sortie machine (``core.sortie``) and the dispatcher
+(``core.dispatch``). Everything runs on one event loop in one TaskGroup:
 
 - ``reader``: the single consumer of the bus; routes operator services, dock messages.
 - ``ticker``: 10 Hz; reads each drone's latest sample, turns conditions into sortie events
@@ -34,15 +34,15 @@ from typing import TYPE_CHECKING, Any
 from msgspec.structs import replace as sreplace
 
 from groundstation import contract as c
-from groundstation import sortie as so
+from groundstation.adapters.journal import Journal
 from groundstation.commands import VehicleCommands
+from groundstation.core import sortie as so
 from groundstation.core.config import DEFAULT_ROLES, ControllerConfig
+from groundstation.core.dispatch import Candidate, choose
 from groundstation.core.ports import Airspace, BusPort, DockPort, LeaseHolder, PartitionPort
 from groundstation.core.state import ControllerState, DroneRuntime, pending_incidents
-from groundstation.dispatch import Candidate, choose
 from groundstation.errors import GroundStationError
 from groundstation.ha import Mirror, adopting_summary, takeover_sorties
-from groundstation.journal import Journal
 from groundstation.retention import IncidentRetention
 from groundstation.services import OperatorServices
 from groundstation.sharing import Sharing
@@ -63,7 +63,7 @@ from groundstation.web.bridge import ShareLinks
 from missions.sites import Dock, SiteSet
 
 if TYPE_CHECKING:
-    from groundstation.flightlog import FlightLogger
+    from groundstation.adapters.flightlog import FlightLogger
     from groundstation.registration import DockRegistry
 
 __all__ = ["DEFAULT_ROLES", "Controller", "ControllerConfig", "DroneRuntime"]
@@ -112,7 +112,7 @@ class Controller:
         self.commands = VehicleCommands(self)
         self.watch = Watch(self)
         self.ha = ha
-        # One .tlog per sortie (groundstation.flightlog), fed from the tick and phase changes.
+        # One .tlog per sortie (adapters.flightlog), fed from the tick and phase changes.
         self.flightlog = flightlog
         self.mirror: Mirror | None = None
         if ha is not None:

@@ -24,22 +24,22 @@ from pathlib import Path
 from typing import Any, Literal
 
 from groundstation import contract as c
-from groundstation.bus import BrokerConfig, Bus, Will
-from groundstation.camera_rules import RelayStatus
+from groundstation.adapters.bus import BrokerConfig, Bus, Will
+from groundstation.adapters.flightlog import FlightLogger
+from groundstation.adapters.journal import Journal
+from groundstation.adapters.mavsdk_link import DroneEndpoint, MavsdkFleet
 from groundstation.cli import configure_logging
 from groundstation.controller import Controller, ControllerConfig
-from groundstation.dispatch import FlightModel
+from groundstation.core.camera_rules import RelayStatus
+from groundstation.core.dispatch import FlightModel
+from groundstation.core.traffic_rules import AvoidAction, TrafficConfig
 from groundstation.errors import ConfigError, GroundStationError
-from groundstation.flightlog import FlightLogger
 from groundstation.ha import HaConfig, LeaseKeeper
-from groundstation.journal import Journal
-from groundstation.mavsdk_link import DroneEndpoint, MavsdkFleet
 from groundstation.partition import Partition, PartitionConfig
 from groundstation.registration import DockRegistry, OnAdded
 from groundstation.sharing import SharingConfig
 from groundstation.sharing_rules import load_policy
 from groundstation.tasks import cancel_until_done
-from groundstation.traffic_rules import AvoidAction, TrafficConfig
 from groundstation.users import UserDirectory
 from groundstation.video.auth import (
     Authenticator,
@@ -209,7 +209,7 @@ async def controller_running(
                 relay = video_relay
             docks = None
             if with_docks:
-                from groundstation.docks import DockLink
+                from groundstation.adapters.docks import DockLink
 
                 docks = DockLink(
                     bus, [d.dock_id for d in config.site_set.docks], speedup=config.speedup

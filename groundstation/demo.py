@@ -28,8 +28,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from groundstation import contract as c
-from groundstation.broker import free_port, free_udp_range
-from groundstation.bus import BrokerConfig, Bus
+from groundstation.adapters.broker import free_port, free_udp_range
+from groundstation.adapters.bus import BrokerConfig, Bus
 from groundstation.cli import configure_logging
 from groundstation.controller import ControllerConfig
 from groundstation.controller_main import (
@@ -292,12 +292,12 @@ async def broker_for(
         # PX4 streams hundreds of messages a second per vehicle into MAVSDK's callbacks; an
         # in-process Python broker then starves (clients "cannot reach broker" with nine PX4),
         # and so it does with a hundred simulated docks and drones.
-        from groundstation.broker import Mosquitto
+        from groundstation.adapters.broker import Mosquitto
 
         async with Mosquitto(port=port, persistence=False) as m:
             yield m.config
         return
-    from groundstation.broker import EmbeddedBroker
+    from groundstation.adapters.broker import EmbeddedBroker
 
     if docks > EMBEDDED_BROKER_MAX_DOCKS:
         log.warning("%d docks on the embedded broker: install mosquitto, or pass --broker", docks)

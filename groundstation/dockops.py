@@ -17,7 +17,7 @@ from collections.abc import Coroutine
 from typing import Any, Protocol
 
 from groundstation import contract as c
-from groundstation import sortie as so
+from groundstation.core import sortie as so
 from groundstation.core.config import ControllerConfig
 from groundstation.core.ports import DockPort
 from groundstation.errors import DockError, Refused

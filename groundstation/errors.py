@@ -2,8 +2,8 @@
 
 GroundStationError
 ├── ConfigError          bad configuration, site file or command-line value
-├── BusError             the MQTT broker cannot be reached or refused us (groundstation.bus)
-├── VehicleError         a vehicle command failed (groundstation.mavsdk_link maps MAVSDK's)
+├── BusError             the MQTT broker cannot be reached or refused us (adapters.bus)
+├── VehicleError         a vehicle command failed (groundstation.adapters.mavsdk_link maps MAVSDK's)
 │   └── VehicleTimeout   the vehicle did not answer in time
 ├── DockError            a dock refused, failed or timed out on a service call
 └── Refused              a request refused on purpose; carries the contract Result and reason

@@ -15,7 +15,8 @@ The protocol (``docs/high-availability.md`` has the failure cases):
 - Every vehicle or dock command the active issues is journaled with its epoch.
 
 :class:`LeaseCore` is the pure state machine (``tick``/``on_lease``/``on_offline`` return what to
-do); :class:`LeaseKeeper` is the thin asyncio driver over the :class:`~groundstation.bus.Bus`, and
+do); :class:`LeaseKeeper` is the thin asyncio driver over the
+:class:`~groundstation.adapters.bus.Bus`, and
 :class:`Mirror` keeps the standby's warm copy: the retained drone states and incident records,
 from which :func:`sortie_from_state` rebuilds the sorties at takeover (:func:`takeover_sorties`,
 applied by ``Controller.take_over``; stepping down is ``Controller.step_down``).
@@ -32,8 +33,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 
 from groundstation import contract as c
-from groundstation import sortie as so
-from groundstation.bus import Bus, Message
+from groundstation.adapters.bus import Bus, Message
+from groundstation.core import sortie as so
 from groundstation.errors import BusError
 from missions.sites import SiteSet
 

@@ -35,8 +35,8 @@ from pathlib import Path
 from typing import Any
 
 from groundstation import contract as c
-from groundstation.broker import free_udp_range
-from groundstation.bus import BrokerConfig, wait_for_port
+from groundstation.adapters.broker import free_udp_range
+from groundstation.adapters.bus import BrokerConfig, wait_for_port
 from groundstation.cli import configure_logging
 from groundstation.controller_main import config_from_args, controller_running
 from groundstation.errors import ConfigError, GroundStationError
@@ -130,7 +130,7 @@ class LabBroker:
 @contextlib.asynccontextmanager
 async def lab_broker(users: list[UserSpec], port: int) -> AsyncIterator[LabBroker]:
     """A secured mosquitto from the users (broker-config's files), else the embedded broker."""
-    from groundstation.broker import EmbeddedBroker, mosquitto_binary
+    from groundstation.adapters.broker import EmbeddedBroker, mosquitto_binary
 
     try:
         binary = mosquitto_binary()

@@ -35,10 +35,10 @@ from typing import Any, Protocol
 from msgspec.structs import replace
 
 from groundstation import contract as c
-from groundstation.bus import Message
+from groundstation.adapters.bus import Message
 from groundstation.core.config import ControllerConfig
+from groundstation.core.dispatch import Candidate, choose
 from groundstation.core.ports import Airspace, CommandLog, Publisher
-from groundstation.dispatch import Candidate, choose
 from groundstation.errors import GroundStationError
 
 log = logging.getLogger(__name__)

@@ -38,15 +38,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from groundstation import contract as c
-from groundstation.dispatch import AirspaceCheck
+from groundstation.core.dispatch import AirspaceCheck
 from groundstation.errors import GroundStationError, Refused
 from missions.geo import distance_m
 from missions.sites import Dock, SiteSet, SiteSetError, load_sites, with_dock
 
 if TYPE_CHECKING:
-    from groundstation import sortie as so
+    from groundstation.adapters.flightlog import FlightLogger
+    from groundstation.core import sortie as so
     from groundstation.core.config import ControllerConfig
-    from groundstation.flightlog import FlightLogger
 
 log = logging.getLogger(__name__)
 R = c.Result

@@ -12,7 +12,7 @@ the check: each problem is printed with the file's path and the exit code is 1.
 Incidents come from the journal's ``incidents`` table (created, dispatched, on scene, closed);
 sorties are rebuilt from its ``phases`` table: one per launch (``preflight``) up to the drone
 being back (``charging``/``docked``) or ``fault``, with every phase and its time, and the
-flight logs (``flight_log`` events, see ``groundstation.flightlog``) written during it. The
+flight logs (``flight_log`` events, see ``groundstation.adapters.flightlog``) written during it. The
 journal is opened read-only, so a report can be taken while the controller runs.
 
 Times are UTC. "to dispatch" and "to scene" count from the incident's creation; "on scene" is

@@ -19,9 +19,9 @@ from typing import Any, Protocol
 import msgspec
 
 from groundstation import contract as c
-from groundstation import sortie as so
+from groundstation.core import sortie as so
+from groundstation.core.dispatch import FlightModel
 from groundstation.core.ports import Airspace, CommandLog, Publisher
-from groundstation.dispatch import FlightModel
 from groundstation.dockops import DockOpsHost, start_dock_command
 from groundstation.errors import Refused, VehicleError
 from groundstation.sharing import METHODS as SHARING_METHODS
@@ -485,12 +485,12 @@ class OperatorServices:
 
     async def _drone_camera(self, username: str, d: c.DroneCamera) -> dict[str, Any]:
         """Point the camera, look at a map point or a point of the picture, back to the
-        sortie's view, or a still (rules in groundstation.camera_rules)."""
+        sortie's view, or a still (rules in groundstation.core.camera_rules)."""
         self._sortie(d.drone_id)  # unknown drones are refused as such
         return await self.ctl.video.command(username, d)
 
     async def _drone_track(self, username: str, d: c.DroneTrack) -> dict[str, Any]:
-        """Track a moving target (rules in groundstation.tracking_rules)."""
+        """Track a moving target (rules in groundstation.core.tracking_rules)."""
         return await self.ctl.tracking.start(username, d)
 
     async def _drone_track_stop(self, username: str, d: c.DroneTrackStop) -> dict[str, Any]:

@@ -36,9 +36,9 @@ from groundstation.sharing_store import ShareStore
 from groundstation.users import DEFAULT_AGENCY, PARTNER_ROLES, UserDirectory
 
 if TYPE_CHECKING:
-    from groundstation import sortie as so
+    from groundstation.adapters.journal import Journal
+    from groundstation.core import sortie as so
     from groundstation.core.ports import Airspace, Publisher
-    from groundstation.journal import Journal
 
 log = logging.getLogger(__name__)
 R = c.Result

@@ -50,12 +50,12 @@ from pathlib import Path
 from typing import Any
 
 from groundstation import contract as c
-from groundstation.broker import free_udp_range
-from groundstation.bus import BrokerConfig, Bus
+from groundstation.adapters.broker import free_udp_range
+from groundstation.adapters.bus import BrokerConfig, Bus
 from groundstation.cli import configure_logging
 from groundstation.controller import Controller, ControllerConfig
 from groundstation.controller_main import controller_running
-from groundstation.dispatch import FlightModel
+from groundstation.core.dispatch import FlightModel
 from groundstation.docksim import DockSimFleet
 from missions.geo import offset
 from missions.sites import SiteSet, load_sites
@@ -131,13 +131,13 @@ def percentile(values: list[float], q: float) -> float | None:
 @contextlib.asynccontextmanager
 async def broker() -> AsyncIterator[BrokerConfig]:
     try:
-        from groundstation.broker import Mosquitto, mosquitto_binary
+        from groundstation.adapters.broker import Mosquitto, mosquitto_binary
 
         mosquitto_binary()
         async with Mosquitto(persistence=False) as m:
             yield m.config
     except Exception:  # no mosquitto: the embedded broker (MQTT 3.1.1)
-        from groundstation.broker import EmbeddedBroker
+        from groundstation.adapters.broker import EmbeddedBroker
 
         async with EmbeddedBroker() as b:
             yield b.config

@@ -1,4 +1,4 @@
-"""Tracking a moving target on the controller: the I/O half of ``groundstation.tracking_rules``.
+"""Tracking a moving target on the controller: the I/O half of ``core.tracking_rules``.
 
 :class:`TrackControl`
 
@@ -35,9 +35,9 @@ from typing import Any, Protocol
 import msgspec
 
 from groundstation import contract as c
-from groundstation import sortie as so
-from groundstation import tracking_rules as rules
-from groundstation.dispatch import AirspaceCheck, FlightModel
+from groundstation.core import sortie as so
+from groundstation.core import tracking_rules as rules
+from groundstation.core.dispatch import AirspaceCheck, FlightModel
 from groundstation.errors import GroundStationError, Refused
 from groundstation.vehicle import (
     FlightMode,

@@ -1,4 +1,4 @@
-"""Crewed traffic on the controller: the I/O half of ``groundstation.traffic_rules``.
+"""Crewed traffic on the controller: the I/O half of ``groundstation.core.traffic_rules``.
 
 :class:`TrafficControl`
 
@@ -24,9 +24,9 @@ from collections.abc import Coroutine, Mapping
 from typing import Any, Protocol
 
 from groundstation import contract as c
-from groundstation import sortie as so
-from groundstation import traffic_rules as rules
-from groundstation.dispatch import AirspaceCheck, FlightModel
+from groundstation.core import sortie as so
+from groundstation.core import traffic_rules as rules
+from groundstation.core.dispatch import AirspaceCheck, FlightModel
 from groundstation.errors import GroundStationError
 from groundstation.vehicle import AdsbReport, Fleet, TrafficReceivers, VehicleSample
 

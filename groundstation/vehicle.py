@@ -1,7 +1,7 @@
 """What the controller needs from a drone, independent of MAVSDK.
 
 :class:`VehicleLink` is the typed interface between the controller and the vehicle adapter
-(``groundstation.mavsdk_link``, the only module that imports mavsdk). Telemetry is read as the
+(``adapters.mavsdk_link``, the only module that imports mavsdk). Telemetry is read as the
 latest sample (:class:`VehicleSample`), never as a queue, so a slow consumer never falls behind.
 """
 

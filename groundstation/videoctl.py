@@ -1,4 +1,4 @@
-"""Live video on the controller: the I/O half of ``groundstation.camera_rules``.
+"""Live video on the controller: the I/O half of ``groundstation.core.camera_rules``.
 
 For every drone, :class:`VideoControl`
 
@@ -32,9 +32,9 @@ from typing import Any, Protocol, TypeVar
 
 import msgspec
 
-from groundstation import camera_rules as rules
 from groundstation import contract as c
-from groundstation import sortie as so
+from groundstation.core import camera_rules as rules
+from groundstation.core import sortie as so
 from groundstation.errors import GroundStationError, Refused, VehicleError
 from groundstation.vehicle import CameraFleet, CameraInfo, Photo, VehicleSample
 from missions.sites import Dock, SiteSet, with_dock

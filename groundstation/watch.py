@@ -17,7 +17,7 @@ from collections.abc import Coroutine, Sequence
 from typing import Any, Protocol
 
 from groundstation import contract as c
-from groundstation import sortie as so
+from groundstation.core import sortie as so
 from groundstation.core.config import ControllerConfig
 from groundstation.core.state import DroneRuntime
 from groundstation.vehicle import VehicleSample

@@ -50,7 +50,7 @@ class RefusalCode(StrEnum):
     ALTITUDE = "altitude"
     NO_ROUTE = "no_route"
     TRAFFIC = "traffic"
-    """A crewed aircraft predicted on the route (groundstation.traffic_rules)."""
+    """A crewed aircraft predicted on the route (groundstation.core.traffic_rules)."""
 
 
 @dataclass(frozen=True, slots=True)

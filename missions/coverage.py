@@ -38,7 +38,7 @@ IntArray = npt.NDArray[np.int64]
 
 @dataclass(frozen=True, slots=True)
 class FlightModel:
-    """The time-to-scene model, the one the dispatcher plans with (groundstation.dispatch):
+    """The time-to-scene model, the one the dispatcher plans with (groundstation.core.dispatch):
     dock open and take-off, a vertical climb to the safe height over the dock, then the transit
     at cruise speed (the drone climbs on to cruise altitude while it flies). Speeds and altitude
     default from the site set."""

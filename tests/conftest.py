@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from groundstation.broker import Mosquitto
+from groundstation.adapters.broker import Mosquitto
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 logging.getLogger("mavsdk").setLevel(logging.WARNING)

@@ -28,7 +28,7 @@ from groundstation.console.qt import (
 
 import qasync  # isort: skip  (after PyQt6, always)
 
-from groundstation.bus import BrokerConfig
+from groundstation.adapters.bus import BrokerConfig
 from groundstation.console.bridge import Bridge
 from groundstation.console.config import ConsoleConfig
 from groundstation.console.tiles import resolve_url

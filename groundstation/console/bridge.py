@@ -20,7 +20,7 @@ from typing import Any, TypeVar
 import msgspec
 
 from groundstation import contract as c
-from groundstation.bus import BrokerConfig, Bus, Message
+from groundstation.adapters.bus import BrokerConfig, Bus, Message
 from groundstation.console.qt import QObject, pyqtSignal
 from groundstation.errors import BusError
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from groundstation.bus import BrokerConfig
+from groundstation.adapters.bus import BrokerConfig
 from groundstation.contract import Role
 
 

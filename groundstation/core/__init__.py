@@ -1,10 +1,13 @@
-"""The controller's core: its configuration, its state (one object, one owner: the controller)
-and the narrow typed Protocols of the I/O it is given (``ports``). No I/O here.
+"""The controller's core, no I/O: its configuration (``config``), its state (``state``: one
+object, one owner: the controller), the narrow typed Protocols of the I/O it is given (``ports``),
+and the pure rules: the sortie machine (``sortie``), who goes (``dispatch``), the camera
+(``camera_rules``), tracking (``tracking_rules``), crewed traffic (``traffic_rules``) and share
+links (``weblink_rules``).
 
-The rules that read the state live beside the parts that apply them: ``groundstation.sortie``
-(the sortie machine), ``groundstation.dispatch`` (who goes), ``groundstation.watch`` (conditions,
-failsafes, health), ``groundstation.services`` (operator requests), ``groundstation.commands``
-(launch preparation), ``groundstation.telemetry`` (what is published), ``groundstation.ha``
-(hot-standby election and take-over) and ``groundstation.partition`` (awards). See
-docs/architecture.md.
+The rules that need the controller's view live beside the thin part that applies them, as
+functions of (view, input) -> decisions: ``groundstation.watch`` (conditions, failsafes,
+health), ``groundstation.services`` (operator requests), ``groundstation.commands`` (launch
+preparation), ``groundstation.telemetry`` (what is published), ``groundstation.ha`` (hot-standby
+election and take-over) and ``groundstation.partition`` (awards). The adapters to outside
+libraries are in ``groundstation.adapters``. See docs/architecture.md.
 """

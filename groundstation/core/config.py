@@ -6,10 +6,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from groundstation import contract as c
-from groundstation.dispatch import FlightModel
+from groundstation.core.dispatch import FlightModel
+from groundstation.core.tracking_rules import TrackConfig
+from groundstation.core.traffic_rules import TrafficConfig
 from groundstation.sharing import SharingConfig
-from groundstation.tracking_rules import TrackConfig
-from groundstation.traffic_rules import TrafficConfig
 from groundstation.users import DEMO_USERS
 from groundstation.videoctl import VideoConfig
 from missions.sites import SiteSet

@@ -1,8 +1,8 @@
 """The I/O a controller is given, as narrow typed Protocols (passed in by its constructor).
 
 The real things: ``missions.airspace.Airspace`` (:class:`Airspace`),
-``groundstation.docks.DockLink`` (:class:`DockPort`), ``groundstation.bus.Bus``
-(:class:`Publisher`), ``groundstation.journal.Journal`` (:class:`EventLog`, :class:`CommandLog`),
+``groundstation.adapters.docks.DockLink`` (:class:`DockPort`), ``groundstation.adapters.bus.Bus``
+(:class:`Publisher`), ``adapters.journal.Journal`` (:class:`EventLog`, :class:`CommandLog`),
 ``groundstation.ha.LeaseKeeper`` (:class:`LeaseHolder`) and ``groundstation.partition.Partition``
 (:class:`PartitionPort`). Unit tests give fakes that
 implement these (tests/unit/fakes.py), checked by mypy.
@@ -14,12 +14,12 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TYPE_CHECKING, Protocol
 
 from groundstation import contract as c
-from groundstation.dispatch import AirspaceCheck
+from groundstation.core.dispatch import AirspaceCheck
 
 if TYPE_CHECKING:
-    from groundstation.bus import Message
-    from groundstation.docks import DockView
-    from groundstation.journal import CommandRow
+    from groundstation.adapters.bus import Message
+    from groundstation.adapters.docks import DockView
+    from groundstation.adapters.journal import CommandRow
     from missions.geo import LatLon
     from missions.plan import Geofence
 
@@ -34,7 +34,7 @@ class Airspace(AirspaceCheck, Protocol):
 
 
 class DockPort(Protocol):
-    """The dock controllers, over the bus (``groundstation.docks.DockLink``)."""
+    """The dock controllers, over the bus (``groundstation.adapters.docks.DockLink``)."""
 
     def subscriptions(self) -> list[tuple[str, int]]: ...
     def handle(self, msg: Message) -> bool: ...
@@ -56,7 +56,7 @@ class DockPort(Protocol):
 
 
 class Publisher(Protocol):
-    """Publishing on the bus (``groundstation.bus.Bus``)."""
+    """Publishing on the bus (``groundstation.adapters.bus.Bus``)."""
 
     async def publish(
         self,
@@ -72,7 +72,7 @@ class Publisher(Protocol):
 
 
 class BusPort(Publisher, Protocol):
-    """The whole bus as the controller uses it (``groundstation.bus.Bus``): its subscriptions,
+    """The whole bus as the controller uses it (``adapters.bus.Bus``): its subscriptions,
     its one stream of messages, presence on every connection."""
 
     @property
@@ -84,7 +84,7 @@ class BusPort(Publisher, Protocol):
 
 
 class EventLog(Protocol):
-    """The journal's event log (``groundstation.journal.Journal``)."""
+    """The journal's event log (``groundstation.adapters.journal.Journal``)."""
 
     def event(
         self,

@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from groundstation import contract as c
-from groundstation import sortie as so
+from groundstation.core import sortie as so
 
 
 @dataclass(slots=True)

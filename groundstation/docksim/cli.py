@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from groundstation.bus import BrokerConfig
+from groundstation.adapters.bus import BrokerConfig
 from groundstation.cli import configure_logging
 from groundstation.docksim.core import DockSim
 from groundstation.docksim.fleet import DockSimFleet

@@ -1,5 +1,6 @@
 """The simulated docks on the wire: :class:`DockSimFleet` runs one :class:`DockSim` per dock of a
-site set, each on its own :class:`~groundstation.bus.Bus` (client id ``dock-{dock_id}``, Last
+site set, each on its own :class:`~groundstation.adapters.bus.Bus`
+(client id ``dock-{dock_id}``, Last
 Will ``offline``). On a plain TCP broker each dock connects through a small local relay, so
 ``go_offline`` can cut the connection abruptly (the broker then publishes the Last Will), as a
 real network outage would.
@@ -16,7 +17,7 @@ from types import TracebackType
 from typing import Any, Self
 
 from groundstation import contract as c
-from groundstation.bus import BrokerConfig, Bus, Will
+from groundstation.adapters.bus import BrokerConfig, Bus, Will
 from groundstation.docksim.core import DockSim, Out
 from groundstation.errors import BusError, ConfigError
 from groundstation.tasks import cancel_until_done

@@ -14,14 +14,14 @@ from collections.abc import Collection, Mapping
 from typing import TYPE_CHECKING, Any, Protocol
 
 from groundstation import contract as c
-from groundstation import sortie as so
+from groundstation.core import sortie as so
 from groundstation.errors import Refused
 from groundstation.vehicle import VehicleSample
 from groundstation.web.links import LinkBook
 from groundstation.web.server import DroneFix, Scene, WebView
 
 if TYPE_CHECKING:
-    from groundstation.journal import Journal
+    from groundstation.adapters.journal import Journal
     from groundstation.sharing import Sharing
 
 __all__ = ["METHODS", "ShareLinks"]

@@ -1,6 +1,6 @@
 """The share links of one ground station: made and revoked by operators, audited in the journal.
 
-Rules (expiry, PIN, cap, revocation, what ends a link) are pure, in ``groundstation.weblink_rules``;
+Rules (expiry, PIN, cap, revocation, what ends a link) are pure, in ``core.weblink_rules``;
 this keeps the links and tells the web server (``groundstation.web.server``) what changed.
 Links live in memory: a restarted ground station has forgotten them, and every open link stops
 (a link failing closed is the safe side; the operator makes a new one). The token is given once,
@@ -17,7 +17,7 @@ from dataclasses import dataclass, replace
 from typing import Protocol
 
 from groundstation import contract as c
-from groundstation import weblink_rules as rules
+from groundstation.core import weblink_rules as rules
 from groundstation.errors import Refused
 from groundstation.videoctl import EventLog
 

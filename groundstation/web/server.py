@@ -41,7 +41,7 @@ import msgspec
 from aiohttp import WSMsgType, web
 
 from groundstation import contract as c
-from groundstation import weblink_rules as rules
+from groundstation.core import weblink_rules as rules
 from groundstation.errors import GroundStationError
 from groundstation.video.fmp4 import Fmp4Remuxer
 from groundstation.video.hub import Viewer

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from groundstation.bus import publish_packet, topic_prefix
+from groundstation.adapters.bus import publish_packet, topic_prefix
 from groundstation.errors import BusError
 
 pytestmark = pytest.mark.unit

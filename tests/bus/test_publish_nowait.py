@@ -9,8 +9,8 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from groundstation.broker import Mosquitto
-from groundstation.bus import OUT_LIMIT, Bus
+from groundstation.adapters.broker import Mosquitto
+from groundstation.adapters.bus import OUT_LIMIT, Bus
 
 pytestmark = pytest.mark.integration
 

@@ -21,7 +21,7 @@ from typing import Any, TypeVar
 
 import pytest
 
-from groundstation.bus import BrokerConfig
+from groundstation.adapters.bus import BrokerConfig
 from groundstation.console.bridge import Bridge
 from groundstation.console.config import ConsoleConfig
 from groundstation.console.qt import QApplication

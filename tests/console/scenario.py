@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from groundstation import contract as c
-from groundstation.bus import Bus
+from groundstation.adapters.bus import Bus
 
 HYDE_PARK = (51.50729, -0.16493)
 

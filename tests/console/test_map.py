@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 
 from groundstation import contract as c
-from groundstation.broker import Mosquitto
-from groundstation.bus import Bus
+from groundstation.adapters.broker import Mosquitto
+from groundstation.adapters.bus import Bus
 from groundstation.console import basemap, lod
 from groundstation.console.mapview import MapView
 from groundstation.console.qt import QColor, QImage, QPixmap, QPoint

@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 
 from groundstation import contract as c
-from groundstation.broker import Mosquitto
-from groundstation.bus import Bus
+from groundstation.adapters.broker import Mosquitto
+from groundstation.adapters.bus import Bus
 from groundstation.console.qt import QPointF, Qt
 from tests.console import scenario as sc
 from tests.console.conftest import open_console, until

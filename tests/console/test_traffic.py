@@ -21,8 +21,8 @@ from typing import Any
 import pytest
 
 from groundstation import contract as c
-from groundstation.broker import Mosquitto
-from groundstation.bus import Bus
+from groundstation.adapters.broker import Mosquitto
+from groundstation.adapters.bus import Bus
 from missions.geo import distance_m, offset
 from sitl.state import FlightMode
 from sitl.traffic import ScriptedAircraft, TrafficAction

@@ -20,8 +20,8 @@ from typing import Any
 import pytest
 
 from groundstation import contract as c
-from groundstation.broker import Mosquitto
-from groundstation.bus import Bus
+from groundstation.adapters.broker import Mosquitto
+from groundstation.adapters.bus import Bus
 from groundstation.console.qt import QImage, QPoint, QPointF, QRectF, Qt, QTimer
 from groundstation.console.video.status import DecoderState
 from groundstation.console.video.widgets import VideoView

@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 
 from groundstation import contract as c
-from groundstation.broker import Mosquitto
-from groundstation.bus import BrokerConfig, Bus
+from groundstation.adapters.broker import Mosquitto
+from groundstation.adapters.bus import BrokerConfig, Bus
 from groundstation.console.qt import QMessageBox, QPoint, Qt
 from groundstation.console.window import MainWindow
 from tests.console import scenario as sc

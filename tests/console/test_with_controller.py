@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from groundstation import contract as c
-from groundstation.broker import Mosquitto
+from groundstation.adapters.broker import Mosquitto
 from groundstation.console.qt import Qt
 from missions.geo import distance_m
 from tests.console.conftest import open_console, until

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from groundstation.broker import Mosquitto
-from groundstation.bus import Bus
+from groundstation.adapters.broker import Mosquitto
+from groundstation.adapters.bus import Bus
 from tests.console import scenario as sc
 
 pytestmark = pytest.mark.console

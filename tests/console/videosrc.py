@@ -23,7 +23,7 @@ import av
 import numpy as np
 from aiohttp import web
 
-from groundstation.broker import free_port
+from groundstation.adapters.broker import free_port
 
 CELL = 16
 BITS = 48

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from groundstation.broker import Mosquitto
+from groundstation.adapters.broker import Mosquitto
 from tests.contract.test_guides import examples
 from tests.controller.conftest import small_sites, stack_on, until
 from tests.thirdparty.guide_cad import GuideCad

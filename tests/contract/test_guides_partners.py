@@ -19,7 +19,7 @@ import pytest
 
 from groundstation import cap
 from groundstation import contract as c
-from groundstation.broker import free_port
+from groundstation.adapters.broker import free_port
 from groundstation.security import main as broker_config
 from groundstation.sharing import bridge_config
 from groundstation.sharing_rules import parse_policy

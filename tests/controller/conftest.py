@@ -18,8 +18,8 @@ import msgspec
 import pytest
 
 from groundstation import contract as c
-from groundstation.broker import Mosquitto, free_udp_range
-from groundstation.bus import BrokerConfig, Bus, Message
+from groundstation.adapters.broker import Mosquitto, free_udp_range
+from groundstation.adapters.bus import BrokerConfig, Bus, Message
 from groundstation.controller_main import Running, config_from_args, controller_running
 from groundstation.docksim import DockSimFleet
 from missions.airspace import Airspace, Zone

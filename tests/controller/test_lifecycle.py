@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from groundstation import contract as c
-from groundstation.bus import Bus, Message
+from groundstation.adapters.bus import Bus, Message
 from groundstation.report import build_report, open_read_only
 from tests.controller.conftest import Stack, until
 

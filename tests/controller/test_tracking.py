@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 
 from groundstation import contract as c
-from groundstation.broker import Mosquitto
-from groundstation.bus import Bus
+from groundstation.adapters.broker import Mosquitto
+from groundstation.adapters.bus import Bus
 from groundstation.report import build_report, open_read_only, render_text
 from missions.airspace import Airspace
 from missions.geo import LatLon, distance_m, offset, to_local_m

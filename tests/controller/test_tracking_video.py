@@ -22,8 +22,8 @@ from pathlib import Path
 import pytest
 
 from groundstation import contract as c
-from groundstation.broker import Mosquitto, free_udp_range
-from groundstation.bus import Bus
+from groundstation.adapters.broker import Mosquitto, free_udp_range
+from groundstation.adapters.bus import Bus
 from missions.airspace import Airspace, Zone
 from missions.geo import LatLon, distance_m, offset
 from sitl.camera import CameraConfig, StreamPolicy

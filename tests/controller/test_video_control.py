@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 
-from groundstation import camera_rules as rules
 from groundstation import contract as c
-from groundstation import sortie as so
+from groundstation.core import camera_rules as rules
+from groundstation.core import sortie as so
 from groundstation.errors import Refused, VehicleTimeout
 from groundstation.vehicle import (
     CameraInfo,

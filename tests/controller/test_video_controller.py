@@ -16,11 +16,11 @@ from pathlib import Path
 
 import pytest
 
-from groundstation import camera_rules as rules
 from groundstation import contract as c
-from groundstation.broker import Mosquitto, free_udp_range
-from groundstation.bus import BrokerConfig, Bus
+from groundstation.adapters.broker import Mosquitto, free_udp_range
+from groundstation.adapters.bus import BrokerConfig, Bus
 from groundstation.controller_main import Running, config_from_args, controller_running
+from groundstation.core import camera_rules as rules
 from groundstation.docksim import DockSimFleet
 from groundstation.videoctl import VideoConfig
 from missions.sites import SiteSet, load_sites, parse_sites

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from groundstation import contract as c
-from groundstation.broker import Mosquitto, free_udp_range
+from groundstation.adapters.broker import Mosquitto, free_udp_range
 from groundstation.controller_main import VideoOptions, config_from_args, controller_running
 from groundstation.docksim import DockSimFleet
 from sitl import Home, SimFleet

@@ -9,9 +9,9 @@ from collections.abc import AsyncIterator
 import pytest
 from docks_helpers import SPEEDUP
 
-from groundstation.broker import Mosquitto
-from groundstation.bus import Bus
-from groundstation.docks import DockLink
+from groundstation.adapters.broker import Mosquitto
+from groundstation.adapters.bus import Bus
+from groundstation.adapters.docks import DockLink
 from groundstation.docksim import DockSimFleet
 from missions.sites import SiteSet, parse_sites
 

@@ -8,9 +8,9 @@ import pytest
 from docks_helpers import SPEEDUP, until
 
 from groundstation import contract as c
-from groundstation.broker import Mosquitto
-from groundstation.bus import Bus, Message
-from groundstation.docks import DockLink
+from groundstation.adapters.broker import Mosquitto
+from groundstation.adapters.bus import Bus, Message
+from groundstation.adapters.docks import DockLink
 from groundstation.docksim import DockSimFleet
 from groundstation.errors import DockError
 

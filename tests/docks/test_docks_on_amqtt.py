@@ -10,9 +10,9 @@ import pytest
 from docks_helpers import SPEEDUP, until
 
 from groundstation import contract as c
-from groundstation.broker import EmbeddedBroker
-from groundstation.bus import Bus
-from groundstation.docks import DockLink
+from groundstation.adapters.broker import EmbeddedBroker
+from groundstation.adapters.bus import Bus
+from groundstation.adapters.docks import DockLink
 from groundstation.docksim import DockSimFleet
 from missions.sites import SiteSet
 

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from groundstation import contract as c
-from groundstation.broker import Mosquitto
-from groundstation.bus import Bus
+from groundstation.adapters.broker import Mosquitto
+from groundstation.adapters.bus import Bus
 from groundstation.docksim import main
 
 pytestmark = pytest.mark.integration

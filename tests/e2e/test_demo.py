@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 
 from groundstation import contract as c
-from groundstation.broker import Mosquitto
-from groundstation.bus import Bus, Message
+from groundstation.adapters.broker import Mosquitto
+from groundstation.adapters.bus import Bus, Message
 
 pytestmark = pytest.mark.e2e
 

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from groundstation.broker import free_port
+from groundstation.adapters.broker import free_port
 from missions.geo import offset
 from tests.contract.test_guides import examples
 from tests.controller.conftest import until

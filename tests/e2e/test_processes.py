@@ -16,8 +16,8 @@ from typing import Any
 import pytest
 
 from groundstation import contract as c
-from groundstation.broker import Mosquitto, free_udp_range
-from groundstation.bus import Bus
+from groundstation.adapters.broker import Mosquitto, free_udp_range
+from groundstation.adapters.bus import Bus
 from tests.controller.conftest import Operator, until
 
 pytestmark = pytest.mark.e2e

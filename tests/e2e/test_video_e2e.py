@@ -25,8 +25,8 @@ import numpy.typing as npt
 import pytest
 
 from groundstation import contract as c
-from groundstation.broker import Mosquitto, free_udp_range
-from groundstation.bus import Bus
+from groundstation.adapters.broker import Mosquitto, free_udp_range
+from groundstation.adapters.bus import Bus
 from groundstation.controller_main import VideoOptions, config_from_args, controller_running
 from groundstation.docksim import DockSimFleet
 from missions.geo import distance_m

@@ -16,11 +16,11 @@ import msgspec
 from pymavlink.dialects.v20 import common as mav
 
 from groundstation import contract as c
-from groundstation.broker import free_udp_range
-from groundstation.bus import BrokerConfig
+from groundstation.adapters.broker import free_udp_range
+from groundstation.adapters.bus import BrokerConfig
 from groundstation.controller import ControllerConfig
 from groundstation.controller_main import controller_running
-from groundstation.dispatch import FlightModel
+from groundstation.core.dispatch import FlightModel
 from groundstation.docksim import DockSimFleet
 from missions.geo import offset
 from missions.sites import SiteSet, parse_sites

@@ -20,8 +20,8 @@ from typing import Any
 import pytest
 
 from groundstation import contract as c
-from groundstation.broker import Mosquitto
-from groundstation.bus import Bus, Message
+from groundstation.adapters.broker import Mosquitto
+from groundstation.adapters.bus import Bus, Message
 from groundstation.errors import BusError
 from tests.controller.conftest import Operator, until
 from tests.e2e.test_processes import DRONE, INCIDENT, logs, operator, ready, start_stack

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from groundstation import contract as c
-from groundstation.broker import Mosquitto
+from groundstation.adapters.broker import Mosquitto
 from tests.controller.conftest import Operator, until
 from tests.e2e.test_processes import DRONE, INCIDENT, logs, operator, ready, start_stack
 

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 from groundstation import contract as c
-from groundstation import sortie as so
-from groundstation.broker import Mosquitto
-from groundstation.journal import Journal
+from groundstation.adapters.broker import Mosquitto
+from groundstation.adapters.journal import Journal
+from groundstation.core import sortie as so
 from tests.controller.conftest import until
 from tests.faults.faults_helpers import (
     NEAR_WEST_END,

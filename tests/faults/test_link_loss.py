@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from groundstation import contract as c
-from groundstation.broker import Mosquitto
+from groundstation.adapters.broker import Mosquitto
 from sitl import FlightMode
 from tests.controller.conftest import until
 from tests.faults.faults_helpers import (

@@ -19,7 +19,7 @@ import pytest
 
 from groundstation import contract as c
 from groundstation import soak
-from groundstation.journal import Journal
+from groundstation.adapters.journal import Journal
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -11,7 +11,7 @@ import pytest
 from pymavlink.dialects.v20 import common as mav
 
 from groundstation import contract as c
-from groundstation.broker import Mosquitto
+from groundstation.adapters.broker import Mosquitto
 from tests.controller.conftest import until
 from tests.faults.faults_helpers import (
     NEAR_WEST_END,

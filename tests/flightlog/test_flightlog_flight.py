@@ -12,7 +12,7 @@ import pytest
 
 from groundstation import cli
 from groundstation import contract as c
-from groundstation.broker import Mosquitto
+from groundstation.adapters.broker import Mosquitto
 from missions.geo import distance_m
 from tests.controller.conftest import small_sites, stack_on, until
 from tests.flightlog.tlog_helpers import read_tlog

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
+from groundstation.adapters.flightlog import FlightLogger, px4_custom_mode
+from groundstation.adapters.journal import Journal
 from groundstation.contract import Phase
-from groundstation.flightlog import FlightLogger, px4_custom_mode
-from groundstation.journal import Journal
-from groundstation.sortie import Sortie, Target
+from groundstation.core.sortie import Sortie, Target
 from groundstation.vehicle import FlightMode, VehicleSample
 from missions.geo import distance_m, offset
 from tests.flightlog.tlog_helpers import read_tlog

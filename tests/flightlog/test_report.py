@@ -10,9 +10,9 @@ import pytest
 
 from groundstation import cli
 from groundstation import contract as c
-from groundstation.journal import Journal
+from groundstation.adapters.journal import Journal
+from groundstation.core.sortie import Sortie, Target
 from groundstation.report import build_report, open_read_only, render_text
-from groundstation.sortie import Sortie, Target
 
 pytestmark = pytest.mark.unit
 

@@ -12,9 +12,9 @@ import msgspec
 from hypothesis import strategies as st
 
 from groundstation import contract as c
+from groundstation.adapters.docks import DockLink
+from groundstation.adapters.journal import Journal
 from groundstation.controller import Controller, ControllerConfig
-from groundstation.docks import DockLink
-from groundstation.journal import Journal
 from groundstation.vehicle import VehicleLink
 from missions.airspace import Airspace
 from missions.sites import load_sites
@@ -30,7 +30,7 @@ USERS = ["dispatcher", "pilot", "pilot2", "cad", "viewer", "nobody", "dock-west-
 
 @dataclass
 class RecordingBus:
-    """Stands in for groundstation.bus.Bus: keeps what would have been published."""
+    """Stands in for groundstation.adapters.bus.Bus: keeps what would have been published."""
 
     sent: list[tuple[str, bytes]] = field(default_factory=list)
     connected: bool = True

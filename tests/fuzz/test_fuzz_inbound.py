@@ -16,7 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from groundstation import contract as c
-from groundstation.bus import Message
+from groundstation.adapters.bus import Message
 from groundstation.controller import Controller
 from tests.fuzz.fuzz_helpers import (
     EXAMPLES,

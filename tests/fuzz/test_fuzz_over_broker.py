@@ -20,8 +20,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from groundstation import contract as c
-from groundstation.broker import Mosquitto
-from groundstation.bus import Bus, Message
+from groundstation.adapters.broker import Mosquitto
+from groundstation.adapters.bus import Bus, Message
 from tests.controller.conftest import Stack, small_sites, stack_on, until
 from tests.fuzz.fuzz_helpers import dock_messages, service_payloads
 

@@ -9,7 +9,7 @@ import os
 from collections.abc import AsyncIterator
 
 from groundstation import contract as c
-from groundstation.bus import BrokerConfig, Bus, Message
+from groundstation.adapters.bus import BrokerConfig, Bus, Message
 from tests.controller.conftest import Operator
 from tests.e2e.conftest import procs  # noqa: F401  (the same fixture)
 

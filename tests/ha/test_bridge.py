@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 
 from groundstation import contract as c
-from groundstation.broker import Mosquitto
-from groundstation.bus import BrokerConfig, Bus
+from groundstation.adapters.broker import Mosquitto
+from groundstation.adapters.bus import BrokerConfig, Bus
+from groundstation.adapters.journal import Journal
 from groundstation.controller import Controller, ControllerConfig
-from groundstation.journal import Journal
 from missions.airspace import Airspace
 from missions.sites import SiteSet
 from tests.controller.conftest import until

@@ -8,8 +8,8 @@ import os
 import pytest
 
 from groundstation import contract as c
-from groundstation.broker import Mosquitto
-from groundstation.bus import BrokerConfig, Bus
+from groundstation.adapters.broker import Mosquitto
+from groundstation.adapters.bus import BrokerConfig, Bus
 
 pytestmark = pytest.mark.integration
 

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from groundstation import contract as c
-from groundstation.broker import Mosquitto
+from groundstation.adapters.broker import Mosquitto
 from groundstation.demo import free_udp_range
 from groundstation.docksim import DockSimFleet
 from missions.sites import load_sites

@@ -14,11 +14,11 @@ import msgspec
 import pytest
 
 from groundstation import contract as c
-from groundstation.broker import Mosquitto
-from groundstation.bus import BrokerConfig, Bus, Will
+from groundstation.adapters.broker import Mosquitto
+from groundstation.adapters.bus import BrokerConfig, Bus, Will
+from groundstation.adapters.journal import Journal
 from groundstation.controller import Controller, ControllerConfig
-from groundstation.dispatch import Candidate, FlightModel, choose
-from groundstation.journal import Journal
+from groundstation.core.dispatch import Candidate, FlightModel, choose
 from groundstation.partition import Partition, PartitionConfig, award
 from missions.airspace import Airspace
 from missions.sites import SiteSet, load_sites, parse_sites

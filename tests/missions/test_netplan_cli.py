@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from groundstation.broker import Mosquitto
+from groundstation.adapters.broker import Mosquitto
 from missions.cli import plan_main
 from missions.sites import load_sites
 

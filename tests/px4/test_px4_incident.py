@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 
 from groundstation import contract as c
-from groundstation.broker import Mosquitto
-from groundstation.bus import Bus, Message
+from groundstation.adapters.broker import Mosquitto
+from groundstation.adapters.bus import Bus, Message
 from missions.sites import load_sites
 from tests.px4.conftest import layer_speed
 

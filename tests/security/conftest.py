@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from groundstation.broker import free_port
+from groundstation.adapters.broker import free_port
 
 
 @pytest.fixture

@@ -7,8 +7,8 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-from groundstation.broker import mosquitto_binary
-from groundstation.bus import wait_for_port
+from groundstation.adapters.broker import mosquitto_binary
+from groundstation.adapters.bus import wait_for_port
 from groundstation.contract import Role
 from groundstation.security import UserSpec
 

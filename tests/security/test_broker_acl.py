@@ -11,7 +11,7 @@ import pytest
 from security_helpers import PASSWORDS, USERS, run_mosquitto
 
 from groundstation import contract as c
-from groundstation.bus import BrokerConfig, Bus, Message
+from groundstation.adapters.bus import BrokerConfig, Bus, Message
 from groundstation.errors import BusError
 from groundstation.security import TlsFiles, write_mosquitto_config
 

@@ -14,7 +14,7 @@ import pytest
 from partner_client import Partner, wait_for
 from security_helpers import run_mosquitto
 
-from groundstation.broker import free_port
+from groundstation.adapters.broker import free_port
 from groundstation.errors import ConfigError
 from groundstation.security import acl_text
 from groundstation.security import main as broker_config

@@ -28,8 +28,8 @@ from weblink_checks import page, viewer_messages
 
 from groundstation import cap
 from groundstation import contract as c
-from groundstation.broker import free_udp_range
-from groundstation.bus import BrokerConfig
+from groundstation.adapters.broker import free_udp_range
+from groundstation.adapters.bus import BrokerConfig
 from groundstation.controller_main import VideoOptions, config_from_args, controller_running
 from groundstation.security import main as broker_config
 from groundstation.sharing_store import audit

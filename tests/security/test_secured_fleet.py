@@ -11,8 +11,8 @@ import pytest
 from security_helpers import run_mosquitto, until
 
 from groundstation import contract as c
-from groundstation.bus import BrokerConfig, Bus
-from groundstation.docks import DockLink
+from groundstation.adapters.bus import BrokerConfig, Bus
+from groundstation.adapters.docks import DockLink
 from groundstation.docksim import DockSimFleet
 from groundstation.security import UserSpec, write_mosquitto_config
 from missions.sites import parse_sites

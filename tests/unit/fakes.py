@@ -16,16 +16,16 @@ from typing import Any
 from msgspec.structs import replace as sreplace
 
 from groundstation import contract as c
-from groundstation import sortie as so
-from groundstation.bus import Message
+from groundstation.adapters.bus import Message
+from groundstation.adapters.docks import DockView
+from groundstation.adapters.journal import CommandRow
 from groundstation.commands import CommandHost
+from groundstation.core import sortie as so
 from groundstation.core.config import ControllerConfig
+from groundstation.core.dispatch import Candidate
 from groundstation.core.ports import Airspace, BusPort, CommandLog, DockPort, Publisher
 from groundstation.core.state import ControllerState, DroneRuntime
-from groundstation.dispatch import Candidate
-from groundstation.docks import DockView
 from groundstation.errors import DockError, VehicleError
-from groundstation.journal import CommandRow
 from groundstation.partition import PartitionHost
 from groundstation.services import (
     CameraService,

@@ -9,7 +9,6 @@ from dataclasses import replace
 import pytest
 
 from groundstation import contract as c
-from groundstation import sortie as so
 from groundstation.commands import (
     VehicleCommands,
     error_reason,
@@ -17,6 +16,7 @@ from groundstation.commands import (
     launch_geofence,
     launch_params,
 )
+from groundstation.core import sortie as so
 from groundstation.errors import DockError, VehicleError
 from tests.unit.fakes import SITES, Box, FakeAirspace, FakeDocks, FakeHost, at
 

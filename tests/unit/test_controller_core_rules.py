@@ -10,10 +10,10 @@ from dataclasses import replace
 import pytest
 
 from groundstation import contract as c
-from groundstation import sortie as so
+from groundstation.adapters.journal import Journal
 from groundstation.controller import Controller, ControllerConfig
+from groundstation.core import sortie as so
 from groundstation.ha import Mirror
-from groundstation.journal import Journal
 from missions.geo import offset
 from tests.unit.fakes import SITES, FakeBus, FakeFleet, FakeVehicle, at
 

@@ -6,7 +6,7 @@ from dataclasses import replace
 
 import pytest
 
-from groundstation.dispatch import Candidate, FlightModel, battery_needed_pct, choose
+from groundstation.core.dispatch import Candidate, FlightModel, battery_needed_pct, choose
 from missions.airspace import Airspace
 from missions.geo import offset
 

@@ -9,10 +9,10 @@ from dataclasses import replace
 import pytest
 
 from groundstation import contract as c
-from groundstation import sortie as so
-from groundstation.bus import Message
+from groundstation.adapters.bus import Message
+from groundstation.core import sortie as so
+from groundstation.core.dispatch import Candidate
 from groundstation.core.state import pending_incidents
-from groundstation.dispatch import Candidate
 from groundstation.ha import Mirror, adopting_summary, takeover_sorties
 from groundstation.partition import (
     Partition,

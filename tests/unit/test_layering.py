@@ -129,7 +129,7 @@ def _cycles(edges: dict[str, set[str]]) -> list[list[str]]:
 def test_the_graph_is_read_from_the_source() -> None:
     """The reader sees the imports it must see (else the tests below would pass on nothing)."""
     edges, sitl = _graph()
-    assert "groundstation.sortie" in edges["groundstation.controller"]
+    assert "groundstation.core.sortie" in edges["groundstation.controller"]
     assert "groundstation.controller" in edges["groundstation.controller_main"]
     assert "groundstation.demo" in sitl
     assert _cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
@@ -150,3 +150,25 @@ def test_only_the_simulation_harnesses_import_the_simulator() -> None:
     _, sitl = _graph()
     outside = set(sitl) - SIMULATION_HARNESSES
     assert not outside, {m: sorted(sitl[m]) for m in outside}
+
+
+def test_the_core_reaches_no_adapter_and_no_part_of_the_controller() -> None:
+    """``groundstation.core`` (state, rules, the sortie machine, the dispatcher) imports only the
+    contract, the vehicle interface and other core modules: no adapter (MQTT, MAVSDK, the
+    journal, brokers), no controller part. Two exceptions, by design: ``core.config`` gathers
+    the parts' own config types, and ``core.ports`` names the value types its Protocols pass
+    through (a bus message, a dock's view, a journal row), for the type checker only."""
+    edges, _ = _graph()
+    allowed = {"groundstation.contract", "groundstation.vehicle", "groundstation.errors"}
+    ports_types = {"groundstation.adapters.bus", "groundstation.adapters.docks",
+                   "groundstation.adapters.journal"}
+    wrong: dict[str, list[str]] = {}
+    for module, targets in edges.items():
+        if not module.startswith("groundstation.core") or module == "groundstation.core.config":
+            continue
+        ok = allowed | (ports_types if module == "groundstation.core.ports" else set())
+        bad = sorted(t for t in targets if not t.startswith("groundstation.core") and t not in ok)
+        if bad:
+            wrong[module] = bad
+    assert wrong == {}
+    assert "groundstation.core.sortie" in edges and "groundstation.adapters.bus" in edges

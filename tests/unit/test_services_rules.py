@@ -12,7 +12,7 @@ import msgspec
 import pytest
 
 from groundstation import contract as c
-from groundstation import sortie as so
+from groundstation.core import sortie as so
 from groundstation.services import (
     OperatorServices,
     holder_refusal,

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from groundstation import contract as c
-from groundstation.journal import Journal
+from groundstation.adapters.journal import Journal
 from groundstation.sharing_rules import Share
 from groundstation.sharing_store import ShareStore, audit
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from groundstation import sortie as so
 from groundstation.contract import DockMethod, IncidentStatus, Phase
+from groundstation.core import sortie as so
 
 pytestmark = pytest.mark.unit
 

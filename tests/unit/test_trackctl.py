@@ -17,9 +17,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from groundstation import contract as c
-from groundstation import sortie as so
-from groundstation import tracking_rules as rules
-from groundstation.dispatch import AirspaceCheck, FlightModel
+from groundstation.core import sortie as so
+from groundstation.core import tracking_rules as rules
+from groundstation.core.dispatch import AirspaceCheck, FlightModel
 from groundstation.errors import Refused
 from groundstation.trackctl import TrackControl
 from groundstation.vehicle import (

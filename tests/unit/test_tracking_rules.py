@@ -1,4 +1,4 @@
-"""The rules of tracking a moving target (groundstation.tracking_rules), each alone: no sockets,
+"""The rules of tracking a moving target (core.tracking_rules), each alone: no sockets,
 no clock. Airspace is the real ``missions.airspace.Airspace`` over a small test area."""
 
 from __future__ import annotations
@@ -10,9 +10,9 @@ import pytest
 from shapely.geometry import box
 
 from groundstation import contract as c
-from groundstation import sortie as so
-from groundstation import tracking_rules as r
-from groundstation.dispatch import FlightModel
+from groundstation.core import sortie as so
+from groundstation.core import tracking_rules as r
+from groundstation.core.dispatch import FlightModel
 from groundstation.vehicle import FollowTarget
 from missions.airspace import Airspace, Zone
 from missions.geo import distance_m, offset

@@ -6,8 +6,8 @@ import math
 
 import pytest
 
-from groundstation import traffic_rules as tr
-from groundstation.dispatch import Candidate, FlightModel, choose
+from groundstation.core import traffic_rules as tr
+from groundstation.core.dispatch import Candidate, FlightModel, choose
 from missions.geo import offset
 from sitl import traffic as px4
 

@@ -10,8 +10,8 @@ from typing import Any
 import msgspec
 
 from groundstation import contract as c
-from groundstation import sortie as so
-from groundstation.traffic_rules import Aircraft, TrafficConfig
+from groundstation.core import sortie as so
+from groundstation.core.traffic_rules import Aircraft, TrafficConfig
 from groundstation.trafficctl import TrafficControl
 from groundstation.vehicle import Fleet, VehicleSample
 

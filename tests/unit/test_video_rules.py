@@ -1,4 +1,4 @@
-"""The rules of live video (groundstation.camera_rules), each alone: no sockets, no clock."""
+"""The rules of live video (groundstation.core.camera_rules), each alone: no sockets, no clock."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ import math
 
 import pytest
 
-from groundstation import camera_rules as r
 from groundstation import contract as c
+from groundstation.core import camera_rules as r
 from groundstation.vehicle import CameraInfo, GimbalAttitude, StreamInfo
 from missions.geo import offset
 from missions.sites import DockVideo, SiteSetError, parse_sites

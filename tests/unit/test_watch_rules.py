@@ -9,8 +9,8 @@ from dataclasses import replace
 import pytest
 
 from groundstation import contract as c
-from groundstation import sortie as so
 from groundstation import watch
+from groundstation.core import sortie as so
 from groundstation.core.state import DroneRuntime
 from missions.geo import offset
 from tests.unit.fakes import SITES, FakeDocks, FakeHost, at

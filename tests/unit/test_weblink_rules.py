@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 
 from groundstation import contract as c
-from groundstation import weblink_rules as rules
+from groundstation.adapters.journal import Journal
 from groundstation.controller_main import web_config_from_args
+from groundstation.core import weblink_rules as rules
 from groundstation.errors import ConfigError, Refused
-from groundstation.journal import Journal
 from groundstation.web.links import LinkBook
 
 pytestmark = pytest.mark.unit

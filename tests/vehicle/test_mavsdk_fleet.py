@@ -9,8 +9,8 @@ import logging
 import pytest
 from pymavlink.dialects.v20 import common as mav
 
-from groundstation.broker import free_udp_range
-from groundstation.mavsdk_link import RATE_CONCURRENCY, DroneEndpoint, MavsdkFleet, _shards
+from groundstation.adapters.broker import free_udp_range
+from groundstation.adapters.mavsdk_link import RATE_CONCURRENCY, DroneEndpoint, MavsdkFleet, _shards
 from missions.geo import distance_m
 from sitl import CommandFault, Home, SimFleet
 from tests.controller.conftest import until
@@ -97,7 +97,7 @@ async def test_a_fleet_starting_together_gets_every_drones_rates_one_lost_comman
     of 144): every drone is asked for its stream rates at the same moment, as at start-up; one
     drone swallows its first SET_MESSAGE_INTERVAL (the command times out) and is asked again,
     with the reason logged, and ends up streaming at the asked rate like the others."""
-    caplog.set_level(logging.INFO, logger="groundstation.mavsdk_link")
+    caplog.set_level(logging.INFO, logger="groundstation.adapters.mavsdk_link")
     assert DRONES > RATE_CONCURRENCY
     homes = [Home(51.50 + 0.001 * i, -0.12, 30.0) for i in range(DRONES)]
     base = free_udp_range(DRONES)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from groundstation.journal import Journal
+from groundstation.adapters.journal import Journal
 from groundstation.report import main as report_main
 from groundstation.video.evidence import EvidenceStore, SegmentRecorder
 from groundstation.video.hub import Chunk

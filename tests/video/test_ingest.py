@@ -13,7 +13,7 @@ import av
 import numpy as np
 import pytest
 
-from groundstation.broker import free_udp_range
+from groundstation.adapters.broker import free_udp_range
 from groundstation.video.hub import Chunk
 from groundstation.video.ingest import RtpIngest
 

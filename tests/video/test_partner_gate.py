@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from video_helpers import http_status, rtp_source
 
-from groundstation.broker import free_udp_range
+from groundstation.adapters.broker import free_udp_range
 from groundstation.contract import Role, VideoState
 from groundstation.video.auth import DemoUsers, ViewGate
 from groundstation.video.relay import RelayConfig, VideoRelay

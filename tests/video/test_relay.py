@@ -26,9 +26,9 @@ from video_helpers import (
     with_login,
 )
 
-from groundstation.broker import free_udp_range
+from groundstation.adapters.broker import free_udp_range
+from groundstation.adapters.journal import Journal
 from groundstation.contract import Role, VideoState
-from groundstation.journal import Journal
 from groundstation.security import UserSpec, write_mosquitto_config
 from groundstation.video import clockcode
 from groundstation.video.auth import DemoUsers, PasswordFileUsers

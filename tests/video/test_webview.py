@@ -26,8 +26,8 @@ from chromium import Chromium
 from video_helpers import rtp_source
 
 from groundstation import contract as c
-from groundstation.broker import free_udp_range
-from groundstation.journal import Journal
+from groundstation.adapters.broker import free_udp_range
+from groundstation.adapters.journal import Journal
 from groundstation.video import clockcode
 from groundstation.video.auth import DemoUsers
 from groundstation.video.relay import RelayConfig, VideoRelay

@@ -29,7 +29,7 @@ import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from groundstation.dispatch import AirspaceCheck
+from groundstation.core.dispatch import AirspaceCheck
 from missions.airspace import Refusal, RefusalCode
 from missions.geo import distance_m, offset
 

@@ -1,6 +1,6 @@
 """The controller's side of the dock protocol: call dock methods, follow jobs, watch dock health.
 
-A :class:`DockLink` shares the controller's :class:`~groundstation.bus.Bus`. The controller
+A :class:`DockLink` shares the controller's :class:`~groundstation.adapters.bus.Bus`. The controller
 subscribes to :meth:`DockLink.subscriptions` and hands every message to :meth:`DockLink.handle`
 from its single reader; :meth:`DockLink.call` then runs one dock job::
 
@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from groundstation import contract as c
-from groundstation.bus import Bus, Message
+from groundstation.adapters.bus import Bus, Message
 from groundstation.errors import BusError, DockError
 
 log = logging.getLogger(__name__)

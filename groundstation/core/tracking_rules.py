@@ -19,7 +19,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 
 from groundstation import contract as c
-from groundstation.dispatch import AirspaceCheck, FlightModel
+from groundstation.core.dispatch import AirspaceCheck, FlightModel
 from groundstation.vehicle import FollowConfig, FollowTarget
 from missions.airspace import DEFAULT_MARGIN_M
 from missions.airspace import Refusal as AirspaceRefusal

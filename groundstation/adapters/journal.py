@@ -24,7 +24,7 @@ from typing import Any
 import msgspec
 
 from groundstation.contract import Incident
-from groundstation.sortie import Sortie
+from groundstation.core.sortie import Sortie
 from groundstation.video.evidence import (
     EvidenceSink,
     GapRecord,

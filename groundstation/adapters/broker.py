@@ -22,7 +22,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Self
 
-from groundstation.bus import BrokerConfig, wait_for_port
+from groundstation.adapters.bus import BrokerConfig, wait_for_port
 from groundstation.errors import ConfigError
 
 log = logging.getLogger(__name__)

@@ -43,8 +43,8 @@ from groundstation.contract import Phase
 from groundstation.vehicle import FlightMode, VehicleSample
 
 if TYPE_CHECKING:
-    from groundstation.journal import Journal
-    from groundstation.sortie import Sortie
+    from groundstation.adapters.journal import Journal
+    from groundstation.core.sortie import Sortie
 
 log = logging.getLogger(__name__)
 
