@@ -15,6 +15,7 @@ import argparse
 import asyncio
 import contextlib
 import logging
+import math
 import os
 import signal
 import sys
@@ -31,7 +32,7 @@ from groundstation.adapters.mavsdk_link import DroneEndpoint, MavsdkFleet
 from groundstation.cli import configure_logging
 from groundstation.controller import Controller, ControllerConfig
 from groundstation.core.camera_rules import RelayStatus
-from groundstation.core.dispatch import FlightModel
+from groundstation.core.dispatch import PX4_QUAD_TOP_SPEED_M_S, FlightModel
 from groundstation.core.traffic_rules import AvoidAction, TrafficConfig
 from groundstation.errors import ConfigError, GroundStationError
 from groundstation.ha import HaConfig, LeaseKeeper
@@ -287,6 +288,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="the vehicles' simulated time runs this much faster (simulation only)",
     )
     p.add_argument("--on-scene", type=float, default=120.0, help="seconds on scene")
+    p.add_argument(
+        "--top-speed",
+        type=float,
+        default=None,
+        metavar="M/S",
+        help="the fastest the airframe flies, if below the site set's cruise speed (PX4 SIH and "
+        f"the simulator: {PX4_QUAD_TOP_SPEED_M_S:g}); the dispatcher's ETAs use it",
+    )
     p.add_argument("--no-docks", action="store_true", help="drones without dock controllers")
     p.add_argument("--telemetry-hz", type=float, default=10.0, help="telemetry rate in the air")
     p.add_argument(
@@ -410,6 +419,7 @@ def config_from_args(args: argparse.Namespace, site_set: SiteSet) -> ControllerC
         cruise_speed_m_s=site_set.cruise_speed_m_s,
         cruise_alt_rel_m=site_set.cruise_alt_rel_m,
         on_scene_s=args.on_scene,
+        top_speed_m_s=getattr(args, "top_speed", None) or math.inf,
     )
     return ControllerConfig(
         site_set=site_set,

@@ -11,9 +11,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import bisect
+import collections
 import contextlib
 import json
 import logging
+import math
 import os
 import random
 import shutil
@@ -38,6 +41,7 @@ from groundstation.controller_main import (
     controller_running,
     load_airspace,
 )
+from groundstation.core.dispatch import PX4_QUAD_TOP_SPEED_M_S
 from groundstation.errors import ConfigError, GroundStationError
 from missions.airspace import Airspace
 from missions.geo import destination
@@ -58,10 +62,14 @@ async def simulator_process(
     seed: int,
     extra: list[str] | None = None,
     home: tuple[float, float, float] | None = None,
+    clock: SimClock | None = None,
 ) -> AsyncIterator[asyncio.subprocess.Process]:
     """``python -m sitl`` for a site set (or ``home``: one vehicle there, for a dock added to the
-    lab); waits for its ready line; stopped on exit."""
+    lab); waits for its ready line; stopped on exit. With ``clock``, the simulator prints its
+    clock every second and ``clock`` collects it."""
     where = ["--sites", sites] if home is None else ["--home", ",".join(map(str, home))]
+    if clock is not None:
+        extra = [*(extra or []), "--clock-every", str(SimClock.EVERY_S)]
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
@@ -82,7 +90,14 @@ async def simulator_process(
         line = await asyncio.wait_for(proc.stdout.readline(), 30)
         if not line.startswith(b"sitl"):
             raise ConfigError(f"simulator did not start: {line!r}")
-        yield proc
+        reader = None
+        if clock is not None:
+            reader = asyncio.create_task(_read_clock(proc.stdout, clock), name="sitl-clock")
+        try:
+            yield proc
+        finally:
+            if reader is not None:
+                reader.cancel()
     finally:
         if proc.returncode is None:
             proc.send_signal(signal.SIGTERM)
@@ -91,6 +106,56 @@ async def simulator_process(
             except TimeoutError:
                 proc.kill()
                 await proc.wait()
+
+
+class SimClock:
+    """The simulator's clock against the wall clock, from its ``sitl: clock UNIX_S SIM_S`` lines:
+    simulated durations are read here, not taken as wall time times the nominal speed-up (the
+    simulator drops simulated time when it runs late, and a loaded machine makes it)."""
+
+    EVERY_S = 1.0
+    MAX_SAMPLES = 7_200  # two hours at one a second
+
+    def __init__(self) -> None:
+        self.samples: collections.deque[tuple[float, float]] = collections.deque(
+            maxlen=self.MAX_SAMPLES
+        )
+
+    def add(self, unix_s: float, sim_s: float) -> None:
+        if self.samples and unix_s <= self.samples[-1][0]:
+            return
+        self.samples.append((unix_s, sim_s))
+
+    def sim_s_at(self, unix_s: float) -> float | None:
+        """The simulated time at a wall instant: interpolated between the samples around it,
+        or extrapolated at the last rate up to two sample periods past the last one; None
+        outside what was seen."""
+        pts = self.samples
+        if len(pts) < 2 or unix_s < pts[0][0] or unix_s > pts[-1][0] + 2 * self.EVERY_S:
+            return None
+        i = bisect.bisect_left(pts, (unix_s, -math.inf))
+        (w0, s0), (w1, s1) = (pts[-2], pts[-1]) if i >= len(pts) else (pts[max(0, i - 1)], pts[i])
+        if w1 == w0:
+            return s0
+        return s0 + (s1 - s0) * (unix_s - w0) / (w1 - w0)
+
+    def speedup(self) -> float | None:
+        """Simulated seconds per wall second over everything seen."""
+        if len(self.samples) < 2:
+            return None
+        (w0, s0), (w1, s1) = self.samples[0], self.samples[-1]
+        return (s1 - s0) / (w1 - w0)
+
+
+async def _read_clock(stream: asyncio.StreamReader, clock: SimClock) -> None:
+    """Drain the simulator's stdout (so it never blocks on a full pipe), keeping its clock."""
+    while line := await stream.readline():
+        parts = line.split()
+        if len(parts) == 4 and parts[:2] == [b"sitl:", b"clock"]:
+            try:
+                clock.add(float(parts[2]), float(parts[3]))
+            except ValueError:
+                log.warning("simulator: bad clock line %r", line)
 
 
 # --- incidents ------------------------------------------------------------------------------
@@ -124,6 +189,11 @@ class DemoResult:
     completed: int = 0
     failed: int = 0
     times_to_scene_s: list[float] = field(default_factory=list)
+    etas_s: list[float] = field(default_factory=list)
+    """The dispatcher's ETA of each incident that reached its scene (same order)."""
+    simulator_clock: bool = False
+    """Times to scene read on the simulator's clock (False: wall time x the nominal speedup)."""
+    speedup_achieved: float | None = None
     telemetry_messages: int = 0
     state_messages: int = 0
     wall_s: float = 0.0
@@ -138,6 +208,11 @@ class DemoResult:
             "failed": self.failed,
             "mean_time_to_scene_s": round(statistics.fmean(t), 1) if t else None,
             "max_time_to_scene_s": round(max(t), 1) if t else None,
+            "mean_eta_s": round(statistics.fmean(self.etas_s), 1) if self.etas_s else None,
+            "time_base": "simulator clock" if self.simulator_clock else "wall x speedup",
+            "speedup_achieved": (
+                round(self.speedup_achieved, 2) if self.speedup_achieved is not None else None
+            ),
             "telemetry_messages": self.telemetry_messages,
             "state_messages": self.state_messages,
             "speedup": self.speedup,
@@ -154,8 +229,11 @@ async def fly_incidents(
     timeout_s: float,
     user: str = "demo",
     out: Callable[[str], None] = print,
+    clock: SimClock | None = None,
 ) -> DemoResult:
-    """Call in the incidents as a CAD system would and follow them until closed."""
+    """Call in the incidents as a CAD system would and follow them until closed. Times to scene
+    are simulated seconds: on ``clock`` (the simulator's) when it covers them, else wall time
+    times the nominal ``speedup``."""
     result = DemoResult(incidents=len(positions), speedup=speedup)
     t0 = time.monotonic()
     phases: dict[str, str] = {}
@@ -231,14 +309,31 @@ async def fly_incidents(
                     if reply.data.result != 0:
                         out(f"incident refused: {reply.data.output.get('reason')}")
     result.wall_s = time.monotonic() - t0
+    sim_times: list[float | None] = []
     for inc in incidents.values():
         if inc.status == c.IncidentStatus.CLOSED and inc.on_scene_ms is not None:
             result.completed += 1
+            sim_times.append(
+                sim_duration_s(clock, inc.created_ms, inc.on_scene_ms) if clock else None
+            )
             result.times_to_scene_s.append((inc.on_scene_ms - inc.created_ms) / 1000.0 * speedup)
+            if inc.eta_s is not None:
+                result.etas_s.append(inc.eta_s)
         else:
             result.reasons[inc.incident_id] = f"{inc.status}: {inc.reason}"
     result.failed = result.incidents - result.completed
+    if clock is not None:
+        result.speedup_achieved = clock.speedup()
+        if sim_times and all(t is not None for t in sim_times):
+            result.times_to_scene_s = [t for t in sim_times if t is not None]
+            result.simulator_clock = True
     return result
+
+
+def sim_duration_s(clock: SimClock, start_ms: int, end_ms: int) -> float | None:
+    """Simulated seconds between two wall stamps (Unix ms), on the simulator's clock."""
+    a, b = clock.sim_s_at(start_ms / 1000.0), clock.sim_s_at(end_ms / 1000.0)
+    return None if a is None or b is None else b - a
 
 
 # --- the stack ------------------------------------------------------------------------------
@@ -350,8 +445,11 @@ def udp_port_free(port: int) -> bool:
 
 
 @contextlib.asynccontextmanager
-async def vehicles_for(opts: DemoOptions, site_set: SiteSet) -> AsyncIterator[int]:
-    """The demo's vehicles, one per dock; yields the base port the controller listens on."""
+async def vehicles_for(
+    opts: DemoOptions, site_set: SiteSet, clock: SimClock | None = None
+) -> AsyncIterator[int]:
+    """The demo's vehicles, one per dock; yields the base port the controller listens on. The
+    simulator's clock goes to ``clock`` (PX4 keeps its own: not read)."""
     if opts.vehicles == "px4":
         async with px4_vehicles(site_set, opts.speedup, opts.px4_first_instance) as base_port:
             yield base_port
@@ -363,7 +461,8 @@ async def vehicles_for(opts: DemoOptions, site_set: SiteSet) -> AsyncIterator[in
     video_base = free_udp_range(len(site_set.docks))
     sim_video = ["--video-base-port", str(video_base)] if opts.video else ["--no-camera"]
     async with simulator_process(
-        opts.sites, base_port, speedup=opts.speedup, seed=opts.seed, extra=sim_video
+        opts.sites, base_port, speedup=opts.speedup, seed=opts.seed, extra=sim_video,
+        clock=clock,
     ):
         yield base_port
 
@@ -376,7 +475,9 @@ def dock_tick_s(docks: int) -> float:
 
 
 @contextlib.asynccontextmanager
-async def demo_stack(opts: DemoOptions, broker: BrokerConfig) -> AsyncIterator[ControllerConfig]:
+async def demo_stack(
+    opts: DemoOptions, broker: BrokerConfig, clock: SimClock | None = None
+) -> AsyncIterator[ControllerConfig]:
     """Simulator, docks and controller for a site set on the given broker."""
     from groundstation.docksim import DockSimFleet
 
@@ -388,6 +489,9 @@ async def demo_stack(opts: DemoOptions, broker: BrokerConfig) -> AsyncIterator[C
         speedup=opts.speedup,
         on_scene=opts.on_scene_s,
         no_video=not opts.video,
+        # Both kinds of vehicle are PX4's quadrotor at its default tilt: they cannot fly the
+        # site set's 20 m/s (the trial's aircraft), and ETAs at 20 m/s were half the flight.
+        top_speed=PX4_QUAD_TOP_SPEED_M_S,
     )
     config = config_from_args(args, site_set)
     with tempfile.TemporaryDirectory(prefix="dfr-demo-") as tmp:
@@ -404,7 +508,7 @@ async def demo_stack(opts: DemoOptions, broker: BrokerConfig) -> AsyncIterator[C
             # Docks first: they connect in a moment, before nine PX4 boots load the machine.
             DockSimFleet(broker, site_set, speedup=opts.speedup, seed=opts.seed,
                          tick_s=dock_tick_s(len(site_set.docks))),
-            vehicles_for(opts, site_set) as base_port,
+            vehicles_for(opts, site_set, clock) as base_port,
             controller_running(
                 config, broker, base_port=base_port, journal_path=journal, video=video
             ) as run,
@@ -428,16 +532,23 @@ async def run_demo(
     timeout_s: float = 900.0,
     port: int | None = None,
     out: Callable[[str], None] = print,
+    clock: SimClock | None = None,
 ) -> DemoResult:
-    """The whole demo: broker, stack, incidents. ``port`` fixes the embedded broker's port."""
+    """The whole demo: broker, stack, incidents. ``port`` fixes the embedded broker's port;
+    ``clock`` (a new one if None) collects the simulator's clock."""
     docks = len(load_sites(opts.sites).docks)
-    async with broker_for(opts, port, docks) as broker, demo_stack(opts, broker) as config:
+    clock = clock or SimClock()
+    async with (
+        broker_for(opts, port, docks) as broker,
+        demo_stack(opts, broker, clock) as config,
+    ):
         if positions is None:
             positions = random_incidents(config.site_set, n_random, opts.seed, load_airspace())
         # Let the docks report and the vehicles' health settle before the first call.
         await asyncio.sleep(2.0)
         return await fly_incidents(
-            broker, positions, speedup=opts.speedup, timeout_s=timeout_s, out=out
+            broker, positions, speedup=opts.speedup, timeout_s=timeout_s, out=out,
+            clock=clock if opts.vehicles == "sim" else None,
         )
 
 

@@ -39,6 +39,7 @@ from groundstation.adapters.broker import free_udp_range
 from groundstation.adapters.bus import BrokerConfig, wait_for_port
 from groundstation.cli import configure_logging
 from groundstation.controller_main import config_from_args, controller_running
+from groundstation.core.dispatch import PX4_QUAD_TOP_SPEED_M_S
 from groundstation.errors import ConfigError, GroundStationError
 from groundstation.users import UserSpec
 from missions.geo import offset
@@ -251,6 +252,7 @@ async def run_lab(
     ns = argparse.Namespace(
         controller_id=CONTROLLER_LOGIN, speedup=args.speedup, on_scene=args.on_scene,
         users=str(files.users_path), incident_retention=args.incident_retention,
+        top_speed=PX4_QUAD_TOP_SPEED_M_S,  # the simulator's quadrotor: ETAs at its speed
     )
     config = config_from_args(ns, site_set)
     new = [d for d in args.new_dock or [] if site_set.dock(d) is None]

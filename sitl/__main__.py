@@ -9,6 +9,7 @@ import asyncio
 import contextlib
 import signal
 import sys
+import time
 from collections.abc import Sequence
 
 from sitl.camera import CameraConfig, Lens, StreamPolicy
@@ -79,6 +80,9 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="vehicle i also sends to port Q+i (a standby ground station) and obeys both",
     )
+    p.add_argument("--clock-every", type=float, default=None, metavar="S",
+                   help="print 'sitl: clock UNIX_S SIM_S' every S wall seconds (the simulated "
+                   "clock against the wall, for a client that reports simulated times)")
     p.add_argument("--traffic", type=parse_latlon, default=None, metavar="LAT,LON",
                    help="a seeded helicopter crossing this point, heard by every drone's "
                    "ADS-B receiver (docs/traffic.md)")
@@ -117,6 +121,16 @@ def camera_config(args: argparse.Namespace) -> CameraConfig | None:
         raise SystemExit(f"sitl: {exc}") from exc
 
 
+async def print_clock(fleet: SimFleet, every_s: float, stop: asyncio.Event) -> None:
+    """The fleet's simulated clock against the wall clock, every ``every_s`` wall seconds: under
+    load the simulator drops simulated time rather than run late (sitl.fleet), so a client that
+    reports simulated durations reads them here rather than multiplying wall time."""
+    while not stop.is_set():
+        print(f"sitl: clock {time.time():.3f} {fleet.sim_time_s:.3f}", flush=True)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), every_s)
+
+
 async def run(
     homes: Sequence[Home], args: argparse.Namespace, camera: CameraConfig | None = None
 ) -> None:
@@ -149,7 +163,12 @@ async def run(
             ports = [c.video_port for c in fleet.cameras]
             print(f"sitl: video ({camera.policy.value}) to {fleet.camera_io.host}:"
                   f"{ports[0]}..{ports[-1]}, photos in {fleet.camera_io.image_dir}", flush=True)
+        clock = None
+        if args.clock_every:
+            clock = asyncio.create_task(print_clock(fleet, args.clock_every, stop))
         await stop.wait()
+        if clock is not None:
+            await clock
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.remove_signal_handler(sig)
 

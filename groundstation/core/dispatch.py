@@ -4,7 +4,12 @@ Pure functions over plain data. For each candidate the pre-flight gates are chec
 pilot would (link, GPS, health, battery for the round trip with wind, dock ready, airspace), each
 refusal carrying its reason; among those that pass, the least time to scene wins::
 
-    eta = dock open time + climb to safe height + distance / (cruise speed - headwind)
+    eta = dock open time + arm and take-off + climb to safe height
+          + distance / (transit speed - headwind)
+
+where the transit speed is the cruise speed asked of the vehicle, or its top speed when that is
+less (PX4's quadrotor tops out at 9.6-10 m/s at its default 45 degree tilt, whatever
+MPC_XY_CRUISE says: docs/performance.md, "Time to scene").
 
 A drone already out on a lower-priority sortie may be redirected to a priority-1 incident; its ETA
 is from where it is now.
@@ -35,6 +40,11 @@ class AirspaceCheck(Protocol):
     ) -> Refusal | None: ...
 
 
+PX4_QUAD_TOP_SPEED_M_S = 9.6
+"""PX4 SIH's quadrotor (and the simulator, held to it) flat out at PX4's default 45 degree tilt
+limit, asked for 20 m/s: 9.6-10 m/s measured (sitl/README.md, Physics)."""
+
+
 @dataclass(frozen=True, slots=True)
 class FlightModel:
     """The numbers the dispatcher plans with. Defaults fit a ~25-minute DFR quadcopter."""
@@ -45,7 +55,14 @@ class FlightModel:
     safe_alt_rel_m: float = 20.0
     cruise_alt_rel_m: float = 60.0
     dock_open_s: float = 12.0
-    arm_takeoff_s: float = 4.0
+    arm_takeoff_s: float = 10.0
+    """Arm to leaving the ground and the slow start of the climb: PX4 takes 16.1 s (median) from
+    the take-off command to 15 m, 11 s more than the climb at 3 m/s; the simulator's launching
+    phase to safe height took 15.7 s at speedup 1 (was 4 s here: ETAs 6 s short)."""
+    top_speed_m_s: float = math.inf
+    """The fastest the vehicle flies level whatever it is asked (PX4 SIH and the simulator:
+    9.6 m/s at PX4's default MPC_TILTMAX_AIR 45 degrees); the transit uses the lesser of this
+    and the cruise speed."""
     drain_pct_per_s: float = 100.0 / (25 * 60)
     reserve_pct: float = 20.0
     on_scene_s: float = 120.0
@@ -101,9 +118,14 @@ class Decision:
         return "; ".join(f"{n} {k}" for k, n in sorted(counts.items(), key=lambda kv: -kv[1]))
 
 
+def transit_speed_m_s(model: FlightModel) -> float:
+    """The speed the vehicle holds in transit: its cruise speed, or its top speed if less."""
+    return min(model.cruise_speed_m_s, model.top_speed_m_s)
+
+
 def battery_needed_pct(dist_m: float, model: FlightModel, wind_m_s: float) -> float:
     """Battery for out, on scene, back and down, plus the reserve."""
-    ground = max(1.0, model.cruise_speed_m_s - wind_m_s)
+    ground = max(1.0, transit_speed_m_s(model) - wind_m_s)
     climb = model.cruise_alt_rel_m / model.climb_rate_m_s
     descend = model.cruise_alt_rel_m / model.descent_rate_m_s
     flight_s = 2 * dist_m / ground + model.on_scene_s + climb + descend + model.arm_takeoff_s
@@ -111,7 +133,7 @@ def battery_needed_pct(dist_m: float, model: FlightModel, wind_m_s: float) -> fl
 
 
 def eta_s(dist_m: float, model: FlightModel, wind_m_s: float, *, airborne: bool = False) -> float:
-    ground = max(1.0, model.cruise_speed_m_s - wind_m_s)
+    ground = max(1.0, transit_speed_m_s(model) - wind_m_s)
     if airborne:
         return dist_m / ground
     climb = model.safe_alt_rel_m / model.climb_rate_m_s

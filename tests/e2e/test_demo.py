@@ -44,6 +44,9 @@ async def test_demo_flies_two_incidents_and_every_drone_ends_in_its_dock(
     summary = json.loads(out.strip().splitlines()[-1])
     assert summary["incidents"] == 2 and summary["completed"] == 2 and summary["failed"] == 0
     assert 0 < summary["mean_time_to_scene_s"] < 400
+    # Simulated seconds read on the simulator's clock, not wall time x the nominal speed-up.
+    assert summary["time_base"] == "simulator clock", summary
+    assert 0 < summary["speedup_achieved"] <= 10.5 and summary["mean_eta_s"] > 0
     # One progress line per phase change, for each sortie.
     for phase in ("preflight", "launching", "transit", "on_scene", "returning", "landing"):
         assert f" {phase} for inc-" in out, f"no progress line for {phase}"

@@ -110,3 +110,14 @@ def test_a_route_through_restricted_airspace_is_refused() -> None:
     d = choose(51.5033, 0.0950, 2, [west], MODEL, airspace)
     assert d.choice is None
     assert d.refusals["w"].startswith("airspace")
+
+
+def test_the_transit_is_flown_at_the_vehicles_top_speed_when_the_cruise_is_faster() -> None:
+    # PX4's quadrotor asked for 20 m/s flies 9.6: an ETA at 20 m/s was half the flight.
+    fast = replace(MODEL, cruise_speed_m_s=20.0)
+    capped = replace(fast, top_speed_m_s=9.6)
+    at_20 = choose(*SCENE, 2, [cand("a", 1000)], fast).choice
+    at_top = choose(*SCENE, 2, [cand("a", 1000)], capped).choice
+    assert at_20 is not None and at_top is not None
+    assert at_top.eta_s - at_20.eta_s == pytest.approx(1000 / 9.6 - 1000 / 20, abs=0.5)
+    assert battery_needed_pct(1000, capped, 0.0) > battery_needed_pct(1000, fast, 0.0)
