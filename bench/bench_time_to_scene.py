@@ -17,7 +17,7 @@ import os
 import time
 from typing import Any
 
-from groundstation import demo
+from groundstation.harness import demo
 
 
 def phases(lines: list[tuple[float, str]], clock: demo.SimClock) -> list[dict[str, Any]]:

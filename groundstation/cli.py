@@ -12,7 +12,7 @@ import sys
 from collections.abc import Callable, Sequence
 
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
-    "demo": ("groundstation.demo:main", "run the whole stack on embedded defaults"),
+    "demo": ("groundstation.harness.demo:main", "run the whole stack on embedded defaults"),
     "controller": ("groundstation.controller_main:main", "the production controller"),
     "console": ("groundstation.console.app:main", "the operator console (PyQt6)"),
     "dock-sim": ("groundstation.docksim.cli:main", "simulated dock controllers over MQTT"),
@@ -21,12 +21,13 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "broker-config": ("groundstation.security:main", "write a secured mosquitto configuration"),
     "asyncapi": ("groundstation.asyncapi:main", "print the AsyncAPI document of the contract"),
     "sites": ("groundstation.sitesfile:main", "check a site-set file, print its JSON Schema"),
-    "lab": ("groundstation.lab:main", "the whole stack for integrators, no incidents, until ^C"),
+    "lab": ("groundstation.harness.lab:main",
+            "the whole stack for integrators, no incidents, until ^C"),
     "mission": ("missions.cli:mission_main", "import/export QGroundControl plans"),
     "coverage": ("missions.cli:coverage_main", "two-minute coverage of a site set"),
     "plan": ("missions.cli:plan_main", "the fewest docks for a coverage target (exact)"),
     "report": ("groundstation.report:main", "incidents and sorties from a journal"),
-    "soak": ("groundstation.soak:main", "replay the Met's load in simulated time"),
+    "soak": ("groundstation.harness.soak:main", "replay the Met's load in simulated time"),
     "bench": ("bench.__main__:main", "the benchmark suite"),
 }
 

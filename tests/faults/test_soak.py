@@ -18,8 +18,8 @@ from typing import Any
 import pytest
 
 from groundstation import contract as c
-from groundstation import soak
 from groundstation.adapters.journal import Journal
+from groundstation.harness import soak
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from groundstation.demo import DemoResult, SimClock, _read_clock, sim_duration_s
+from groundstation.harness.demo import DemoResult, SimClock, _read_clock, sim_duration_s
 
 pytestmark = pytest.mark.unit
 

@@ -17,12 +17,14 @@ PACKAGE = "groundstation"
 
 ENTRY_POINTS = frozenset({
     "groundstation.controller_main",
-    "groundstation.demo",
-    "groundstation.soak",
-    "groundstation.lab",
+    "groundstation.harness.demo",
+    "groundstation.harness.soak",
+    "groundstation.harness.lab",
 })
 """The programs that build a controller: the only modules that may import it."""
-SIMULATION_HARNESSES = frozenset({"groundstation.demo", "groundstation.soak", "groundstation.lab"})
+SIMULATION_HARNESSES = frozenset(
+    {"groundstation.harness.demo", "groundstation.harness.soak", "groundstation.harness.lab"}
+)
 """The only production-side modules that may import ``sitl`` (the simulator)."""
 
 
@@ -131,7 +133,7 @@ def test_the_graph_is_read_from_the_source() -> None:
     edges, sitl = _graph()
     assert "groundstation.core.sortie" in edges["groundstation.controller"]
     assert "groundstation.controller" in edges["groundstation.controller_main"]
-    assert "groundstation.demo" in sitl
+    assert "groundstation.harness.demo" in sitl
     assert _cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
 
 

@@ -245,8 +245,8 @@ async def run_lab(
     stop: asyncio.Event,
     out: Callable[[str], None] = print,
 ) -> int:
-    from groundstation.demo import simulator_process
     from groundstation.docksim import DockSimFleet
+    from groundstation.harness.demo import simulator_process
 
     site_set, simulated = files.site_set, files.simulated
     ns = argparse.Namespace(
