@@ -167,8 +167,8 @@ async def test_click_the_fleeing_car_follow_hold_at_a_zone_and_lose_it(
                 inside += airspace.check_point(*drone()) is not None
                 return seen[-1].state == c.TrackState.HELD
 
-            # (A wall-clock bound: at 10x on a loaded machine the car reaches the zone's
-            # margin 3-10 s after the two minutes; what is checked is HELD, never inside.)
+            # (A wall-clock bound only, loose for a loaded machine: 10 s timed out once in CI;
+            # what is checked is HELD, alerted, and never inside.)
             await until(held, 30.0, "HELD at the zone's edge")
             assert zone.name in seen[-1].detail
             await until(lambda: any(a.code == "tracking_held" for a in pilot.alerts), 3.0,
