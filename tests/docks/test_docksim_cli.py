@@ -53,7 +53,9 @@ async def test_dock_sim_process_publishes_presence_osd_and_plays_its_script(
                     if seen_online and status.get("s-2") == "offline":  # script: Last Will
                         break
             proc.send_signal(signal.SIGINT)
-            assert await asyncio.wait_for(proc.wait(), 10) == 0
+            # Exits in about a second; 10 s timed out once under CI load (not reproduced alone
+            # or beside six busy loops), so the bound is loose.
+            assert await asyncio.wait_for(proc.wait(), 30) == 0
     finally:
         if proc.returncode is None:
             proc.kill()
