@@ -142,7 +142,7 @@ async def test_click_the_fleeing_car_follow_hold_at_a_zone_and_lose_it(
             await until(lambda: now_s() > car.depart_s, 20.0, "the car leaving")
             start = drone()
             in_view = samples = 0
-            gaps: list[float] = []
+            gaps: list[tuple[float, float]] = []  # (s since the car left, drone to car m)
             while now_s() < car.depart_s + 120.0:
                 await asyncio.sleep(0.1)
                 st = seen[-1]
@@ -151,13 +151,16 @@ async def test_click_the_fleeing_car_follow_hold_at_a_zone_and_lose_it(
                 assert st.state == c.TrackState.FOLLOWING, (st.state, st.detail)
                 samples += 1
                 in_view += st.box is not None
-                gaps.append(distance_m(*drone(), truth.lat_deg, truth.lon_deg))
+                gaps.append((now_s() - car.depart_s,
+                             distance_m(*drone(), truth.lat_deg, truth.lon_deg)))
             assert in_view >= 0.9 * samples, f"the car in the picture {in_view}/{samples}"
             assert distance_m(*start, *drone()) > 500.0, "the drone did not follow"
-            # Follow Target flies straight at the car (cutting its corners); the simulator's
-            # drone tops out below the car's 11.3 m/s and falls behind slowly, from however
-            # far the click-to-following time left it (10x: a wall second is 110 m of driving).
-            assert max(gaps) < 600.0, [round(x) for x in gaps[::10]]
+            # Follow Target flies straight at the car (cutting its corners). With the product's
+            # tilt limit (60 deg) the drone is faster than the 11.3 m/s car: once it has caught
+            # up from wherever the click left it (10x: a wall second of delay is 110 m of
+            # driving), it stays close behind (measured on a quiet machine: 8-26 m).
+            late = [gap for t, gap in gaps if t > 30.0]
+            assert late and max(late) < 60.0, [round(g) for _, g in gaps[::10]]
 
             # Into the zone: held outside its edge, orbiting, alerted; never inside.
             inside = 0
