@@ -501,7 +501,21 @@ class Controller:
             and smp.updated_s > 0
             and wall - smp.updated_s < self.config.link_timeout_s
         )
-        # Link.
+        self._tick_link(drone_id, rt, smp, wall, fresh)
+        self.telemetry.tick(drone_id, rt, smp, wall)
+        if self.flightlog is not None and rt.sortie.busy:
+            # Logged before it is acted on: the sample that ends a sortie is in its log.
+            self.flightlog.sample(drone_id, rt.sortie, smp)
+        self.watch.health(drone_id, rt, smp)
+        if fresh and rt.adopted:
+            self.watch.conditions(drone_id, rt, smp, now)
+        if v is not None:
+            self.telemetry.attach(drone_id, v)
+
+    def _tick_link(
+        self, drone_id: str, rt: DroneRuntime, smp: VehicleSample, wall: float, fresh: bool
+    ) -> None:
+        """The link: adopt a drone first seen, notice a loss and a recovery."""
         if fresh:
             # The time of the newest sample, not of this tick: a loss is then shown 3 s after
             # the last telemetry, not 3 s after freshness ran out (which made it 6 s).
@@ -514,20 +528,7 @@ class Controller:
                 # own messages arrive: judge a drone only after a few of its heartbeats.
                 pass
             elif not rt.adopted:
-                # First sight of this drone since start: carry on whatever the journal says it
-                # was doing (a restart or a takeover), before anything else. A drone that came
-                # down by itself meanwhile is resolved by _conditions (at a dock or not).
-                rt.adopted = rt.link_ok = True
-                self.commands.position_rate(drone_id, airborne=smp.in_air or rt.sortie.busy)
-                # A landing that finished while nobody watched is resolved by _conditions too
-                # (at a dock -> charging); Adopt would call it landed away.
-                landed = rt.sortie.phase == c.Phase.LANDING and not smp.in_air and not smp.armed
-                if rt.sortie.busy and not came_down and not landed:
-                    dock = None if smp.in_air else self.dock_at(smp.lat_deg, smp.lon_deg)
-                    if dock is not None and dock.dock_id != rt.sortie.dock_id:
-                        where = so.Target(dock.lat_deg, dock.lon_deg)
-                        self.apply(drone_id, so.AlternateDock(dock.dock_id, where))
-                    self.apply(drone_id, so.Adopt(in_air=smp.in_air, at_dock=dock is not None))
+                self._adopt(drone_id, rt, smp, came_down)
             elif not rt.link_ok:
                 rt.link_ok = True
                 if came_down:
@@ -546,15 +547,24 @@ class Controller:
         ):
             rt.link_ok = False
             self.apply(drone_id, so.FailsafeRaised(so.Failsafe.LINK_LOST, "no telemetry for 3 s"))
-        self.telemetry.tick(drone_id, rt, smp, wall)
-        if self.flightlog is not None and rt.sortie.busy:
-            # Logged before it is acted on: the sample that ends a sortie is in its log.
-            self.flightlog.sample(drone_id, rt.sortie, smp)
-        self.watch.health(drone_id, rt, smp)
-        if fresh and rt.adopted:
-            self.watch.conditions(drone_id, rt, smp, now)
-        if v is not None:
-            self.telemetry.attach(drone_id, v)
+
+    def _adopt(
+        self, drone_id: str, rt: DroneRuntime, smp: VehicleSample, came_down: bool
+    ) -> None:
+        """First sight of this drone since start: carry on whatever the journal says it was
+        doing (a restart or a takeover), before anything else. A drone that came down by itself
+        meanwhile is resolved by _conditions (at a dock or not)."""
+        rt.adopted = rt.link_ok = True
+        self.commands.position_rate(drone_id, airborne=smp.in_air or rt.sortie.busy)
+        # A landing that finished while nobody watched is resolved by _conditions too
+        # (at a dock -> charging); Adopt would call it landed away.
+        landed = rt.sortie.phase == c.Phase.LANDING and not smp.in_air and not smp.armed
+        if rt.sortie.busy and not came_down and not landed:
+            dock = None if smp.in_air else self.dock_at(smp.lat_deg, smp.lon_deg)
+            if dock is not None and dock.dock_id != rt.sortie.dock_id:
+                where = so.Target(dock.lat_deg, dock.lon_deg)
+                self.apply(drone_id, so.AlternateDock(dock.dock_id, where))
+            self.apply(drone_id, so.Adopt(in_air=smp.in_air, at_dock=dock is not None))
 
     def dock_usable(self, dock_id: str) -> bool:
         """Can a drone land there? Weather limits are for launching, not for coming home."""

@@ -228,11 +228,11 @@ class TrackControl:
             dock_lon_deg=s.dock.lon_deg,
         )
 
-    async def start(self, username: str, d: c.DroneTrack) -> dict[str, Any]:
-        """Start (or retarget) a drone's tracking; raises Refused with the reason."""
-        view = self.view(d.drone_id)
+    def _admit(
+        self, username: str, d: c.DroneTrack, view: rules.DroneView, now: float
+    ) -> tuple[rules.Fix | None, str]:
+        """The target's last fix and name ("video" for the camera's); raises Refused."""
         refusal = rules.request_problem(username, d, view)
-        now = time.monotonic()
         fix: rules.Fix | None = None
         target = "video"
         if refusal is None and d.source != c.TrackSource.VIDEO:
@@ -246,6 +246,13 @@ class TrackControl:
             refusal = rules.battery_problem(None, view, self.config, self.model)
         if refusal is not None:
             raise Refused(refusal.result, refusal.reason)
+        return fix, target
+
+    async def start(self, username: str, d: c.DroneTrack) -> dict[str, Any]:
+        """Start (or retarget) a drone's tracking; raises Refused with the reason."""
+        view = self.view(d.drone_id)
+        now = time.monotonic()
+        fix, target = self._admit(username, d, view, now)
         follow = self.follow.follow(d.drone_id) if self.follow is not None else None
         if follow is None:
             raise Refused(c.Result.VEHICLE_FAILED, f"{d.drone_id} has no Follow Target link")
@@ -288,22 +295,7 @@ class TrackControl:
         self.runs[d.drone_id] = t
         if s is not None and not s.tracking:
             self.host.apply(d.drone_id, so.TrackStart(self.host.now_s()))
-        incident = s.incident_id if s is not None else None
-        what = "the camera's target" if target == "video" else f"{d.source} {target}"
-        self.journal.event(
-            "info",
-            "tracking_started",
-            f"{d.drone_id}: tracking {what} started by {username}; reason: {t.reason}",
-            drone_id=d.drone_id,
-            incident_id=incident,
-        )
-        self.host.alert(  # for the consoles (the audit record is the event above)
-            c.Severity.INFO,
-            "tracking",
-            f"{d.drone_id}: {username} started tracking {what}",
-            drone_id=d.drone_id,
-            incident_id=incident,
-        )
+        self._audit_start(t, username, s.incident_id if s is not None else None)
         await self._publish(t, force=True)
         out: dict[str, Any] = {"drone_id": d.drone_id, "state": str(t.run.state)}
         if fix is not None:
@@ -311,6 +303,24 @@ class TrackControl:
                 distance_m(view.lat_deg, view.lon_deg, fix.lat_deg, fix.lon_deg), 1
             )
         return out
+
+    def _audit_start(self, t: Tracking, username: str, incident: str | None) -> None:
+        """Journal who started tracking what and why; tell the consoles."""
+        what = "the camera's target" if t.target == "video" else f"{t.source} {t.target}"
+        self.journal.event(
+            "info",
+            "tracking_started",
+            f"{t.drone_id}: tracking {what} started by {username}; reason: {t.reason}",
+            drone_id=t.drone_id,
+            incident_id=incident,
+        )
+        self.host.alert(  # for the consoles (the audit record is the event above)
+            c.Severity.INFO,
+            "tracking",
+            f"{t.drone_id}: {username} started tracking {what}",
+            drone_id=t.drone_id,
+            incident_id=incident,
+        )
 
     async def stop(self, username: str, d: c.DroneTrackStop) -> dict[str, Any]:
         view = self.view(d.drone_id)

@@ -231,6 +231,49 @@ class CommandPanel(QGroupBox):
             self.land,
         ]
 
+    def shortcuts(self) -> dict[str, QPushButton]:
+        """The key of each button (shown in its text)."""
+        return {
+            "T": self.take,
+            "Shift+T": self.release,
+            "G": self.goto,
+            "O": self.orbit,
+            "H": self.hold,
+            "S": self.resume,
+            "PgUp": self.alt_up,
+            "PgDown": self.alt_down,
+            "A": self.alt_set,
+            "R": self.rtl,
+            "L": self.land,
+        }
+
+    def set_allowed(
+        self,
+        *,
+        take: bool,
+        release: bool,
+        fly: bool,
+        altitude_value: bool,
+        radius_value: bool,
+    ) -> None:
+        """Enable what the user may do now: take, release, the flight commands, the two values."""
+        self.take.setEnabled(take)
+        self.release.setEnabled(release)
+        for b in (
+            self.goto,
+            self.orbit,
+            self.hold,
+            self.resume,
+            self.alt_up,
+            self.alt_down,
+            self.alt_set,
+            self.rtl,
+            self.land,
+        ):
+            b.setEnabled(fly)
+        self.alt_value.setEnabled(altitude_value)
+        self.radius.setEnabled(radius_value)
+
     def show_result(self, text: str, ok: bool | None) -> None:
         colour = "#15803d" if ok else "#6b7280" if ok is None else "#b91c1c"
         self.result.setStyleSheet(f"color: {colour}; font-weight: bold;")

@@ -1,62 +1,48 @@
-"""The main window: map, tables, detail and command panels, status line.
+"""The main window: layout and wiring of the panels, the frame and table timers, selection.
 
 Bus signals only update the :class:`FleetModel`; a frame timer (``frame_hz``) moves map symbols
 for whatever changed, a slower timer refreshes the tables, and a 1 Hz timer ages incidents and
 links. So the UI cost follows the frame rate, not the message rate.
+
+The panels live in their own modules: ``mapdraw`` (what the map shows), ``lists`` (fleet table,
+incidents/alerts/docks tabs), ``panels`` (detail and command panels), ``pilot`` (map menu and
+confirmation box), ``statusline``, ``tracking``, ``traffic`` and ``video``.
 """
 
 from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 
 from groundstation import contract as c
 from groundstation.console.bridge import Bridge
 from groundstation.console.commands import CommandOutcome, Commands
 from groundstation.console.config import ConsoleConfig
-from groundstation.console.mapview import MapView, scene_point
-from groundstation.console.model import Dirty, DockView, FleetModel
+from groundstation.console.lists import FleetList, ListTabs, select_key
+from groundstation.console.mapdraw import MapPainter
+from groundstation.console.mapview import MapView
+from groundstation.console.model import Dirty, FleetModel
 from groundstation.console.panels import CommandPanel, DetailPanel
+from groundstation.console.pilot import MapMenuActions, confirm_box, map_menu
 from groundstation.console.qt import (
-    QAbstractItemView,
     QCheckBox,
-    QHBoxLayout,
-    QHeaderView,
     QKeySequence,
-    QLabel,
     QMainWindow,
     QMenu,
     QMessageBox,
     QModelIndex,
     QPoint,
-    QPushButton,
     QScrollArea,
     QShortcut,
     QSplitter,
     Qt,
-    QTableView,
-    QTabWidget,
     QTimer,
     QVBoxLayout,
     QWidget,
     pyqtSignal,
 )
-from groundstation.console.tables import (
-    ALERT_HEADERS,
-    DOCK_HEADERS,
-    FLEET_HEADERS,
-    INCIDENT_HEADERS,
-    RowsModel,
-    alert_row,
-    dock_charging,
-    dock_cover_open,
-    dock_row,
-    dock_status,
-    fleet_row,
-    fmt_duration,
-    incident_eta,
-    incident_row,
-)
+from groundstation.console.statusline import StatusLine
 from groundstation.console.tiles import default_cache_dir
 from groundstation.console.tracking import TrackingControl
 from groundstation.console.traffic import TrafficLayer
@@ -67,23 +53,6 @@ log = logging.getLogger(__name__)
 
 M = c.OperatorMethod
 ALT_STEP_M = 10.0
-RESPONSE_TARGET_S = 120.0
-
-
-def _table(model: RowsModel, parent: QWidget) -> QTableView:
-    view = QTableView(parent)
-    view.setModel(model)
-    view.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-    view.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
-    view.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-    view.setAlternatingRowColors(True)
-    view.verticalHeader().setVisible(False)  # type: ignore[union-attr]
-    view.verticalHeader().setDefaultSectionSize(20)  # type: ignore[union-attr]
-    header = view.horizontalHeader()
-    assert header is not None
-    header.setStretchLastSection(True)
-    header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
-    return view
 
 
 class MainWindow(QMainWindow):
@@ -105,8 +74,28 @@ class MainWindow(QMainWindow):
         """CPU time (this thread) of the frame updates (model to scene)."""
         self.setWindowTitle(f"{config.title} — {config.user} ({config.role})")
         self.resize(1600, 1000)
+        self._build_panels(config)
+        self._lay_out()
+        status = self.statusBar()
+        assert status is not None
+        self.status_line = StatusLine(status, config.user, config.role, self)
+        self.alerts_label = self.status_line.alerts
+        self._set_broker(False, "connecting…")
+        self.painter = MapPainter(self.model, self.map)
+        if sites is not None:
+            self._fit_points = self.painter.add_sites(sites)
+        self.traffic = TrafficLayer(self.map)  # crewed aircraft (console/traffic.py)
+        self._wire_bus(bridge)
+        self._wire_widgets()
+        self._wire_commands()
+        self._start_timers(config)
+        self._rate_mark = (time.monotonic(), 0)
+        self._tables_dirty = Dirty()
+        self._update_command_state()
 
-        # --- widgets ---
+    # --- construction ------------------------------------------------------------------------
+
+    def _build_panels(self, config: ConsoleConfig) -> None:
         self.map = MapView(
             tiles_url=config.tiles_url,
             tile_cache=config.tile_cache or default_cache_dir(),
@@ -116,26 +105,13 @@ class MainWindow(QMainWindow):
         self.panel = CommandPanel(self)
         self.follow = QCheckBox("Follow selected drone [F]", self)
         self.follow.setObjectName("follow")
-        self.fleet_model = RowsModel(FLEET_HEADERS, self)
-        self.incident_model = RowsModel(INCIDENT_HEADERS, self)
-        self.dock_model = RowsModel(DOCK_HEADERS, self)
-        self.alert_model = RowsModel(ALERT_HEADERS, self)
-        self.fleet_table = _table(self.fleet_model, self)
-        self.fleet_table.setObjectName("fleet_table")
-        self.incident_table = _table(self.incident_model, self)
-        self.dock_table = _table(self.dock_model, self)
-        self.alert_table = _table(self.alert_model, self)
-        for table, widths in (
-            (self.fleet_table, [120, 80, 90, 110, 55, 75, 60, 165]),
-            (self.incident_table, [165, 80, 34, 55, 110, 55]),
-            (self.dock_table, [110, 75, 70, 120, 70, 70]),
-            (self.alert_table, [70, 70, 380]),
-        ):
-            for col, w in enumerate(widths):
-                table.setColumnWidth(col, w)
-        self.ack_button = QPushButton("Acknowledge", self)
-        self.ack_all_button = QPushButton("Acknowledge all", self)
-        self.close_incident_button = QPushButton("Close incident", self)
+        self.fleet = FleetList(self)
+        self.fleet_model, self.fleet_table = self.fleet.model, self.fleet.table
+        self.tabs = ListTabs(self)
+        self.incident_model = self.tabs.incident_model
+        self.alert_model = self.tabs.alert_model
+        self.ack_all_button = self.tabs.ack_all_button
+        self.close_incident_button = self.tabs.close_incident_button
         broker = config.broker
         self.video = VideoArea(
             self.model,
@@ -143,7 +119,6 @@ class MainWindow(QMainWindow):
             (broker.username, broker.password) if broker.username else None,
             self,
         )
-
         # Tracking: a row under the picture (reason, click to track, stop), the box in the
         # picture, the target's trail on the map.
         self.tracking = TrackingControl(self.commands, self)
@@ -152,6 +127,8 @@ class MainWindow(QMainWindow):
             pane_layout.insertWidget(1, self.tracking.widget)
         self.video.click_handler = self.tracking.clicked
 
+    def _lay_out(self) -> None:
+        """Map | video | detail and commands above; fleet table | tabs below."""
         right = QWidget(self)
         rl = QVBoxLayout(right)
         rl.setContentsMargins(0, 0, 0, 0)
@@ -176,24 +153,6 @@ class MainWindow(QMainWindow):
         top.addWidget(right)
         top.setStretchFactor(0, 1)
         top.setSizes([640, 560, 400])
-
-        incidents = QWidget(self)
-        il = QVBoxLayout(incidents)
-        il.setContentsMargins(0, 0, 0, 0)
-        il.addWidget(self.incident_table)
-        il.addWidget(self.close_incident_button)
-        alerts = QWidget(self)
-        al = QVBoxLayout(alerts)
-        al.setContentsMargins(0, 0, 0, 0)
-        al.addWidget(self.alert_table)
-        row = QHBoxLayout()
-        row.addWidget(self.ack_button)
-        row.addWidget(self.ack_all_button)
-        al.addLayout(row)
-        self.tabs = QTabWidget(self)
-        self.tabs.addTab(incidents, "Incidents")
-        self.tabs.addTab(alerts, "Alerts")
-        self.tabs.addTab(self.dock_table, "Docks")
         bottom = QSplitter(Qt.Orientation.Horizontal, self)
         bottom.addWidget(self.fleet_table)
         bottom.addWidget(self.tabs)
@@ -205,28 +164,7 @@ class MainWindow(QMainWindow):
         main.setSizes([700, 300])
         self.setCentralWidget(main)
 
-        self.broker_label = QLabel("broker: connecting…", self)
-        self.broker_label.setObjectName("broker_status")
-        self.controller_label = QLabel("controller: not seen", self)
-        self.controller_label.setObjectName("controller_status")
-        self.alerts_label = QLabel("", self)
-        self.rate_label = QLabel("", self)
-        user_label = QLabel(f"{config.user} · {config.role}", self)
-        user_label.setStyleSheet("font-weight: bold; padding: 0 8px;")
-        status = self.statusBar()
-        assert status is not None
-        for label in (self.broker_label, self.controller_label, self.alerts_label):
-            status.addWidget(label)
-        status.addPermanentWidget(self.rate_label)
-        status.addPermanentWidget(user_label)
-        self._set_broker(False, "connecting…")
-
-        if sites is not None:
-            self._add_sites(sites)
-        self.traffic = TrafficLayer(self.map)  # crewed aircraft (console/traffic.py)
-
-        # --- wiring ---
-        b = bridge
+    def _wire_bus(self, b: Bridge) -> None:
         b.traffic.connect(lambda picture: self.traffic.apply(picture, time.monotonic()))
         b.telemetry.connect(self.model.apply_telemetry)
         b.drone_state.connect(self.model.apply_drone_state)
@@ -242,12 +180,13 @@ class MainWindow(QMainWindow):
         b.tracking.connect(self.tracking.apply_status)
         b.tracking_removed.connect(self.tracking.clear_status)
         b.unit_position.connect(self.tracking.apply_unit)
+        b.connection.connect(self._set_broker)
+
+    def _wire_widgets(self) -> None:
         self.tracking.changed.connect(self._tracking_changed)
         self.video.drone_activated.connect(self.select_drone)
-        b.connection.connect(self._set_broker)
         self.commands.finished.connect(self._on_outcome)
         self.commands.sent.connect(lambda _tid, text: self.panel.show_result(text, None))
-
         self.map.item_clicked.connect(self._on_map_item)
         self.map.clicked.connect(self._on_map_click)
         self.map.context_requested.connect(self._context_menu)
@@ -256,10 +195,11 @@ class MainWindow(QMainWindow):
         assert fleet_selection is not None
         fleet_selection.currentRowChanged.connect(lambda cur, _prev: self._on_fleet_click(cur))
         self.follow.toggled.connect(lambda _on: self._follow_now())
-        self.ack_button.clicked.connect(self._ack_selected)
+        self.tabs.ack_button.clicked.connect(self._ack_selected)
         self.ack_all_button.clicked.connect(lambda: self.model.acknowledge(None))
         self.close_incident_button.clicked.connect(self._close_incident)
 
+    def _wire_commands(self) -> None:
         p = self.panel
         p.take.clicked.connect(lambda: self._drone_cmd(M.AUTHORITY_GRAB))
         p.release.clicked.connect(lambda: self._drone_cmd(M.AUTHORITY_RELEASE))
@@ -282,26 +222,13 @@ class MainWindow(QMainWindow):
                 "Land now", "Land {d} where it is, NOW?", lambda: self._drone_cmd(M.DRONE_LAND)
             )
         )
-        shortcuts = {
-            "T": p.take,
-            "Shift+T": p.release,
-            "G": p.goto,
-            "O": p.orbit,
-            "H": p.hold,
-            "S": p.resume,
-            "PgUp": p.alt_up,
-            "PgDown": p.alt_down,
-            "A": p.alt_set,
-            "R": p.rtl,
-            "L": p.land,
-        }
-        for key, button in shortcuts.items():
+        for key, button in p.shortcuts().items():
             sc = QShortcut(QKeySequence(key), self)
             sc.activated.connect(lambda btn=button: btn.click() if btn.isEnabled() else None)
         QShortcut(QKeySequence("Esc"), self).activated.connect(self._cancel_goto)
         QShortcut(QKeySequence("F"), self).activated.connect(self.follow.toggle)
 
-        # --- timers ---
+    def _start_timers(self, config: ConsoleConfig) -> None:
         self.frame_timer = QTimer(self)
         self.frame_timer.setInterval(max(10, int(1000 / config.frame_hz)))
         self.frame_timer.timeout.connect(self._frame)
@@ -314,50 +241,12 @@ class MainWindow(QMainWindow):
         self.slow_timer.setInterval(1000)
         self.slow_timer.timeout.connect(self._tick_1hz)
         self.slow_timer.start()
-        self._rate_mark = (time.monotonic(), 0)
-        self._tables_dirty = Dirty()
-        self._update_command_state()
-
-    # --- sites -------------------------------------------------------------------------------
-
-    def _add_sites(self, sites: SiteSet) -> None:
-        points = []
-        for site in sites.sites:
-            self.map.add_operating_area(
-                site.lat_deg, site.lon_deg, sites.cruise_speed_m_s * RESPONSE_TARGET_S
-            )
-            self.map.add_site_label(site.lat_deg, site.lon_deg, site.name)
-            points.append((site.lat_deg, site.lon_deg))
-            for dock in site.docks:
-                self.model.add_site_dock(dock.dock_id, dock.lat_deg, dock.lon_deg, site.site_id)
-        self._fit_points = points
-        QTimer.singleShot(0, lambda: self.map.fit(points, margin_m=1200))
 
     # --- status ------------------------------------------------------------------------------
 
     def _set_broker(self, up: bool, text: str) -> None:
-        colour = "#15803d" if up else "#b91c1c"
-        self.broker_label.setText(f"● broker: {text}")
-        self.broker_label.setStyleSheet(f"color: {colour}; font-weight: bold; padding: 0 8px;")
+        self.status_line.set_broker(up, text)
         self._update_command_state()
-
-    def _update_controller_label(self) -> None:
-        ctrls = list(self.model.controllers.values())
-        if self.config.controller_id:
-            ctrls = [s for s in ctrls if s.controller_id == self.config.controller_id]
-        online = [s for s in ctrls if s.status == "online"]
-        if online:
-            active = next((s for s in online if s.role == "active"), online[0])
-            text = f"● controller {active.controller_id}: online, {active.drones} drones"
-            if len(online) > 1:
-                text += f" (+{len(online) - 1} standby)"
-            colour = "#15803d"
-        elif ctrls:
-            text, colour = f"● controller {ctrls[0].controller_id}: OFFLINE", "#b91c1c"
-        else:
-            text, colour = "● controller: not seen", "#b45309"
-        self.controller_label.setText(text)
-        self.controller_label.setStyleSheet(f"color: {colour}; font-weight: bold; padding: 0 8px;")
 
     def _on_alert(self, controller_id: str, alert: c.Alert) -> None:
         self.model.apply_alert(alert, controller_id)
@@ -374,12 +263,12 @@ class MainWindow(QMainWindow):
         td.new_drones |= dirty.new_drones
         td.alerts |= dirty.alerts
         if dirty.controllers:
-            self._update_controller_label()
+            self.status_line.set_controller(self.model, self.config.controller_id)
         self._draw_drones(dirty)
         for dock_id in dirty.docks:
-            self._draw_dock(dock_id)
+            self.painter.draw_dock(dock_id)
         for inc_id in dirty.incidents:
-            self._draw_incident(inc_id)
+            self.painter.draw_incident(inc_id)
         if self.selected is not None and (
             self.selected in dirty.drones or self.selected in dirty.states
         ):
@@ -390,7 +279,7 @@ class MainWindow(QMainWindow):
         self.frame_time_s += time.thread_time() - t0
 
     def _draw_drones(self, dirty: Dirty) -> None:
-        model, mp, me = self.model, self.map, self.user
+        model = self.model
         if self.selected is None and self.auto_select:
             # Nothing chosen yet: show the first drone in the air in the detail panel.
             first = next(
@@ -400,63 +289,17 @@ class MainWindow(QMainWindow):
             if first is not None:
                 self.auto_select = False
                 self.select_drone(first)
-        mp.apply_detail()
+        self.map.apply_detail()
+        follow = self.follow.isChecked()
         for drone_id in dirty.drones:
             view = model.drones.get(drone_id)
-            if view is None or view.tel is None:
-                continue
-            t = view.tel
-            item = mp.drone_item(drone_id)
-            phase = view.phase
-            item.setPos(scene_point(t.lat_deg, t.lon_deg))
-            item.set_values(
-                t.heading_deg,
-                phase,
-                f"{t.alt_rel_m:.0f} m · {t.ground_speed_m_s:.0f} m/s",
-                drone_id == self.selected,
-                view.pilot == me,
+            self.painter.draw_drone(
+                drone_id,
+                selected=drone_id == self.selected,
+                mine=view is not None and view.pilot == self.user,
+                trail=drone_id in dirty.trails,
+                follow=follow,
             )
-            item.setVisible(t.in_air or phase not in ("docked", "charging", "preflight"))
-            st = view.state
-            if st is not None and (st.target_lat_deg is not None or drone_id in mp.routes):
-                target = (
-                    (st.target_lat_deg, st.target_lon_deg)
-                    if st.target_lat_deg is not None and st.target_lon_deg is not None
-                    else None
-                )
-                mp.set_route(drone_id, (t.lat_deg, t.lon_deg), target, st.orbit_radius_m)
-            if drone_id in dirty.trails:
-                mp.set_trail(drone_id, [*view.trail, (t.lat_deg, t.lon_deg)], phase)
-            if drone_id == self.selected and self.follow.isChecked():
-                mp.follow(t.lat_deg, t.lon_deg)
-
-    def _draw_dock(self, dock_id: str) -> None:
-        view = self.model.docks[dock_id]
-        if view.lat_deg is None or view.lon_deg is None:
-            return
-        item = self.map.dock_item(dock_id, view.lat_deg, view.lon_deg, self._dock_slot(view))
-        item.set_values(dock_status(view), dock_cover_open(view), dock_charging(view))
-
-    def _dock_slot(self, view: DockView) -> float:
-        siblings = [d for d in self.model.dock_order if self.model.docks[d].site == view.site]
-        if not view.site or len(siblings) < 2:
-            return 0.0
-        return siblings.index(view.dock_id) - (len(siblings) - 1) / 2
-
-    def _draw_incident(self, incident_id: str) -> None:
-        inc = self.model.incidents.get(incident_id)
-        if inc is None or inc.status in (c.IncidentStatus.CLOSED, c.IncidentStatus.REJECTED):
-            self.map.remove_incident(incident_id)
-            return
-        item = self.map.incident_item(incident_id, inc.lat_deg, inc.lon_deg)
-        age = fmt_duration((c.now_ms() - inc.created_ms) / 1000)
-        line2 = str(inc.status)
-        if inc.assigned_drone:
-            line2 += f" · {inc.assigned_drone}"
-            eta = incident_eta(self.model, inc)
-            if eta is not None and inc.status == c.IncidentStatus.DISPATCHED:
-                line2 += f" ETA {fmt_duration(eta)}"
-        item.set_values(inc.priority, f"{inc.incident_id} · P{inc.priority} · {age}", line2)
 
     def _refresh_tables(self) -> None:
         td, self._tables_dirty = self._tables_dirty, Dirty()
@@ -464,45 +307,28 @@ class MainWindow(QMainWindow):
         if td.drones or td.new_drones:
             self._refresh_fleet(now)
         if td.incidents:
-            self._refresh_incidents()
+            self.tabs.refresh_incidents(self.model, c.now_ms())
         if td.docks:
-            keys = self.model.dock_order
-            self.dock_model.set_rows(keys, [dock_row(self.model.docks[k]) for k in keys])
+            self.tabs.refresh_docks(self.model)
         if td.alerts:
-            self.alert_model.set_rows(
-                [str(id(a)) for a in self.model.alerts],
-                [alert_row(a) for a in self.model.alerts],
-            )
-            n = self.model.unacked()
-            self.alerts_label.setText(f"⚠ {n} unacknowledged alerts" if n else "")
-            self.alerts_label.setStyleSheet("color: #b91c1c; font-weight: bold;" if n else "")
+            self.tabs.refresh_alerts(self.model)
+            self.status_line.set_alerts(self.model.unacked())
 
     def _refresh_fleet(self, now_mono: float) -> None:
-        keys = self.model.order
-        rows = [fleet_row(self.model.drones[k], self.user, now_mono) for k in keys]
-        if self.fleet_model.set_rows(list(keys), rows):
+        if self.fleet.refresh(self.model, self.user, now_mono):
             self._select_row()
-
-    def _refresh_incidents(self) -> None:
-        keys = list(reversed(self.model.incident_order))
-        now = c.now_ms()
-        self.incident_model.set_rows(
-            keys, [incident_row(self.model, self.model.incidents[k], now) for k in keys]
-        )
 
     def _tick_1hz(self) -> None:
         self.traffic.tick(time.monotonic())
         for inc in self.model.open_incidents():
-            self._draw_incident(inc.incident_id)
-        self._refresh_incidents()
+            self.painter.draw_incident(inc.incident_id)
+        self.tabs.refresh_incidents(self.model, c.now_ms())
         self._refresh_fleet(time.monotonic())
         if self.selected is not None:
             self.detail.show_drone(self.model.drones.get(self.selected))
         t0, n0 = self._rate_mark
         now, n = time.monotonic(), self.model.telemetry_count
-        self.rate_label.setText(
-            f"{(n - n0) / max(1e-3, now - t0):.0f} telemetry/s · {len(self.model.drones)} drones"
-        )
+        self.status_line.set_rate((n - n0) / max(1e-3, now - t0), len(self.model.drones))
         self._rate_mark = (now, n)
 
     # --- selection ---------------------------------------------------------------------------
@@ -526,26 +352,20 @@ class MainWindow(QMainWindow):
             self.video.pane.view.set_track(self.tracking.overlay(drone_id))
 
     def _select_row(self) -> None:
-        if self.selected in self.fleet_model.keys:
-            row = self.fleet_model.keys.index(self.selected)
-            if self.fleet_table.currentIndex().row() != row:
-                self.fleet_table.selectRow(row)
+        select_key(self.fleet_model, self.fleet_table, self.selected)
 
     def _on_fleet_click(self, index: QModelIndex) -> None:
-        if 0 <= index.row() < len(self.fleet_model.keys):
-            drone_id = self.fleet_model.keys[index.row()]
-            if drone_id != self.selected:
-                self.select_drone(drone_id)
+        drone_id = self.fleet.key_at(index.row())
+        if drone_id is not None and drone_id != self.selected:
+            self.select_drone(drone_id)
 
     def _on_map_item(self, kind: str, ident: str) -> None:
         if kind == "drone":
             self.select_drone(ident)
-        elif kind == "incident" and ident in self.incident_model.keys:
-            self.tabs.setCurrentIndex(0)
-            self.incident_table.selectRow(self.incident_model.keys.index(ident))
-        elif kind == "dock" and ident in self.dock_model.keys:
-            self.tabs.setCurrentIndex(2)
-            self.dock_table.selectRow(self.dock_model.keys.index(ident))
+        elif kind == "incident":
+            self.tabs.show_incident(ident)
+        elif kind == "dock":
+            self.tabs.show_dock(ident)
 
     def _follow_now(self) -> None:
         view = self.model.drones.get(self.selected) if self.selected else None
@@ -562,25 +382,14 @@ class MainWindow(QMainWindow):
     def _update_command_state(self) -> None:
         allowed = self.commands.allowed
         up = self.bridge.connected
-        selected = self.selected is not None
         mine = self.has_control()
-        p = self.panel
-        p.take.setEnabled(up and selected and allowed(M.AUTHORITY_GRAB) and not mine)
-        p.release.setEnabled(up and mine and allowed(M.AUTHORITY_RELEASE))
-        for b in (
-            p.goto,
-            p.orbit,
-            p.hold,
-            p.resume,
-            p.alt_up,
-            p.alt_down,
-            p.alt_set,
-            p.rtl,
-            p.land,
-        ):
-            b.setEnabled(up and mine and allowed(M.DRONE_HOLD))
-        p.alt_value.setEnabled(allowed(M.DRONE_ALTITUDE))
-        p.radius.setEnabled(allowed(M.DRONE_ORBIT))
+        self.panel.set_allowed(
+            take=up and self.selected is not None and allowed(M.AUTHORITY_GRAB) and not mine,
+            release=up and mine and allowed(M.AUTHORITY_RELEASE),
+            fly=up and mine and allowed(M.DRONE_HOLD),
+            altitude_value=allowed(M.DRONE_ALTITUDE),
+            radius_value=allowed(M.DRONE_ORBIT),
+        )
         self.close_incident_button.setEnabled(up and allowed(M.INCIDENT_CLOSE))
         if not mine:
             self._cancel_goto()
@@ -649,9 +458,8 @@ class MainWindow(QMainWindow):
         )
 
     def _close_incident(self) -> None:
-        row = self.incident_table.currentIndex().row()
-        if 0 <= row < len(self.incident_model.keys):
-            inc_id = self.incident_model.keys[row]
+        inc_id = self.tabs.selected_incident()
+        if inc_id is not None:
             self._confirm(
                 "Close incident",
                 f"Close incident {inc_id}?",
@@ -687,69 +495,35 @@ class MainWindow(QMainWindow):
                 self.goto(lat, lon)
 
     def _context_menu(self, lat: float, lon: float, gpos: QPoint) -> None:
-        menu = QMenu(self)
-        menu.setObjectName("map_menu")
-        header = menu.addAction(f"{lat:.5f}, {lon:.5f}")
-        if header is not None:
-            header.setEnabled(False)
-        can_create = self.commands.allowed(M.INCIDENT_CREATE) and self.bridge.connected
-        for prio, name in ((1, "P1 emergency"), (2, "P2 urgent"), (3, "P3 routine")):
-            action = menu.addAction(f"Create incident here — {name}")
-            if action is not None:
-                action.setObjectName(f"create_p{prio}")
-                action.setEnabled(can_create)
-                action.triggered.connect(lambda _c=False, p=prio: self.create_incident(lat, lon, p))
-        menu.addSeparator()
-        mine = self.has_control() and self.bridge.connected
-        goto_ok = mine and self.commands.allowed(M.DRONE_GOTO)
-        orbit_ok = mine and self.commands.allowed(M.DRONE_ORBIT)
-        goto = menu.addAction(f"Go to here ({self.selected or 'no drone'})")
-        if goto is not None:
-            goto.setObjectName("goto_here")
-            goto.setEnabled(goto_ok)
-            goto.triggered.connect(lambda: self.goto(lat, lon))
-        orbit = menu.addAction(f"Orbit here, radius {self.panel.radius.value():.0f} m")
-        if orbit is not None:
-            orbit.setObjectName("orbit_here")
-            orbit.setEnabled(orbit_ok)
-            orbit.triggered.connect(lambda: self.orbit(lat, lon))
-        look = menu.addAction(f"Point camera here ({self.selected or 'no drone'})")
-        if look is not None:
-            look.setObjectName("camera_look_here")
-            look.setEnabled(
-                self.selected is not None
-                and self.bridge.connected
-                and self.commands.allowed(M.DRONE_CAMERA)
-            )
-            look.triggered.connect(lambda: self.video.look_at(lat, lon))
-        # Once the menu is gone the keyboard belongs to the console again (T, G, O... work at
-        # once); the offscreen and some X11 setups leave the closed popup the active window.
-        menu.aboutToHide.connect(lambda: QTimer.singleShot(0, self.activateWindow))
+        connected = self.bridge.connected
+        allowed = self.commands.allowed
+        mine = self.has_control() and connected
+        acts = MapMenuActions(
+            drone_id=self.selected,
+            radius_m=self.panel.radius.value(),
+            can_create=allowed(M.INCIDENT_CREATE) and connected,
+            can_goto=mine and allowed(M.DRONE_GOTO),
+            can_orbit=mine and allowed(M.DRONE_ORBIT),
+            can_look=self.selected is not None and connected and allowed(M.DRONE_CAMERA),
+            create_incident=lambda prio: self.create_incident(lat, lon, prio),
+            goto=lambda: self.goto(lat, lon),
+            orbit=lambda: self.orbit(lat, lon),
+            look_at=lambda: self.video.look_at(lat, lon),
+        )
+        menu = map_menu(self, lat, lon, acts)
         self.last_menu = menu
         menu.popup(gpos)
 
-    def _confirm(self, title: str, text: str, action: object) -> None:
+    def _confirm(self, title: str, text: str, action: Callable[[], object]) -> None:
         """Ask before a dangerous command; never blocks (the box is window-modal and async)."""
         if self.selected is None and "{d}" in text:
             return
-        box = QMessageBox(
-            QMessageBox.Icon.Warning,
-            title,
-            text.format(d=self.selected),
-            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Cancel,
-            self,
-        )
-        box.setDefaultButton(QMessageBox.StandardButton.Cancel)
-        box.setWindowModality(Qt.WindowModality.WindowModal)
 
-        def done(code: int) -> None:
-            if code == QMessageBox.StandardButton.Yes.value and callable(action):
-                action()
-            box.deleteLater()
+        def closed(box: QMessageBox) -> None:
             if self.last_confirm is box:
                 self.last_confirm = None
 
-        box.finished.connect(done)
+        box = confirm_box(self, title, text.format(d=self.selected), action, closed)
         self.last_confirm = box
         box.open()
 
@@ -765,8 +539,8 @@ class MainWindow(QMainWindow):
         self._update_command_state()
 
     def _ack_selected(self) -> None:
-        row = self.alert_table.currentIndex().row()
-        if 0 <= row < len(self.model.alerts):
+        row = self.tabs.selected_alert_row(len(self.model.alerts))
+        if row is not None:
             self.model.acknowledge(row)
 
     # --- lifecycle ---------------------------------------------------------------------------
