@@ -1,4 +1,4 @@
-"""docs/asyncapi.yaml against contract.py, and validate() on good and bad messages."""
+"""docs/asyncapi.yaml against the contract package, and validate() on good and bad messages."""
 
 from __future__ import annotations
 
