@@ -14,8 +14,7 @@ from typing import Any
 import pytest
 
 from groundstation import contract as c
-from groundstation.adapters.broker import Mosquitto
-from groundstation.demo import free_udp_range
+from groundstation.adapters.broker import Mosquitto, free_udp_range
 from groundstation.docksim import DockSimFleet
 from missions.sites import load_sites
 from sitl import Home, SimFleet
