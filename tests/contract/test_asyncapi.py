@@ -7,7 +7,7 @@ from typing import Any
 
 import msgspec
 import pytest
-import yaml
+import yaml  # type: ignore[import-untyped]  # no stubs in the dev tools (as asyncapi.py)
 
 from groundstation import asyncapi
 from groundstation import contract as c
