@@ -28,7 +28,7 @@ import random
 import socket
 import ssl
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, Awaitable, Callable
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Self
@@ -322,7 +322,7 @@ class Bus:
         if self._client is not None and self.connected:
             await self._client.subscribe(topic, qos=qos)
 
-    async def messages(self) -> AsyncIterator[Message]:
+    async def messages(self) -> AsyncGenerator[Message, None]:
         while True:
             yield await self._queue.get()
 

@@ -16,6 +16,7 @@ from typing import Any
 import msgspec
 import paho.mqtt.client as mqtt
 import pytest
+from paho.mqtt.enums import CallbackAPIVersion
 
 from groundstation import cap
 from groundstation import contract as c
@@ -125,7 +126,7 @@ async def test_the_guides_partner_client_sees_its_agency_only() -> None:
         assert broker_config(["--out", str(deploy), "--users", str(deploy / "users.json"),
                               "--port", str(port)]) == 0
         async with run_mosquitto(deploy / "mosquitto.conf", port):
-            ctl = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
+            ctl = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
             ctl.username_pw_set("ctl-1", "change-me")
             ctl.connect("127.0.0.1", port)
             ctl.loop_start()

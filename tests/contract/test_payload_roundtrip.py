@@ -19,11 +19,13 @@ EXAMPLES = asyncapi._examples()
 def test_channel_examples_round_trip(name: str) -> None:
     channel = next(ch for ch in c.ALL_CHANNELS if ch.name == name)
     obj = EXAMPLES[name]
-    assert msgspec.json.decode(c.encode(obj), type=channel.payload) == obj
+    # A struct, or the CAP alert's XML text (a JSON string here, like any str payload).
+    assert msgspec.json.decode(msgspec.json.encode(obj), type=channel.payload) == obj
     # The generic envelopes read the typed ones too (the controller decodes Request first).
     if name in ("dockServices", "dockEvents", "operatorServices"):
+        assert isinstance(obj, msgspec.Struct)
         generic = c.decode(c.encode(obj), c.Request)
-        assert generic.tid == obj.tid  # type: ignore[attr-defined]
+        assert generic.tid == msgspec.structs.asdict(obj)["tid"]
 
 
 @pytest.mark.parametrize("method", list(c.OperatorMethod))

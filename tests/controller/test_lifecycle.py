@@ -186,6 +186,7 @@ async def test_an_operator_clears_a_stuck_cover_with_a_dock_reboot(stack: Stack)
                     "the reboot to finish")
         done = next(a for a in pilot.alerts if a.code == "dock_command_done")
         assert done.dock_id == OTHER_DOCK
+        dock = stack.docks.docks[OTHER_DOCK]  # read afresh: the reboot changed it
         assert dock.fault is None and dock.cover == c.CoverState.CLOSED
         await until(lambda: stack.run.controller.drones[OTHER_DRONE].health.dock_ok, 5.0,
                     "the dock ready again")

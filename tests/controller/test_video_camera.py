@@ -131,7 +131,9 @@ async def test_camera_discovered_roi_at_launch_and_a_geotagged_arrival_still(
         await until(lambda: gimbal.roi_ned is not None, 30.0, "a region of interest set")
         assert pilot.phase(DRONE) in (c.Phase.LAUNCHING, c.Phase.TRANSIT)
         v = st.sim.vehicles[index].state
-        roi_lat, roi_lon, roi_alt = v.frame.to_global(*gimbal.roi_ned)
+        roi_ned = gimbal.roi_ned
+        assert roi_ned is not None
+        roi_lat, roi_lon, roi_alt = v.frame.to_global(*roi_ned)
         assert distance_m(roi_lat, roi_lon, *INCIDENT) < 1.0
         assert abs(roi_alt - st.sites.docks[index].alt_amsl_m) < 0.5  # on the ground
 

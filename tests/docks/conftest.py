@@ -7,13 +7,13 @@ import contextlib
 from collections.abc import AsyncIterator
 
 import pytest
-from docks_helpers import SPEEDUP
 
 from groundstation.adapters.broker import Mosquitto
 from groundstation.adapters.bus import Bus
 from groundstation.adapters.docks import DockLink
 from groundstation.docksim import DockSimFleet
 from missions.sites import SiteSet, parse_sites
+from tests.docks.docks_helpers import SPEEDUP
 
 
 @pytest.fixture

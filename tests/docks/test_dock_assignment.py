@@ -10,7 +10,6 @@ import time
 from collections.abc import AsyncIterator
 
 import pytest
-from docks_helpers import SPEEDUP, until
 
 from groundstation import contract as c
 from groundstation.adapters.broker import Mosquitto
@@ -18,6 +17,7 @@ from groundstation.adapters.bus import Bus
 from groundstation.adapters.docks import DockLink
 from groundstation.docksim import DockSimFleet
 from missions.sites import SiteSet
+from tests.docks.docks_helpers import SPEEDUP, until
 
 pytestmark = pytest.mark.integration
 

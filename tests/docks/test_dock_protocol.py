@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from docks_helpers import SPEEDUP, until
 
 from groundstation import contract as c
 from groundstation.adapters.broker import Mosquitto
@@ -13,6 +12,7 @@ from groundstation.adapters.bus import Bus, Message
 from groundstation.adapters.docks import DockLink
 from groundstation.docksim import DockSimFleet
 from groundstation.errors import DockError
+from tests.docks.docks_helpers import SPEEDUP, until
 
 pytestmark = pytest.mark.integration
 

@@ -7,7 +7,6 @@ import contextlib
 import gc
 
 import pytest
-from docks_helpers import SPEEDUP, until
 
 from groundstation import contract as c
 from groundstation.adapters.broker import EmbeddedBroker
@@ -15,6 +14,7 @@ from groundstation.adapters.bus import Bus
 from groundstation.adapters.docks import DockLink
 from groundstation.docksim import DockSimFleet
 from missions.sites import SiteSet
+from tests.docks.docks_helpers import SPEEDUP, until
 
 pytestmark = pytest.mark.integration
 

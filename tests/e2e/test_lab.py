@@ -25,8 +25,9 @@ from tests.thirdparty.test_thirdparty_dock import GuideDock
 pytestmark = pytest.mark.e2e
 
 # The dock guide's Islington site, one simulated dock.
+SITE_LAT_DEG, SITE_LON_DEG = 51.53393, -0.10874
 SITES = {"name": "lab-test", "cruise_alt_rel_m": 40.0, "cruise_speed_m_s": 12.0,
-         "sites": [{"site_id": "islington", "lat_deg": 51.53393, "lon_deg": -0.10874,
+         "sites": [{"site_id": "islington", "lat_deg": SITE_LAT_DEG, "lon_deg": SITE_LON_DEG,
                     "roof_alt_amsl_m": 52.0, "docks": 1}]}
 NEW = "acme-7"
 
@@ -92,7 +93,7 @@ async def test_the_lab_runs_until_stopped_and_a_guide_dock_adds_itself_and_flies
         await until(lambda: dock.telemetry_seen > 0, 20.0, "the new drone's telemetry")
         await asyncio.sleep(4.0)  # the controller watches a new drone 2.5 s before using it
         # 600 m north of the new dock (it stands 30 m north of the site): its drone is nearest.
-        north = offset(SITES["sites"][0]["lat_deg"], SITES["sites"][0]["lon_deg"], 630.0, 0.0)
+        north = offset(SITE_LAT_DEG, SITE_LON_DEG, 630.0, 0.0)
         created = await asyncio.to_thread(cad.call, "incident_create", {
             "lat_deg": round(north.lat_deg, 6), "lon_deg": round(north.lon_deg, 6),
             "summary": "lab"})

@@ -140,6 +140,12 @@ def last(op: Operator, incident_id: str) -> c.Incident | None:
     return history[-1] if history else None
 
 
+def assigned(op: Operator, incident_id: str) -> str | None:
+    """The drone the operator last saw assigned to an incident (None: none, or not heard)."""
+    incident = last(op, incident_id)
+    return incident.assigned_drone if incident is not None else None
+
+
 def alerts(op: Operator, code: str, drone_id: str | None = None) -> list[c.Alert]:
     return [a for a in op.alerts if a.code == code and (drone_id is None or a.drone_id == drone_id)]
 

@@ -19,6 +19,7 @@ from groundstation import contract as c
 from groundstation.adapters.broker import Mosquitto
 from tests.controller.conftest import Operator, until
 from tests.e2e.test_processes import DRONE, INCIDENT, logs, operator, ready, start_stack
+from tests.faults.faults_helpers import last
 
 pytestmark = pytest.mark.e2e
 
@@ -36,8 +37,8 @@ async def kill_and_restart(
 
 
 def closed(op: Operator, incident_id: str) -> bool:
-    history = op.incidents.get(incident_id)
-    return bool(history) and history[-1].status == c.IncidentStatus.CLOSED
+    incident = last(op, incident_id)
+    return incident is not None and incident.status == c.IncidentStatus.CLOSED
 
 
 async def test_a_controller_killed_mid_orbit_and_mid_landing_readopts_the_drone_each_time(

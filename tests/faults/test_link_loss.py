@@ -19,8 +19,8 @@ from tests.faults.faults_helpers import (
     NEAR_WEST_END,
     Radio,
     alerts,
+    assigned,
     fault_stack,
-    last,
     sites,
 )
 
@@ -47,7 +47,7 @@ async def test_short_and_long_link_losses_are_shown_flown_out_and_resolved(
             40.0,
             "both in transit",
         )
-        assert last(op, ids[LONG]).assigned_drone == LONG  # type: ignore[union-attr]
+        assert assigned(op, ids[LONG]) == LONG
         loop = asyncio.get_running_loop()
         cut = loop.time()
         radios = {drone: Radio(st, drone) for drone in (SHORT, LONG)}
@@ -90,8 +90,8 @@ async def test_short_and_long_link_losses_are_shown_flown_out_and_resolved(
         await until(
             lambda: (
                 any(i.status == c.IncidentStatus.QUEUED for i in op.incidents[ids[LONG]])
-                or (last(op, ids[LONG]) or c.Incident).assigned_drone == SHORT
-            ),  # type: ignore[attr-defined]
+                or assigned(op, ids[LONG]) == SHORT
+            ),
             10.0,
             "the long-loss incident handed back",
         )

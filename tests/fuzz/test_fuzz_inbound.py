@@ -141,13 +141,14 @@ def test_dock_replies_and_events_never_crash_and_touch_no_sortie(
     stack: tuple[Controller, RecordingBus], loop: asyncio.AbstractEventLoop
 ) -> None:
     ctl, _ = stack
-    assert ctl.docks is not None
+    docks = ctl.docks
+    assert docks is not None
 
     @FUZZ
     @given(msg=dock_messages())
     def one(msg: tuple[str, bytes]) -> None:
         sorties = {k: rt.sortie for k, rt in ctl.drones.items()}
-        handled = ctl.docks.handle(Message(*msg))
+        handled = docks.handle(Message(*msg))
         assert handled is True
         assert {k: rt.sortie for k, rt in ctl.drones.items()} == sorties
         ctl._tick_drone("uav-west-end-1", ctl.drones["uav-west-end-1"], 1.0)

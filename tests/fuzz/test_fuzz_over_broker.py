@@ -46,14 +46,14 @@ def hostile_batch() -> tuple[list[tuple[str, bytes]], list[tuple[str, bytes]]]:
     """Deterministic draws from the fuzz strategies: every example hypothesis tries, kept."""
     requests: list[tuple[str, bytes]] = []
     docks: list[tuple[str, bytes]] = []
-    fixed = {"derandomize": True, "database": None, "deadline": None}
+    fixed = settings(derandomize=True, database=None, deadline=None)
 
-    @settings(max_examples=REQUESTS, suppress_health_check=list(HealthCheck), **fixed)
+    @settings(fixed, max_examples=REQUESTS, suppress_health_check=list(HealthCheck))
     @given(st.sampled_from(USERS), service_payloads(TIDS))
     def draw_request(user: str, payload: bytes) -> None:
         requests.append((user, payload))
 
-    @settings(max_examples=DOCK_MESSAGES, suppress_health_check=list(HealthCheck), **fixed)
+    @settings(fixed, max_examples=DOCK_MESSAGES, suppress_health_check=list(HealthCheck))
     @given(dock_messages())
     def draw_dock(message: tuple[str, bytes]) -> None:
         docks.append(message)

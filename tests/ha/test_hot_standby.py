@@ -14,9 +14,8 @@ from typing import Any
 import pytest
 
 from groundstation import contract as c
-from groundstation.adapters.broker import Mosquitto
+from groundstation.adapters.broker import Mosquitto, free_udp_range
 from groundstation.docksim import DockSimFleet
-from groundstation.harness.demo import free_udp_range
 from missions.sites import load_sites
 from sitl import Home, SimFleet
 from tests.controller.conftest import until

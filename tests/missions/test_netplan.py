@@ -17,6 +17,7 @@ from missions.geo import LatLon
 from missions.netplan import (
     Candidate,
     Goal,
+    NetworkPlan,
     NetworkPlanError,
     Reach,
     build_problem,
@@ -236,7 +237,7 @@ def test_reach_is_the_coverage_models(airspace: Airspace) -> None:
 
 
 @pytest.fixture(scope="module")
-def london_plan(airspace: Airspace) -> tuple[Reach, object]:
+def london_plan(airspace: Airspace) -> tuple[Reach, NetworkPlan]:
     grid = make_grid(airspace, 500.0)
     reach = Reach(grid, TRIAL, 120.0, airspace)
     cands = lattice_candidates(grid, 3000.0)
@@ -245,7 +246,7 @@ def london_plan(airspace: Airspace) -> tuple[Reach, object]:
     return reach, plan
 
 
-def test_london_every_borough_or_the_reason(london_plan: tuple[Reach, object]) -> None:
+def test_london_every_borough_or_the_reason(london_plan: tuple[Reach, NetworkPlan]) -> None:
     _, plan = london_plan
     names = [*plan.problem.group_names, "Greater London"]
     short = {s.group: s for s in plan.shortfalls}
@@ -260,7 +261,7 @@ def test_london_every_borough_or_the_reason(london_plan: tuple[Reach, object]) -
 
 
 def test_planned_site_set_reproduces_the_planned_shares(
-    london_plan: tuple[Reach, object], airspace: Airspace, tmp_path: Path
+    london_plan: tuple[Reach, NetworkPlan], airspace: Airspace, tmp_path: Path
 ) -> None:
     """coverage() of the written site set gives back the plan's shares: one model."""
     _, plan = london_plan

@@ -8,17 +8,19 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
+T = TypeVar("T")
 
 class Partner:
     def __init__(self, port: int, username: str, password: str, host: str = "127.0.0.1") -> None:
         self.username = username
-        self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2,
+        self.client = mqtt.Client(CallbackAPIVersion.VERSION2,
                                   client_id=f"partner-{username}-{uuid.uuid4().hex[:6]}",
                                   protocol=mqtt.MQTTv5)
         self.client.username_pw_set(username, password)
@@ -49,7 +51,7 @@ class Partner:
         """Subscribe and return the broker's reason code per filter (0-2 granted QoS,
         0x87 not authorized)."""
         result, mid = self.client.subscribe(topics)
-        assert result == mqtt.MQTT_ERR_SUCCESS
+        assert result == mqtt.MQTT_ERR_SUCCESS and mid is not None
         event = self._subscribed.setdefault(mid, threading.Event())
         if not event.wait(timeout_s):
             raise AssertionError("no SUBACK")
@@ -58,7 +60,7 @@ class Partner:
     def call(self, method: str, data: dict[str, Any], timeout_s: float = 10.0) -> dict[str, Any]:
         """An operator-services request (partner dispatchers: incident_request); its reply."""
         tid = uuid.uuid4().hex
-        props = Properties(PacketTypes.PUBLISH)
+        props = Properties(PacketTypes.PUBLISH)  # type: ignore[no-untyped-call]  # paho: no annotations
         props.MessageExpiryInterval = 30
         request = {"tid": tid, "timestamp": int(time.time() * 1000), "method": method,
                    "data": data}
@@ -101,7 +103,8 @@ class Partner:
             self.messages.append((time.monotonic(), msg.topic, bytes(msg.payload), msg.retain))
 
 
-def wait_for(pred: Callable[[], Any], timeout_s: float, what: str) -> Any:
+def wait_for(pred: Callable[[], T | None], timeout_s: float, what: str) -> T:
+    """The first truthy value ``pred`` returns within ``timeout_s``."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         value = pred()

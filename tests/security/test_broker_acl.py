@@ -8,12 +8,12 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from security_helpers import PASSWORDS, USERS, run_mosquitto
 
 from groundstation import contract as c
 from groundstation.adapters.bus import BrokerConfig, Bus, Message
 from groundstation.errors import BusError
 from groundstation.security import TlsFiles, write_mosquitto_config
+from tests.security.security_helpers import PASSWORDS, USERS, run_mosquitto
 
 pytestmark = pytest.mark.integration
 

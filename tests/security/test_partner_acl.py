@@ -11,14 +11,14 @@ import shutil
 from pathlib import Path
 
 import pytest
-from partner_client import Partner, wait_for
-from security_helpers import run_mosquitto
 
 from groundstation.adapters.broker import free_port
 from groundstation.errors import ConfigError
 from groundstation.security import acl_text
 from groundstation.security import main as broker_config
 from groundstation.users import UserSpec, parse_users
+from tests.security.partner_client import Partner, wait_for
+from tests.security.security_helpers import run_mosquitto
 
 pytestmark = pytest.mark.integration
 

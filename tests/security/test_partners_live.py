@@ -17,14 +17,13 @@ import json
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 import msgspec
 import pytest
 from msgspec.structs import replace as sreplace
-from partner_client import Partner, wait_for
-from security_helpers import run_mosquitto
-from weblink_checks import page, viewer_messages
 
 from groundstation import cap
 from groundstation import contract as c
@@ -38,6 +37,9 @@ from groundstation.video.auth import UsersFileLogins
 from groundstation.web.server import WebConfig
 from sitl import Home, SimFleet
 from tests.controller.conftest import SPEEDUP, small_sites
+from tests.security.partner_client import Partner, wait_for
+from tests.security.security_helpers import run_mosquitto
+from tests.security.weblink_checks import page, viewer_messages
 from tests.video.video_helpers import http_status
 
 pytestmark = pytest.mark.integration
@@ -75,7 +77,9 @@ async def call(p: Partner, method: str, data: dict[str, object]) -> dict[str, ob
     return await asyncio.to_thread(p.call, method, data)
 
 
-async def until(pred: object, timeout_s: float, what: str) -> object:
+T = TypeVar("T")
+
+async def until(pred: Callable[[], T | None], timeout_s: float, what: str) -> T:
     return await asyncio.to_thread(wait_for, pred, timeout_s, what)
 
 

@@ -8,7 +8,6 @@ from pathlib import Path
 
 import msgspec
 import pytest
-from security_helpers import run_mosquitto, until
 
 from groundstation import contract as c
 from groundstation.adapters.bus import BrokerConfig, Bus
@@ -16,6 +15,7 @@ from groundstation.adapters.docks import DockLink
 from groundstation.docksim import DockSimFleet
 from groundstation.security import UserSpec, write_mosquitto_config
 from missions.sites import parse_sites
+from tests.security.security_helpers import run_mosquitto, until
 
 pytestmark = pytest.mark.integration
 

@@ -50,7 +50,9 @@ async def cam_drone(tmp_path: Path) -> AsyncIterator[CamDrone]:
             gim.destroy()
 
 
-async def eventually(probe: Callable[[], Awaitable[bool]], what: str, timeout_s: float = 10.0):
+async def eventually(
+    probe: Callable[[], Awaitable[bool]], what: str, timeout_s: float = 10.0
+) -> None:
     await wait_until(probe, timeout_s, what)
 
 
@@ -78,7 +80,7 @@ async def _fly(c: CamDrone, up_m: float = 40.0) -> None:
     await c.drone.action.takeoff()
 
     async def high() -> bool:
-        return (await c.drone.telemetry.position()).relative_altitude_m > up_m - 1.0
+        return bool((await c.drone.telemetry.position()).relative_altitude_m > up_m - 1.0)
 
     await eventually(high, f"the climb to {up_m} m", 20.0)
 
@@ -134,7 +136,7 @@ async def test_streaming_on_request_on_the_ground(cam_drone: CamDrone) -> None:
     await c.camera.start_video_streaming(cid, 1)
 
     async def running() -> bool:
-        return (await c.camera.get_video_stream_info(cid)).status.value == 1  # IN_PROGRESS
+        return bool((await c.camera.get_video_stream_info(cid)).status.value == 1)  # IN_PROGRESS
 
     await eventually(running, "MAVSDK to report the stream in progress", 15.0)
     await c.camera.stop_video_streaming(cid, 1)
@@ -151,7 +153,7 @@ async def test_gimbal_angles_and_roi_through_mavsdk(cam_drone: CamDrone) -> None
     await c.gimbal.take_control(gid, ControlMode.PRIMARY)
 
     async def in_control() -> bool:  # GIMBAL_MANAGER_STATUS follows the ACK
-        return (await c.gimbal.get_control_status(gid)).control_mode == ControlMode.PRIMARY
+        return bool((await c.gimbal.get_control_status(gid)).control_mode == ControlMode.PRIMARY)
 
     await eventually(in_control, "MAVSDK in primary control of the gimbal", 5.0)
     await _fly(c, 40.0)
@@ -160,7 +162,7 @@ async def test_gimbal_angles_and_roi_through_mavsdk(cam_drone: CamDrone) -> None
 
     async def at_angles() -> bool:
         a = (await c.gimbal.get_attitude(gid)).euler_angle_forward
-        return abs(a.pitch_deg + 45.0) < 0.5 and abs(a.yaw_deg - 30.0) < 0.5
+        return bool(abs(a.pitch_deg + 45.0) < 0.5 and abs(a.yaw_deg - 30.0) < 0.5)
 
     await eventually(at_angles, "the gimbal at pitch -45, yaw 30")
 
@@ -180,8 +182,8 @@ async def test_gimbal_angles_and_roi_through_mavsdk(cam_drone: CamDrone) -> None
         want_heading = math.degrees(math.atan2(e, n))
         att = await c.gimbal.get_attitude(gid)
         north = att.euler_angle_north
-        return (abs(north.pitch_deg - want_pitch) < 1.5
-                and abs((north.yaw_deg - want_heading + 180) % 360 - 180) < 2.0)
+        return bool(abs(north.pitch_deg - want_pitch) < 1.5
+                    and abs((north.yaw_deg - want_heading + 180) % 360 - 180) < 2.0)
 
     await eventually(on_roi, "the gimbal pointing at the ROI", 15.0)
     # And a photo shows the incident marker (drawn where the ROI is) in the middle.

@@ -40,6 +40,12 @@ def setup() -> tuple[SimVehicle, CameraPayload]:
     return v, cam
 
 
+
+def gimbal_mode(cam: CameraPayload) -> GimbalMode:
+    """The gimbal's mode now, read afresh after a command (mypy keeps an assert's narrowing
+    across the calls that change it)."""
+    return cam.gimbal.mode
+
 def acks(replies: list[Any]) -> list[Any]:
     return [m for m in replies if m.get_type() == "COMMAND_ACK"]
 
@@ -146,7 +152,7 @@ def test_roi_is_acknowledged_once_by_the_autopilot_and_aims_the_gimbal() -> None
     assert cam.gimbal.roi_ned[2] == pytest.approx(0.0, abs=1e-6)  # on the ground (AMSL z)
     (ack,) = acks(v.handle(long(AP, mav.MAV_CMD_DO_SET_ROI_NONE), 0.0))
     assert ack.result == mav.MAV_RESULT_ACCEPTED
-    assert cam.gimbal.mode is GimbalMode.NEUTRAL
+    assert gimbal_mode(cam) is GimbalMode.NEUTRAL
 
 
 @pytest.mark.unit

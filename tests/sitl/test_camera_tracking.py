@@ -74,7 +74,7 @@ def the(cam: CameraPayload, kind: ActorKind, getaway: bool = True) -> Seen:
     crowd = cam.crowd
     ident = crowd.getaways(*SCENE, cam.vehicle.state.sim_time_s)[
         0 if kind is ActorKind.CAR else 1].ident
-    hits = [s for s in cam.seen() if s.actor.ident == ident] if getaway else []
+    hits: list[Seen] = [s for s in cam.seen() if s.actor.ident == ident] if getaway else []
     assert hits, f"the getaway {kind.value} is not in the picture"
     return hits[0]
 

@@ -63,7 +63,7 @@ async def test_arm_takeoff_to_mis_takeoff_alt_then_land(drone: Drone) -> None:
     async def holding() -> bool:
         p = await drone.telemetry.position()
         mode = await drone.telemetry.flight_mode()
-        return mode == FlightMode.HOLD and abs(height_m(drone, p) - takeoff_alt) < tol_m
+        return bool(mode == FlightMode.HOLD and abs(height_m(drone, p) - takeoff_alt) < tol_m)
 
     await wait_until(holding, 10.0, "hold at MIS_TAKEOFF_ALT")
     assert await drone.telemetry.in_air()
@@ -86,7 +86,7 @@ async def test_goto_hold_and_return_to_launch(drone: Drone) -> None:
     await drone.action.return_to_launch()
 
     async def climbed() -> bool:
-        return (await drone.telemetry.position()).relative_altitude_m > 24.0
+        return bool((await drone.telemetry.position()).relative_altitude_m > 24.0)
 
     await wait_until(climbed, 15.0, "the RTL climb to RTL_RETURN_ALT")
     await in_mode(drone, FlightMode.RETURN_TO_LAUNCH)

@@ -95,6 +95,17 @@ def fly(gcs: Gcs) -> None:
     gcs.run(10.0)
 
 
+
+def mode(gcs: Gcs) -> FlightMode:
+    """The vehicle's mode now, read afresh after simulated time ran (mypy keeps an assert's
+    narrowing across the calls that change it)."""
+    return gcs.v.state.mode
+
+
+def link_lost(gcs: Gcs) -> bool:
+    """Whether the vehicle has lost its ground link now, read afresh (as ``mode``)."""
+    return gcs.v.link_lost
+
 def test_streams_at_px4_default_rates(gcs: Gcs) -> None:
     gcs.run(10.0)
     counts = Counter(m.get_type() for m in gcs.received)
@@ -377,11 +388,11 @@ def test_link_loss_only_acts_in_the_air(gcs: Gcs) -> None:
     assert gcs.v.state.mode is FlightMode.HOLD  # on the ground: nothing to do
     gcs.heartbeats = True
     gcs.run(1.5)
-    assert not gcs.v.link_lost
+    assert not link_lost(gcs)
     fly(gcs)
     gcs.heartbeats = False
     gcs.run(12.0)
-    assert gcs.v.state.mode is FlightMode.RTL
+    assert mode(gcs) is FlightMode.RTL
 
 
 def test_reposition_outside_the_geofence_is_acknowledged_but_not_flown(gcs: Gcs) -> None:
@@ -454,7 +465,7 @@ def test_injected_link_failure_triggers_dll_after_com_dl_loss_t(gcs: Gcs) -> Non
     assert gcs.v.state.mode is FlightMode.HOLD  # COM_DL_LOSS_T = 10 s not yet over
     assert gcs.received == []  # the vehicle is silent too
     gcs.run(2.0)
-    assert gcs.v.state.mode is FlightMode.LAND
+    assert mode(gcs) is FlightMode.LAND
     gcs.v.inject(Fault.MAVLINK_SIGNAL, on=False)  # simulator hook: the link comes back
     gcs.run(1.5)
     assert not gcs.v.link_lost

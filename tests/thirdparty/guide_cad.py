@@ -11,6 +11,7 @@ import uuid
 from typing import Any
 
 import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
@@ -21,7 +22,7 @@ class GuideCad:
     def __init__(self, host: str, port: int, username: str, password: str | None) -> None:
         self.username = username
         self.host, self.port = host, port
-        self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"cad-{username}",
+        self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"cad-{username}",
                                   protocol=mqtt.MQTTv5)
         if password is not None:
             self.client.username_pw_set(username, password)
@@ -78,7 +79,7 @@ class GuideCad:
 
     def send(self, request: dict[str, Any]) -> str:
         """Publish a request (QoS 1, 30 s message expiry); its tid."""
-        props = Properties(PacketTypes.PUBLISH)
+        props = Properties(PacketTypes.PUBLISH)  # type: ignore[no-untyped-call]  # paho: no annotations
         props.MessageExpiryInterval = 30
         self.client.publish(f"dfr/v1/operators/{self.username}/services",
                             json.dumps(request).encode(), qos=1, properties=props)

@@ -21,6 +21,7 @@ from typing import Any
 
 import paho.mqtt.client as mqtt
 import pytest
+from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.reasoncodes import ReasonCode
 
 pytestmark = pytest.mark.integration
@@ -50,7 +51,7 @@ class GuideDock:
         self.expiry_s: list[int | None] = []  # MQTT 5 message expiry seen on each request
         self.lock = threading.Lock()
         self.stop = threading.Event()
-        self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"dock-{dock_id}",
+        self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"dock-{dock_id}",
                                   protocol=mqtt.MQTTv5)
         self.client.will_set(self.base + "status", b'{"status":"offline"}', qos=1, retain=True)
         if password is not None:
@@ -154,7 +155,7 @@ class GuideDock:
         return json.dumps({"tid": text("tid"), "bid": text("bid"), "timestamp": now_ms(),
                            "method": text("method"), "data": data}).encode()
 
-    def answer(self, payload: bytes) -> bytes:
+    def answer(self, payload: bytes | bytearray) -> bytes:
         try:
             req = json.loads(payload)
         except ValueError:

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from groundstation import contract as c
+from groundstation.adapters.docks import DockLink
 from groundstation.errors import Refused
 from groundstation.registration import DockRegistry, check
 from groundstation.sitesfile import check as check_file
@@ -105,8 +106,9 @@ async def test_dock_register_over_the_services_path_then_the_site_file_keeps_it(
                                             "acme-8": c.Role.DOCK})
     fleet = GrowingFleet()
     path = site_file(tmp_path)
-    ctl.registry = DockRegistry(ctl, fleet=fleet, docks=ctl.docks, base_port=20000,
-                                sites_path=path)
+    link = ctl.docks
+    assert isinstance(link, DockLink)  # make_controller's real dock link (DockAnnouncer too)
+    ctl.registry = DockRegistry(ctl, fleet=fleet, docks=link, base_port=20000, sites_path=path)
 
     async def call(user: str, data: dict[str, Any]) -> c.Reply:
         await ctl.services.handle(user, c.encode(c.make_request("dock_register", data)))
@@ -130,7 +132,7 @@ async def test_dock_register_over_the_services_path_then_the_site_file_keeps_it(
     assert fleet.added == [("uav-acme-7", n + 1, f"udpin://0.0.0.0:{20000 + n}")]
     assert ctl.drones["uav-acme-7"].sortie.phase == c.Phase.DOCKED
     assert ctl.drones["uav-acme-7"].sortie.dock_id == "acme-7"
-    assert ctl.docks is not None and "acme-7" in ctl.docks._docks  # heard from now on
+    assert link.view("acme-7") is not None  # heard from now on
     assert ctl.video.drones.get("uav-acme-7") is not None
     # The file has it after the sites: a restart rebuilds the same dock, the others unmoved.
     kept = check_file(path)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
+import msgspec
 import pytest
 
 from groundstation import contract as c
@@ -30,8 +31,8 @@ def test_a_restart_restores_shares_methane_and_requests(tmp_path: Path) -> None:
                            status=c.RequestStatus.PENDING, lat_deg=51.5, lon_deg=-0.1,
                            priority=1, incident_type="stabbing", reason="caller")
     store.save_request(req)
-    store.save_request(c.PartnerRequest(**{**_fields(req), "status": c.RequestStatus.APPROVED,
-                                           "incident_id": "inc-2"}))
+    store.save_request(msgspec.structs.replace(req, status=c.RequestStatus.APPROVED,
+                                               incident_id="inc-2"))
     journal.close()
 
     again = ShareStore(Journal(path).db)
@@ -50,7 +51,3 @@ def test_a_restart_restores_shares_methane_and_requests(tmp_path: Path) -> None:
 
 def test_a_journal_from_before_sharing_has_an_empty_trail() -> None:
     assert audit(sqlite3.connect(":memory:")) == []
-
-
-def _fields(req: c.PartnerRequest) -> dict[str, object]:
-    return {f: getattr(req, f) for f in req.__struct_fields__}

@@ -44,4 +44,4 @@ async def test_a_task_that_never_stops_is_left_behind_with_an_error(
         await cancel_until_done(task, every_s=0.01, give_up_s=0.1)
     assert not task.done()
     assert "stuck-upload did not stop" in caplog.text and "never_stops" in caplog.text
-    task.get_coro().close()  # type: ignore[union-attr]
+    task.get_coro().close()

@@ -181,6 +181,16 @@ async def settle(host: FakeHost) -> None:
         await task
 
 
+def track_state(ctl: TrackControl, drone_id: str = "d1") -> c.TrackState:
+    """A drone's tracking state, read afresh (awaits and updates change it between reads)."""
+    return ctl.runs[drone_id].run.state
+
+
+def is_tracking(host: FakeHost) -> bool:
+    """Whether the host's sortie is tracking now, read afresh (as ``track_state``)."""
+    return host.sortie.tracking
+
+
 async def test_a_unit_is_followed_with_its_velocity_and_the_stop_is_audited() -> None:
     ctl, host, v, bus, journal = make()
     with pytest.raises(Refused) as refused:
@@ -189,7 +199,7 @@ async def test_a_unit_is_followed_with_its_velocity_and_the_stop_is_audited() ->
     assert ctl.handle(c.unit_position("car-7"), position(HERE.lat_deg, HERE.lon_deg + 0.001))
     out = await ctl.start("alice", UNIT)
     assert out["state"] == "acquiring" and 60 < out["distance_m"] < 80
-    assert host.sortie.tracking
+    assert is_tracking(host)
     # The mode, with PX4's limits; the speed limits raised alongside (not waited for).
     assert v.names()[0] == "follow_start"
     config = v.calls[0][1]
@@ -202,7 +212,7 @@ async def test_a_unit_is_followed_with_its_velocity_and_the_stop_is_audited() ->
     feed = next(x for n, x in v.calls if n == "follow_target")
     assert feed.vel_e_m_s == 4.0 and feed.vel_d_m_s == 0.0 and feed.alt_amsl_m == 30.0
     assert feed.lon_deg > HERE.lon_deg + 0.001  # led along its velocity
-    assert ctl.runs["d1"].run.state == c.TrackState.FOLLOWING
+    assert track_state(ctl) == c.TrackState.FOLLOWING
 
     await ctl.stop("alice", c.DroneTrackStop(drone_id="d1", reason="lost sight"))
     await settle(host)
@@ -212,7 +222,7 @@ async def test_a_unit_is_followed_with_its_velocity_and_the_stop_is_audited() ->
     assert "follow_stop" in names and names.index("follow_stop") > names.index("follow_target")
     assert v.calls[-1] == (
         "set_params", {"MPC_XY_VEL_MAX": 15.0, "MPC_XY_CRUISE": 15.0, "MPC_TILTMAX_AIR": 45.0})
-    assert not host.sortie.tracking and host.sortie.phase == c.Phase.ON_SCENE
+    assert not is_tracking(host) and host.sortie.phase == c.Phase.ON_SCENE
     assert host.sortie.target is not None
     assert math.isclose(host.sortie.target.lon_deg, HERE.lon_deg + 0.001, abs_tol=1e-6)
     codes = [code for code, _ in journal.events]
@@ -232,7 +242,7 @@ async def test_a_pilot_who_grabs_the_drone_ends_the_tracking() -> None:
     host.apply("d1", so.PilotGrab("bob"))
     ctl._update(ctl.runs["d1"], 0.0)
     await settle(host)
-    assert not host.sortie.tracking and host.sortie.pilot == "bob"
+    assert not is_tracking(host) and host.sortie.pilot == "bob"
     assert "bob took control" in journal.events[-1][1]
     assert "follow_target" not in v.names()
 
@@ -261,14 +271,14 @@ async def test_video_tracking_locks_the_camera_and_reports_its_box() -> None:
                           box=(0.35, 0.55, 0.45, 0.65))
     ctl._update(ctl.runs["d1"], time.monotonic())
     await settle(host)
-    assert ctl.runs["d1"].run.state == c.TrackState.FOLLOWING
+    assert track_state(ctl) == c.TrackState.FOLLOWING
     st = ctl.status(ctl.runs["d1"])
     assert st.box == c.ImageBox(left=0.35, top=0.55, right=0.45, bottom=0.65)
     # The camera loses it: lost at once, orbiting the last point.
     v.track = replace(v.track, active=False)
     ctl._update(ctl.runs["d1"], time.monotonic())
     await settle(host)
-    assert ctl.runs["d1"].run.state == c.TrackState.LOST
+    assert track_state(ctl) == c.TrackState.LOST
     assert "orbit" in v.names() and any(code == "tracking_lost" for code, _ in host.alerts)
 
 

@@ -176,7 +176,7 @@ def pyav_frames(url: str, n: int) -> list[npt.NDArray[np.uint8]]:
     frames: list[npt.NDArray[np.uint8]] = []
     with av.open(url, timeout=(20.0, 10.0)) as container:
         for frame in container.decode(video=0):
-            frames.append(frame.to_ndarray(format="gray"))
+            frames.append(np.asarray(frame.to_ndarray(format="gray"), dtype=np.uint8))
             if len(frames) >= n:
                 break
     return frames
