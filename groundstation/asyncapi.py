@@ -254,7 +254,7 @@ controllers under `dfr/v1/`. Envelopes follow the DJI Cloud API (`tid`, `bid`, `
 Requests and replies are matched by `tid`; a job keeps its `bid` across retries. Commands carry an
 MQTT 5 message expiry and receivers also refuse an envelope older than 30 s. Every inbound message
 is validated; a malformed request is answered on the reply channel with a non-zero result and
-changes nothing. Generated from `groundstation/contract.py` by `groundstation asyncapi`.
+changes nothing. Generated from `groundstation/contract/` by `groundstation asyncapi`.
 """
 
 
@@ -363,7 +363,7 @@ def render_yaml(doc: dict[str, Any] | None = None) -> str:
         import yaml  # type: ignore[import-untyped]
     except ImportError:
         return json.dumps(doc, indent=2) + "\n"
-    header = "# Generated from groundstation/contract.py by `groundstation asyncapi`.\n"
+    header = "# Generated from groundstation/contract/ by `groundstation asyncapi`.\n"
     text: str = yaml.safe_dump(doc, sort_keys=False, width=100, allow_unicode=True)
     return header + text
 
