@@ -18,6 +18,16 @@ from groundstation.docksim import main
 pytestmark = pytest.mark.integration
 
 
+
+def _ctrl_c_as_in_a_terminal() -> None:
+    """The dock simulator gets Ctrl-C as from a terminal: SIGINT unblocked and at its default.
+    A child inherits its parent's signal mask and ignored signals; in two full-suite runs out
+    of two the process did not exit within 30 s of SIGINT, while started from a shell (and this
+    test alone) it exits in 0.1 s. A blocked or ignored SIGINT inherited from the test worker is
+    the suspected cause, not proven."""
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
 async def test_dock_sim_process_publishes_presence_osd_and_plays_its_script(
     broker: Mosquitto, tmp_path: Path
 ) -> None:
@@ -32,6 +42,7 @@ async def test_dock_sim_process_publishes_presence_osd_and_plays_its_script(
         "--broker", f"mqtt://127.0.0.1:{broker.port}", "--speedup", "10", "--seed", "3",
         "--script", str(script),
         stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
+        preexec_fn=_ctrl_c_as_in_a_terminal,
     )
     try:
         async with Bus(broker.config, "watcher") as bus:
@@ -53,9 +64,7 @@ async def test_dock_sim_process_publishes_presence_osd_and_plays_its_script(
                     if seen_online and status.get("s-2") == "offline":  # script: Last Will
                         break
             proc.send_signal(signal.SIGINT)
-            # Exits in about a second; 10 s timed out once under CI load (not reproduced alone
-            # or beside six busy loops), so the bound is loose.
-            assert await asyncio.wait_for(proc.wait(), 30) == 0
+            assert await asyncio.wait_for(proc.wait(), 10) == 0
     finally:
         if proc.returncode is None:
             proc.kill()
