@@ -43,6 +43,7 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from bench.bench_follow import compare
 from groundstation.adapters.broker import free_udp_range
 from groundstation.adapters.mavsdk_link import DroneEndpoint, MavsdkFleet, MavsdkVehicle
 from groundstation.core import tracking_rules as rules
@@ -53,7 +54,6 @@ from sitl import Home, SimFleet
 HOME = Home(51.5072, -0.1276, 30.0)
 PX4_BACKEND = "PX4 SITL main a70a5583 (2025-08-18), SIH quadrotor X"
 POSITION_RATE_HZ = 20.0
-TOLERANCE = 0.25  # the simulator's p50 / p95 are held within 25 % of PX4's
 DATA_FILE = Path(__file__).resolve().parents[1] / "tests" / "sitl" / "data" / "px4_tracking.json"
 PRODUCT_PARAMS = {"MPC_XY_CRUISE": 15.0, "MPC_XY_VEL_MAX": 15.0}
 """What the controller sets before every launch (groundstation.commands._configure)."""
@@ -247,20 +247,6 @@ def summarise(repeats: list[list[Result]], kind: str, scale: float, seconds: flo
             "runs": runs,
             "repeats": [[{k: round(v, 2) if isinstance(v, float) else v
                           for k, v in asdict(r).items()} for r in rep] for rep in repeats]}
-
-
-def compare(sim: dict[str, Any], px4: dict[str, Any]) -> list[str]:
-    """What differs by more than TOLERANCE: each speed's p50 and p95."""
-    problems = []
-    ref = {r["speed_m_s"]: r for r in px4["runs"]}
-    for r in sim["runs"]:
-        want = ref.get(r["speed_m_s"])
-        if want is None:
-            continue
-        for k in ("p50_m", "p95_m"):
-            if abs(r[k] - want[k]) > TOLERANCE * want[k]:
-                problems.append(f"{r['speed_m_s']:g} m/s {k}: simulator {r[k]}, PX4 {want[k]}")
-    return problems
 
 
 @dataclass(frozen=True, slots=True)

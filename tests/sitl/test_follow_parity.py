@@ -81,9 +81,9 @@ async def test_product_tracking_keeps_up_like_px4() -> None:
             if factor is not None:
                 ok = got <= factor * ref[key]
             else:
-                ok = (abs(got - ref[key]) <= bench_tracking.TOLERANCE * ref[key]
-                      or (1 - bench_tracking.TOLERANCE) * min(each) <= got
-                      <= (1 + bench_tracking.TOLERANCE) * max(each))
+                ok = (abs(got - ref[key]) <= bench_follow.TOLERANCE * ref[key]
+                      or (1 - bench_follow.TOLERANCE) * min(each) <= got
+                      <= (1 + bench_follow.TOLERANCE) * max(each))
             if not ok:
                 problems.append(f"{r.speed_m_s:g} m/s {key}: simulator {got:.2f}, PX4 "
                                 f"{ref[key]} ({min(each)}-{max(each)})")
