@@ -25,6 +25,7 @@ from groundstation.vehicle import (
 )
 from groundstation.videoctl import VideoConfig, VideoControl
 from missions.sites import SiteSet, parse_sites
+from tests.unit.fakes import FakeJournal
 
 pytestmark = pytest.mark.unit
 
@@ -157,22 +158,6 @@ class FakeBus:
     def last(self, drone_id: str = DRONE) -> c.VideoDescriptor | None:
         got = [d for t, d in self.published if t == c.drone_video(drone_id)]
         return got[-1] if got else None
-
-
-@dataclass
-class FakeJournal:
-    events: list[tuple[str, str, str]] = field(default_factory=list)
-
-    def event(
-        self,
-        severity: str,
-        code: str,
-        message: str,
-        *,
-        drone_id: str | None = None,
-        incident_id: str | None = None,
-    ) -> None:
-        self.events.append((severity, code, message))
 
 
 @dataclass
