@@ -35,6 +35,8 @@ from typing import TYPE_CHECKING, Any, Self
 from urllib.parse import unquote, urlsplit
 
 import aiomqtt
+from paho.mqtt import client as mqtt
+from paho.mqtt.exception import MalformedPacket
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
@@ -42,6 +44,7 @@ from groundstation.errors import BusError, ConfigError
 from groundstation.tasks import cancel_until_done
 
 if TYPE_CHECKING:
+    from paho.mqtt.client import MQTTMessage
     from paho.mqtt.client import _OutPacket as OutPacket
 
 log = logging.getLogger(__name__)
@@ -279,6 +282,12 @@ class Bus:
             try:
                 async with self._make_client() as client:
                     self._client = client
+                    reader = _Reader(
+                        client,
+                        mqtt5=self.config.mqtt5,
+                        on_message=self._deliver,
+                        on_paho_message=self._on_paho_message,
+                    )
                     for sub in self._subs:
                         await client.subscribe(sub.topic, qos=sub.qos)
                     for birth in list(self._births.values()):
@@ -290,8 +299,7 @@ class Bus:
                     log.info("connected to %s as %s", self.node(), self.client_id)
                     for cb in self._on_connect:
                         await cb()
-                    async for m in client.messages:
-                        self._deliver(Message(str(m.topic), _payload_bytes(m.payload), m.retain))
+                    await reader.until_disconnected()
             except aiomqtt.MqttError as exc:
                 self._last_error = exc
                 if self._connected.is_set():
@@ -306,6 +314,12 @@ class Bus:
             attempt += 1
             delay = min(self.max_backoff_s, 0.1 * 2**attempt) * random.uniform(0.5, 1.0)
             await asyncio.sleep(delay)
+
+    def _on_paho_message(self, _client: object, _userdata: object, m: MQTTMessage) -> None:
+        payload = m.payload
+        self._deliver(
+            Message(m.topic, payload if isinstance(payload, bytes) else bytes(payload), m.retain)
+        )
 
     def _deliver(self, msg: Message) -> None:
         self.stats.received += 1
@@ -425,6 +439,159 @@ class Bus:
         paho._call_socket_register_write()
         self._batches.append((packet, count, client))
         self._batches_count += count
+
+
+class _Reader:
+    """Reads the socket in large chunks and parses QoS 0 PUBLISH packets itself.
+
+    aiomqtt wakes paho once per packet (``loop_read`` reads one); paho reads each packet with
+    three or more ``recv`` calls (the command byte, each byte of the length, the rest), builds an
+    MQTT 5 ``Properties`` object and a message object per PUBLISH, and aiomqtt then passes each
+    message through a queue of its own whose iterator makes a task and an ``asyncio.wait`` per
+    message. At 1,000 telemetry messages a second that was most of a console's CPU
+    (``python -m bench.bench_receive``, docs/performance.md). Here one wake-up reads what the
+    socket holds (64 KiB a ``recv``), frames every complete packet in it (:func:`split_packets`),
+    and a QoS 0 PUBLISH (all telemetry) goes straight onto the bus's queue. Every other packet
+    (CONNACK, SUBACK, PINGRESP, QoS 1 and 2 messages with their acknowledgements) is handed to
+    paho's own packet handler, so paho still does the protocol and aiomqtt the connection,
+    subscriptions and publishing."""
+
+    RECV_BYTES = 65_536
+    RECVS = 4
+    """``recv`` calls per wake-up at most; a TLS socket may hold more than it signals, so
+    after that many the rest is read on the next event-loop step."""
+
+    def __init__(
+        self,
+        client: aiomqtt.Client,
+        *,
+        mqtt5: bool,
+        on_message: Callable[[Message], None],
+        on_paho_message: Callable[[object, object, MQTTMessage], None],
+    ) -> None:
+        self._client = client
+        self._paho = client._client
+        self._mqtt5 = mqtt5
+        self._on_message = on_message
+        self._rest = b""
+        self._loop = asyncio.get_running_loop()
+        self._paho.on_message = on_paho_message
+        sock = self._paho.socket()
+        if sock is not None:
+            self._loop.remove_reader(sock.fileno())  # aiomqtt's: one packet per wake-up
+            self._loop.add_reader(sock.fileno(), self._readable)
+
+    def _readable(self) -> None:
+        try:
+            for _ in range(self.RECVS):
+                sock = self._paho._sock
+                if sock is None:
+                    return
+                try:
+                    data = sock.recv(self.RECV_BYTES)
+                except (BlockingIOError, ssl.SSLWantReadError):
+                    return
+                except ssl.SSLWantWriteError:
+                    self._paho._call_socket_register_write()
+                    return
+                if not data:  # the broker closed the connection
+                    self._paho._loop_rc_handle(mqtt.MQTT_ERR_CONN_LOST)
+                    return
+                self._paho._last_bytes_received = time.monotonic()
+                packets, self._rest = split_packets(self._rest + data if self._rest else data)
+                for command, body in packets:
+                    if command & 0xF6 == 0x30:  # PUBLISH, QoS 0
+                        msg = publish_message(command, body, mqtt5=self._mqtt5)
+                        if msg is not None:
+                            self._on_message(msg)
+                            continue
+                    if self._paho_handles(command, body):
+                        return
+            self._loop.call_soon(self._readable)
+        except Exception as exc:  # as aiomqtt's reader: a broken socket ends the session
+            disconnected = self._client._disconnected
+            if not disconnected.done():
+                disconnected.set_exception(exc)
+
+    def _paho_handles(self, command: int, body: bytes) -> bool:
+        """paho's handler for one packet; True when the connection is to end."""
+        paho = self._paho
+        paho._in_packet = {
+            "command": command,
+            "have_remaining": 1,
+            "remaining_count": [],
+            "remaining_mult": 1,
+            "remaining_length": len(body),
+            "packet": bytearray(body),
+            "to_process": 0,
+            "pos": 0,
+        }
+        try:
+            rc = paho._packet_handle()
+        except MalformedPacket as exc:
+            raise BusError(f"malformed packet from the broker: {exc}") from exc
+        if rc > 0:
+            paho._loop_rc_handle(rc)
+            return True
+        return False
+
+    async def until_disconnected(self) -> None:
+        """Wait for the session to end; raises ``aiomqtt.MqttError`` like aiomqtt's iterator."""
+        disconnected = self._client._disconnected
+        try:
+            await asyncio.shield(disconnected)
+        except aiomqtt.MqttError:
+            raise
+        except Exception as exc:
+            raise aiomqtt.MqttError(f"disconnected: {exc}") from exc
+        raise aiomqtt.MqttError("disconnected")
+
+
+def split_packets(data: bytes) -> tuple[list[tuple[int, bytes]], bytes]:
+    """The complete MQTT packets at the start of ``data`` as (first byte, rest after the
+    length), and the bytes of an incomplete last packet, kept for the next read."""
+    packets: list[tuple[int, bytes]] = []
+    pos, n = 0, len(data)
+    while pos + 1 < n:
+        length, shift, i = 0, 0, pos + 1
+        while True:
+            if i >= n:
+                return packets, data[pos:]
+            byte = data[i]
+            length |= (byte & 0x7F) << shift
+            i += 1
+            if not byte & 0x80:
+                break
+            shift += 7
+            if shift > 21:
+                raise BusError("malformed packet from the broker: length over 4 bytes")
+        end = i + length
+        if end > n:
+            break
+        packets.append((data[pos], data[i:end]))
+        pos = end
+    return packets, data[pos:]
+
+
+def publish_message(command: int, body: bytes, *, mqtt5: bool) -> Message | None:
+    """A QoS 0 PUBLISH's message, or None for one this reader leaves to paho (an MQTT 5 topic
+    alias, which this client never allows the broker to use)."""
+    size = int.from_bytes(body[:2], "big")
+    if size == 0:
+        return None
+    topic = body[2 : 2 + size].decode()
+    pos = 2 + size
+    if mqtt5:
+        length, shift = 0, 0
+        while True:
+            byte = body[pos]
+            pos += 1
+            length |= (byte & 0x7F) << shift
+            if not byte & 0x80:
+                break
+            shift += 7
+        pos += length
+    return Message(topic, body[pos:], bool(command & 1))
 
 
 def topic_prefix(topic: str, *, mqtt5: bool) -> bytes:

@@ -5,7 +5,13 @@ from __future__ import annotations
 
 import pytest
 
-from groundstation.adapters.bus import publish_packet, topic_prefix
+from groundstation.adapters.bus import (
+    Message,
+    publish_message,
+    publish_packet,
+    split_packets,
+    topic_prefix,
+)
 from groundstation.errors import BusError
 
 pytestmark = pytest.mark.unit
@@ -36,3 +42,38 @@ def test_a_topic_is_utf8_with_its_length_in_bytes() -> None:
 def test_an_empty_topic_is_refused_with_a_reason() -> None:
     with pytest.raises(BusError, match="topic of 0 bytes"):
         topic_prefix("", mqtt5=True)
+
+
+def test_packets_are_split_where_their_lengths_say_and_a_partial_one_is_kept() -> None:
+    one = publish_packet(topic_prefix("a/b", mqtt5=False), b"x" * 200)  # two length bytes
+    two = publish_packet(topic_prefix("c", mqtt5=False), b"")
+    data = one + two + one[:5]
+    packets, rest = split_packets(data)
+    assert [(cmd, len(body)) for cmd, body in packets] == [(0x30, 205), (0x30, 3)]
+    assert rest == one[:5]
+    packets, rest = split_packets(rest + one[5:])
+    assert len(packets) == 1 and rest == b""
+
+
+def test_a_length_cut_between_its_bytes_waits_for_the_rest() -> None:
+    one = publish_packet(topic_prefix("t", mqtt5=True), b"y" * 300)
+    assert split_packets(one[:2]) == ([], one[:2])
+
+
+def test_a_length_over_four_bytes_is_refused_with_a_reason() -> None:
+    with pytest.raises(BusError, match="length"):
+        split_packets(b"\x30\xff\xff\xff\xff\x01")
+
+
+@pytest.mark.parametrize("mqtt5", [False, True])
+def test_a_publish_reads_back_as_the_message_sent(mqtt5: bool) -> None:
+    packet = publish_packet(topic_prefix("dfr/v1/drones/uav-1/telemetry", mqtt5=mqtt5), b"{}")
+    [(command, body)], _ = split_packets(packet)
+    msg = publish_message(command | 0x01, body, mqtt5=mqtt5)  # retained
+    assert msg == Message("dfr/v1/drones/uav-1/telemetry", b"{}", True)
+
+
+def test_mqtt5_properties_are_skipped_not_read_as_payload() -> None:
+    # topic "t", properties: message expiry (0x02) 60 s, then the payload.
+    body = b"\x00\x01t" + b"\x05\x02\x00\x00\x00\x3c" + b"payload"
+    assert publish_message(0x30, body, mqtt5=True) == Message("t", b"payload", False)
