@@ -40,7 +40,7 @@ from groundstation.partition import Partition, PartitionConfig
 from groundstation.registration import DockRegistry, OnAdded
 from groundstation.sharing import SharingConfig
 from groundstation.sharing_rules import load_policy
-from groundstation.tasks import cancel_until_done
+from groundstation.tasks import cancel_until_done, freeze_heap
 from groundstation.users import UserDirectory
 from groundstation.video.auth import (
     Authenticator,
@@ -551,6 +551,7 @@ async def _amain(args: argparse.Namespace) -> int:
             f"broker {broker.url()}",
             flush=True,
         )
+        freeze_heap()  # site set, airspace, MAVSDK's plugins: kept for good
         await stop.wait()
     return 0
 

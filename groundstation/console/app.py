@@ -35,7 +35,7 @@ from groundstation.console.tiles import resolve_url
 from groundstation.console.window import MainWindow
 from groundstation.contract import Role
 from groundstation.errors import ConfigError
-from groundstation.tasks import cancel_until_done
+from groundstation.tasks import cancel_until_done, freeze_heap
 from missions.sites import SiteSet, SiteSetError, load_sites
 
 __all__ = ["ConsoleConfig", "main", "run_console"]
@@ -96,6 +96,7 @@ async def _serve(
     closed = asyncio.Event()
     window.closed.connect(closed.set)
     window.show()
+    freeze_heap()  # the window, the map's static layers and the site set: kept for good
     bus = asyncio.create_task(bridge.run(), name="console:bus")
     timer = (
         asyncio.create_task(_close_after(window, exit_after_s, screenshot), name="console:timer")
