@@ -99,6 +99,10 @@ class SimVehicle:
         self.failsafe_active = False
         self._intervals_s = {k: 1.0 / hz for k, hz in telemetry.DEFAULT_RATES_HZ.items()}
         self._next_due: dict[int, float] = {}
+        # Where in each stream period this vehicle sends: PX4 instances start independently, so
+        # a fleet's streams are spread over the period, not all sent on the same tick (a fleet
+        # in step overflowed MAVSDK's callback queues once a second: docs/performance.md).
+        self._stream_phase = (system_id * 0.6180339887) % 1.0
         self._outbox: list[Any] = []
         self._gcs_last_heartbeat_s: float | None = None
         self.link_lost = False
@@ -227,7 +231,12 @@ class SimVehicle:
             t = due.get(mid)
             if t is None or now_s >= t:
                 out.append(telemetry.BUILDERS[mid](self))
-                due[mid] = now_s + interval if t is None or now_s - t > interval else t + interval
+                if t is None:  # the first at once (discovery), then at this vehicle's phase
+                    due[mid] = now_s + interval * (1.0 + self._stream_phase)
+                elif now_s - t > interval:
+                    due[mid] = now_s + interval
+                else:
+                    due[mid] = t + interval
         for payload in self.payloads:
             out.extend(payload.due_messages(now_s))
         return out
