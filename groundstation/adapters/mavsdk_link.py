@@ -19,10 +19,12 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import ctypes
 import functools
 import json
 import logging
 import math
+import threading
 import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -95,6 +97,24 @@ class DroneEndpoint:
     drone_id: str
     system_id: int
     url: str
+
+
+_KEPT_THREADS: set[int] = set()
+
+
+def keep_thread_state() -> None:
+    """Keep the calling MAVSDK thread's Python thread state for good (call from a callback).
+
+    MAVSDK 4's binding calls Python through ctypes on MAVSDK's own threads. For a thread Python
+    did not start, every such callback makes a thread state (``PyGILState_Ensure``) and deletes
+    it again on return: at 100 drones, 2,000 times a second. One extra ``PyGILState_Ensure``,
+    never released, keeps the state alive between callbacks: about a third of the cost of a
+    position callback (docs/performance.md). A thread's state then lives until the interpreter
+    ends; there are two threads per ``Mavsdk`` instance."""
+    ident = threading.get_ident()
+    if ident not in _KEPT_THREADS:
+        _KEPT_THREADS.add(ident)
+        ctypes.pythonapi.PyGILState_Ensure()
 
 
 class MavsdkVehicle:
@@ -181,6 +201,7 @@ class MavsdkVehicle:
         tel = self._telemetry
 
         def position(p: Any, _: Any) -> None:
+            keep_thread_state()  # the first, and the most frequent, callback on its thread
             s["lat_deg"] = p.latitude_deg
             s["lon_deg"] = p.longitude_deg
             s["alt_amsl_m"] = p.absolute_altitude_m
