@@ -214,9 +214,10 @@ class Watch:
             host.apply(drone_id, failsafe)
         s = rt.sortie
         rt.eta_s = transit_eta_s(s, smp, rt.eta_s)
-        for event in phase_events(
-            s, smp, now, cfg.site_set.docks, host.claimed_docks(drone_id), cfg.charged_pct
-        ):
+        # Only a faulted drone's recovery asks which docks the others hold (a set built from
+        # every drone: per drone and tick, the fleet squared).
+        claimed = host.claimed_docks(drone_id) if s.phase == c.Phase.FAULT else set()
+        for event in phase_events(s, smp, now, cfg.site_set.docks, claimed, cfg.charged_pct):
             host.apply(drone_id, event)
         self._gps(drone_id, rt, smp)
         self._home_dock(drone_id, rt, smp)
