@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import math
 import re
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -86,16 +86,26 @@ class SiteSet:
     sites: tuple[Site, ...]
     cruise_alt_rel_m: float = 60.0
     cruise_speed_m_s: float = 15.0
+    # Built once: the controller reads them per drone and tick.
+    _docks: tuple[Dock, ...] = field(init=False, repr=False, compare=False)
+    _by_dock: dict[str, Dock] = field(init=False, repr=False, compare=False)
+    _by_drone: dict[str, Dock] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        docks = tuple(d for s in self.sites for d in s.docks)
+        object.__setattr__(self, "_docks", docks)
+        object.__setattr__(self, "_by_dock", {d.dock_id: d for d in reversed(docks)})
+        object.__setattr__(self, "_by_drone", {d.drone_id: d for d in reversed(docks)})
 
     @property
     def docks(self) -> tuple[Dock, ...]:
-        return tuple(d for s in self.sites for d in s.docks)
+        return self._docks
 
     def dock(self, dock_id: str) -> Dock | None:
-        return next((d for d in self.docks if d.dock_id == dock_id), None)
+        return self._by_dock.get(dock_id)
 
     def dock_of_drone(self, drone_id: str) -> Dock | None:
-        return next((d for d in self.docks if d.drone_id == drone_id), None)
+        return self._by_drone.get(drone_id)
 
 
 def builtin_names() -> list[str]:
