@@ -35,7 +35,6 @@ from tests.console.videosrc import VideoSource, black_hole
 pytestmark = pytest.mark.console
 
 
-
 def descriptor(
     drone_id: str, url: str | None, state: c.VideoState = c.VideoState.LIVE, **kw: object
 ) -> c.VideoDescriptor:

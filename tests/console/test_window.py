@@ -21,7 +21,6 @@ from tests.console.conftest import QtRun, open_console, until, viewport
 pytestmark = pytest.mark.console
 
 
-
 class StandInController:
     """A scripted stand-in for the controller's operator service (NOT the real controller).
 
