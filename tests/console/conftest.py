@@ -17,14 +17,14 @@ import asyncio
 import contextlib
 import time
 from collections.abc import AsyncIterator, Callable, Coroutine
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import pytest
 
 from groundstation.adapters.bus import BrokerConfig
 from groundstation.console.bridge import Bridge
 from groundstation.console.config import ConsoleConfig
-from groundstation.console.qt import QApplication
+from groundstation.console.qt import QAbstractItemView, QApplication, QGraphicsView, QWidget
 from groundstation.console.window import MainWindow
 from groundstation.contract import Role
 from missions.sites import load_sites
@@ -32,6 +32,12 @@ from missions.sites import load_sites
 import qasync  # isort: skip
 
 T = TypeVar("T")
+
+
+class QtRun(Protocol):
+    """The ``qt_run`` fixture: runs a coroutine to its end on the Qt loop and returns its result."""
+
+    def __call__(self, coro: Coroutine[Any, Any, T], /) -> T: ...
 
 
 def run_qt(app: QApplication, coro: Coroutine[Any, Any, T]) -> T:
@@ -70,6 +76,16 @@ async def open_console(
         window.deleteLater()
 
 
+def viewport(view: QGraphicsView | QAbstractItemView) -> QWidget:
+    """The widget a view draws on and takes clicks on (Qt types it optional: a view has one)."""
+    widget = view.viewport()
+    assert widget is not None, f"{view.objectName() or view} has no viewport"
+    return widget
+
+
 @pytest.fixture
-def qt_run(qapp: QApplication) -> Callable[[Coroutine[Any, Any, Any]], Any]:
-    return lambda coro: run_qt(qapp, coro)
+def qt_run(qapp: QApplication) -> QtRun:
+    def run(coro: Coroutine[Any, Any, T]) -> T:
+        return run_qt(qapp, coro)
+
+    return run

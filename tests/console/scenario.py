@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import msgspec
+
 from groundstation import contract as c
 from groundstation.adapters.bus import Bus
 
@@ -47,7 +49,9 @@ def telemetry(
 
 
 def drone_state(drone_id: str, phase: c.Phase = c.Phase.TRANSIT, **kw: object) -> c.DroneState:
-    return c.DroneState(drone_id=drone_id, ts_ms=c.now_ms(), phase=phase, **kw)  # type: ignore[arg-type]
+    """The drone's retained state; ``kw`` sets any other of its fields."""
+    state = c.DroneState(drone_id=drone_id, ts_ms=c.now_ms(), phase=phase)
+    return msgspec.structs.replace(state, **kw)
 
 
 def dock_osd(
@@ -72,18 +76,23 @@ def dock_osd(
 
 
 def incident(incident_id: str, lat: float, lon: float, **kw: object) -> c.Incident:
-    fields: dict[str, object] = {
-        "status": c.IncidentStatus.NEW,
-        "priority": 1,
-        "created_ms": c.now_ms() - 75_000,
-        "summary": "test incident",
-    }
-    fields.update(kw)
-    return c.Incident(incident_id=incident_id, lat_deg=lat, lon_deg=lon, **fields)  # type: ignore[arg-type]
+    """A new P1 incident made 75 s ago; ``kw`` sets any other of its fields."""
+    new = c.Incident(
+        incident_id=incident_id,
+        lat_deg=lat,
+        lon_deg=lon,
+        status=c.IncidentStatus.NEW,
+        priority=1,
+        created_ms=c.now_ms() - 75_000,
+        summary="test incident",
+    )
+    return msgspec.structs.replace(new, **kw)
 
 
-async def publish(bus: Bus, topic: str, msg: object, *, retain: bool = False, qos: int = 1) -> None:
-    await bus.publish(topic, c.encode(msg), qos=qos, retain=retain)  # type: ignore[arg-type]
+async def publish(
+    bus: Bus, topic: str, msg: msgspec.Struct, *, retain: bool = False, qos: int = 1
+) -> None:
+    await bus.publish(topic, c.encode(msg), qos=qos, retain=retain)
 
 
 async def demo_scene(bus: Bus, duration_s: float, *, rate_hz: float = 10.0) -> None:

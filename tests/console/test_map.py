@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
-from typing import Any
 
 import pytest
+from pytestqt.qtbot import QtBot
 
 from groundstation import contract as c
 from groundstation.adapters.broker import Mosquitto
@@ -15,7 +15,7 @@ from groundstation.console import basemap, lod
 from groundstation.console.mapview import MapView
 from groundstation.console.qt import QColor, QImage, QPixmap, QPoint
 from tests.console import scenario as sc
-from tests.console.conftest import open_console, until
+from tests.console.conftest import QtRun, open_console, until, viewport
 
 pytestmark = pytest.mark.console
 
@@ -30,7 +30,7 @@ def _tile_dir(root: Path, z: int, xs: range, ys: range) -> None:
             assert pix.save(str(path), "PNG")
 
 
-def test_tiles_load_and_are_cached(qt_run: Any, qtbot: Any, tmp_path: Path) -> None:
+def test_tiles_load_and_are_cached(qt_run: QtRun, qtbot: QtBot, tmp_path: Path) -> None:
     server = tmp_path / "server"
     _tile_dir(server, 15, range(16360, 16390), range(10885, 10910))
     cache = tmp_path / "cache"
@@ -59,7 +59,7 @@ def test_tiles_load_and_are_cached(qt_run: Any, qtbot: Any, tmp_path: Path) -> N
 
 
 def test_unreachable_tile_server_falls_back_to_offline_base(
-    qt_run: Any, qtbot: Any, tmp_path: Path
+    qt_run: QtRun, qtbot: QtBot, tmp_path: Path
 ) -> None:
     async def scenario() -> None:
         view = MapView(tiles_url="http://127.0.0.1:9/{z}/{x}/{y}.png", tile_cache=tmp_path)
@@ -75,7 +75,7 @@ def test_unreachable_tile_server_falls_back_to_offline_base(
     qt_run(scenario())
 
 
-def test_follow_and_alerts(qt_run: Any, qtbot: Any) -> None:
+def test_follow_and_alerts(qt_run: QtRun, qtbot: QtBot) -> None:
     async def scenario() -> None:
         async with (
             Mosquitto() as mq,
@@ -126,7 +126,7 @@ def _dark(img: QImage, x: int, y: int, below: int = 200, reach: int = 1) -> bool
     )
 
 
-def test_a_zoom_redraws_the_borough_outlines_at_the_new_scale(qtbot: Any) -> None:
+def test_a_zoom_redraws_the_borough_outlines_at_the_new_scale(qtbot: QtBot) -> None:
     """The static layer (outlines, names) is cached between frames; after a zoom the pilot
     must see the outlines where they now are, not the picture of the old scale."""
     view = MapView()
@@ -135,7 +135,7 @@ def test_a_zoom_redraws_the_borough_outlines_at_the_new_scale(qtbot: Any) -> Non
     view.show()
     view.set_view(51.515, -0.13, 0.05)
     before = view.grab().toImage()
-    centre = QPoint(view.viewport().width() // 2, view.viewport().height() // 2)  # type: ignore[union-attr]
+    centre = QPoint(viewport(view).width() // 2, viewport(view).height() // 2)
     # A borough corner near the centre, drawn now, whose place after a 2x zoom is blank now.
     corner = None
     for area in basemap.load_boroughs():
@@ -161,7 +161,7 @@ def test_a_zoom_redraws_the_borough_outlines_at_the_new_scale(qtbot: Any) -> Non
     assert _dark(zoomed, now.x(), now.y()), "the outline is drawn at the new scale"
 
 
-def test_a_pan_draws_the_uncovered_strip(qtbot: Any) -> None:
+def test_a_pan_draws_the_uncovered_strip(qtbot: QtBot) -> None:
     """A pan moves the cached layer and draws only the strip it uncovers: the outlines in that
     strip are there, lined up with the rest."""
     view = MapView()
@@ -202,7 +202,7 @@ def _ink(img: QImage, at: QPoint) -> int:
     )
 
 
-def test_many_drones_drop_labels_except_the_selected_until_zoomed_in(qt_run: Any) -> None:
+def test_many_drones_drop_labels_except_the_selected_until_zoomed_in(qt_run: QtRun) -> None:
     """Above lod.MANY_DRONES a city-wide map shows arrows only; the selected drone keeps its id
     and altitude, and zooming in brings every label back."""
     lone, chosen = (51.50, -0.20), (51.53, -0.20)
@@ -226,13 +226,13 @@ def test_many_drones_drop_labels_except_the_selected_until_zoomed_in(qt_run: Any
             window.select_drone("uav-chosen")
             await until(lambda: not window.map.detail.labels, what="labels off")
             await asyncio.sleep(0.1)  # a frame with the selection drawn
-            img = window.map.viewport().grab().toImage()  # type: ignore[union-attr]
+            img = viewport(window.map).grab().toImage()
             assert _ink(img, window.map.viewport_pos(*lone)) < 5, "no label on an unselected drone"
             assert _ink(img, window.map.viewport_pos(*chosen)) > 30, "the selected one keeps it"
             window.map.set_view(*lone, 0.3)
             await until(lambda: window.map.detail.labels, what="labels on, zoomed in")
             await asyncio.sleep(0.1)
-            img = window.map.viewport().grab().toImage()  # type: ignore[union-attr]
+            img = viewport(window.map).grab().toImage()
             assert _ink(img, window.map.viewport_pos(*lone)) > 30, "zoomed in: its label is back"
 
     qt_run(scenario())

@@ -5,46 +5,46 @@ is on the map, Esc sends ``drone_track_stop``."""
 
 from __future__ import annotations
 
-from typing import Any
-
+import msgspec
 import pytest
+from pytestqt.qtbot import QtBot
 
 from groundstation import contract as c
 from groundstation.adapters.broker import Mosquitto
 from groundstation.adapters.bus import Bus
 from groundstation.console.qt import QPointF, Qt
 from tests.console import scenario as sc
-from tests.console.conftest import open_console, until
-from tests.console.test_video import Run, airborne, announce, descriptor, requests_on
+from tests.console.conftest import QtRun, open_console, until
+from tests.console.test_video import airborne, announce, descriptor, requests_on
 from tests.console.videosrc import VideoSource
 
 pytestmark = pytest.mark.console
 
 
-def status(state: c.TrackState, lat: float, **kw: Any) -> c.TrackingStatus:
-    fields: dict[str, Any] = {
-        "drone_id": "uav-1",
-        "ts_ms": c.now_ms(),
-        "state": state,
-        "source": c.TrackSource.VIDEO,
-        "target": "video",
-        "reason": "pursuit of a robbery suspect",
-        "started_by": "operator",
-        "started_ms": 1_767_225_600_000,
-        "since_ms": 1_767_225_600_000,
-        "target_lat_deg": lat,
-        "target_lon_deg": -0.14,
-        "distance_m": 23.0,
-    }
-    fields.update(kw)
-    return c.TrackingStatus(**fields)
+def status(state: c.TrackState, lat: float, **kw: object) -> c.TrackingStatus:
+    """uav-1's tracking from its video, the target at ``lat``; ``kw`` sets any other field."""
+    st = c.TrackingStatus(
+        drone_id="uav-1",
+        ts_ms=c.now_ms(),
+        state=state,
+        source=c.TrackSource.VIDEO,
+        target="video",
+        reason="pursuit of a robbery suspect",
+        started_by="operator",
+        started_ms=1_767_225_600_000,
+        since_ms=1_767_225_600_000,
+        target_lat_deg=lat,
+        target_lon_deg=-0.14,
+        distance_m=23.0,
+    )
+    return msgspec.structs.replace(st, **kw)
 
 
 def tracking_requests(seen: list[c.Request]) -> list[c.Request]:
     return [r for r in seen if r.method in ("drone_track", "drone_track_stop", "drone_camera")]
 
 
-def test_click_to_track_box_state_trail_and_esc(qt_run: Run, qtbot: Any) -> None:
+def test_click_to_track_box_state_trail_and_esc(qt_run: QtRun, qtbot: QtBot) -> None:
     async def scenario() -> None:
         with VideoSource() as src:
             url = src.add("uav-1", 640, 360)
@@ -81,7 +81,8 @@ def test_click_to_track_box_state_trail_and_esc(qt_run: Run, qtbot: Any) -> None
                 assert req.data["reason"] == "pursuit of a robbery suspect"
                 assert req.data["x"] == pytest.approx(0.6, abs=0.01)
                 assert req.data["y"] == pytest.approx(0.4, abs=0.01)
-                assert view.track is not None and view.track[0] == "marker"
+                marker = view.track  # a local: mypy would keep view.track narrowed below
+                assert marker is not None and marker[0] == "marker"
 
                 # The controller's status: the camera's box over the picture, the state line.
                 box = c.ImageBox(left=0.55, top=0.35, right=0.65, bottom=0.45)
@@ -90,7 +91,8 @@ def test_click_to_track_box_state_trail_and_esc(qt_run: Run, qtbot: Any) -> None
                     await sc.publish(bus, c.drone_tracking("uav-1"), st, retain=True)
                 await until(lambda: "FOLLOWING" in tr.label.text(), what="the state line")
                 assert "23 m" in tr.label.text() and "operator" in tr.label.text()
-                assert view.track == ("box", (0.55, 0.35, 0.65, 0.45))
+                box_drawn = view.track  # a local, as above
+                assert box_drawn == ("box", (0.55, 0.35, 0.65, 0.45))
                 await until(lambda: len(tr.trail("uav-1")) == 3, what="the trail")
                 trail_item = window.map.target_trails["uav-1"]
                 assert not trail_item.path().isEmpty()
@@ -124,7 +126,7 @@ def test_click_to_track_box_state_trail_and_esc(qt_run: Run, qtbot: Any) -> None
     qt_run(scenario())
 
 
-def test_track_a_ground_unit_heard_on_the_broker(qt_run: Run, qtbot: Any) -> None:
+def test_track_a_ground_unit_heard_on_the_broker(qt_run: QtRun, qtbot: QtBot) -> None:
     async def scenario() -> None:
         async with (
             Mosquitto(persistence=False) as mq,

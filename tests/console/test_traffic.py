@@ -16,7 +16,6 @@ import contextlib
 import math
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -26,7 +25,7 @@ from groundstation.adapters.bus import Bus
 from missions.geo import distance_m, offset
 from sitl.state import FlightMode
 from sitl.traffic import ScriptedAircraft, TrafficAction
-from tests.console.conftest import open_console
+from tests.console.conftest import QtRun, open_console
 from tests.controller.conftest import Stack, small_sites, stack_on, until
 
 pytestmark = pytest.mark.console
@@ -67,7 +66,7 @@ def along(a: tuple[float, float], b: tuple[float, float], metres: float) -> tupl
 
 
 def test_helicopter_crossing_returns_the_drone_alerts_and_holds_a_launch(
-    qt_run: Any, tmp_path: Path
+    qt_run: QtRun, tmp_path: Path
 ) -> None:
     qt_run(scenario(tmp_path))
 

@@ -58,12 +58,16 @@ def test_model_battery_time_left_and_pilot_hint() -> None:
         model.apply_telemetry(tel)
     left = model.drones["uav-1"].battery_time_left_s()
     assert left == pytest.approx(74 * 10, rel=0.02)
+
+    def pilot() -> str | None:  # read afresh each time (mypy would keep an asserted one narrowed)
+        return model.drones["uav-1"].pilot
+
     model.apply_drone_state(sc.drone_state("uav-1", pilot="bob"))
-    assert model.drones["uav-1"].pilot == "bob"
+    assert pilot() == "bob"
     model.set_pilot_hint("uav-1", None)
-    assert model.drones["uav-1"].pilot is None
+    assert pilot() is None
     model.apply_drone_state(sc.drone_state("uav-1", pilot="alice"))
-    assert model.drones["uav-1"].pilot == "alice"
+    assert pilot() == "alice"
 
 
 def test_alerts_are_bounded_and_acknowledged() -> None:

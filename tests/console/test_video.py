@@ -14,10 +14,12 @@ import dataclasses
 import functools
 import itertools
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from typing import Any
 
+import msgspec
 import pytest
+from pytestqt.qtbot import QtBot
 
 from groundstation import contract as c
 from groundstation.adapters.broker import Mosquitto
@@ -27,26 +29,28 @@ from groundstation.console.video.status import DecoderState
 from groundstation.console.video.widgets import VideoView
 from groundstation.console.window import MainWindow
 from tests.console import scenario as sc
-from tests.console.conftest import open_console, until
+from tests.console.conftest import QtRun, open_console, until
 from tests.console.videosrc import VideoSource, black_hole
 
 pytestmark = pytest.mark.console
 
-Run = Callable[[Any], Any]
-
 
 def descriptor(
-    drone_id: str, url: str | None, state: c.VideoState = c.VideoState.LIVE, **kw: Any
+    drone_id: str, url: str | None, state: c.VideoState = c.VideoState.LIVE, **kw: object
 ) -> c.VideoDescriptor:
-    fields: dict[str, Any] = {
-        "codec": "h264",
-        "width_px": 1280,
-        "height_px": 720,
-        "fps": 25.0,
-        "live": state == c.VideoState.LIVE,
-    }
-    fields.update(kw)
-    return c.VideoDescriptor(drone_id=drone_id, ts_ms=c.now_ms(), state=state, url=url, **fields)
+    """A 720p H.264 stream's descriptor; ``kw`` sets any other of its fields."""
+    desc = c.VideoDescriptor(
+        drone_id=drone_id,
+        ts_ms=c.now_ms(),
+        state=state,
+        url=url,
+        codec="h264",
+        width_px=1280,
+        height_px=720,
+        fps=25.0,
+        live=state == c.VideoState.LIVE,
+    )
+    return msgspec.structs.replace(desc, **kw)
 
 
 async def announce(bus: Bus, desc: c.VideoDescriptor) -> None:
@@ -107,7 +111,7 @@ def _shows(view: VideoView, text: str) -> bool:
 # ---------------------------------------------------------------------------------------------
 
 
-def test_pane_shows_moving_frames_of_the_stream(qt_run: Run, qtbot: Any) -> None:
+def test_pane_shows_moving_frames_of_the_stream(qt_run: QtRun, qtbot: QtBot) -> None:
     async def scenario() -> None:
         with VideoSource() as src:
             url = src.add("uav-1")
@@ -161,7 +165,7 @@ def test_pane_shows_moving_frames_of_the_stream(qt_run: Run, qtbot: Any) -> None
     qt_run(scenario())
 
 
-def test_grid_shows_every_airborne_drone_and_closes_the_rest(qt_run: Run, qtbot: Any) -> None:
+def test_grid_shows_every_airborne_drone_and_closes_the_rest(qt_run: QtRun, qtbot: QtBot) -> None:
     async def scenario() -> None:
         with VideoSource() as src:
             urls = {d: src.add(d, 320, 180) for d in ("uav-a", "uav-b", "uav-c")}
@@ -204,7 +208,7 @@ def test_grid_shows_every_airborne_drone_and_closes_the_rest(qt_run: Run, qtbot:
     qt_run(scenario())
 
 
-def test_camera_requests_from_the_video_and_the_map(qt_run: Run, qtbot: Any) -> None:
+def test_camera_requests_from_the_video_and_the_map(qt_run: QtRun, qtbot: QtBot) -> None:
     async def scenario() -> None:
         with VideoSource() as src:
             url = src.add("uav-1", 640, 360)
@@ -258,7 +262,7 @@ def test_camera_requests_from_the_video_and_the_map(qt_run: Run, qtbot: Any) -> 
     qt_run(scenario())
 
 
-def test_no_video_states_show_their_reason(qt_run: Run, qtbot: Any) -> None:
+def test_no_video_states_show_their_reason(qt_run: QtRun, qtbot: QtBot) -> None:
     async def scenario() -> None:
         async with (
             Mosquitto(persistence=False) as mq,
@@ -306,7 +310,7 @@ def test_no_video_states_show_their_reason(qt_run: Run, qtbot: Any) -> None:
     qt_run(scenario())
 
 
-def test_refused_login_is_shown_with_its_code(qt_run: Run, qtbot: Any) -> None:
+def test_refused_login_is_shown_with_its_code(qt_run: QtRun, qtbot: QtBot) -> None:
     async def scenario() -> None:
         with VideoSource(
             users={"operator": "right", "dock": "d"}, forbidden=frozenset({"dock"})
@@ -343,7 +347,7 @@ def test_refused_login_is_shown_with_its_code(qt_run: Run, qtbot: Any) -> None:
     qt_run(scenario())
 
 
-def test_a_stream_that_stops_shows_stalled_then_recovers(qt_run: Run, qtbot: Any) -> None:
+def test_a_stream_that_stops_shows_stalled_then_recovers(qt_run: QtRun, qtbot: QtBot) -> None:
     async def scenario() -> None:
         with VideoSource() as src:
             url = src.add("uav-1", 320, 180)
@@ -381,7 +385,7 @@ def test_a_stream_that_stops_shows_stalled_then_recovers(qt_run: Run, qtbot: Any
     qt_run(scenario())
 
 
-def test_ui_never_waits_for_a_relay_that_does_not_answer(qt_run: Run, qtbot: Any) -> None:
+def test_ui_never_waits_for_a_relay_that_does_not_answer(qt_run: QtRun, qtbot: QtBot) -> None:
     async def scenario() -> None:
         with black_hole() as url:
             async with (

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from fractions import Fraction
 
 import av
 import numpy as np
@@ -26,7 +27,7 @@ def test_clock_code_survives_a_real_h264_round_trip() -> None:
     w, h = 1280, 720
     enc = av.CodecContext.create("libx264", "w")
     enc.width, enc.height, enc.pix_fmt = w, h, "yuv420p"
-    enc.framerate = 25  # type: ignore[assignment]
+    enc.framerate = Fraction(25)
     enc.options = {"preset": "ultrafast", "tune": "zerolatency"}
     dec = av.CodecContext.create("h264", "r")
     now = time.time()

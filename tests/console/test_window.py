@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
+from pytestqt.qtbot import QtBot
 
 from groundstation import contract as c
 from groundstation.adapters.broker import Mosquitto
@@ -15,11 +16,9 @@ from groundstation.adapters.bus import BrokerConfig, Bus
 from groundstation.console.qt import QMessageBox, QPoint, Qt
 from groundstation.console.window import MainWindow
 from tests.console import scenario as sc
-from tests.console.conftest import open_console, until
+from tests.console.conftest import QtRun, open_console, until, viewport
 
 pytestmark = pytest.mark.console
-
-Run = Callable[[Any], Any]
 
 
 class StandInController:
@@ -55,7 +54,7 @@ class StandInController:
             reply = c.refusal(req.tid, req.method, code, reason)
             await self.bus.publish(reply_topic, c.encode(reply), qos=1)
             return
-        drone = req.data.get("drone_id")
+        drone = str(req.data.get("drone_id", ""))  # "" for a request about no drone
         output: dict[str, Any] = {}
         if req.method == c.OperatorMethod.AUTHORITY_GRAB:
             self.pilot[drone] = user
@@ -83,7 +82,7 @@ class StandInController:
         reply = c.make_reply(req.tid, req.method, c.Result.OK, output)
         await self.bus.publish(reply_topic, c.encode(reply), qos=1)
 
-    async def _state(self, drone_id: str, **kw: Any) -> None:
+    async def _state(self, drone_id: str, **kw: object) -> None:
         state = sc.drone_state(drone_id, c.Phase.ON_SCENE, **kw)
         await sc.publish(self.bus, c.drone_state(drone_id), state, retain=True)
 
@@ -112,15 +111,18 @@ async def _fly(bus: Bus, drone_id: str, n: int, start: tuple[float, float]) -> N
 
 
 def _click_map(
-    qtbot: Any, window: MainWindow, pos: QPoint, button: Qt.MouseButton = Qt.MouseButton.LeftButton
+    qtbot: QtBot,
+    window: MainWindow,
+    pos: QPoint,
+    button: Qt.MouseButton = Qt.MouseButton.LeftButton,
 ) -> None:
-    qtbot.mouseClick(window.map.viewport(), button, pos=pos)
+    qtbot.mouseClick(viewport(window.map), button, pos=pos)
 
 
 # ---------------------------------------------------------------------------------------------
 
 
-def test_drone_appears_and_moves(qt_run: Run, qtbot: Any) -> None:
+def test_drone_appears_and_moves(qt_run: QtRun, qtbot: QtBot) -> None:
     async def scenario() -> None:
         async with (
             Mosquitto() as mq,
@@ -153,7 +155,7 @@ def test_drone_appears_and_moves(qt_run: Run, qtbot: Any) -> None:
     qt_run(scenario())
 
 
-def test_docks_and_incidents_are_drawn(qt_run: Run, qtbot: Any) -> None:
+def test_docks_and_incidents_are_drawn(qt_run: QtRun, qtbot: QtBot) -> None:
     async def scenario() -> None:
         async with (
             Mosquitto() as mq,
@@ -193,7 +195,7 @@ def test_docks_and_incidents_are_drawn(qt_run: Run, qtbot: Any) -> None:
     qt_run(scenario())
 
 
-def test_right_click_creates_incident_at_clicked_position(qt_run: Run, qtbot: Any) -> None:
+def test_right_click_creates_incident_at_clicked_position(qt_run: QtRun, qtbot: QtBot) -> None:
     async def scenario() -> None:
         async with (
             Mosquitto() as mq,
@@ -201,10 +203,11 @@ def test_right_click_creates_incident_at_clicked_position(qt_run: Run, qtbot: An
             open_console(mq.config, user="dispatch1", role=c.Role.CAD) as window,
         ):
             window.map.set_view(51.5200, -0.1000, 0.2)
-            centre = window.map.viewport().rect().center()
+            centre = viewport(window.map).rect().center()
             _click_map(qtbot, window, centre, Qt.MouseButton.RightButton)
             await until(lambda: window.last_menu is not None, what="context menu")
             menu = window.last_menu
+            assert menu is not None
             action = next(a for a in menu.actions() if a.objectName() == "create_p1")
             assert action.isEnabled()
             goto = next(a for a in menu.actions() if a.objectName() == "goto_here")
@@ -226,7 +229,7 @@ def test_right_click_creates_incident_at_clicked_position(qt_run: Run, qtbot: An
     qt_run(scenario())
 
 
-def test_takeover_goto_orbit_refusal_release(qt_run: Run, qtbot: Any) -> None:
+def test_takeover_goto_orbit_refusal_release(qt_run: QtRun, qtbot: QtBot) -> None:
     async def scenario() -> None:
         async with (
             Mosquitto() as mq,
@@ -254,9 +257,10 @@ def test_takeover_goto_orbit_refusal_release(qt_run: Run, qtbot: Any) -> None:
 
             # Go to: the button arms the map, the next click is the destination.
             qtbot.mouseClick(p.goto, Qt.MouseButton.LeftButton)
-            assert window.map.goto_mode
+            armed = window.map.goto_mode  # a local: mypy would keep goto_mode narrowed below
+            assert armed
             window.map.set_view(51.5100, -0.1600, 0.2)
-            _click_map(qtbot, window, window.map.viewport().rect().center())
+            _click_map(qtbot, window, viewport(window.map).rect().center())
             await until(lambda: "go to uav-1: done" in p.result.text(), what="goto ok")
             goto = ctl.requests[-1][1]
             assert goto.method == c.OperatorMethod.DRONE_GOTO
@@ -316,10 +320,12 @@ def test_takeover_goto_orbit_refusal_release(qt_run: Run, qtbot: Any) -> None:
             await until(lambda: "release control uav-1: done" in p.result.text(), what="release")
             await until(lambda: not p.goto.isEnabled() and p.take.isEnabled(), what="released")
             # T takes control again from the keyboard, after a right-click menu was open.
-            centre = window.map.viewport().rect().center()
+            centre = viewport(window.map).rect().center()
             _click_map(qtbot, window, centre, Qt.MouseButton.RightButton)
             await until(lambda: window.last_menu is not None, what="menu")
-            window.last_menu.close()
+            menu = window.last_menu
+            assert menu is not None
+            menu.close()
             await until(window.isActiveWindow, what="the console active again")
             qtbot.keyClick(window, Qt.Key.Key_T)
             await until(p.release.isEnabled, what="control taken with T")
@@ -335,7 +341,7 @@ def test_takeover_goto_orbit_refusal_release(qt_run: Run, qtbot: Any) -> None:
     qt_run(scenario())
 
 
-def test_viewer_can_command_nothing(qt_run: Run, qtbot: Any) -> None:
+def test_viewer_can_command_nothing(qt_run: QtRun, qtbot: QtBot) -> None:
     async def scenario() -> None:
         async with (
             Mosquitto() as mq,
@@ -357,9 +363,11 @@ def test_viewer_can_command_nothing(qt_run: Run, qtbot: Any) -> None:
             assert not window.close_incident_button.isEnabled()
             _click_map(qtbot, window, QPoint(300, 200), Qt.MouseButton.RightButton)
             await until(lambda: window.last_menu is not None, what="menu")
-            acts = [a for a in window.last_menu.actions() if a.objectName()]
+            menu = window.last_menu
+            assert menu is not None
+            acts = [a for a in menu.actions() if a.objectName()]
             assert acts and not any(a.isEnabled() for a in acts)
-            window.last_menu.close()
+            menu.close()
             # Keyboard shortcuts do nothing either. (F, follow, is a view setting a viewer may
             # change: it shows the keys do reach the window.)
             await until(window.isActiveWindow, what="the console active again")

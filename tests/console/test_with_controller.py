@@ -8,15 +8,16 @@ sees it arrive, and hands it back to the sortie."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import pytest
+from pytestqt.qtbot import QtBot
 
 from groundstation import contract as c
 from groundstation.adapters.broker import Mosquitto
 from groundstation.console.qt import Qt
+from groundstation.console.window import MainWindow
 from missions.geo import distance_m
-from tests.console.conftest import open_console, until
+from tests.console.conftest import QtRun, open_console, until, viewport
 from tests.controller.conftest import small_sites, stack_on
 
 pytestmark = pytest.mark.console
@@ -26,12 +27,14 @@ INCIDENT = (51.5040, -0.1050)  # 1.6 km south-east of the West End dock
 DETOUR = (51.5080, -0.1150)
 
 
-def _click(qtbot: Any, window: Any, lat: float, lon: float, button: Qt.MouseButton) -> None:
+def _click(
+    qtbot: QtBot, window: MainWindow, lat: float, lon: float, button: Qt.MouseButton
+) -> None:
     window.map.set_view(lat, lon, 0.2)
-    qtbot.mouseClick(window.map.viewport(), button, pos=window.map.viewport().rect().center())
+    qtbot.mouseClick(viewport(window.map), button, pos=viewport(window.map).rect().center())
 
 
-def test_console_drives_the_real_controller(qt_run: Any, qtbot: Any, tmp_path: Path) -> None:
+def test_console_drives_the_real_controller(qt_run: QtRun, qtbot: QtBot, tmp_path: Path) -> None:
     async def scenario() -> None:
         async with (
             Mosquitto(persistence=False) as mq,

@@ -17,7 +17,6 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any
 
 import av
 import numpy as np
@@ -267,4 +266,4 @@ def black_hole() -> Iterator[str]:
         sock.close()
 
 
-__all__: list[Any] = ["VideoSource", "black_hole", "draw_clock"]
+__all__ = ["VideoSource", "black_hole", "draw_clock"]

@@ -19,11 +19,13 @@ from fractions import Fraction
 
 import av
 import numpy as np
+import numpy.typing as npt
+from av.stream import Stream
 
 BITS, CELL, X0 = 48, 16, 16
 
 
-def draw_clock(y: np.ndarray, ms: int) -> None:
+def draw_clock(y: npt.NDArray[np.uint8], ms: int) -> None:
     h = y.shape[0]
     y[h - 40 : h - 8, 8 : X0 + BITS * CELL + 8] = 16
     for k in range(BITS):
@@ -31,10 +33,10 @@ def draw_clock(y: np.ndarray, ms: int) -> None:
             y[h - 32 : h - 16, X0 + k * CELL : X0 + (k + 1) * CELL] = 235
 
 
-def without_headers(packet: av.Packet) -> av.Packet:
+def without_headers(packet: av.Packet[Stream]) -> av.Packet[Stream]:
     """The keyframe without its SPS/PPS NAL units (types 7 and 8)."""
     data = bytes(packet)
-    starts = []
+    starts: list[int] = []
     pos = data.find(b"\x00\x00\x01")
     while pos >= 0 and len(starts) < 8:
         starts.append(pos)

@@ -8,9 +8,9 @@ from fractions import Fraction
 import av
 import numpy as np
 import pytest
-from video_helpers import draw_clock
 
 from groundstation.video import clockcode as cc
+from tests.video.video_helpers import draw_clock
 
 pytestmark = pytest.mark.unit
 

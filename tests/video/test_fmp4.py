@@ -52,7 +52,7 @@ def test_ts_becomes_playable_fragmented_mp4_from_the_first_frame() -> None:
     assert remux.frames == 50
     fragments = mp4.count(b"moof")
     assert mp4[4:8] == b"ftyp" and fragments == remux.frames  # a fragment per frame
-    with av.open(io.BytesIO(mp4)) as player:
+    with av.open(io.BytesIO(mp4), "r") as player:
         decoded = sum(1 for _ in player.decode(video=0))
     assert decoded == fragments
 

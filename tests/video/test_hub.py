@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from groundstation.video.hub import Chunk, Meter, StreamHub
+from groundstation.video.hub import Chunk, Meter, StreamHub, Viewer
 
 pytestmark = pytest.mark.unit
 
@@ -19,10 +19,11 @@ def _feed(hub: StreamHub, first: int, last: int, gop: int = 25) -> None:
         hub.push(_chunk(n, key=n % gop == 0))
 
 
-async def _drain(viewer) -> list[int]:  # type: ignore[no-untyped-def]
-    out = []
+async def _drain(viewer: Viewer) -> list[int]:
+    out: list[int] = []
     while viewer._queue:
         chunk = await viewer.next()
+        assert chunk is not None  # a viewer with queued chunks returns one without waiting
         out.append(chunk.pts // 3600)
     return out
 

@@ -11,12 +11,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from video_helpers import http_status, rtp_source
 
 from groundstation.adapters.broker import free_udp_range
 from groundstation.contract import Role, VideoState
 from groundstation.video.auth import DemoUsers, ViewGate
 from groundstation.video.relay import RelayConfig, VideoRelay
+from tests.video.video_helpers import http_status, rtp_source
 
 pytestmark = pytest.mark.integration
 

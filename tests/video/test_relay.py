@@ -16,15 +16,6 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 import pytest
-from video_helpers import (
-    ffmpeg_frames,
-    ffprobe_stream,
-    gst_frames,
-    http_status,
-    pyav_frames,
-    rtp_source,
-    with_login,
-)
 
 from groundstation.adapters.broker import free_udp_range
 from groundstation.adapters.journal import Journal
@@ -34,6 +25,15 @@ from groundstation.video import clockcode
 from groundstation.video.auth import DemoUsers, PasswordFileUsers
 from groundstation.video.hub import ViewerCounters
 from groundstation.video.relay import RelayConfig, StreamStatus, VideoError, VideoRelay
+from tests.video.video_helpers import (
+    ffmpeg_frames,
+    ffprobe_stream,
+    gst_frames,
+    http_status,
+    pyav_frames,
+    rtp_source,
+    with_login,
+)
 
 pytestmark = pytest.mark.integration
 

@@ -22,8 +22,6 @@ from typing import Any
 import cv2
 import numpy as np
 import pytest
-from chromium import Chromium
-from video_helpers import rtp_source
 
 from groundstation import contract as c
 from groundstation.adapters.broker import free_udp_range
@@ -33,6 +31,8 @@ from groundstation.video.auth import DemoUsers
 from groundstation.video.relay import RelayConfig, VideoRelay
 from groundstation.web.links import LinkBook
 from groundstation.web.server import DroneFix, Scene, WebConfig, WebView
+from tests.video.chromium import Chromium, Page
+from tests.video.video_helpers import rtp_source
 
 pytestmark = pytest.mark.integration
 
@@ -76,7 +76,7 @@ def self_signed(tmp: Path) -> tuple[str, str]:
     return str(cert), str(key)
 
 
-async def wait_for(page: Any, expression: str, timeout_s: float) -> Any:
+async def wait_for(page: Page, expression: str, timeout_s: float) -> Any:
     deadline = time.monotonic() + timeout_s
     while True:
         value = await page.evaluate(f"(() => {{ try {{ return {expression}; }} "
@@ -86,7 +86,7 @@ async def wait_for(page: Any, expression: str, timeout_s: float) -> Any:
         await asyncio.sleep(0.2)
 
 
-async def glass_to_glass_ms(page: Any, samples: int = 5) -> list[int]:
+async def glass_to_glass_ms(page: Page, samples: int = 5) -> list[int]:
     """The camera's clock code read off Chromium's screen: from the picture's rendering to
     its display (encoding, RTP, relay, remux, WebSocket, MSE, decoding, the screenshot)."""
     await page.evaluate("(() => { const v = document.querySelector('video');"
@@ -101,6 +101,7 @@ async def glass_to_glass_ms(page: Any, samples: int = 5) -> list[int]:
             "x": rect[0], "y": rect[1], "width": rect[2], "height": rect[3], "scale": 1})
         png = np.frombuffer(base64.b64decode(shot["data"]), np.uint8)
         frame = cv2.imdecode(png, cv2.IMREAD_GRAYSCALE)
+        assert frame is not None, "Chromium's screenshot is not a PNG"
         shown = clockcode.decode_ms(frame, now_ms=before)
         if shown is not None:
             out.append(before - shown)
