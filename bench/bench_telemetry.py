@@ -31,6 +31,10 @@ from groundstation.adapters.broker import Mosquitto, free_udp_range
 from groundstation.adapters.bus import BrokerConfig, Bus
 
 WARM_UP_S = 4.0
+WARM_UP_PER_DRONE_S = 0.1
+"""After every drone is heard, the controller is still starting: each drone's stream rates (at
+most 8 drones at once) and its camera's information and stream (the video controller) are asked
+for; with 250 drones that takes about 20 s. The figures are the steady state after it."""
 SLOWEST_MIN_HZ = 9.5
 COST_TARGET_X = 1.5  # issue 21 (was 3x)
 
@@ -107,7 +111,7 @@ async def _subscribe(broker: BrokerConfig, drones: int, seconds: float, ctl_pid:
             last_seq[tel.drone_id] = tel.seq
         # The controller adopts a drone 2.5 s after first contact and only then raises its
         # position stream from PX4's 5 Hz to 10 Hz: measure the steady state after that.
-        await asyncio.sleep(WARM_UP_S)
+        await asyncio.sleep(max(WARM_UP_S, WARM_UP_PER_DRONE_S * drones))
         while bus.pending():
             tel = c.decode((await anext(msgs)).payload, c.Telemetry)
             last_seq[tel.drone_id] = tel.seq
