@@ -31,8 +31,7 @@ from typing import Protocol
 
 from groundstation.contract import Role
 from groundstation.errors import ConfigError
-from groundstation.security import load_roles, verify_password
-from groundstation.users import UserDirectory
+from groundstation.users import UserDirectory, load_roles, verify_password
 
 __all__ = [
     "GATED_ROLES",
