@@ -5,11 +5,11 @@ Thin I/O around the pure cores: the sortie machine (``core.sortie``) and the dis
 
 - ``reader``: the single consumer of the bus; routes operator services, dock messages.
 - ``ticker``: 10 Hz; reads each drone's latest sample, turns conditions into sortie events
-  (reached, landed, link lost, battery: ``groundstation.watch``), publishes telemetry at its
+  (reached, landed, link lost, battery: ``groundstation.control.watch``), publishes telemetry at its
   rate and state on change, and runs the dispatcher over queued incidents.
 - action tasks: each vehicle or dock action the machine returns runs as its own task
-  (``groundstation.commands``; vehicle commands sit in MAVSDK's thread pool); its result comes
-  back as an event.
+  (``groundstation.control.commands``; vehicle commands sit in MAVSDK's thread pool); its result
+  comes back as an event.
 
 Every state change is applied by :meth:`Controller.apply`, synchronously: step the machine,
 journal it, publish it, start its actions. No other code mutates a sortie.
@@ -35,21 +35,22 @@ from msgspec.structs import replace as sreplace
 
 from groundstation import contract as c
 from groundstation.adapters.journal import Journal
-from groundstation.commands import VehicleCommands
+from groundstation.control.commands import VehicleCommands
+from groundstation.control.ha import Mirror, adopting_summary, takeover_sorties
+from groundstation.control.retention import IncidentRetention
+from groundstation.control.services import OperatorServices
+from groundstation.control.sharing import Sharing
+from groundstation.control.telemetry import TelemetryFanout
+from groundstation.control.trackctl import TrackControl
+from groundstation.control.trafficctl import TrafficControl
+from groundstation.control.videoctl import StreamRelay, VideoControl
+from groundstation.control.watch import Watch, dock_at, has_come_down
 from groundstation.core import sortie as so
 from groundstation.core.config import DEFAULT_ROLES, ControllerConfig
 from groundstation.core.dispatch import Candidate, choose
 from groundstation.core.ports import Airspace, BusPort, DockPort, LeaseHolder, PartitionPort
 from groundstation.core.state import ControllerState, DroneRuntime, pending_incidents
-from groundstation.errors import GroundStationError
-from groundstation.ha import Mirror, adopting_summary, takeover_sorties
-from groundstation.retention import IncidentRetention
-from groundstation.services import OperatorServices
-from groundstation.sharing import Sharing
-from groundstation.telemetry import TelemetryFanout
-from groundstation.trackctl import TrackControl
-from groundstation.trafficctl import TrafficControl
-from groundstation.vehicle import (
+from groundstation.core.vehicle import (
     CameraFleet,
     Fleet,
     FollowFleet,
@@ -57,14 +58,13 @@ from groundstation.vehicle import (
     VehicleLink,
     VehicleSample,
 )
-from groundstation.videoctl import StreamRelay, VideoControl
-from groundstation.watch import Watch, dock_at, has_come_down
+from groundstation.errors import GroundStationError
 from groundstation.web.bridge import ShareLinks
 from missions.sites import Dock, SiteSet
 
 if TYPE_CHECKING:
     from groundstation.adapters.flightlog import FlightLogger
-    from groundstation.registration import DockRegistry
+    from groundstation.control.registration import DockRegistry
 
 __all__ = ["DEFAULT_ROLES", "Controller", "ControllerConfig", "DroneRuntime"]
 
@@ -103,7 +103,7 @@ class Controller:
         self.docks = docks
         self.airspace = airspace
         self.cid = config.controller_id
-        # Hot standby (groundstation.ha.LeaseKeeper): until it holds the lease this controller
+        # Hot standby (control.ha.LeaseKeeper): until it holds the lease this controller
         # issues no command, answers no operator and publishes nothing about drones.
         self.state = ControllerState(active=ha is None)
         self._tasks: set[asyncio.Task[None]] = set()
@@ -118,14 +118,14 @@ class Controller:
         if ha is not None:
             self.mirror = Mirror()
             ha.on_change = self._on_role
-        # Partitioned dispatch (groundstation.partition.Partition): several controllers on one
+        # Partitioned dispatch (control.partition.Partition): several controllers on one
         # broker, each owning its sites; every incident is awarded on offers.
         self.partition: PartitionPort | None = None
-        # Docks added while running (groundstation.registration); None: no registrations.
+        # Docks added while running (groundstation.control.registration); None: no registrations.
         self.registry: DockRegistry | None = None
         self.services = OperatorServices(self)
         self.telemetry = TelemetryFanout(self)
-        # Live video (groundstation.videoctl): cameras, the relay, descriptors, evidence.
+        # Live video (groundstation.control.videoctl): cameras, the relay, descriptors, evidence.
         self.video = VideoControl(
             config.video,
             config.site_set,
@@ -135,7 +135,7 @@ class Controller:
             bus=bus,
             journal=journal,
         )
-        # Tracking a moving target (groundstation.trackctl): PX4 Follow Target, the camera's
+        # Tracking a moving target (groundstation.control.trackctl): PX4 Follow Target, the camera's
         # tracker, units' and CAD's positions.
         self.tracking = TrackControl(
             replace(config.tracking, time_scale=config.speedup),
@@ -147,7 +147,7 @@ class Controller:
         )
         self.retention = IncidentRetention(self)
         self.sharing = Sharing(self, config.sharing)
-        # Crewed traffic (groundstation.trafficctl): picture, launch holds, alerts, NAV_TRAFF_*.
+        # Crewed traffic (control.trafficctl): picture, launch holds, alerts, NAV_TRAFF_*.
         self.traffic = TrafficControl(config.traffic, config.controller_id, host=self, bus=bus,
                                       receivers=receivers, speedup=config.speedup)
         self.links = ShareLinks(self)  # browser view share links (groundstation.web)
@@ -231,7 +231,7 @@ class Controller:
         return (time.monotonic() - self._t0_wall) * self.config.speedup
 
     def traffic_agencies(self) -> frozenset[str]:
-        """Partner agencies shown the crewed-aircraft picture (groundstation.trafficctl)."""
+        """Partner agencies shown the crewed-aircraft picture (groundstation.control.trafficctl)."""
         return self.sharing.agencies_with_open_shares()
 
     # --- startup ----------------------------------------------------------------------------
@@ -268,7 +268,7 @@ class Controller:
             self.journal.event("info", "controller_restart", f"{self.cid} reloaded the journal")
 
     def add_dock(self, site_set: SiteSet, dock: Dock) -> None:
-        """A dock added while running (groundstation.registration): ``site_set`` has it; its
+        """A dock added while running (groundstation.control.registration): ``site_set`` has it; its
         drone joins the fleet table, docked, and is dispatched once it and its dock are ready."""
         self.config = replace(self.config, site_set=site_set)
         self.drones[dock.drone_id] = DroneRuntime(self._new_sortie(dock.drone_id))
@@ -350,7 +350,7 @@ class Controller:
                 )
 
     def _on_role(self, active: bool, epoch: int, reason: str) -> None:
-        """The lease changed hands (groundstation.ha): take over, or step down at once."""
+        """The lease changed hands (groundstation.control.ha): take over, or step down at once."""
         if active:
             self.take_over(epoch, reason)
         else:
@@ -359,7 +359,7 @@ class Controller:
 
     def take_over(self, epoch: int, reason: str) -> None:
         """Become the active controller: rebuild every sortie and incident from the mirror
-        (``groundstation.ha.takeover_sorties``), journal them, and let the first fresh sample of
+        (``control.ha.takeover_sorties``), journal them, and let the first fresh sample of
         each drone adopt it (``so.Adopt`` re-issues the current phase's command). Nothing else
         is commanded."""
         st = self.state
@@ -687,13 +687,13 @@ class Controller:
         return f"inc-{int(time.time())}-{self.state.incident_seq:04d}"
 
     def drop_incident(self, incident_id: str) -> None:
-        """Forget a record another controller now owns (groundstation.partition)."""
+        """Forget a record another controller now owns (groundstation.control.partition)."""
         self.incidents.pop(incident_id, None)
         self.unqueue(incident_id)
 
     def own_incident(self, inc: c.Incident) -> None:
         """Keep, journal and publish a record this controller owns without dispatching it
-        (groundstation.partition: rejected, or queued with no drone anywhere)."""
+        (groundstation.control.partition: rejected, or queued with no drone anywhere)."""
         self.incidents[inc.incident_id] = inc
         self.journal.save_incident(inc)
         self.spawn(self._publish_incident(inc), f"incident:{inc.incident_id}")
@@ -862,7 +862,7 @@ class Controller:
         if not self.active or (self.partition is not None and not self.partition.owns(inc)):
             return
         if self.retention.expired(inc):
-            return  # cleared from the broker (groundstation.retention); kept in the journal
+            return  # cleared from the broker (groundstation.control.retention); kept in the journal
         await self.bus.publish(c.incident(inc.incident_id), c.encode(inc), qos=1, retain=True)
 
     def alert(

@@ -247,7 +247,7 @@ def parse_user(text: str) -> UserSpec:
 
 def write_bridge(outdir: Path, spec: str, users: Sequence[UserSpec], tls: bool) -> Path:
     """``bridge-AGENCY.conf`` from ``AGENCY:USER@HOST:PORT`` (USER a partner user of AGENCY)."""
-    from groundstation.sharing import bridge_config
+    from groundstation.control.sharing import bridge_config
 
     agency, _, rest = spec.partition(":")
     username, _, address = rest.partition("@")
