@@ -97,61 +97,79 @@ class Controller:
         follow: FollowFleet | None = None,
     ) -> None:
         self.config = config
-        self.fleet = fleet
-        self.bus = bus
-        self.journal = journal
-        self.docks = docks
-        self.airspace = airspace
         self.cid = config.controller_id
-        # Hot standby (control.ha.LeaseKeeper): until it holds the lease this controller
-        # issues no command, answers no operator and publishes nothing about drones.
+        # What it is given: the vehicles, the bus, the journal, the docks, the airspace, and the
+        # flight log writer (adapters.flightlog: one .tlog per sortie, fed from the tick).
+        self.fleet, self.bus, self.journal = fleet, bus, journal
+        self.docks, self.airspace, self.flightlog = docks, airspace, flightlog
+        # What it owns: the state (one writer: this controller) and the tasks it starts. A hot
+        # standby (control.ha.LeaseKeeper) starts inactive: until it holds the lease it issues no
+        # command, answers no operator and publishes nothing about drones.
         self.state = ControllerState(active=ha is None)
         self._tasks: set[asyncio.Task[None]] = set()
         self._tg: asyncio.TaskGroup | None = None
         self._t0_wall = time.monotonic()
+        # How it shares the work: the lease and the active controller's mirror (hot standby),
+        # partitioned dispatch (control.partition: several controllers on one broker, each
+        # owning its sites) and docks added while running (control.registration). The entry
+        # point sets the last two; None: not used.
+        self.ha = ha
+        self.mirror = self._follow_lease(ha)
+        self.partition: PartitionPort | None = None
+        self.registry: DockRegistry | None = None
+        # Its parts (groundstation/control/), each given this controller through its own host
+        # Protocol.
         self.commands = VehicleCommands(self)
         self.watch = Watch(self)
-        self.ha = ha
-        # One .tlog per sortie (adapters.flightlog), fed from the tick and phase changes.
-        self.flightlog = flightlog
-        self.mirror: Mirror | None = None
-        if ha is not None:
-            self.mirror = Mirror()
-            ha.on_change = self._on_role
-        # Partitioned dispatch (control.partition.Partition): several controllers on one
-        # broker, each owning its sites; every incident is awarded on offers.
-        self.partition: PartitionPort | None = None
-        # Docks added while running (groundstation.control.registration); None: no registrations.
-        self.registry: DockRegistry | None = None
         self.services = OperatorServices(self)
         self.telemetry = TelemetryFanout(self)
-        # Live video (groundstation.control.videoctl): cameras, the relay, descriptors, evidence.
-        self.video = VideoControl(
-            config.video,
-            config.site_set,
+        self.video = self._video_control(cameras, relay)
+        self.tracking = self._track_control(follow)
+        self.retention = IncidentRetention(self)
+        self.sharing = Sharing(self, config.sharing)
+        self.traffic = self._traffic_control(receivers)
+        self.links = ShareLinks(self)
+        self._load()
+
+    def _follow_lease(self, ha: LeaseHolder | None) -> Mirror | None:
+        """Hot standby: hear of every change of the lease (:meth:`_on_role`) and mirror the
+        active controller's retained states, to take over from; None without a lease."""
+        if ha is None:
+            return None
+        ha.on_change = self._on_role
+        return Mirror()
+
+    def _video_control(self, cameras: CameraFleet | None, relay: StreamRelay | None,
+                       ) -> VideoControl:
+        """Live video (control.videoctl): cameras, the relay, descriptors, evidence."""
+        return VideoControl(
+            self.config.video,
+            self.config.site_set,
             host=self,
             cameras=cameras,
             relay=relay,
-            bus=bus,
-            journal=journal,
+            bus=self.bus,
+            journal=self.journal,
         )
-        # Tracking a moving target (groundstation.control.trackctl): PX4 Follow Target, the camera's
-        # tracker, units' and CAD's positions.
-        self.tracking = TrackControl(
+
+    def _track_control(self, follow: FollowFleet | None) -> TrackControl:
+        """Tracking a moving target (control.trackctl): PX4 Follow Target, the camera's
+        tracker, units' and CAD's positions."""
+        config = self.config
+        return TrackControl(
             replace(config.tracking, time_scale=config.speedup),
             config.model,
             host=self,
             follow=follow,
-            bus=bus,
-            journal=journal,
+            bus=self.bus,
+            journal=self.journal,
         )
-        self.retention = IncidentRetention(self)
-        self.sharing = Sharing(self, config.sharing)
-        # Crewed traffic (control.trafficctl): picture, launch holds, alerts, NAV_TRAFF_*.
-        self.traffic = TrafficControl(config.traffic, config.controller_id, host=self, bus=bus,
-                                      receivers=receivers, speedup=config.speedup)
-        self.links = ShareLinks(self)  # browser view share links (groundstation.web)
-        self._load()
+
+    def _traffic_control(self, receivers: TrafficReceivers | None) -> TrafficControl:
+        """Crewed traffic (control.trafficctl): picture, launch holds, alerts, NAV_TRAFF_*."""
+        config = self.config
+        return TrafficControl(config.traffic, config.controller_id, host=self, bus=self.bus,
+                              receivers=receivers, speedup=config.speedup)
 
     # --- the state (one owner: this controller) and views of it --------------------------------
 
