@@ -55,7 +55,7 @@ SITE = {
 async def one_run(speedup: float, workdir: Path, n: int) -> tuple[float, float]:
     import argparse as ap
 
-    from groundstation.controller_main import config_from_args, controller_running
+    from groundstation.cli.controller import config_from_args, controller_running
     from groundstation.docksim import COVER_S, DockSimFleet
 
     sites = parse_sites(msgspec.json.decode(msgspec.json.encode(SITE)))

@@ -56,7 +56,7 @@ PX4_BACKEND = "PX4 SITL main a70a5583 (2025-08-18), SIH quadrotor X"
 POSITION_RATE_HZ = 20.0
 DATA_FILE = Path(__file__).resolve().parents[1] / "tests" / "sitl" / "data" / "px4_tracking.json"
 PRODUCT_PARAMS = {"MPC_XY_CRUISE": 15.0, "MPC_XY_VEL_MAX": 15.0}
-"""What the controller sets before every launch (groundstation.commands._configure)."""
+"""What the controller sets before every launch (groundstation.control.commands._configure)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -267,7 +267,7 @@ def _pct(xs: list[float], q: float) -> float:
 
 async def measure_camera(scale: float, seconds: float) -> CameraResult:
     """The click-to-track figures on the simulator (see the module docstring)."""
-    from groundstation.vehicle import FlightMode
+    from groundstation.core.vehicle import FlightMode
     from sitl.camera import CameraConfig, StreamPolicy
 
     period_start_s = 8400.0  # a seeded getaway: an 11.3 m/s car, north then east (the e2e test's)

@@ -11,8 +11,8 @@ check, against the ground truth that SIH publishes (HIL_STATE_QUATERNION, PX4's
   where the reported position is, after PX4 disarms, from the home read at connection, from the
   home PX4 reports after landing, and where the vehicle truly is from where it started; the
   reported altitude above home on the ground (tests/sitl/conftest.landed_disarmed_at_home).
-- ``dock``: what the controller does to come home (groundstation/watch.py): climb to 40 m, go
-  150 m out, go back to the home's position and Land once the report says within 4 m at under
+- ``dock``: what the controller does to come home (groundstation/control/watch.py): climb to 40 m,
+  go 150 m out, go back to the home's position and Land once the report says within 4 m at under
   2 m/s; then the same distances and altitudes, and the AMSL altitude PX4 reports vs. where the
   vehicle powered up (tests/px4/test_px4_incident.py compares it with the roof).
 - ``climb``: Follow Target after the 2.5 m take-off with the target reported at 2 Hz: how many
@@ -196,7 +196,7 @@ async def dock(tel: TelemetryAsync, act: ActionAsync, truth: Truth, home0: Any) 
     await _until(lambda: _near(tel, lat, lon, 10.0, 99.0), 180.0, "150 m out")
     back = (home0.latitude_deg, home0.longitude_deg, h + 40.0, math.nan)
     await _cmd(lambda: act.goto_location(*back))
-    # groundstation/watch.py: Reached(DOCK) within 4 m at under 2 m/s, then Land.
+    # groundstation/control/watch.py: Reached(DOCK) within 4 m at under 2 m/s, then Land.
     await _until(lambda: _near(tel, home0.latitude_deg, home0.longitude_deg, 4.0, 2.0), 180.0,
                  "back over home")
     p = await tel.position()

@@ -5,11 +5,11 @@ Thin I/O around the pure cores: the sortie machine (``core.sortie``) and the dis
 
 - ``reader``: the single consumer of the bus; routes operator services, dock messages.
 - ``ticker``: 10 Hz; reads each drone's latest sample, turns conditions into sortie events
-  (reached, landed, link lost, battery: ``groundstation.watch``), publishes telemetry at its
+  (reached, landed, link lost, battery: ``groundstation.control.watch``), publishes telemetry at its
   rate and state on change, and runs the dispatcher over queued incidents.
 - action tasks: each vehicle or dock action the machine returns runs as its own task
-  (``groundstation.commands``; vehicle commands sit in MAVSDK's thread pool); its result comes
-  back as an event.
+  (``groundstation.control.commands``; vehicle commands sit in MAVSDK's thread pool); its result
+  comes back as an event.
 
 Every state change is applied by :meth:`Controller.apply`, synchronously: step the machine,
 journal it, publish it, start its actions. No other code mutates a sortie.
@@ -35,21 +35,22 @@ from msgspec.structs import replace as sreplace
 
 from groundstation import contract as c
 from groundstation.adapters.journal import Journal
-from groundstation.commands import VehicleCommands
+from groundstation.control.commands import VehicleCommands
+from groundstation.control.ha import Mirror, adopting_summary, takeover_sorties
+from groundstation.control.retention import IncidentRetention
+from groundstation.control.services import OperatorServices
+from groundstation.control.sharing import Sharing
+from groundstation.control.telemetry import TelemetryFanout
+from groundstation.control.trackctl import TrackControl
+from groundstation.control.trafficctl import TrafficControl
+from groundstation.control.videoctl import StreamRelay, VideoControl
+from groundstation.control.watch import Watch, dock_at, has_come_down
 from groundstation.core import sortie as so
 from groundstation.core.config import DEFAULT_ROLES, ControllerConfig
 from groundstation.core.dispatch import Candidate, choose
 from groundstation.core.ports import Airspace, BusPort, DockPort, LeaseHolder, PartitionPort
 from groundstation.core.state import ControllerState, DroneRuntime, pending_incidents
-from groundstation.errors import GroundStationError
-from groundstation.ha import Mirror, adopting_summary, takeover_sorties
-from groundstation.retention import IncidentRetention
-from groundstation.services import OperatorServices
-from groundstation.sharing import Sharing
-from groundstation.telemetry import TelemetryFanout
-from groundstation.trackctl import TrackControl
-from groundstation.trafficctl import TrafficControl
-from groundstation.vehicle import (
+from groundstation.core.vehicle import (
     CameraFleet,
     Fleet,
     FollowFleet,
@@ -57,14 +58,13 @@ from groundstation.vehicle import (
     VehicleLink,
     VehicleSample,
 )
-from groundstation.videoctl import StreamRelay, VideoControl
-from groundstation.watch import Watch, dock_at, has_come_down
+from groundstation.errors import GroundStationError
 from groundstation.web.bridge import ShareLinks
 from missions.sites import Dock, SiteSet
 
 if TYPE_CHECKING:
     from groundstation.adapters.flightlog import FlightLogger
-    from groundstation.registration import DockRegistry
+    from groundstation.control.registration import DockRegistry
 
 __all__ = ["DEFAULT_ROLES", "Controller", "ControllerConfig", "DroneRuntime"]
 
@@ -97,61 +97,79 @@ class Controller:
         follow: FollowFleet | None = None,
     ) -> None:
         self.config = config
-        self.fleet = fleet
-        self.bus = bus
-        self.journal = journal
-        self.docks = docks
-        self.airspace = airspace
         self.cid = config.controller_id
-        # Hot standby (groundstation.ha.LeaseKeeper): until it holds the lease this controller
-        # issues no command, answers no operator and publishes nothing about drones.
+        # What it is given: the vehicles, the bus, the journal, the docks, the airspace, and the
+        # flight log writer (adapters.flightlog: one .tlog per sortie, fed from the tick).
+        self.fleet, self.bus, self.journal = fleet, bus, journal
+        self.docks, self.airspace, self.flightlog = docks, airspace, flightlog
+        # What it owns: the state (one writer: this controller) and the tasks it starts. A hot
+        # standby (control.ha.LeaseKeeper) starts inactive: until it holds the lease it issues no
+        # command, answers no operator and publishes nothing about drones.
         self.state = ControllerState(active=ha is None)
         self._tasks: set[asyncio.Task[None]] = set()
         self._tg: asyncio.TaskGroup | None = None
         self._t0_wall = time.monotonic()
+        # How it shares the work: the lease and the active controller's mirror (hot standby),
+        # partitioned dispatch (control.partition: several controllers on one broker, each
+        # owning its sites) and docks added while running (control.registration). The entry
+        # point sets the last two; None: not used.
+        self.ha = ha
+        self.mirror = self._follow_lease(ha)
+        self.partition: PartitionPort | None = None
+        self.registry: DockRegistry | None = None
+        # Its parts (groundstation/control/), each given this controller through its own host
+        # Protocol.
         self.commands = VehicleCommands(self)
         self.watch = Watch(self)
-        self.ha = ha
-        # One .tlog per sortie (adapters.flightlog), fed from the tick and phase changes.
-        self.flightlog = flightlog
-        self.mirror: Mirror | None = None
-        if ha is not None:
-            self.mirror = Mirror()
-            ha.on_change = self._on_role
-        # Partitioned dispatch (groundstation.partition.Partition): several controllers on one
-        # broker, each owning its sites; every incident is awarded on offers.
-        self.partition: PartitionPort | None = None
-        # Docks added while running (groundstation.registration); None: no registrations.
-        self.registry: DockRegistry | None = None
         self.services = OperatorServices(self)
         self.telemetry = TelemetryFanout(self)
-        # Live video (groundstation.videoctl): cameras, the relay, descriptors, evidence.
-        self.video = VideoControl(
-            config.video,
-            config.site_set,
+        self.video = self._video_control(cameras, relay)
+        self.tracking = self._track_control(follow)
+        self.retention = IncidentRetention(self)
+        self.sharing = Sharing(self, config.sharing)
+        self.traffic = self._traffic_control(receivers)
+        self.links = ShareLinks(self)
+        self._load()
+
+    def _follow_lease(self, ha: LeaseHolder | None) -> Mirror | None:
+        """Hot standby: hear of every change of the lease (:meth:`_on_role`) and mirror the
+        active controller's retained states, to take over from; None without a lease."""
+        if ha is None:
+            return None
+        ha.on_change = self._on_role
+        return Mirror()
+
+    def _video_control(self, cameras: CameraFleet | None, relay: StreamRelay | None,
+                       ) -> VideoControl:
+        """Live video (control.videoctl): cameras, the relay, descriptors, evidence."""
+        return VideoControl(
+            self.config.video,
+            self.config.site_set,
             host=self,
             cameras=cameras,
             relay=relay,
-            bus=bus,
-            journal=journal,
+            bus=self.bus,
+            journal=self.journal,
         )
-        # Tracking a moving target (groundstation.trackctl): PX4 Follow Target, the camera's
-        # tracker, units' and CAD's positions.
-        self.tracking = TrackControl(
+
+    def _track_control(self, follow: FollowFleet | None) -> TrackControl:
+        """Tracking a moving target (control.trackctl): PX4 Follow Target, the camera's
+        tracker, units' and CAD's positions."""
+        config = self.config
+        return TrackControl(
             replace(config.tracking, time_scale=config.speedup),
             config.model,
             host=self,
             follow=follow,
-            bus=bus,
-            journal=journal,
+            bus=self.bus,
+            journal=self.journal,
         )
-        self.retention = IncidentRetention(self)
-        self.sharing = Sharing(self, config.sharing)
-        # Crewed traffic (groundstation.trafficctl): picture, launch holds, alerts, NAV_TRAFF_*.
-        self.traffic = TrafficControl(config.traffic, config.controller_id, host=self, bus=bus,
-                                      receivers=receivers, speedup=config.speedup)
-        self.links = ShareLinks(self)  # browser view share links (groundstation.web)
-        self._load()
+
+    def _traffic_control(self, receivers: TrafficReceivers | None) -> TrafficControl:
+        """Crewed traffic (control.trafficctl): picture, launch holds, alerts, NAV_TRAFF_*."""
+        config = self.config
+        return TrafficControl(config.traffic, config.controller_id, host=self, bus=self.bus,
+                              receivers=receivers, speedup=config.speedup)
 
     # --- the state (one owner: this controller) and views of it --------------------------------
 
@@ -231,7 +249,7 @@ class Controller:
         return (time.monotonic() - self._t0_wall) * self.config.speedup
 
     def traffic_agencies(self) -> frozenset[str]:
-        """Partner agencies shown the crewed-aircraft picture (groundstation.trafficctl)."""
+        """Partner agencies shown the crewed-aircraft picture (groundstation.control.trafficctl)."""
         return self.sharing.agencies_with_open_shares()
 
     # --- startup ----------------------------------------------------------------------------
@@ -268,7 +286,7 @@ class Controller:
             self.journal.event("info", "controller_restart", f"{self.cid} reloaded the journal")
 
     def add_dock(self, site_set: SiteSet, dock: Dock) -> None:
-        """A dock added while running (groundstation.registration): ``site_set`` has it; its
+        """A dock added while running (groundstation.control.registration): ``site_set`` has it; its
         drone joins the fleet table, docked, and is dispatched once it and its dock are ready."""
         self.config = replace(self.config, site_set=site_set)
         self.drones[dock.drone_id] = DroneRuntime(self._new_sortie(dock.drone_id))
@@ -350,7 +368,7 @@ class Controller:
                 )
 
     def _on_role(self, active: bool, epoch: int, reason: str) -> None:
-        """The lease changed hands (groundstation.ha): take over, or step down at once."""
+        """The lease changed hands (groundstation.control.ha): take over, or step down at once."""
         if active:
             self.take_over(epoch, reason)
         else:
@@ -359,7 +377,7 @@ class Controller:
 
     def take_over(self, epoch: int, reason: str) -> None:
         """Become the active controller: rebuild every sortie and incident from the mirror
-        (``groundstation.ha.takeover_sorties``), journal them, and let the first fresh sample of
+        (``control.ha.takeover_sorties``), journal them, and let the first fresh sample of
         each drone adopt it (``so.Adopt`` re-issues the current phase's command). Nothing else
         is commanded."""
         st = self.state
@@ -687,13 +705,13 @@ class Controller:
         return f"inc-{int(time.time())}-{self.state.incident_seq:04d}"
 
     def drop_incident(self, incident_id: str) -> None:
-        """Forget a record another controller now owns (groundstation.partition)."""
+        """Forget a record another controller now owns (groundstation.control.partition)."""
         self.incidents.pop(incident_id, None)
         self.unqueue(incident_id)
 
     def own_incident(self, inc: c.Incident) -> None:
         """Keep, journal and publish a record this controller owns without dispatching it
-        (groundstation.partition: rejected, or queued with no drone anywhere)."""
+        (groundstation.control.partition: rejected, or queued with no drone anywhere)."""
         self.incidents[inc.incident_id] = inc
         self.journal.save_incident(inc)
         self.spawn(self._publish_incident(inc), f"incident:{inc.incident_id}")
@@ -862,7 +880,7 @@ class Controller:
         if not self.active or (self.partition is not None and not self.partition.owns(inc)):
             return
         if self.retention.expired(inc):
-            return  # cleared from the broker (groundstation.retention); kept in the journal
+            return  # cleared from the broker (groundstation.control.retention); kept in the journal
         await self.bus.publish(c.incident(inc.incident_id), c.encode(inc), qos=1, retain=True)
 
     def alert(

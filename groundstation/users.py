@@ -35,10 +35,13 @@ the soak and tests only (in-process, ``ControllerConfig``'s default).
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 import logging
 import os
 import re
+import secrets
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -71,6 +74,8 @@ DEFAULT_AGENCY = "met"
 """The force's own agency when the users file does not name one."""
 PARTNER_ROLES = frozenset({Role.PARTNER_VIEWER, Role.PARTNER_DISPATCHER})
 _AGENCY = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
+PBKDF2_ITERATIONS = 101_000
+_SALT_BYTES = 12
 
 
 @dataclass(frozen=True, slots=True)
@@ -234,6 +239,36 @@ def load_users(path: Path) -> list[UserSpec]:
 
 def roles_of(users: Sequence[UserSpec]) -> dict[str, Role]:
     return {u.username: u.role for u in users}
+
+
+def hash_password(password: str, *, salt: bytes | None = None,
+                  iterations: int = PBKDF2_ITERATIONS) -> str:
+    """A password hash as mosquitto 2 stores it: ``$7$iterations$salt$hash`` (PBKDF2-SHA512)."""
+    salt = salt if salt is not None else secrets.token_bytes(_SALT_BYTES)
+    digest = hashlib.pbkdf2_hmac("sha512", password.encode(), salt, iterations)
+    b64 = base64.b64encode
+    return f"$7${iterations}${b64(salt).decode()}${b64(digest).decode()}"
+
+
+def verify_password(password: str, encoded: str) -> bool:
+    parts = encoded.split("$")
+    if len(parts) != 5 or parts[1] != "7":
+        return False
+    salt = base64.b64decode(parts[3])
+    return secrets.compare_digest(hash_password(password, salt=salt, iterations=int(parts[2])),
+                                  encoded)
+
+
+def load_roles(path: Path) -> dict[str, Role]:
+    """The ``roles.json`` that ``broker-config`` writes next to the broker's configuration:
+    login -> role."""
+    raw = json.loads(path.read_text(encoding="utf-8"))
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: expected an object of username: role")
+    try:
+        return {str(k): Role(v) for k, v in raw.items()}
+    except ValueError as exc:
+        raise ConfigError(f"{path}: {exc}") from exc
 
 
 class UserDirectory(Mapping[str, Role]):

@@ -202,8 +202,8 @@ def _unique(sites: list[Site]) -> None:
 
 
 def _registered(specs: Any, sites: list[Site], index: int) -> int:
-    """Docks added while a controller ran (``dock_register``, groundstation.registration): kept
-    after the sites, so that their fleet indexes follow every site's docks and adding one never
+    """Docks added while a controller ran (``dock_register``, groundstation.control.registration):
+    kept after the sites, so that their fleet indexes follow every site's docks and adding one never
     moves another dock's default system id or port. Each names its ``site_id``; position and
     altitude default to the site's. Appended to ``sites`` in place; returns the next index."""
     if not isinstance(specs, list):

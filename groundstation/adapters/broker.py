@@ -135,7 +135,7 @@ class Mosquitto:
     """A mosquitto process on 127.0.0.1 and a free port, with a generated configuration.
 
     ``extra_conf`` is appended (listeners with TLS, password file, ACL: see
-    ``groundstation.security``). Without it the broker allows anonymous clients.
+    ``groundstation.tools.security``). Without it the broker allows anonymous clients.
     """
 
     def __init__(

@@ -1,10 +1,10 @@
 """Flight logs: one MAVLink 2 telemetry log (``.tlog``) per sortie, for pymavlink and QGC.
 
 This is a **ground-station recording of what the controller saw**, not the autopilot's own log:
-every message is synthesised from the :class:`~groundstation.vehicle.VehicleSample` the controller
-reads on its tick (the latest sample, at up to the telemetry rate, 10 Hz in the air), so it holds
-what the controller knew when it decided, no more. For the vehicle's full-rate record, pull the
-PX4 ``.ulg`` from the drone.
+every message is synthesised from the :class:`~groundstation.core.vehicle.VehicleSample` the
+controller reads on its tick (the latest sample, at up to the telemetry rate, 10 Hz in the air), so
+it holds what the controller knew when it decided, no more. For the vehicle's full-rate record, pull
+the PX4 ``.ulg`` from the drone.
 
 The file is what QGroundControl writes and replays: each record is an 8-byte big-endian UNIX
 timestamp in microseconds followed by one raw MAVLink 2 packet. The system id is the drone's
@@ -40,7 +40,7 @@ from typing import IO, TYPE_CHECKING, Any
 from pymavlink.dialects.v20 import common as mav
 
 from groundstation.contract import Phase
-from groundstation.vehicle import FlightMode, VehicleSample
+from groundstation.core.vehicle import FlightMode, VehicleSample
 
 if TYPE_CHECKING:
     from groundstation.adapters.journal import Journal

@@ -44,9 +44,7 @@ from mavsdk.plugins.param import Param
 from mavsdk.plugins.telemetry import Telemetry
 from mavsdk.plugins.transponder import Transponder
 
-from groundstation.errors import VehicleError, VehicleTimeout
-from groundstation.tasks import cancel_until_done
-from groundstation.vehicle import (
+from groundstation.core.vehicle import (
     AdsbReport,
     CameraInfo,
     CameraLink,
@@ -63,6 +61,8 @@ from groundstation.vehicle import (
     VehicleLink,
     VehicleSample,
 )
+from groundstation.errors import VehicleError, VehicleTimeout
+from groundstation.tasks import cancel_until_done
 from missions.plan import MavlinkItem
 
 log = logging.getLogger(__name__)
@@ -118,7 +118,7 @@ def keep_thread_state() -> None:
 
 
 class MavsdkVehicle:
-    """One drone through MAVSDK. Implements ``groundstation.vehicle.VehicleLink``."""
+    """One drone through MAVSDK. Implements ``groundstation.core.vehicle.VehicleLink``."""
 
     def __init__(
         self,
@@ -421,7 +421,7 @@ FOLLOW_DIRECT_AFTER_S = 1.0
 
 class MavsdkFollow:
     """PX4's Follow Target through MAVSDK's follow_me plugin. Implements
-    ``groundstation.vehicle.FollowLink``.
+    ``groundstation.core.vehicle.FollowLink``.
 
     As measured on PX4 (shared/NOTES.md): ``set_target_location`` fails NOT_ACTIVE until a
     heartbeat shows the mode, so ``start()`` comes first; every field of the config and the
@@ -550,7 +550,7 @@ def hfov_deg(focal_length_mm: float, sensor_width_mm: float) -> float:
 class MavsdkCamera:
     """A drone's camera (MAVSDK's camera plugin: the MAVLink camera protocol) and gimbal (the
     gimbal plugin: gimbal protocol v2 through the autopilot's gimbal manager). Implements
-    ``groundstation.vehicle.CameraLink``.
+    ``groundstation.core.vehicle.CameraLink``.
 
     The plugins are the synchronous classes ``CameraAsync`` and ``GimbalAsync`` wrap: their
     blocking calls run on the fleet's executor like every other command here (the async wrappers

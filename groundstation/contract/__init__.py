@@ -2,7 +2,7 @@
 
 Nothing else in the code base builds a topic string or a payload by hand. Payloads are msgspec
 Structs: encoding is one call, decoding validates types, ranges and required fields, and the same
-types produce the JSON Schemas of ``docs/asyncapi.yaml`` (see ``groundstation.asyncapi``).
+types produce the JSON Schemas of ``docs/asyncapi.yaml`` (see ``groundstation.tools.asyncapi``).
 
 The envelope follows the DJI Cloud API that dock makers already speak::
 

@@ -1,5 +1,6 @@
 """Every channel of the contract: its address template, payload type and MQTT settings.
-``groundstation.asyncapi`` renders the document from these tables and validates against them."""
+``groundstation.tools.asyncapi`` renders the document from these tables and validates against
+them."""
 
 from __future__ import annotations
 
@@ -275,7 +276,8 @@ CHANNELS: Final[tuple[Channel, ...]] = (
         id_field="controller_id",
     ),
 )
-"""Every channel of the contract. ``groundstation.asyncapi`` renders and validates against it."""
+"""Every channel of the contract. ``groundstation.tools.asyncapi`` renders and validates
+against it."""
 
 
 HA_CHANNELS: Final[tuple[Channel, ...]] = (

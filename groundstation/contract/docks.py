@@ -1,5 +1,5 @@
 """Docks (DJI Cloud API names): telemetry, state, assignment, presence, job events, the
-service and event envelopes, and ``dock_register`` (``groundstation.registration``)."""
+service and event envelopes, and ``dock_register`` (``groundstation.control.registration``)."""
 
 from __future__ import annotations
 
@@ -135,8 +135,8 @@ class DockEvent(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class DockRegister(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    """Add a dock to the running controller (``groundstation.registration``): sent by the dock
-    itself (its login is its ``dock_id``) or by an operator. The controller checks it, connects
+    """Add a dock to the running controller (``groundstation.control.registration``): sent by the
+    dock itself (its login is its ``dock_id``) or by an operator. The controller checks it, connects
     to the drone, tells the dock its drone (``assignment``) and keeps it in its site-set file."""
 
     dock_id: Id

@@ -1,5 +1,6 @@
-"""High availability and partitioned dispatch (``groundstation.ha``, ``groundstation.partition``):
-the lease of a hot-standby pair and the offers of partitioned controllers."""
+"""High availability and partitioned dispatch (``groundstation.control.ha``,
+``groundstation.control.partition``): the lease of a hot-standby pair and the offers of partitioned
+controllers."""
 
 from __future__ import annotations
 

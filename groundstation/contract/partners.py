@@ -1,5 +1,6 @@
-"""Partner services (``groundstation.sharing``, docs/partners.md): the ``data`` of the sharing
-and request methods, and the per-agency namespace (``agencies/{agency}/...``) with its payloads."""
+"""Partner services (``groundstation.control.sharing``, docs/partners.md): the ``data`` of the
+sharing and request methods, and the per-agency namespace (``agencies/{agency}/...``) with its
+payloads."""
 
 from __future__ import annotations
 

@@ -1,5 +1,6 @@
-"""Tracking a moving target (``groundstation.core.tracking_rules``, ``groundstation.trackctl``):
-the methods' data, the positions of units and targets, and a drone's tracking status."""
+"""Tracking a moving target (``groundstation.core.tracking_rules``,
+``groundstation.control.trackctl``): the methods' data, the positions of units and targets, and a
+drone's tracking status."""
 
 from __future__ import annotations
 

@@ -4,10 +4,10 @@ and the pure rules: the sortie machine (``sortie``), who goes (``dispatch``), th
 (``camera_rules``), tracking (``tracking_rules``), crewed traffic (``traffic_rules``) and share
 links (``weblink_rules``).
 
-The rules that need the controller's view live beside the thin part that applies them, as
-functions of (view, input) -> decisions: ``groundstation.watch`` (conditions, failsafes,
-health), ``groundstation.services`` (operator requests), ``groundstation.commands`` (launch
-preparation), ``groundstation.telemetry`` (what is published), ``groundstation.ha`` (hot-standby
-election and take-over) and ``groundstation.partition`` (awards). The adapters to outside
-libraries are in ``groundstation.adapters``. See docs/architecture.md.
+The rules that need the controller's view live beside the thin part that applies them, as functions
+of (view, input) -> decisions: ``groundstation.control.watch`` (conditions, failsafes, health),
+``groundstation.control.services`` (operator requests), ``groundstation.control.commands`` (launch
+preparation), ``groundstation.control.telemetry`` (what is published), ``groundstation.control.ha``
+(hot-standby election and take-over) and ``groundstation.control.partition`` (awards). The adapters
+to outside libraries are in ``groundstation.adapters``. See docs/architecture.md.
 """

@@ -3,8 +3,8 @@ what its video descriptor says, where the gimbal looks in each phase of a sortie
 starts and stops, when the arrival snapshot is taken, how a click in the picture becomes gimbal
 angles, and which ``drone_camera`` requests are refused and why.
 
-``groundstation.videoctl`` carries out what these rules decide (MAVSDK's camera and gimbal, the
-relay, the bus); the tests in ``tests/unit/test_video_rules.py`` exercise each rule alone.
+``groundstation.control.videoctl`` carries out what these rules decide (MAVSDK's camera and gimbal,
+the relay, the bus); the tests in ``tests/unit/test_video_rules.py`` exercise each rule alone.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import re
 from dataclasses import dataclass
 
 from groundstation import contract as c
-from groundstation.vehicle import CameraInfo, GimbalAttitude
+from groundstation.core.vehicle import CameraInfo, GimbalAttitude
 from missions.geo import distance_m
 from missions.sites import DockVideo
 

@@ -6,12 +6,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from groundstation import contract as c
+from groundstation.control.sharing import SharingConfig
+from groundstation.control.videoctl import VideoConfig
 from groundstation.core.dispatch import FlightModel
 from groundstation.core.tracking_rules import TrackConfig
 from groundstation.core.traffic_rules import TrafficConfig
-from groundstation.sharing import SharingConfig
 from groundstation.users import DEMO_USERS
-from groundstation.videoctl import VideoConfig
 from missions.sites import SiteSet
 
 DEFAULT_ROLES: Mapping[str, c.Role] = DEMO_USERS
@@ -39,11 +39,11 @@ class ControllerConfig:
     auto_close_incidents: bool = True
     incident_retention_s: float = 600.0
     """A closed or rejected incident's retained record is cleared this long after it closed
-    (``groundstation.retention``); its history stays in the journal."""
+    (``groundstation.control.retention``); its history stays in the journal."""
     roles: Mapping[str, c.Role] = field(default_factory=lambda: dict(DEFAULT_ROLES))
     video: VideoConfig = field(default_factory=VideoConfig)
     sharing: SharingConfig = field(default_factory=SharingConfig)
-    """Partner services: policy, request rate (groundstation.sharing, docs/partners.md)."""
+    """Partner services: policy, request rate (groundstation.control.sharing, docs/partners.md)."""
     traffic: TrafficConfig = field(default_factory=TrafficConfig)
     tracking: TrackConfig = field(default_factory=TrackConfig)
     failsafe_params: Mapping[str, float | int] = field(

@@ -3,8 +3,8 @@
 The real things: ``missions.airspace.Airspace`` (:class:`Airspace`),
 ``groundstation.adapters.docks.DockLink`` (:class:`DockPort`), ``groundstation.adapters.bus.Bus``
 (:class:`Publisher`), ``adapters.journal.Journal`` (:class:`EventLog`, :class:`CommandLog`),
-``groundstation.ha.LeaseKeeper`` (:class:`LeaseHolder`) and ``groundstation.partition.Partition``
-(:class:`PartitionPort`). Unit tests give fakes that
+``groundstation.control.ha.LeaseKeeper`` (:class:`LeaseHolder`) and
+``groundstation.control.partition.Partition`` (:class:`PartitionPort`). Unit tests give fakes that
 implement these (tests/unit/fakes.py), checked by mypy.
 """
 
@@ -115,8 +115,8 @@ class CommandLog(EventLog, Protocol):
 
 
 class LeaseHolder(Protocol):
-    """Hot standby's lease keeper (``groundstation.ha.LeaseKeeper``): tells ``on_change(active,
-    epoch, reason)`` when this controller becomes active or must stand down."""
+    """Hot standby's lease keeper (``groundstation.control.ha.LeaseKeeper``): tells
+    ``on_change(active, epoch, reason)`` when this controller becomes active or must stand down."""
 
     on_change: Callable[[bool, int, str], None]
 
@@ -127,7 +127,7 @@ class LeaseHolder(Protocol):
 
 
 class PartitionPort(Protocol):
-    """Partitioned dispatch (``groundstation.partition.Partition``)."""
+    """Partitioned dispatch (``groundstation.control.partition.Partition``)."""
 
     def subscriptions(self) -> list[tuple[str, int]]: ...
     def handle(self, msg: Message) -> bool: ...

@@ -67,7 +67,7 @@ class Sortie:
     command_ok: bool = True
     launched_s: float | None = None
     tracking: bool = False
-    """On scene and following a moving target (``groundstation.trackctl`` flies it): the
+    """On scene and following a moving target (``groundstation.control.trackctl`` flies it): the
     machine issues no flight command of its own and the time on scene does not run out; its
     failsafes still apply (they end the tracking)."""
 

@@ -3,8 +3,8 @@
 (led by the known latency, with its velocity as feed-forward), when the drone holds at the edge
 of airspace it may not enter, when the target counts as lost, and when the battery ends it.
 
-``groundstation.trackctl`` carries out what these rules decide (MAVSDK follow_me, orbits, the
-camera's tracker, the bus, the journal); ``tests/unit/test_tracking_rules.py`` exercises each
+``groundstation.control.trackctl`` carries out what these rules decide (MAVSDK follow_me, orbits,
+the camera's tracker, the bus, the journal); ``tests/unit/test_tracking_rules.py`` exercises each
 rule alone.
 
 Times: ``now_s`` is the controller's monotonic clock (when a fix arrived, how long ago);
@@ -20,7 +20,7 @@ from dataclasses import dataclass, field, replace
 
 from groundstation import contract as c
 from groundstation.core.dispatch import AirspaceCheck, FlightModel
-from groundstation.vehicle import FollowConfig, FollowTarget
+from groundstation.core.vehicle import FollowConfig, FollowTarget
 from missions.airspace import DEFAULT_MARGIN_M
 from missions.airspace import Refusal as AirspaceRefusal
 from missions.geo import distance_m, offset, to_local_m

@@ -1,4 +1,5 @@
-"""Crewed traffic near the fleet: the pure rules (``groundstation.trafficctl`` does the I/O).
+"""Crewed traffic near the fleet: the pure rules (``groundstation.control.trafficctl`` does
+the I/O).
 
 London's Air Ambulance lands in streets and NPAS helicopters fly low over incidents. The
 controller merges what ADS-B tells it (the drones' own receivers, ADSB_VEHICLE, and ground feeds

@@ -34,13 +34,13 @@ from groundstation import contract as c
 from groundstation.adapters.broker import free_port, free_udp_range
 from groundstation.adapters.bus import BrokerConfig, Bus
 from groundstation.cli import configure_logging
-from groundstation.controller import ControllerConfig
-from groundstation.controller_main import (
+from groundstation.cli.controller import (
     VideoOptions,
     config_from_args,
     controller_running,
     load_airspace,
 )
+from groundstation.controller import ControllerConfig
 from groundstation.core.dispatch import PX4_QUAD_TOP_SPEED_M_S
 from groundstation.errors import ConfigError, GroundStationError
 from missions.airspace import Airspace

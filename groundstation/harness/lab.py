@@ -38,7 +38,7 @@ from groundstation import contract as c
 from groundstation.adapters.broker import free_udp_range
 from groundstation.adapters.bus import BrokerConfig, wait_for_port
 from groundstation.cli import configure_logging
-from groundstation.controller_main import config_from_args, controller_running
+from groundstation.cli.controller import config_from_args, controller_running
 from groundstation.core.dispatch import PX4_QUAD_TOP_SPEED_M_S
 from groundstation.errors import ConfigError, GroundStationError
 from groundstation.users import UserSpec
@@ -154,7 +154,7 @@ async def lab_broker(users: list[UserSpec], port: int) -> AsyncIterator[LabBroke
 async def _mosquitto(
     binary: str, broker_dir: Path, users: list[UserSpec], port: int
 ) -> AsyncIterator[LabBroker]:
-    from groundstation.security import write_mosquitto_config
+    from groundstation.tools.security import write_mosquitto_config
 
     conf = write_mosquitto_config(broker_dir, users, port=port)
     proc = await asyncio.create_subprocess_exec(

@@ -53,8 +53,8 @@ from groundstation import contract as c
 from groundstation.adapters.broker import free_udp_range
 from groundstation.adapters.bus import BrokerConfig, Bus
 from groundstation.cli import configure_logging
+from groundstation.cli.controller import controller_running
 from groundstation.controller import Controller, ControllerConfig
-from groundstation.controller_main import controller_running
 from groundstation.core.dispatch import FlightModel
 from groundstation.docksim import DockSimFleet
 from missions.geo import offset

@@ -13,7 +13,7 @@ implementations:
   in that table (and the password matches, when the demo was given one).
 
 Every role may view but ``dock`` (:func:`may_view`); the partner roles only the drones over an
-incident shared with their agency, as a :class:`ViewGate` (``groundstation.sharing``) says.
+incident shared with their agency, as a :class:`ViewGate` (``groundstation.control.sharing``) says.
 """
 
 from __future__ import annotations
@@ -31,8 +31,7 @@ from typing import Protocol
 
 from groundstation.contract import Role
 from groundstation.errors import ConfigError
-from groundstation.security import load_roles, verify_password
-from groundstation.users import UserDirectory
+from groundstation.users import UserDirectory, load_roles, verify_password
 
 __all__ = [
     "GATED_ROLES",

@@ -318,7 +318,7 @@ class VideoRelay:
         self.evidence = evidence
         self.on_state = on_state
         self.gate: ViewGate | None = None
-        """Who of the partner logins may watch which drone now (groundstation.sharing)."""
+        """Who of the partner logins may watch which drone now (groundstation.control.sharing)."""
         self._streams: dict[str, _Stream] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
         self._runner: web.AppRunner | None = None

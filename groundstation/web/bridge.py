@@ -15,14 +15,14 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from groundstation import contract as c
 from groundstation.core import sortie as so
+from groundstation.core.vehicle import VehicleSample
 from groundstation.errors import Refused
-from groundstation.vehicle import VehicleSample
 from groundstation.web.links import LinkBook
 from groundstation.web.server import DroneFix, Scene, WebView
 
 if TYPE_CHECKING:
     from groundstation.adapters.journal import Journal
-    from groundstation.sharing import Sharing
+    from groundstation.control.sharing import Sharing
 
 __all__ = ["METHODS", "ShareLinks"]
 

@@ -17,9 +17,9 @@ from dataclasses import dataclass, replace
 from typing import Protocol
 
 from groundstation import contract as c
+from groundstation.control.videoctl import EventLog
 from groundstation.core import weblink_rules as rules
 from groundstation.errors import Refused
-from groundstation.videoctl import EventLog
 
 __all__ = ["Audit", "IncidentFacts", "LinkBook", "NewLink"]
 

@@ -9,8 +9,8 @@ import msgspec
 import pytest
 import yaml  # type: ignore[import-untyped]  # no stubs in the dev tools (as asyncapi.py)
 
-from groundstation import asyncapi
 from groundstation import contract as c
+from groundstation.tools import asyncapi
 
 pytestmark = pytest.mark.unit
 

@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from groundstation import asyncapi
 from groundstation import contract as c
 from groundstation.docksim import DockSim
-from groundstation.sitesfile import check_data
+from groundstation.tools import asyncapi
+from groundstation.tools.sitesfile import check_data
 from groundstation.users import parse_users
 from missions.sites import parse_sites
 

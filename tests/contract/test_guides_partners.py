@@ -18,12 +18,12 @@ import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
-from groundstation import cap
 from groundstation import contract as c
 from groundstation.adapters.broker import free_port
-from groundstation.security import main as broker_config
-from groundstation.sharing import bridge_config
-from groundstation.sharing_rules import parse_policy
+from groundstation.control import cap
+from groundstation.control.sharing import bridge_config
+from groundstation.core.sharing_rules import parse_policy
+from groundstation.tools.security import main as broker_config
 from groundstation.users import parse_users
 from tests.contract.test_guides import channels_accepting, examples
 from tests.security.security_helpers import run_mosquitto

@@ -7,8 +7,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from groundstation import asyncapi
 from groundstation import contract as c
+from groundstation.tools import asyncapi
 
 pytestmark = pytest.mark.unit
 

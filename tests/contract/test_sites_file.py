@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from groundstation import sitesfile
+from groundstation.tools import sitesfile
 from missions.sites import SiteSetError, builtin_names, load_sites
 
 pytestmark = pytest.mark.unit

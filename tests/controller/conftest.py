@@ -20,7 +20,7 @@ import pytest
 from groundstation import contract as c
 from groundstation.adapters.broker import Mosquitto, free_udp_range
 from groundstation.adapters.bus import BrokerConfig, Bus, Message
-from groundstation.controller_main import Running, config_from_args, controller_running
+from groundstation.cli.controller import Running, config_from_args, controller_running
 from groundstation.docksim import DockSimFleet
 from missions.airspace import Airspace, Zone
 from missions.sites import SiteSet, load_sites

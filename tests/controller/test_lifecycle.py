@@ -17,7 +17,7 @@ import pytest
 
 from groundstation import contract as c
 from groundstation.adapters.bus import Bus, Message
-from groundstation.report import build_report, open_read_only
+from groundstation.tools.report import build_report, open_read_only
 from tests.controller.conftest import Stack, until
 
 pytestmark = pytest.mark.integration

@@ -19,7 +19,7 @@ import pytest
 from groundstation import contract as c
 from groundstation.adapters.broker import Mosquitto
 from groundstation.adapters.bus import Bus
-from groundstation.report import build_report, open_read_only, render_text
+from groundstation.tools.report import build_report, open_read_only, render_text
 from missions.airspace import Airspace
 from missions.geo import LatLon, distance_m, offset, to_local_m
 from tests.controller.conftest import NO_FLY, SPEEDUP, Stack, small_sites, stack_on, until

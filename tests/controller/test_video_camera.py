@@ -17,9 +17,9 @@ import pytest
 
 from groundstation import contract as c
 from groundstation.adapters.broker import Mosquitto, free_udp_range
-from groundstation.controller_main import Running, config_from_args, controller_running
+from groundstation.cli.controller import Running, config_from_args, controller_running
+from groundstation.control.videoctl import VideoConfig
 from groundstation.docksim import DockSimFleet
-from groundstation.videoctl import VideoConfig
 from missions.geo import distance_m
 from missions.sites import SiteSet
 from sitl import Home, SimFleet

@@ -1,5 +1,5 @@
-"""VideoControl (groundstation.videoctl) with fakes implementing its Protocols: no sockets, no
-MAVSDK. What it asks of the camera, gimbal and relay, and what it publishes, as a sortie goes."""
+"""VideoControl (groundstation.control.videoctl) with fakes implementing its Protocols: no sockets,
+no MAVSDK. What it asks of the camera, gimbal and relay, and what it publishes, as a sortie goes."""
 
 from __future__ import annotations
 
@@ -12,10 +12,10 @@ from typing import Any
 import pytest
 
 from groundstation import contract as c
+from groundstation.control.videoctl import VideoConfig, VideoControl
 from groundstation.core import camera_rules as rules
 from groundstation.core import sortie as so
-from groundstation.errors import Refused, VehicleTimeout
-from groundstation.vehicle import (
+from groundstation.core.vehicle import (
     CameraInfo,
     CameraLink,
     GimbalAttitude,
@@ -23,7 +23,7 @@ from groundstation.vehicle import (
     StreamInfo,
     VehicleSample,
 )
-from groundstation.videoctl import VideoConfig, VideoControl
+from groundstation.errors import Refused, VehicleTimeout
 from missions.sites import SiteSet, parse_sites
 from tests.unit.fakes import FakeJournal
 

@@ -19,10 +19,10 @@ import pytest
 from groundstation import contract as c
 from groundstation.adapters.broker import Mosquitto, free_udp_range
 from groundstation.adapters.bus import BrokerConfig, Bus
-from groundstation.controller_main import Running, config_from_args, controller_running
+from groundstation.cli.controller import Running, config_from_args, controller_running
+from groundstation.control.videoctl import VideoConfig
 from groundstation.core import camera_rules as rules
 from groundstation.docksim import DockSimFleet
-from groundstation.videoctl import VideoConfig
 from missions.sites import SiteSet, load_sites, parse_sites
 from sitl import Home, SimFleet
 from tests.controller.conftest import SPEEDUP, Operator, until

@@ -5,9 +5,9 @@ from __future__ import annotations
 import msgspec
 import pytest
 
-from groundstation import asyncapi
 from groundstation import contract as c
 from groundstation.docksim import COVER_S, DockSim, Out, apply_step, parse_script
+from groundstation.tools import asyncapi
 from missions.geo import offset
 from missions.sites import Dock
 

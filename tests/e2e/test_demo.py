@@ -72,7 +72,7 @@ async def test_demo_flies_two_incidents_and_every_drone_ends_in_its_dock(
     closed = {i.incident_id for i in incidents if i.status == c.IncidentStatus.CLOSED}
     assert len(closed) == 2
     # Every message validates against its channel in the AsyncAPI document.
-    from groundstation.asyncapi import validate
+    from groundstation.tools.asyncapi import validate
 
     for m in seen:
         validate(m.topic, m.payload)

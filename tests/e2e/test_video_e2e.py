@@ -27,7 +27,7 @@ import pytest
 from groundstation import contract as c
 from groundstation.adapters.broker import Mosquitto, free_udp_range
 from groundstation.adapters.bus import Bus
-from groundstation.controller_main import VideoOptions, config_from_args, controller_running
+from groundstation.cli.controller import VideoOptions, config_from_args, controller_running
 from groundstation.docksim import DockSimFleet
 from missions.geo import distance_m
 from sitl import Home, SimFleet

@@ -18,8 +18,8 @@ from pymavlink.dialects.v20 import common as mav
 from groundstation import contract as c
 from groundstation.adapters.broker import free_udp_range
 from groundstation.adapters.bus import BrokerConfig
+from groundstation.cli.controller import controller_running
 from groundstation.controller import ControllerConfig
-from groundstation.controller_main import controller_running
 from groundstation.core.dispatch import FlightModel
 from groundstation.docksim import DockSimFleet
 from missions.geo import offset

@@ -14,7 +14,7 @@ from groundstation.adapters.flightlog import FlightLogger, px4_custom_mode
 from groundstation.adapters.journal import Journal
 from groundstation.contract import Phase
 from groundstation.core.sortie import Sortie, Target
-from groundstation.vehicle import FlightMode, VehicleSample
+from groundstation.core.vehicle import FlightMode, VehicleSample
 from missions.geo import distance_m, offset
 from tests.flightlog.tlog_helpers import read_tlog
 

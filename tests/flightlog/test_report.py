@@ -12,7 +12,7 @@ from groundstation import cli
 from groundstation import contract as c
 from groundstation.adapters.journal import Journal
 from groundstation.core.sortie import Sortie, Target
-from groundstation.report import build_report, open_read_only, render_text
+from groundstation.tools.report import build_report, open_read_only, render_text
 
 pytestmark = pytest.mark.unit
 

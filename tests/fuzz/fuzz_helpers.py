@@ -15,7 +15,7 @@ from groundstation import contract as c
 from groundstation.adapters.docks import DockLink
 from groundstation.adapters.journal import Journal
 from groundstation.controller import Controller, ControllerConfig
-from groundstation.vehicle import VehicleLink
+from groundstation.core.vehicle import VehicleLink
 from missions.airspace import Airspace
 from missions.sites import load_sites
 

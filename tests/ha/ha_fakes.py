@@ -7,7 +7,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 
-from groundstation.vehicle import FlightMode, GeofencePolygon, VehicleLink, VehicleSample
+from groundstation.core.vehicle import FlightMode, GeofencePolygon, VehicleLink, VehicleSample
 from missions.plan import MavlinkItem
 from missions.sites import SiteSet
 

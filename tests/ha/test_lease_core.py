@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from groundstation import contract as c
-from groundstation.ha import BecomeActive, HaConfig, LeaseCore, Publish, Role, StepDown
+from groundstation.control.ha import BecomeActive, HaConfig, LeaseCore, Publish, Role, StepDown
 
 pytestmark = pytest.mark.unit
 

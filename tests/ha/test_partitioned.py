@@ -17,9 +17,9 @@ from groundstation import contract as c
 from groundstation.adapters.broker import Mosquitto
 from groundstation.adapters.bus import BrokerConfig, Bus, Will
 from groundstation.adapters.journal import Journal
+from groundstation.control.partition import Partition, PartitionConfig, award
 from groundstation.controller import Controller, ControllerConfig
 from groundstation.core.dispatch import Candidate, FlightModel, choose
-from groundstation.partition import Partition, PartitionConfig, award
 from missions.airspace import Airspace
 from missions.sites import SiteSet, load_sites, parse_sites
 from tests.controller.conftest import until

@@ -108,7 +108,7 @@ async def test_two_incidents_flown_by_px4_end_to_end(mosquitto: Mosquitto, tmp_p
         t, t0 = final[drone_id], before[drone_id]
         assert not t.in_air and not t.armed
         # PX4 lands where it is when the controller commands Land (within 4 m of the dock at
-        # under 2 m/s: groundstation/watch.py), and its estimate follows the simulated GPS's
+        # under 2 m/s: groundstation/control/watch.py), and its estimate follows the simulated GPS's
         # noise: reported 0.4-1.8 m from the dock over 12 such landings, 2.07 and 2.19 m in CI
         # (docs/px4.md). 3.5 m is under half the 8 m between the two docks: landing on the
         # other dock, or anywhere else, fails.

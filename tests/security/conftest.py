@@ -1,4 +1,4 @@
-"""A real mosquitto running the configuration ``groundstation.security`` writes."""
+"""A real mosquitto running the configuration ``groundstation.tools.security`` writes."""
 
 from __future__ import annotations
 

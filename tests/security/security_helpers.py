@@ -10,7 +10,7 @@ from pathlib import Path
 from groundstation.adapters.broker import mosquitto_binary
 from groundstation.adapters.bus import wait_for_port
 from groundstation.contract import Role
-from groundstation.security import UserSpec
+from groundstation.tools.security import UserSpec
 
 USERS = [
     UserSpec("ctl", Role.CONTROLLER, "ctl-pw"),

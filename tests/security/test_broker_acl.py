@@ -12,7 +12,7 @@ import pytest
 from groundstation import contract as c
 from groundstation.adapters.bus import BrokerConfig, Bus, Message
 from groundstation.errors import BusError
-from groundstation.security import TlsFiles, write_mosquitto_config
+from groundstation.tools.security import TlsFiles, write_mosquitto_config
 from tests.security.security_helpers import PASSWORDS, USERS, run_mosquitto
 
 pytestmark = pytest.mark.integration

@@ -14,8 +14,8 @@ import pytest
 
 from groundstation.adapters.broker import free_port
 from groundstation.errors import ConfigError
-from groundstation.security import acl_text
-from groundstation.security import main as broker_config
+from groundstation.tools.security import acl_text
+from groundstation.tools.security import main as broker_config
 from groundstation.users import UserSpec, parse_users
 from tests.security.partner_client import Partner, wait_for
 from tests.security.security_helpers import run_mosquitto

@@ -25,13 +25,13 @@ import msgspec
 import pytest
 from msgspec.structs import replace as sreplace
 
-from groundstation import cap
 from groundstation import contract as c
 from groundstation.adapters.broker import free_udp_range
 from groundstation.adapters.bus import BrokerConfig
-from groundstation.controller_main import VideoOptions, config_from_args, controller_running
-from groundstation.security import main as broker_config
-from groundstation.sharing_store import audit
+from groundstation.cli.controller import VideoOptions, config_from_args, controller_running
+from groundstation.control import cap
+from groundstation.control.sharing_store import audit
+from groundstation.tools.security import main as broker_config
 from groundstation.users import UserDirectory
 from groundstation.video.auth import UsersFileLogins
 from groundstation.web.server import WebConfig

@@ -13,7 +13,7 @@ from groundstation import contract as c
 from groundstation.adapters.bus import BrokerConfig, Bus
 from groundstation.adapters.docks import DockLink
 from groundstation.docksim import DockSimFleet
-from groundstation.security import UserSpec, write_mosquitto_config
+from groundstation.tools.security import UserSpec, write_mosquitto_config
 from missions.sites import parse_sites
 from tests.security.security_helpers import run_mosquitto, until
 

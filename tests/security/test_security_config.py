@@ -9,7 +9,7 @@ import pytest
 
 from groundstation.contract import Role
 from groundstation.errors import ConfigError
-from groundstation.security import (
+from groundstation.tools.security import (
     UserSpec,
     acl_rules,
     hash_password,

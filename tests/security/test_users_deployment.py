@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from groundstation.adapters.broker import free_udp_range
-from groundstation.security import main as broker_config
+from groundstation.tools.security import main as broker_config
 from tests.e2e.conftest import Proc
 from tests.security.security_helpers import run_mosquitto, until
 from tests.thirdparty.guide_cad import GuideCad

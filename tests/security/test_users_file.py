@@ -11,7 +11,7 @@ import pytest
 from groundstation import users as u
 from groundstation.contract import Role
 from groundstation.errors import ConfigError
-from groundstation.security import hash_password, main, verify_password
+from groundstation.tools.security import hash_password, main, verify_password
 
 pytestmark = pytest.mark.unit
 
@@ -116,7 +116,7 @@ def test_the_published_schema_is_the_one_the_code_makes() -> None:
 def test_the_production_controller_refuses_to_start_without_a_users_file(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    from groundstation.controller_main import main as controller
+    from groundstation.cli.controller import main as controller
 
     assert controller(["--sites", "met-trial", "--broker", "mqtt://127.0.0.1:1"]) == 2
     err = capsys.readouterr().err

@@ -255,12 +255,12 @@ async def until(pred: Callable[[], bool], timeout_s: float = 10.0) -> None:
 
 
 async def test_controller_launches_and_recovers_through_a_guide_written_dock() -> None:
-    from groundstation import asyncapi
     from groundstation.adapters.broker import Mosquitto
     from groundstation.adapters.bus import Bus
     from groundstation.adapters.docks import DockLink
     from groundstation.contract import DockMethod, JobEventOutput, all_dock
     from groundstation.errors import DockError
+    from groundstation.tools import asyncapi
 
     async with Mosquitto(persistence=False) as broker:
         dock = GuideDock("127.0.0.1", broker.port, "acme-7")

@@ -19,24 +19,24 @@ from groundstation import contract as c
 from groundstation.adapters.bus import Message
 from groundstation.adapters.docks import DockView
 from groundstation.adapters.journal import CommandRow
-from groundstation.commands import CommandHost
-from groundstation.core import sortie as so
-from groundstation.core.config import ControllerConfig
-from groundstation.core.dispatch import Candidate
-from groundstation.core.ports import Airspace, BusPort, CommandLog, DockPort, Publisher
-from groundstation.core.state import ControllerState, DroneRuntime
-from groundstation.errors import DockError, VehicleError
-from groundstation.partition import PartitionHost
-from groundstation.services import (
+from groundstation.control.commands import CommandHost
+from groundstation.control.partition import PartitionHost
+from groundstation.control.services import (
     CameraService,
     DockRegistrar,
     MethodService,
     ServicesHost,
     TrackingService,
 )
-from groundstation.telemetry import TelemetryHost
-from groundstation.vehicle import FlightMode, GeofencePolygon, VehicleLink, VehicleSample
-from groundstation.watch import WatchHost
+from groundstation.control.telemetry import TelemetryHost
+from groundstation.control.watch import WatchHost
+from groundstation.core import sortie as so
+from groundstation.core.config import ControllerConfig
+from groundstation.core.dispatch import Candidate
+from groundstation.core.ports import Airspace, BusPort, CommandLog, DockPort, Publisher
+from groundstation.core.state import ControllerState, DroneRuntime
+from groundstation.core.vehicle import FlightMode, GeofencePolygon, VehicleLink, VehicleSample
+from groundstation.errors import DockError, VehicleError
 from missions.airspace import Refusal, RefusalCode
 from missions.geo import LatLon
 from missions.plan import FencePolygon, Geofence, MavlinkItem

@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from groundstation import cap
 from groundstation import contract as c
+from groundstation.control import cap
 
 pytestmark = pytest.mark.unit
 

@@ -1,5 +1,5 @@
-"""groundstation.commands: what a sortie's actions do to the vehicle and the dock, and what the
-sortie hears back, with fake vehicles and docks (the real sortie machine)."""
+"""groundstation.control.commands: what a sortie's actions do to the vehicle and the dock, and what
+the sortie hears back, with fake vehicles and docks (the real sortie machine)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from dataclasses import replace
 import pytest
 
 from groundstation import contract as c
-from groundstation.commands import (
+from groundstation.control.commands import (
     VehicleCommands,
     error_reason,
     failure_event,

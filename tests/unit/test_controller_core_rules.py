@@ -11,9 +11,9 @@ import pytest
 
 from groundstation import contract as c
 from groundstation.adapters.journal import Journal
+from groundstation.control.ha import Mirror
 from groundstation.controller import Controller, ControllerConfig
 from groundstation.core import sortie as so
-from groundstation.ha import Mirror
 from missions.geo import offset
 from tests.unit.fakes import SITES, FakeBus, FakeFleet, FakeVehicle, at
 

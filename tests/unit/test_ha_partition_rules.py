@@ -1,5 +1,5 @@
-"""The rules of hot standby's take-over (groundstation.ha) and of partitioned awards
-(groundstation.partition), and the queue rebuilt from records (groundstation.core.state):
+"""The rules of hot standby's take-over (groundstation.control.ha) and of partitioned awards
+(groundstation.control.partition), and the queue rebuilt from records (groundstation.core.state):
 pure functions, and a Partition over a fake host (no broker)."""
 
 from __future__ import annotations
@@ -10,11 +10,8 @@ import pytest
 
 from groundstation import contract as c
 from groundstation.adapters.bus import Message
-from groundstation.core import sortie as so
-from groundstation.core.dispatch import Candidate
-from groundstation.core.state import pending_incidents
-from groundstation.ha import Mirror, adopting_summary, takeover_sorties
-from groundstation.partition import (
+from groundstation.control.ha import Mirror, adopting_summary, takeover_sorties
+from groundstation.control.partition import (
     Partition,
     PartitionConfig,
     Round,
@@ -22,6 +19,9 @@ from groundstation.partition import (
     incident_id_for,
     responder,
 )
+from groundstation.core import sortie as so
+from groundstation.core.dispatch import Candidate
+from groundstation.core.state import pending_incidents
 from missions.geo import offset
 from tests.unit.fakes import SITES, FakeHost
 

@@ -1,5 +1,6 @@
 """The package's layering, read from its source: no import cycles, nothing imports the controller
-back, and only the simulation harnesses import the simulator.
+back, only the simulation harnesses import the simulator, and the running controller's modules
+import no entry point, tool or harness.
 
 Every import counts: at module level, inside functions, and under ``TYPE_CHECKING`` (a type-only
 import of ``Controller`` is still a module that needs the whole controller to be understood).
@@ -16,7 +17,7 @@ ROOT = Path(__file__).resolve().parents[2]
 PACKAGE = "groundstation"
 
 ENTRY_POINTS = frozenset({
-    "groundstation.controller_main",
+    "groundstation.cli.controller",
     "groundstation.harness.demo",
     "groundstation.harness.soak",
     "groundstation.harness.lab",
@@ -26,6 +27,11 @@ SIMULATION_HARNESSES = frozenset(
     {"groundstation.harness.demo", "groundstation.harness.soak", "groundstation.harness.lab"}
 )
 """The only production-side modules that may import ``sitl`` (the simulator)."""
+OUTER = ("groundstation.cli", "groundstation.tools", "groundstation.harness",
+         "groundstation.console", "groundstation.docksim", "groundstation.__main__")
+"""The programs around the controller: entry points (``cli``), operator tools (``tools``), the
+simulation harnesses, the console and the simulated docks. Nothing a running controller loads
+imports them."""
 
 
 def _modules() -> dict[str, Path]:
@@ -132,7 +138,7 @@ def test_the_graph_is_read_from_the_source() -> None:
     """The reader sees the imports it must see (else the tests below would pass on nothing)."""
     edges, sitl = _graph()
     assert "groundstation.core.sortie" in edges["groundstation.controller"]
-    assert "groundstation.controller" in edges["groundstation.controller_main"]
+    assert "groundstation.controller" in edges["groundstation.cli.controller"]
     assert "groundstation.harness.demo" in sitl
     assert _cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
 
@@ -155,13 +161,13 @@ def test_only_the_simulation_harnesses_import_the_simulator() -> None:
 
 
 def test_the_core_reaches_no_adapter_and_no_part_of_the_controller() -> None:
-    """``groundstation.core`` (state, rules, the sortie machine, the dispatcher) imports only the
-    contract, the vehicle interface and other core modules: no adapter (MQTT, MAVSDK, the
-    journal, brokers), no controller part. Two exceptions, by design: ``core.config`` gathers
-    the parts' own config types, and ``core.ports`` names the value types its Protocols pass
+    """``groundstation.core`` (state, rules, the sortie machine, the dispatcher, the vehicle
+    interface) imports only the contract, the errors and other core modules: no adapter (MQTT,
+    MAVSDK, the journal, brokers), no controller part. Two exceptions, by design: ``core.config``
+    gathers the parts' own config types, and ``core.ports`` names the value types its Protocols pass
     through (a bus message, a dock's view, a journal row), for the type checker only."""
     edges, _ = _graph()
-    allowed = {"groundstation.contract", "groundstation.vehicle", "groundstation.errors"}
+    allowed = {"groundstation.contract", "groundstation.errors"}
     ports_types = {"groundstation.adapters.bus", "groundstation.adapters.docks",
                    "groundstation.adapters.journal"}
     wrong: dict[str, list[str]] = {}
@@ -174,3 +180,20 @@ def test_the_core_reaches_no_adapter_and_no_part_of_the_controller() -> None:
             wrong[module] = bad
     assert wrong == {}
     assert "groundstation.core.sortie" in edges and "groundstation.adapters.bus" in edges
+
+
+def _under(module: str, prefixes: tuple[str, ...]) -> bool:
+    return any(module == p or module.startswith(p + ".") for p in prefixes)
+
+
+def test_the_running_controller_imports_no_entry_point_tool_or_harness() -> None:
+    """The controller, its parts (``control``), the core, the adapters, the contract, video and
+    web import nothing of ``cli``, ``tools``, ``harness``, ``console`` or ``docksim``: a tool or
+    an entry point may use the controller's modules, never the other way round."""
+    edges, _ = _graph()
+    wrong = {m: sorted(t for t in targets if _under(t, OUTER))
+             for m, targets in edges.items() if not _under(m, OUTER)}
+    assert {m: t for m, t in wrong.items() if t} == {}
+    assert "groundstation.tools.security" in edges["groundstation.harness.lab"]
+    assert _under("groundstation.control.watch", ("groundstation.control",))
+    assert not _under("groundstation.controller", ("groundstation.control",))

@@ -1,4 +1,4 @@
-"""Adding a dock to a running controller (groundstation.registration): the rules of
+"""Adding a dock to a running controller (groundstation.control.registration): the rules of
 ``dock_register`` one by one, the request through the controller's real services path (a
 controller with a recording bus, as the fuzz tests use), the site-set file it writes, and the
 SIGHUP reload of that file. The lab test (tests/e2e/test_lab.py) flies from a registered dock."""
@@ -14,9 +14,9 @@ import pytest
 
 from groundstation import contract as c
 from groundstation.adapters.docks import DockLink
+from groundstation.control.registration import DockRegistry, check
 from groundstation.errors import Refused
-from groundstation.registration import DockRegistry, check
-from groundstation.sitesfile import check as check_file
+from groundstation.tools.sitesfile import check as check_file
 from groundstation.users import DEMO_USERS
 from missions.airspace import Airspace, Zone
 from missions.geo import offset

@@ -1,6 +1,6 @@
-"""groundstation.services: operator requests checked in order, refused with a code and a reason
-(journaled, nothing changed), or carried out through the controller's own methods; pure rules and
-:class:`OperatorServices` over a fake host (no broker)."""
+"""groundstation.control.services: operator requests checked in order, refused with a code and a
+reason (journaled, nothing changed), or carried out through the controller's own methods; pure rules
+and :class:`OperatorServices` over a fake host (no broker)."""
 
 from __future__ import annotations
 
@@ -12,13 +12,13 @@ import msgspec
 import pytest
 
 from groundstation import contract as c
-from groundstation.core import sortie as so
-from groundstation.services import (
+from groundstation.control.services import (
     OperatorServices,
     holder_refusal,
     mission_refusal,
     target_refusal,
 )
+from groundstation.core import sortie as so
 from missions.geo import offset
 from missions.plan import MavlinkItem
 from tests.unit.fakes import SITES, Box, FakeAirspace, FakeHost, at

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from groundstation import contract as c
-from groundstation import sharing_rules as rules
+from groundstation.core import sharing_rules as rules
 from groundstation.errors import ConfigError
 
 pytestmark = pytest.mark.unit

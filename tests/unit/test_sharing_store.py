@@ -11,8 +11,8 @@ import pytest
 
 from groundstation import contract as c
 from groundstation.adapters.journal import Journal
-from groundstation.sharing_rules import Share
-from groundstation.sharing_store import ShareStore, audit
+from groundstation.control.sharing_store import ShareStore, audit
+from groundstation.core.sharing_rules import Share
 
 pytestmark = pytest.mark.unit
 

@@ -1,5 +1,5 @@
-"""groundstation.telemetry: what each telemetry message says and when it goes out (its rate in
-the air and on the ground, a flag change at once, a silent drone still once a second), with a
+"""groundstation.control.telemetry: what each telemetry message says and when it goes out (its rate
+in the air and on the ground, a flag change at once, a silent drone still once a second), with a
 fake host and bus."""
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ from dataclasses import replace
 import pytest
 
 from groundstation import contract as c
-from groundstation.telemetry import STALE_REPEAT_S, TelemetryFanout, message, next_due_s
-from groundstation.vehicle import FlightMode
+from groundstation.control.telemetry import STALE_REPEAT_S, TelemetryFanout, message, next_due_s
+from groundstation.core.vehicle import FlightMode
 from tests.unit.fakes import SITES, FakeHost, at
 
 pytestmark = pytest.mark.unit

@@ -1,6 +1,6 @@
-"""groundstation.trackctl with fakes of its Protocols (the vehicle's Follow Target and camera
-tracker, the bus, the journal, the controller): what it sends the vehicle, in which order, what
-it publishes and journals. No sockets; the real sortie machine and rules."""
+"""groundstation.control.trackctl with fakes of its Protocols (the vehicle's Follow Target and
+camera tracker, the bus, the journal, the controller): what it sends the vehicle, in which order,
+what it publishes and journals. No sockets; the real sortie machine and rules."""
 
 from __future__ import annotations
 
@@ -17,12 +17,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from groundstation import contract as c
+from groundstation.control.trackctl import TrackControl
 from groundstation.core import sortie as so
 from groundstation.core import tracking_rules as rules
 from groundstation.core.dispatch import AirspaceCheck, FlightModel
-from groundstation.errors import Refused
-from groundstation.trackctl import TrackControl
-from groundstation.vehicle import (
+from groundstation.core.vehicle import (
     CameraTrack,
     FlightMode,
     FollowConfig,
@@ -32,6 +31,7 @@ from groundstation.vehicle import (
     VehicleLink,
     VehicleSample,
 )
+from groundstation.errors import Refused
 from missions.geo import offset
 
 pytestmark = pytest.mark.unit

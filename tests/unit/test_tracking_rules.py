@@ -13,7 +13,7 @@ from groundstation import contract as c
 from groundstation.core import sortie as so
 from groundstation.core import tracking_rules as r
 from groundstation.core.dispatch import FlightModel
-from groundstation.vehicle import FollowTarget
+from groundstation.core.vehicle import FollowTarget
 from missions.airspace import Airspace, Zone
 from missions.geo import distance_m, offset
 

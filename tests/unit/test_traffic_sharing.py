@@ -10,14 +10,14 @@ from typing import Any
 import msgspec
 
 from groundstation import contract as c
+from groundstation.control.trafficctl import TrafficControl
 from groundstation.core import sortie as so
 from groundstation.core.traffic_rules import Aircraft, TrafficConfig
-from groundstation.trafficctl import TrafficControl
-from groundstation.vehicle import Fleet, VehicleSample
+from groundstation.core.vehicle import Fleet, VehicleSample
 
 
 class Host:
-    """A controller as traffic sees it (groundstation.trafficctl.TrafficHost)."""
+    """A controller as traffic sees it (groundstation.control.trafficctl.TrafficHost)."""
 
     def __init__(self, agencies: frozenset[str]) -> None:
         self.active = True

@@ -8,7 +8,7 @@ import pytest
 
 from groundstation import contract as c
 from groundstation.core import camera_rules as r
-from groundstation.vehicle import CameraInfo, GimbalAttitude, StreamInfo
+from groundstation.core.vehicle import CameraInfo, GimbalAttitude, StreamInfo
 from missions.geo import offset
 from missions.sites import DockVideo, SiteSetError, parse_sites
 

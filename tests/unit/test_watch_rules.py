@@ -1,4 +1,4 @@
-"""groundstation.watch: what a drone's sample means for its sortie (conditions, failsafes,
+"""groundstation.control.watch: what a drone's sample means for its sortie (conditions, failsafes,
 diversion, health gates), as pure rules and through :class:`Watch` over a fake host."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from dataclasses import replace
 import pytest
 
 from groundstation import contract as c
-from groundstation import watch
+from groundstation.control import watch
 from groundstation.core import sortie as so
 from groundstation.core.state import DroneRuntime
 from missions.geo import offset

@@ -11,7 +11,7 @@ import pytest
 
 from groundstation import contract as c
 from groundstation.adapters.journal import Journal
-from groundstation.controller_main import web_config_from_args
+from groundstation.cli.controller import web_config_from_args
 from groundstation.core import weblink_rules as rules
 from groundstation.errors import ConfigError, Refused
 from groundstation.web.links import LinkBook

@@ -11,7 +11,7 @@ import pytest
 
 from groundstation.contract import Role
 from groundstation.errors import ConfigError
-from groundstation.security import UserSpec, hash_password, write_mosquitto_config
+from groundstation.tools.security import UserSpec, hash_password, write_mosquitto_config
 from groundstation.users import UserDirectory
 from groundstation.video.auth import (
     BasicCredentials,

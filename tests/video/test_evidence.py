@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from groundstation.adapters.journal import Journal
-from groundstation.report import main as report_main
+from groundstation.tools.report import main as report_main
 from groundstation.video.evidence import EvidenceStore, SegmentRecorder
 from groundstation.video.hub import Chunk
 

@@ -25,7 +25,8 @@ USERS = DemoUsers({"pilot": Role.OPERATOR, "lfb-view": Role.PARTNER_VIEWER})
 
 @dataclass
 class Gate:
-    """The controller's sharing as the relay sees it (groundstation.sharing.Sharing.may_watch)."""
+    """The controller's sharing as the relay sees it
+    (groundstation.control.sharing.Sharing.may_watch)."""
 
     shared: set[str] = field(default_factory=set)
 

@@ -20,7 +20,7 @@ import pytest
 from groundstation.adapters.broker import free_udp_range
 from groundstation.adapters.journal import Journal
 from groundstation.contract import Role, VideoState
-from groundstation.security import UserSpec, write_mosquitto_config
+from groundstation.tools.security import UserSpec, write_mosquitto_config
 from groundstation.video import clockcode
 from groundstation.video.auth import DemoUsers, PasswordFileUsers
 from groundstation.video.hub import ViewerCounters

@@ -30,16 +30,17 @@ from groundstation.adapters.flightlog import FlightLogger
 from groundstation.adapters.journal import Journal
 from groundstation.adapters.mavsdk_link import DroneEndpoint, MavsdkFleet
 from groundstation.cli import configure_logging
+from groundstation.control.ha import HaConfig, LeaseKeeper
+from groundstation.control.partition import Partition, PartitionConfig
+from groundstation.control.registration import DockRegistry, OnAdded
+from groundstation.control.sharing import SharingConfig
+from groundstation.control.videoctl import StreamRelay, VideoConfig, VideoControl
 from groundstation.controller import Controller, ControllerConfig
 from groundstation.core.camera_rules import RelayStatus
 from groundstation.core.dispatch import PX4_QUAD_TOP_SPEED_M_S, FlightModel
+from groundstation.core.sharing_rules import load_policy
 from groundstation.core.traffic_rules import AvoidAction, TrafficConfig
 from groundstation.errors import ConfigError, GroundStationError
-from groundstation.ha import HaConfig, LeaseKeeper
-from groundstation.partition import Partition, PartitionConfig
-from groundstation.registration import DockRegistry, OnAdded
-from groundstation.sharing import SharingConfig
-from groundstation.sharing_rules import load_policy
 from groundstation.tasks import cancel_until_done, freeze_heap
 from groundstation.users import UserDirectory
 from groundstation.video.auth import (
@@ -49,7 +50,6 @@ from groundstation.video.auth import (
     UsersFileLogins,
 )
 from groundstation.video.relay import RelayConfig, StreamStatus, VideoRelay
-from groundstation.videoctl import StreamRelay, VideoConfig, VideoControl
 from groundstation.web.server import NoVideo, WebConfig, WebView
 from missions.airspace import Airspace, zones_from_geojson
 from missions.sites import SiteSet, load_sites

@@ -31,7 +31,8 @@ Operators also read ``agencies/+/requests/+`` (partners' requests waiting for a 
 The username in ``operators/{username}/...`` is therefore the MQTT login: nobody can ask or answer
 in another user's namespace. Remember that mosquitto drops a denied publish silently.
 
-Passwords are hashed here in mosquitto's own format (PBKDF2-SHA512, ``$7$``), so neither
+Passwords are hashed in mosquitto's own format (PBKDF2-SHA512, ``$7$``, by
+``groundstation.users.hash_password``, which the video relay's login checks too), so neither
 ``mosquitto_passwd`` nor the clear passwords are needed on the broker host. The files are made
 readable by the ``mosquitto`` user, which mosquitto switches to when started as root.
 """
@@ -39,13 +40,10 @@ readable by the ``mosquitto`` user, which mosquitto switches to when started as 
 from __future__ import annotations
 
 import argparse
-import base64
 import contextlib
-import hashlib
 import json
 import os
 import pwd
-import secrets
 import shutil
 import sys
 from collections.abc import Sequence
@@ -54,16 +52,19 @@ from pathlib import Path
 
 from groundstation.contract import PREFIX, Role
 from groundstation.errors import ConfigError
-from groundstation.users import PARTNER_ROLES, UserSpec, load_users
+from groundstation.users import (
+    PARTNER_ROLES,
+    UserSpec,
+    hash_password,
+    load_roles,
+    load_users,
+    verify_password,
+)
 
 __all__ = [
     "TlsFiles", "UserSpec", "acl_rules", "acl_text", "hash_password", "load_roles", "load_users",
     "main", "parse_user", "verify_password", "write_mosquitto_config",
 ]
-
-PBKDF2_ITERATIONS = 101_000
-_SALT_BYTES = 12
-
 
 @dataclass(frozen=True, slots=True)
 class TlsFiles:
@@ -72,24 +73,6 @@ class TlsFiles:
     certfile: Path
     keyfile: Path
     cafile: Path
-
-
-def hash_password(password: str, *, salt: bytes | None = None,
-                  iterations: int = PBKDF2_ITERATIONS) -> str:
-    """A password hash as mosquitto 2 stores it: ``$7$iterations$salt$hash`` (PBKDF2-SHA512)."""
-    salt = salt if salt is not None else secrets.token_bytes(_SALT_BYTES)
-    digest = hashlib.pbkdf2_hmac("sha512", password.encode(), salt, iterations)
-    b64 = base64.b64encode
-    return f"$7${iterations}${b64(salt).decode()}${b64(digest).decode()}"
-
-
-def verify_password(password: str, encoded: str) -> bool:
-    parts = encoded.split("$")
-    if len(parts) != 5 or parts[1] != "7":
-        return False
-    salt = base64.b64decode(parts[3])
-    return secrets.compare_digest(hash_password(password, salt=salt, iterations=int(parts[2])),
-                                  encoded)
 
 
 def _dfr(path: str) -> str:
@@ -249,17 +232,6 @@ def write_mosquitto_config(
     return path
 
 
-def load_roles(path: Path) -> dict[str, Role]:
-    """The ``roles.json`` written next to the configuration: login -> role."""
-    raw = json.loads(path.read_text(encoding="utf-8"))
-    if not isinstance(raw, dict):
-        raise ConfigError(f"{path}: expected an object of username: role")
-    try:
-        return {str(k): Role(v) for k, v in raw.items()}
-    except ValueError as exc:
-        raise ConfigError(f"{path}: {exc}") from exc
-
-
 def parse_user(text: str) -> UserSpec:
     """``NAME:ROLE:PASSWORD`` (the password may contain colons)."""
     parts = text.split(":", 2)
@@ -275,7 +247,7 @@ def parse_user(text: str) -> UserSpec:
 
 def write_bridge(outdir: Path, spec: str, users: Sequence[UserSpec], tls: bool) -> Path:
     """``bridge-AGENCY.conf`` from ``AGENCY:USER@HOST:PORT`` (USER a partner user of AGENCY)."""
-    from groundstation.sharing import bridge_config
+    from groundstation.control.sharing import bridge_config
 
     agency, _, rest = spec.partition(":")
     username, _, address = rest.partition("@")

@@ -27,7 +27,7 @@ from groundstation import contract as c
 from groundstation.core.config import ControllerConfig
 from groundstation.core.ports import Publisher
 from groundstation.core.state import DroneRuntime
-from groundstation.vehicle import VehicleLink, VehicleSample
+from groundstation.core.vehicle import VehicleLink, VehicleSample
 
 STALE_REPEAT_S = 1.0
 COALESCE_S = 0.005

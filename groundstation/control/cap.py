@@ -34,7 +34,7 @@ from groundstation.errors import GroundStationError
 __all__ = ["CAP_NS", "XSD_PATH", "CapError", "CapRef", "methane_from_cap", "to_cap", "validate"]
 
 CAP_NS = "urn:oasis:names:tc:emergency:cap:1.2"
-XSD_PATH = Path(__file__).parent / "data" / "CAP-v1.2.xsd"
+XSD_PATH = Path(__file__).parents[1] / "data" / "CAP-v1.2.xsd"
 AREA_RADIUS_KM = 0.1
 _P = "methane."
 _LIST_FIELDS = ("services_present", "services_required")

@@ -189,7 +189,7 @@ def _examples() -> dict[str, msgspec.Struct | str]:
 
 
 def _partner_examples(ts: int) -> dict[str, msgspec.Struct | str]:
-    from groundstation.cap import to_cap
+    from groundstation.control.cap import to_cap
 
     methane = c.Methane(
         major_incident=False, exact_location="Camden Lock Market, Chalk Farm Road NW1",

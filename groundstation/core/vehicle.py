@@ -92,7 +92,7 @@ class AdsbReport:
 
 
 class TrafficReceivers(Protocol):
-    """The drones' ADS-B receivers (``groundstation.trafficctl``)."""
+    """The drones' ADS-B receivers (``groundstation.control.trafficctl``)."""
 
     def adsb_reports(self, drone_id: str) -> list[AdsbReport]:
         """The reports heard since the last call (bounded; oldest dropped)."""

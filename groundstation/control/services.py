@@ -19,14 +19,14 @@ from typing import Any, Protocol
 import msgspec
 
 from groundstation import contract as c
+from groundstation.control.dockops import DockOpsHost, start_dock_command
+from groundstation.control.sharing import METHODS as SHARING_METHODS
 from groundstation.core import sortie as so
 from groundstation.core.dispatch import FlightModel
 from groundstation.core.ports import Airspace, CommandLog, Publisher
-from groundstation.dockops import DockOpsHost, start_dock_command
+from groundstation.core.vehicle import VehicleLink, VehicleSample
 from groundstation.errors import Refused, VehicleError
-from groundstation.sharing import METHODS as SHARING_METHODS
 from groundstation.users import no_role_reason
-from groundstation.vehicle import VehicleLink, VehicleSample
 from groundstation.web.bridge import METHODS as LINK_METHODS
 from missions.geo import distance_m
 from missions.plan import MavlinkItem, PlanError, parse_plan, rebase, to_mavlink_items
@@ -281,7 +281,7 @@ class OperatorServices:
         if method not in c.ROLE_METHODS[role]:
             raise Refused(R.FORBIDDEN, f"role {role} may not call {method}")
         data = c.decode_data(req.data, c.OPERATOR_DATA[method])
-        if method in SHARING_METHODS:  # partner services: groundstation.sharing
+        if method in SHARING_METHODS:  # partner services: groundstation.control.sharing
             return await self.ctl.sharing.handle(username, method, data)
         if method in LINK_METHODS:  # share links to the browser view: groundstation.web
             return await self.ctl.links.handle(username, method, data)
@@ -500,7 +500,7 @@ class OperatorServices:
         raise Deferred(start_dock_command(self.ctl, username, d))
 
     async def _dock_register(self, username: str, d: c.DockRegister) -> dict[str, Any]:
-        """Add a dock while running (groundstation.registration: the rules and why)."""
+        """Add a dock while running (groundstation.control.registration: the rules and why)."""
         registry = self.ctl.registry
         if registry is None:
             raise Refused(R.INVALID_STATE, "this controller takes no dock registrations")

@@ -14,7 +14,7 @@ For every drone, :class:`VideoControl`
 - answers the pilot's ``drone_camera`` requests (:meth:`command`).
 
 Everything outside is reached through narrow Protocols passed in: the cameras
-(``groundstation.vehicle.CameraFleet``), the relay (:class:`StreamRelay`), the bus
+(``groundstation.core.vehicle.CameraFleet``), the relay (:class:`StreamRelay`), the bus
 (:class:`Publisher`), the journal (:class:`EventLog`) and the controller (:class:`VideoHost`).
 A camera error is a reason (in a reply, the journal, the log), never an exception that stops a
 sortie: the sortie goes on without video.
@@ -35,8 +35,8 @@ import msgspec
 from groundstation import contract as c
 from groundstation.core import camera_rules as rules
 from groundstation.core import sortie as so
+from groundstation.core.vehicle import CameraFleet, CameraInfo, Photo, VehicleSample
 from groundstation.errors import GroundStationError, Refused, VehicleError
-from groundstation.vehicle import CameraFleet, CameraInfo, Photo, VehicleSample
 from missions.sites import Dock, SiteSet, with_dock
 
 log = logging.getLogger(__name__)
@@ -185,7 +185,7 @@ class VideoControl:
             self.add_dock(dock)
 
     def add_dock(self, dock: Dock) -> None:
-        """A dock's drone (at start, or registered later: groundstation.registration)."""
+        """A dock's drone (at start, or registered later: groundstation.control.registration)."""
         if self.site_set.dock(dock.dock_id) is None:
             self.site_set = with_dock(self.site_set, dock)
         dv = self.drones[dock.drone_id] = DroneVideo()

@@ -1,4 +1,4 @@
-"""Sharing with partner services, the pure rules (I/O in ``groundstation.sharing``).
+"""Sharing with partner services, the pure rules (I/O in ``groundstation.control.sharing``).
 
 What a partner agency may see is a function of three things: the shares (incident -> agencies,
 given by the force's operators), the incidents, and which incident each drone's sortie is on.

@@ -34,7 +34,7 @@ from typing import Any
 import msgspec
 
 from groundstation.contract import Incident, Phase
-from groundstation.sharing_store import ShareEvent, audit
+from groundstation.control.sharing_store import ShareEvent, audit
 from groundstation.video.evidence import MEDIA_SUFFIXES, sha256_file
 
 __all__ = [

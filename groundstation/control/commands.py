@@ -17,8 +17,8 @@ from groundstation import contract as c
 from groundstation.core import sortie as so
 from groundstation.core.config import ControllerConfig
 from groundstation.core.ports import Airspace, DockPort
+from groundstation.core.vehicle import GeofencePolygon, VehicleLink
 from groundstation.errors import DockError, GroundStationError, Refused, VehicleError
-from groundstation.vehicle import GeofencePolygon, VehicleLink
 from missions.geo import LatLon, offset
 from missions.sites import Dock
 

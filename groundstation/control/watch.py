@@ -20,7 +20,7 @@ from groundstation import contract as c
 from groundstation.core import sortie as so
 from groundstation.core.config import ControllerConfig
 from groundstation.core.state import DroneRuntime
-from groundstation.vehicle import VehicleSample
+from groundstation.core.vehicle import VehicleSample
 from missions.geo import distance_m
 from missions.sites import Dock
 

@@ -16,7 +16,7 @@
   ``drones/{id}/tracking``.
 
 Everything outside is reached through Protocols passed in: the vehicles' Follow Target and
-camera trackers (``groundstation.vehicle.FollowFleet``), the bus (:class:`Publisher`), the
+camera trackers (``groundstation.core.vehicle.FollowFleet``), the bus (:class:`Publisher`), the
 journal (:class:`EventLog`) and the controller (:class:`TrackHost`). A vehicle error is a
 reason (in a reply, an alert, the journal), never an exception that stops a sortie.
 """
@@ -35,18 +35,18 @@ from typing import Any, Protocol
 import msgspec
 
 from groundstation import contract as c
+from groundstation.control.videoctl import EventLog, Publisher
 from groundstation.core import sortie as so
 from groundstation.core import tracking_rules as rules
 from groundstation.core.dispatch import AirspaceCheck, FlightModel
-from groundstation.errors import GroundStationError, Refused
-from groundstation.vehicle import (
+from groundstation.core.vehicle import (
     FlightMode,
     FollowFleet,
     FollowTarget,
     VehicleLink,
     VehicleSample,
 )
-from groundstation.videoctl import EventLog, Publisher
+from groundstation.errors import GroundStationError, Refused
 from missions.geo import distance_m
 
 log = logging.getLogger(__name__)

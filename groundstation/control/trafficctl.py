@@ -27,8 +27,8 @@ from groundstation import contract as c
 from groundstation.core import sortie as so
 from groundstation.core import traffic_rules as rules
 from groundstation.core.dispatch import AirspaceCheck, FlightModel
+from groundstation.core.vehicle import AdsbReport, Fleet, TrafficReceivers, VehicleSample
 from groundstation.errors import GroundStationError
-from groundstation.vehicle import AdsbReport, Fleet, TrafficReceivers, VehicleSample
 
 log = logging.getLogger(__name__)
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import msgspec
 
 from groundstation import contract as c
-from groundstation.sharing_rules import Share
+from groundstation.core.sharing_rules import Share
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS partner_shares (

@@ -4,16 +4,17 @@ Why a mirror: the broker, not the partners' clients, must decide what a partner 
 ACL grants topics, not payload fields, so what is shared has to live on topics of its own: the
 controller copies it into a namespace per agency, ``dfr/v1/agencies/{agency}/...``, and the
 ACL ``groundstation broker-config`` writes lets a partner's logins read their agency's namespace
-and nothing else (``groundstation.security``). The fleet's own topics stay closed to them, and
+and nothing else (``groundstation.tools.security``). The fleet's own topics stay closed to them, and
 withdrawing a share is the controller clearing the retained copies and no longer publishing:
 no ACL change, no broker reload, no reconnection. A partner's own broker can bridge in that one
 namespace (:func:`bridge_config`). The video relay asks :meth:`Sharing.may_watch` on every
 request and every second while a partner watches.
 
 The rules (what an agency sees, refusals, the policy, rates) are pure, in
-``groundstation.sharing_rules``; the M/ETHANE record's CAP form is ``groundstation.cap``; the
-audit trail is in the journal (``groundstation.sharing_store``). This module is the I/O:
-operator methods, the mirror loop and the telemetry fan-out.
+``groundstation.core.sharing_rules``; the M/ETHANE record's CAP form is
+``groundstation.control.cap``; the audit trail is in the journal
+(``groundstation.control.sharing_store``). This module is the I/O: operator methods, the mirror loop
+and the telemetry fan-out.
 """
 
 from __future__ import annotations
@@ -28,11 +29,11 @@ from typing import TYPE_CHECKING, Any, Protocol
 import msgspec
 from msgspec.structs import replace as sreplace
 
-from groundstation import cap
 from groundstation import contract as c
-from groundstation import sharing_rules as rules
+from groundstation.control import cap
+from groundstation.control.sharing_store import ShareStore
+from groundstation.core import sharing_rules as rules
 from groundstation.errors import GroundStationError, Refused
-from groundstation.sharing_store import ShareStore
 from groundstation.users import DEFAULT_AGENCY, PARTNER_ROLES, UserDirectory
 
 if TYPE_CHECKING:
