@@ -178,8 +178,12 @@ class SimFleet:
             if n:
                 self.step(n * PHYSICS_DT_S)
                 debt -= n * PHYSICS_DT_S
+            # Streams are timed on the tick's scheduled time, not on when the loop woke: with
+            # the wake-up's jitter a stream due near a tick's edge went out one tick early or
+            # late by turns (50 and 150 ms apart at 20 Hz), which PX4 never does.
+            scheduled = min(next_tick, now)
             for ep in self.endpoints:
-                ep.tick(now)
+                ep.tick(scheduled)
             if self.camera_io is not None:
                 self.camera_io.tick()
             next_tick += period
