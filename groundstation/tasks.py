@@ -10,7 +10,7 @@ from typing import Any
 log = logging.getLogger(__name__)
 
 
-def freeze_heap() -> None:
+def freeze_heap(*, collect: bool = True) -> None:
     """Put every object alive now out of the cyclic garbage collector's reach (``gc.freeze``).
 
     A long-running process (the controller, the console) builds most of its heap at start-up and
@@ -18,8 +18,9 @@ def freeze_heap() -> None:
     walks all of it under the GIL, and nothing else runs meanwhile: 40-85 ms pauses in a
     100-drone controller (docs/performance.md). Frozen objects are still freed by reference
     counting; only cycles among them are never collected, which for a start-up heap is what one
-    wants."""
-    gc.collect()
+    wants. ``collect=False`` skips the collection first (a full one is itself such a pause)."""
+    if collect:
+        gc.collect()
     gc.freeze()
 
 

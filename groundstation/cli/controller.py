@@ -504,6 +504,15 @@ def users_from_args(args: argparse.Namespace) -> dict[str, Any]:
     return {"roles": UserDirectory(Path(path))}
 
 
+async def _freeze_when_settled(fleet: MavsdkFleet, settle_s: float = 10.0) -> None:
+    """Freeze the heap again once every drone is connected: MAVSDK's plugins and callbacks for
+    each drone are kept for good too, and at 250 drones a full collection over them still paused
+    the loop. Without a collection first (``gc.freeze`` alone takes no time)."""
+    await fleet.wait_all(120.0)
+    await asyncio.sleep(settle_s)
+    freeze_heap(collect=False)
+
+
 async def _amain(args: argparse.Namespace) -> int:
     site_set = load_sites(args.sites)
     broker = BrokerConfig.from_url(args.broker, ca_file=args.ca_file, mqtt5=not args.mqtt311)
@@ -551,8 +560,10 @@ async def _amain(args: argparse.Namespace) -> int:
             f"broker {broker.url()}",
             flush=True,
         )
-        freeze_heap()  # site set, airspace, MAVSDK's plugins: kept for good
+        freeze_heap()  # site set, airspace: kept for good
+        refreeze = asyncio.create_task(_freeze_when_settled(running.fleet), name="freeze-heap")
         await stop.wait()
+        refreeze.cancel()
     return 0
 
 
