@@ -91,6 +91,21 @@ async def publish(port: int, drones: int, hz: float, seconds: float) -> None:
             await asyncio.sleep(max(0.0, t_next - time.monotonic()))
 
 
+async def start_publisher(port: int, drones: int, seconds: float) -> asyncio.subprocess.Process:
+    """:func:`publish` in a process of its own (its CPU is not the measured process's)."""
+    return await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bench.bench_console",
+        "--publish",
+        str(port),
+        "--drones",
+        str(drones),
+        "--seconds",
+        str(seconds),
+    )
+
+
 def fed_cpu(drones: int, seconds: float, warmup_s: float = 3.0) -> str:
     """The console's own cost with no broker: each 100 ms a round of telemetry (encoded and
     decoded, as the bridge does) goes straight into the window's model; CPU of this process per
@@ -287,17 +302,7 @@ async def measure(drones: int, seconds: float, warmup_s: float = 2.0) -> Result:
 
         window.model.take_dirty = take_dirty_timed  # type: ignore[method-assign]
         bus_task = asyncio.create_task(bridge.run(), name="bench:console-bus")
-        pub = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "bench.bench_console",
-            "--publish",
-            str(mq.port),
-            "--drones",
-            str(drones),
-            "--seconds",
-            str(seconds + warmup_s + 2),
-        )
+        pub = await start_publisher(mq.port, drones, seconds + warmup_s + 2)
         try:
             await asyncio.sleep(warmup_s)
             f0, ft0 = window.frames, window.frame_time_s

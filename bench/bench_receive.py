@@ -14,10 +14,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import sys
 import time
 from dataclasses import dataclass
 
+from bench.bench_console import start_publisher
 from bench.common import percentile
 from groundstation import contract as c
 from groundstation.adapters.broker import Mosquitto
@@ -44,17 +44,7 @@ class Received:
 
 async def measure(drones: int, seconds: float) -> Received:
     async with Mosquitto(persistence=False) as mq:
-        pub = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "bench.bench_console",
-            "--publish",
-            str(mq.port),
-            "--drones",
-            str(drones),
-            "--seconds",
-            str(seconds + WARM_UP_S + 5),
-        )
+        pub = await start_publisher(mq.port, drones, seconds + WARM_UP_S + 5)
         try:
             async with Bus(mq.config, f"bench-recv-{os.getpid()}", queue_limit=100_000) as bus:
                 await bus.subscribe(c.ALL_TELEMETRY)
