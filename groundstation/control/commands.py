@@ -16,7 +16,7 @@ from typing import Any, Protocol
 from groundstation import contract as c
 from groundstation.core import sortie as so
 from groundstation.core.config import ControllerConfig
-from groundstation.core.ports import Airspace, DockPort
+from groundstation.core.ports import Airspace, Alerts, DockPort
 from groundstation.core.vehicle import GeofencePolygon, VehicleLink
 from groundstation.errors import DockError, GroundStationError, Refused, VehicleError
 from missions.geo import LatLon, offset
@@ -32,7 +32,7 @@ network (144 for 80 % of every London borough) cost the controller 1,440 MAVSDK 
 second for drones that do not move."""
 
 
-class CommandHost(Protocol):
+class CommandHost(Alerts, Protocol):
     """What the commands need of the controller: its vehicles, docks and airspace, heights,
     its sorties' one door (``apply``), alerts, and the record of dock jobs in flight."""
 
@@ -48,16 +48,6 @@ class CommandHost(Protocol):
     def link(self, drone_id: str) -> VehicleLink | None: ...
     def amsl(self, drone_id: str, alt_rel_m: float) -> float: ...
     def apply(self, drone_id: str, event: so.Event) -> None: ...
-    def alert(
-        self,
-        severity: c.Severity,
-        code: str,
-        message: str,
-        *,
-        drone_id: str | None = None,
-        incident_id: str | None = None,
-        dock_id: str | None = None,
-    ) -> None: ...
     def dock_job_started(self, dock_id: str, method: c.DockMethod) -> None: ...
     def dock_job_ended(self, dock_id: str) -> None: ...
     def spawn(self, coro: Coroutine[Any, Any, Any], name: str) -> None: ...

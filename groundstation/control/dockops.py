@@ -19,7 +19,7 @@ from typing import Any, Protocol
 from groundstation import contract as c
 from groundstation.core import sortie as so
 from groundstation.core.config import ControllerConfig
-from groundstation.core.ports import DockPort
+from groundstation.core.ports import Alerts, DockPort
 from groundstation.errors import DockError, Refused
 
 log = logging.getLogger(__name__)
@@ -34,7 +34,7 @@ def _code(result: int | None) -> R:
         return R.DOCK_FAULT
 
 
-class DockOpsHost(Protocol):
+class DockOpsHost(Alerts, Protocol):
     """What a dock command needs of the controller: its docks, its sorties, the dock jobs in
     flight, alerts and its tasks."""
 
@@ -47,16 +47,6 @@ class DockOpsHost(Protocol):
     def dock_job_method(self, dock_id: str) -> c.DockMethod | None: ...
     def dock_job_started(self, dock_id: str, method: c.DockMethod) -> None: ...
     def dock_job_ended(self, dock_id: str) -> None: ...
-    def alert(
-        self,
-        severity: c.Severity,
-        code: str,
-        message: str,
-        *,
-        drone_id: str | None = None,
-        incident_id: str | None = None,
-        dock_id: str | None = None,
-    ) -> None: ...
     def spawn(self, coro: Coroutine[Any, Any, Any], name: str) -> None: ...
 
 

@@ -39,6 +39,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from groundstation import contract as c
 from groundstation.core.dispatch import AirspaceCheck
+from groundstation.core.ports import Alerts
 from groundstation.errors import GroundStationError, Refused
 from missions.geo import distance_m
 from missions.sites import Dock, SiteSet, SiteSetError, load_sites, with_dock
@@ -192,7 +193,7 @@ OnAdded = Callable[[Dock, str], Awaitable[None]]
 vehicle there)."""
 
 
-class RegistryHost(Protocol):
+class RegistryHost(Alerts, Protocol):
     """What registrations need of the controller: its configuration and airspace, its sorties
     (read), and adding a dock (``Controller.add_dock``: the one place the fleet grows)."""
 
@@ -203,16 +204,6 @@ class RegistryHost(Protocol):
 
     def sortie_of(self, drone_id: str) -> so.Sortie | None: ...
     def add_dock(self, site_set: SiteSet, dock: Dock) -> None: ...
-    def alert(
-        self,
-        severity: c.Severity,
-        code: str,
-        message: str,
-        *,
-        drone_id: str | None = None,
-        incident_id: str | None = None,
-        dock_id: str | None = None,
-    ) -> None: ...
 
 
 class DockRegistry:

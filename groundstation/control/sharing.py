@@ -33,6 +33,7 @@ from groundstation import contract as c
 from groundstation.control import cap
 from groundstation.control.sharing_store import ShareStore
 from groundstation.core import sharing_rules as rules
+from groundstation.core.ports import Alerts
 from groundstation.errors import GroundStationError, Refused
 from groundstation.users import DEFAULT_AGENCY, PARTNER_ROLES, UserDirectory
 
@@ -125,7 +126,7 @@ class RolesConfig(Protocol):
     def roles(self) -> Mapping[str, c.Role]: ...
 
 
-class SharingHost(Protocol):
+class SharingHost(Alerts, Protocol):
     """What partner sharing needs of the controller: its incidents and sorties (read), the
     bus, the journal's database (the share store), airspace, and the controller's own way to
     add an incident (a partner's request)."""
@@ -150,16 +151,6 @@ class SharingHost(Protocol):
     def sorties(self) -> dict[str, so.Sortie]: ...
     def new_incident_id(self) -> str: ...
     def add_incident(self, inc: c.Incident) -> None: ...
-    def alert(
-        self,
-        severity: c.Severity,
-        code: str,
-        message: str,
-        *,
-        drone_id: str | None = None,
-        incident_id: str | None = None,
-        dock_id: str | None = None,
-    ) -> None: ...
 
 
 class Sharing:

@@ -39,6 +39,7 @@ from groundstation.control.videoctl import EventLog, Publisher
 from groundstation.core import sortie as so
 from groundstation.core import tracking_rules as rules
 from groundstation.core.dispatch import AirspaceCheck, FlightModel
+from groundstation.core.ports import Alerts
 from groundstation.core.vehicle import (
     FlightMode,
     FollowFleet,
@@ -61,7 +62,7 @@ PUBLISH_EVERY_S = 1.0
 VEHICLE_FAILSAFE_MODES = frozenset({FlightMode.RETURN_TO_LAUNCH, FlightMode.LAND})
 
 
-class TrackHost(Protocol):
+class TrackHost(Alerts, Protocol):
     """What tracking needs of the controller."""
 
     active: bool
@@ -75,16 +76,6 @@ class TrackHost(Protocol):
     def apply(self, drone_id: str, event: so.Event) -> None: ...
     def now_s(self) -> float: ...
     def spawn(self, coro: Coroutine[Any, Any, Any], name: str) -> None: ...
-    def alert(
-        self,
-        severity: c.Severity,
-        code: str,
-        message: str,
-        *,
-        drone_id: str | None = None,
-        incident_id: str | None = None,
-        dock_id: str | None = None,
-    ) -> None: ...
 
 
 class Mode:

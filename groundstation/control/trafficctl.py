@@ -27,6 +27,7 @@ from groundstation import contract as c
 from groundstation.core import sortie as so
 from groundstation.core import traffic_rules as rules
 from groundstation.core.dispatch import AirspaceCheck, FlightModel
+from groundstation.core.ports import Alerts
 from groundstation.core.vehicle import AdsbReport, Fleet, TrafficReceivers, VehicleSample
 from groundstation.errors import GroundStationError
 
@@ -47,7 +48,7 @@ class Publisher(Protocol):
                       retain: bool = False, expiry_s: int | None = None) -> bool: ...
 
 
-class TrafficHost(Protocol):
+class TrafficHost(Alerts, Protocol):
     """What traffic needs of the controller."""
 
     active: bool
@@ -62,9 +63,6 @@ class TrafficHost(Protocol):
     def sortie_of(self, drone_id: str) -> so.Sortie | None: ...
     def sample(self, drone_id: str) -> VehicleSample: ...
     def spawn(self, coro: Coroutine[Any, Any, Any], name: str) -> None: ...
-    def alert(self, severity: c.Severity, code: str, message: str, *,
-              drone_id: str | None = None, incident_id: str | None = None,
-              dock_id: str | None = None) -> None: ...
 
 
 def launch_model(m: FlightModel) -> rules.LaunchModel:

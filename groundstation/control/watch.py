@@ -19,6 +19,7 @@ from typing import Any, Protocol
 from groundstation import contract as c
 from groundstation.core import sortie as so
 from groundstation.core.config import ControllerConfig
+from groundstation.core.ports import Alerts
 from groundstation.core.state import DroneRuntime
 from groundstation.core.vehicle import VehicleSample
 from missions.geo import distance_m
@@ -28,7 +29,7 @@ DIVERT_AFTER_S = 6.0
 """How long a drone's home dock must stay unusable before the drone is sent to another."""
 
 
-class WatchHost(Protocol):
+class WatchHost(Alerts, Protocol):
     """What the watch needs of the controller: its configuration, its docks, its sorties'
     one door (``apply``) and its alerts."""
 
@@ -37,16 +38,6 @@ class WatchHost(Protocol):
 
     def apply(self, drone_id: str, event: so.Event) -> None: ...
     def start_action(self, drone_id: str, action: so.Action) -> None: ...
-    def alert(
-        self,
-        severity: c.Severity,
-        code: str,
-        message: str,
-        *,
-        drone_id: str | None = None,
-        incident_id: str | None = None,
-        dock_id: str | None = None,
-    ) -> None: ...
     def has_docks(self) -> bool: ...
     def dock_usable(self, dock_id: str) -> bool: ...
     def dock_reason(self, dock_id: str) -> str | None: ...

@@ -24,6 +24,21 @@ if TYPE_CHECKING:
     from missions.plan import Geofence
 
 
+class Alerts(Protocol):
+    """Raising an operator alert (``Controller.alert``): logged, journalled, published."""
+
+    def alert(
+        self,
+        severity: c.Severity,
+        code: str,
+        message: str,
+        *,
+        drone_id: str | None = None,
+        incident_id: str | None = None,
+        dock_id: str | None = None,
+    ) -> None: ...
+
+
 class Airspace(AirspaceCheck, Protocol):
     """Static airspace (``missions.airspace.Airspace``): points and routes (a refusal has its
     code and a reason that names the zone), and the no-fly zones near a dock as a geofence."""
