@@ -316,10 +316,7 @@ class Bus:
             await asyncio.sleep(delay)
 
     def _on_paho_message(self, _client: object, _userdata: object, m: MQTTMessage) -> None:
-        payload = m.payload
-        self._deliver(
-            Message(m.topic, payload if isinstance(payload, bytes) else bytes(payload), m.retain)
-        )
+        self._deliver(Message(m.topic, _payload_bytes(m.payload), m.retain))
 
     def _deliver(self, msg: Message) -> None:
         self.stats.received += 1
@@ -547,28 +544,36 @@ class _Reader:
         raise aiomqtt.MqttError("disconnected")
 
 
+def read_varint(data: bytes, pos: int) -> tuple[int, int] | None:
+    """The MQTT variable byte integer at ``pos`` and the position after it, or None when
+    ``data`` ends inside it."""
+    value, shift = 0, 0
+    while pos < len(data):
+        byte = data[pos]
+        pos += 1
+        value |= (byte & 0x7F) << shift
+        if not byte & 0x80:
+            return value, pos
+        shift += 7
+        if shift > 21:
+            raise BusError("malformed packet from the broker: length over 4 bytes")
+    return None
+
+
 def split_packets(data: bytes) -> tuple[list[tuple[int, bytes]], bytes]:
     """The complete MQTT packets at the start of ``data`` as (first byte, rest after the
     length), and the bytes of an incomplete last packet, kept for the next read."""
     packets: list[tuple[int, bytes]] = []
     pos, n = 0, len(data)
     while pos + 1 < n:
-        length, shift, i = 0, 0, pos + 1
-        while True:
-            if i >= n:
-                return packets, data[pos:]
-            byte = data[i]
-            length |= (byte & 0x7F) << shift
-            i += 1
-            if not byte & 0x80:
-                break
-            shift += 7
-            if shift > 21:
-                raise BusError("malformed packet from the broker: length over 4 bytes")
-        end = i + length
+        got = read_varint(data, pos + 1)
+        if got is None:
+            break
+        length, start = got
+        end = start + length
         if end > n:
             break
-        packets.append((data[pos], data[i:end]))
+        packets.append((data[pos], data[start:end]))
         pos = end
     return packets, data[pos:]
 
@@ -582,14 +587,10 @@ def publish_message(command: int, body: bytes, *, mqtt5: bool) -> Message | None
     topic = body[2 : 2 + size].decode()
     pos = 2 + size
     if mqtt5:
-        length, shift = 0, 0
-        while True:
-            byte = body[pos]
-            pos += 1
-            length |= (byte & 0x7F) << shift
-            if not byte & 0x80:
-                break
-            shift += 7
+        got = read_varint(body, pos)
+        if got is None:
+            raise BusError("malformed PUBLISH from the broker: its properties are cut short")
+        length, pos = got
         pos += length
     return Message(topic, body[pos:], bool(command & 1))
 
