@@ -27,11 +27,16 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from groundstation import contract as c
 from groundstation.adapters.broker import Mosquitto
 from groundstation.adapters.bus import BrokerConfig, Bus
 from groundstation.tasks import freeze_heap
+
+if TYPE_CHECKING:
+    from groundstation.console.qt import QApplication
+    from groundstation.console.window import MainWindow
 
 CENTRE = (51.51, -0.13)
 TARGET_CPU_PCT = 25.0  # issue 21 (was 35 %), at 100 drones
@@ -106,16 +111,13 @@ async def start_publisher(port: int, drones: int, seconds: float) -> asyncio.sub
     )
 
 
-def fed_cpu(drones: int, seconds: float, warmup_s: float = 3.0) -> str:
-    """The console's own cost with no broker: each 100 ms a round of telemetry (encoded and
-    decoded, as the bridge does) goes straight into the window's model; CPU of this process per
-    round fed. Does not depend on a publisher getting CPU (a loaded machine), and leaves out the
-    MQTT receive path."""
+def offline_window() -> tuple[QApplication, MainWindow]:
+    """The real main window, shown (offscreen unless DISPLAY is set), with no broker behind it."""
     if not os.environ.get("DISPLAY"):
         os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     from groundstation.console.bridge import Bridge
     from groundstation.console.config import ConsoleConfig
-    from groundstation.console.qt import QApplication, QTimer
+    from groundstation.console.qt import QApplication
     from groundstation.console.window import MainWindow
     from missions.sites import load_sites
 
@@ -124,6 +126,17 @@ def fed_cpu(drones: int, seconds: float, warmup_s: float = 3.0) -> str:
     config = ConsoleConfig(broker=BrokerConfig(port=1), user="bench")
     window = MainWindow(config, Bridge(config.broker, config.user), load_sites("met-trial"))
     window.show()
+    return app, window
+
+
+def fed_cpu(drones: int, seconds: float, warmup_s: float = 3.0) -> str:
+    """The console's own cost with no broker: each 100 ms a round of telemetry (encoded and
+    decoded, as the bridge does) goes straight into the window's model; CPU of this process per
+    round fed. Does not depend on a publisher getting CPU (a loaded machine), and leaves out the
+    MQTT receive path."""
+    from groundstation.console.qt import QTimer
+
+    app, window = offline_window()
     window.map.set_view(*CENTRE, 0.05)
     fed = [0]
     marks: list[tuple[float, float, int]] = []
@@ -164,19 +177,7 @@ def replay_cpu(drones: int, seconds: float, warmup_s: float = 2.0) -> str:
     the 1 Hz tick at theirs), with Qt's pending paints flushed after each step. Reports CPU of
     this process per simulated second (= share of a core needed to keep up), the frame update
     and the map paint per frame."""
-    if not os.environ.get("DISPLAY"):
-        os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-    from groundstation.console.bridge import Bridge
-    from groundstation.console.config import ConsoleConfig
-    from groundstation.console.qt import QApplication
-    from groundstation.console.window import MainWindow
-    from missions.sites import load_sites
-
-    app = QApplication.instance() or QApplication([sys.argv[0]])
-    assert isinstance(app, QApplication)
-    config = ConsoleConfig(broker=BrokerConfig(port=1), user="bench")
-    window = MainWindow(config, Bridge(config.broker, config.user), load_sites("met-trial"))
-    window.show()
+    app, window = offline_window()
     for _ in range(20):
         app.processEvents()
     window.map.set_view(*CENTRE, 0.05)
@@ -191,8 +192,8 @@ def replay_cpu(drones: int, seconds: float, warmup_s: float = 2.0) -> str:
 
     jobs: dict[str, tuple[float, Callable[[int], object]]] = {  # name: (period, action)
         "telemetry": (0.1, feed),
-        "frame": (1 / config.frame_hz, lambda _r: window._frame()),
-        "tables": (1 / config.table_hz, lambda _r: window._refresh_tables()),
+        "frame": (1 / window.config.frame_hz, lambda _r: window._frame()),
+        "tables": (1 / window.config.table_hz, lambda _r: window._refresh_tables()),
         "video": (0.1, lambda _r: window.video.tick()),
         "1 Hz": (1.0, lambda _r: window._tick_1hz()),
     }
