@@ -223,6 +223,8 @@ def _reposition(v: SimVehicle, c: Cmd, out: list[Any]) -> int:
 
 
 def _set_interval(v: SimVehicle, msg_id: int, interval_us: float) -> int:
+    if msg_id in telemetry.PX4_STREAMS_NOT_SENT:
+        return ACCEPTED if interval_us <= 0 else DENIED
     if msg_id not in telemetry.BUILDERS or msg_id == mav.MAVLINK_MSG_ID_AUTOPILOT_VERSION:
         return DENIED
     if interval_us == 0:

@@ -31,6 +31,25 @@ DEFAULT_RATES_HZ: dict[int, float] = {
     mav.MAVLINK_MSG_ID_MISSION_CURRENT: 1.0,
 }
 
+PX4_STREAMS_NOT_SENT: frozenset[int] = frozenset({
+    mav.MAVLINK_MSG_ID_ATTITUDE_QUATERNION,
+    mav.MAVLINK_MSG_ID_HIGHRES_IMU,
+    mav.MAVLINK_MSG_ID_ODOMETRY,
+    mav.MAVLINK_MSG_ID_ATTITUDE_TARGET,
+    mav.MAVLINK_MSG_ID_POSITION_TARGET_LOCAL_NED,
+    mav.MAVLINK_MSG_ID_SERVO_OUTPUT_RAW,
+    mav.MAVLINK_MSG_ID_DISTANCE_SENSOR,
+    mav.MAVLINK_MSG_ID_ESTIMATOR_STATUS,
+    mav.MAVLINK_MSG_ID_SCALED_PRESSURE,
+    mav.MAVLINK_MSG_ID_VIBRATION,
+    mav.MAVLINK_MSG_ID_SYSTEM_TIME,
+    mav.MAVLINK_MSG_ID_TIMESYNC,
+})
+"""Streams PX4's API link sends (MAVLINK_MODE_ONBOARD, measured at a70a5583) that the simulator
+does not. PX4 accepts SET_MESSAGE_INTERVAL for any stream it has; the simulator accepts
+stopping these, or their default rate (there is nothing to send either way), and denies a
+rate it could not honour."""
+
 SENSORS = (
     mav.MAV_SYS_STATUS_SENSOR_3D_GYRO
     | mav.MAV_SYS_STATUS_SENSOR_3D_ACCEL

@@ -144,6 +144,18 @@ def test_set_message_interval_and_request_message(gcs: Gcs) -> None:
     assert gcs.v.command_counts[mav.MAV_CMD_REQUEST_MESSAGE] == 2
 
 
+def test_a_px4_stream_the_simulator_does_not_send_can_be_stopped_not_started(gcs: Gcs) -> None:
+    """PX4 accepts SET_MESSAGE_INTERVAL for every stream it has (a ground station stops
+    HIGHRES_IMU on the API link); the simulator has no IMU stream: stopping it, or its default,
+    is accepted, and a rate it could not send is denied rather than acknowledged and ignored."""
+    imu = mav.MAVLINK_MSG_ID_HIGHRES_IMU
+    assert gcs.command(mav.MAV_CMD_SET_MESSAGE_INTERVAL, imu, -1) == mav.MAV_RESULT_ACCEPTED
+    assert gcs.command(mav.MAV_CMD_SET_MESSAGE_INTERVAL, imu, 0) == mav.MAV_RESULT_ACCEPTED
+    assert gcs.command(mav.MAV_CMD_SET_MESSAGE_INTERVAL, imu, 20_000) == mav.MAV_RESULT_DENIED
+    # A message PX4 does not stream at all is still refused.
+    assert gcs.command(mav.MAV_CMD_SET_MESSAGE_INTERVAL, 9999, -1) == mav.MAV_RESULT_DENIED
+
+
 def test_params_px4_names_defaults_and_bytewise_ints(gcs: Gcs) -> None:
     def read(name: str) -> Any:
         return gcs.send(mav.MAVLink_param_request_read_message(1, 1, name.encode(), -1))[0]

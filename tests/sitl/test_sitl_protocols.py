@@ -6,7 +6,7 @@ import asyncio
 import json
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from mavsdk.asyncio.plugins.action import ActionError
@@ -20,7 +20,9 @@ from mavsdk.asyncio.plugins.geofence import (
     Polygon,
 )
 from mavsdk.asyncio.plugins.telemetry import FlightMode as TelemetryFlightMode
+from pymavlink.dialects.v20 import common as mav
 
+from groundstation.adapters.mavsdk_link import PX4_UNREAD_STREAMS, DroneEndpoint, MavsdkFleet
 from sitl import FlightMode, Home
 from tests.sitl.conftest import (
     HOME,
@@ -29,6 +31,7 @@ from tests.sitl.conftest import (
     armed,
     connect,
     dist_m,
+    free_udp_ports,
     goto,
     height_m,
     landed_disarmed_at_home,
@@ -226,3 +229,73 @@ async def test_link_loss_triggers_rtl(fleet_factory: Callable[..., Any]) -> None
         lat, lon, alt = vehicle.state.position()
         assert dist_m(lat, lon, HOME.lat_deg, HOME.lon_deg) < 3.0
         assert abs(alt - HOME.alt_amsl_m) < 0.3
+
+
+class CountingRelay(asyncio.DatagramProtocol):
+    """A UDP relay between a vehicle and a ground station that counts what the vehicle sends,
+    by message id, and learns the vehicle's system id from its heartbeat."""
+
+    def __init__(self, ground: tuple[str, int]) -> None:
+        self.ground = ground
+        self.vehicle: tuple[str, int] | None = None
+        self.counts: dict[int, int] = {}
+        self.system_id: int | None = None
+        self._codec = mav.MAVLink(None)
+        self._codec.robust_parsing = True
+        self._transport: asyncio.DatagramTransport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self._transport = cast(asyncio.DatagramTransport, transport)
+
+    def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
+        assert self._transport is not None
+        if addr == self.ground:
+            if self.vehicle is not None:
+                self._transport.sendto(data, self.vehicle)
+            return
+        self.vehicle = addr
+        for msg in self._codec.parse_buffer(data) or []:
+            mid = msg.get_msgId()
+            self.counts[mid] = self.counts.get(mid, 0) + 1
+            if mid == mav.MAVLINK_MSG_ID_HEARTBEAT and msg.get_srcComponent() == 1:
+                self.system_id = msg.get_srcSystem()
+        self._transport.sendto(data, self.ground)
+
+
+async def test_the_ground_station_stops_the_streams_it_does_not_read(
+    vehicle_urls: list[VehicleUrl],
+) -> None:
+    """The controller's vehicle adapter, once it has set its rates, receives none of the
+    streams it does not read (PX4's API link sends IMU, odometry, attitude and position
+    targets, servo outputs and distance at 10-50 Hz), and still gets its position."""
+    port = int(vehicle_urls[0].url.rsplit(":", 1)[1])
+    ground = free_udp_ports(1)
+    loop = asyncio.get_running_loop()
+    transport, relay = await loop.create_datagram_endpoint(
+        lambda: CountingRelay(("127.0.0.1", ground)), local_addr=("0.0.0.0", port)
+    )
+    try:
+        for _ in range(150):
+            if relay.system_id is not None:
+                break
+            await asyncio.sleep(0.1)
+        assert relay.system_id is not None, "no heartbeat from the vehicle"
+        endpoint = DroneEndpoint("uav-0", relay.system_id, f"udpin://127.0.0.1:{ground}")
+        async with MavsdkFleet([endpoint]) as fleet:
+            assert await fleet.wait_all(20.0)
+            vehicle = fleet.get("uav-0")
+            assert vehicle is not None
+            await vehicle.set_position_rate(10.0)
+            # Stream rates are wall-clock in the simulator and PX4-clock (faster) in PX4.
+            await asyncio.sleep(1.0)  # what was already on its way
+            relay.counts.clear()
+            await asyncio.sleep(3.0)
+            seen = dict(relay.counts)
+    finally:
+        transport.close()
+    stopped = {msg_id for _, msg_id in PX4_UNREAD_STREAMS} | {
+        mav.MAVLINK_MSG_ID_ALTITUDE, mav.MAVLINK_MSG_ID_LOCAL_POSITION_NED
+    }
+    assert not stopped & set(seen), {m: seen[m] for m in stopped & set(seen)}
+    assert seen.get(mav.MAVLINK_MSG_ID_GLOBAL_POSITION_INT, 0) >= 10, seen
+    assert seen.get(mav.MAVLINK_MSG_ID_ATTITUDE, 0) >= 2, seen
