@@ -83,21 +83,30 @@ default rate"; a negative rate goes out as a negative interval, which PX4 (and t
 take as "stop this stream"."""
 UNREAD_STREAMS = ("altitude", "position_velocity_ned")
 """``set_rate_<name>`` of the streams nothing here reads (ALTITUDE, LOCAL_POSITION_NED)."""
-PX4_UNREAD_STREAMS: tuple[tuple[str, int], ...] = (
-    ("ATTITUDE_QUATERNION", 31),
-    ("HIGHRES_IMU", 105),
-    ("ODOMETRY", 331),
-    ("ATTITUDE_TARGET", 83),
-    ("POSITION_TARGET_LOCAL_NED", 85),
-    ("SERVO_OUTPUT_RAW", 36),
-    ("DISTANCE_SENSOR", 132),
+PX4_STREAM_RATES_HZ: tuple[tuple[str, int, float], ...] = (
+    # Nothing here reads these: off (0).
+    ("ATTITUDE_QUATERNION", 31, 0.0),
+    ("HIGHRES_IMU", 105, 0.0),
+    ("ODOMETRY", 331, 0.0),
+    ("ATTITUDE_TARGET", 83, 0.0),
+    ("POSITION_TARGET_LOCAL_NED", 85, 0.0),
+    ("SERVO_OUTPUT_RAW", 36, 0.0),
+    ("DISTANCE_SENSOR", 132, 0.0),
+    # Read, but needed no faster than PX4 sends them to a ground station (MAVLINK_MODE_NORMAL):
+    # health, in-air and GPS once a second, ground speed and climb 4 times.
+    ("SYS_STATUS", 1, 1.0),
+    ("EXTENDED_SYS_STATE", 245, 1.0),
+    ("GPS_RAW_INT", 24, 1.0),
+    ("VFR_HUD", 74, 4.0),
 )
-"""Streams (name, MAVLink id) that PX4 sends at 10-50 Hz on the API link a ground station
-listens on here (14540+i, MAVLINK_MODE_ONBOARD) and that nothing here reads, switched off
-with SET_MESSAGE_INTERVAL -1 (MAVSDK has no ``set_rate_*`` for them). Measured on PX4 SITL at
-a70a5583 with the controller's other rates set: about 250 messages a second per drone, of
-which these are 168; MAVSDK parses every one of them, and on a cellular link they are paid
-for."""
+"""Streams (name, MAVLink id, Hz; 0 = off) set with SET_MESSAGE_INTERVAL after the rates
+MAVSDK has a ``set_rate_*`` for. PX4's API link, the 14540+i a ground station listens on here
+(MAVLINK_MODE_ONBOARD), sends IMU, odometry and the like at 10-50 Hz and health, in-air, GPS
+and VFR_HUD at 5-10 Hz. Measured on PX4 SITL at a70a5583 with the controller's other rates
+set: about 250 messages a second per drone, of which these settings remove about 190. MAVSDK
+parses every message and calls Python for every health, in-air, GPS and VFR_HUD one, and on a
+cellular link each is paid for. The simulator already streams these at the normal-mode
+rates."""
 RATE_CONCURRENCY = 8
 """Drones whose stream rates are being set at once: a controller starting with a whole force's
 docks (144 for 80 % of every London borough) otherwise sends every drone's four commands at the
@@ -209,12 +218,13 @@ class MavsdkVehicle:
         for name in UNREAD_STREAMS:
             set_rate = getattr(self._telemetry, f"set_rate_{name}")
             await self._call(f"set_rate_{name} off", functools.partial(set_rate, STREAM_OFF_HZ))
-        for name, msg_id in PX4_UNREAD_STREAMS:
+        for name, msg_id, hz in PX4_STREAM_RATES_HZ:
+            interval_us = 1e6 / hz if hz > 0 else -1.0
             result = await self.command_long(
-                f"{name} off", MAV_CMD_SET_MESSAGE_INTERVAL, float(msg_id), -1.0
+                f"{name} at {hz:g} Hz", MAV_CMD_SET_MESSAGE_INTERVAL, float(msg_id), interval_us
             )
             if result != MAV_RESULT_ACCEPTED:  # a vehicle that has no such stream says so
-                log.debug("%s: %s off: MAV_RESULT %d", self.drone_id, name, result)
+                log.debug("%s: %s at %g Hz: MAV_RESULT %d", self.drone_id, name, hz, result)
 
     # --- telemetry: latest-sample slots filled on MAVSDK's thread ----------------------------
 
