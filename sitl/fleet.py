@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING
 
@@ -106,7 +106,7 @@ class SimFleet:
                     else (self.host, self.mirror_base_port + i)
                 )
                 ep = VehicleEndpoint(v, (self.host, self.base_port + i), loop.time, mirror)
-                await loop.create_datagram_endpoint(_factory(ep), local_addr=(self.host, 0))
+                ep.open(self.host, loop)
                 self.endpoints.append(ep)
             if self.camera is not None:
                 from sitl.camera.stream import CameraIO
@@ -192,10 +192,6 @@ class SimFleet:
                 next_tick = loop.time()
                 delay = 0.0
             await asyncio.sleep(delay)
-
-
-def _factory(ep: VehicleEndpoint) -> Callable[[], VehicleEndpoint]:
-    return lambda: ep
 
 
 def cpu_seconds() -> float:
