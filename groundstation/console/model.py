@@ -8,6 +8,7 @@ trails keep :data:`TRAIL_POINTS` points, the alert list :data:`ALERT_LIMIT` entr
 from __future__ import annotations
 
 import time
+import zlib
 from collections import deque
 from dataclasses import dataclass, field
 
@@ -25,7 +26,11 @@ from groundstation.contract import (
 
 TRAIL_POINTS = 240
 TRAIL_INTERVAL_MS = 500
-"""A trail point at most every half second: 2 minutes of track, cheap to redraw."""
+"""A trail point at most every half second: 2 minutes of track, cheap to redraw. Each drone
+has its own phase of the half second (``DroneView.trail_phase_ms``): the controller publishes
+the whole fleet in one round every 100 ms, and with one phase every trail gained its point in
+the same round, so one frame in five re-drew all 250 trails (30-40 ms holding the console's
+thread, against 6-10 ms for the others)."""
 ALERT_LIMIT = 200
 LINK_STALE_S = 3.0
 BATTERY_WINDOW_MS = 60_000
@@ -40,6 +45,7 @@ class DroneView:
     state: DroneState | None = None
     trail: deque[tuple[float, float]] = field(default_factory=lambda: deque(maxlen=TRAIL_POINTS))
     last_trail_ms: int = 0
+    trail_phase_ms: int = 0
     last_rx_mono: float = 0.0
     pilot_hint: str | None = None
     """Pilot learned from our own authority reply, until the controller's state says otherwise."""
@@ -152,7 +158,8 @@ class FleetModel:
     def _drone(self, drone_id: str) -> DroneView:
         view = self.drones.get(drone_id)
         if view is None:
-            view = self.drones[drone_id] = DroneView(drone_id)
+            phase = zlib.crc32(drone_id.encode()) % TRAIL_INTERVAL_MS
+            view = self.drones[drone_id] = DroneView(drone_id, trail_phase_ms=phase)
             self.order = sorted(self.drones)
             self._dirty.new_drones = True
         return view
@@ -168,7 +175,9 @@ class FleetModel:
                 view.trail.clear()  # a new take-off: the last sortie's trail goes
             if tel.ts_ms - view.last_trail_ms >= TRAIL_INTERVAL_MS:
                 view.trail.append((tel.lat_deg, tel.lon_deg))
-                view.last_trail_ms = tel.ts_ms
+                # The first point at once, the next after this drone's phase of the interval.
+                first = len(view.trail) == 1
+                view.last_trail_ms = tel.ts_ms - (view.trail_phase_ms if first else 0)
                 self._dirty.trails.add(tel.drone_id)
         view._note_battery(tel.ts_ms, tel.battery_pct)
 

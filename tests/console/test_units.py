@@ -5,12 +5,15 @@ from __future__ import annotations
 import math
 
 import pytest
+from pytestqt.qtbot import QtBot
 
 from groundstation import contract as c
 from groundstation.console import lod
 from groundstation.console import mercator as m
 from groundstation.console.commands import CommandOutcome
+from groundstation.console.lists import FleetList
 from groundstation.console.model import ALERT_LIMIT, TRAIL_POINTS, FleetModel
+from groundstation.console.qt import QWidget
 from groundstation.console.tables import dock_status, fleet_row, fmt_duration
 from tests.console import scenario as sc
 
@@ -49,6 +52,25 @@ def test_model_trails_are_bounded_and_dirty_sets_drain() -> None:
     last = t0 + (TRAIL_POINTS * 3 - 1) * 500
     model.apply_telemetry(sc.telemetry("uav-1", 51.6, -0.1, ts_ms=last + 100))
     assert model.take_dirty().trails == set()
+
+
+def test_a_fleet_published_in_rounds_gains_trail_points_spread_over_the_rounds() -> None:
+    """The controller publishes every drone in one round every 100 ms. Each drone still gains
+    a trail point every half second, but not all in the same round: a frame that re-draws
+    every trail at once held the console's thread 30-40 ms at 250 drones."""
+    model = FleetModel()
+    T0 = 1_800_000_000_000  # noqa: N806 (epoch ms, as the controller stamps)
+    drones = [f"uav-{i:03d}" for i in range(250)]
+    gained: list[int] = []
+    for r in range(60):  # 6 s
+        for d in drones:
+            model.apply_telemetry(sc.telemetry(d, 51.5 + r * 1e-5, -0.1, seq=r, ts_ms=T0 + r * 100))
+        gained.append(len(model.take_dirty().trails))
+    assert gained[0] == 250  # the first point of every trail at once
+    steady = gained[10:]
+    assert sum(steady) == 250 * 2 * 5  # 2 points a second each, for 5 s
+    assert max(steady) <= 250 * 0.35, steady  # about a fifth per round, never all
+    assert all(len(model.drones[d].trail) in (12, 13) for d in drones)
 
 
 def test_model_battery_time_left_and_pilot_hint() -> None:
@@ -131,3 +153,32 @@ def test_decimated_trail_keeps_the_newest_point() -> None:
     assert lod.decimate(points, 2) == [(0.0, 0.0), (2.0, 0.0), (4.0, 0.0), (6.0, 0.0)]
     assert lod.decimate(points[:6], 2)[-1] == (5.0, 0.0), "the newest, where the drone is"
     assert lod.decimate(points, 1) == points
+
+
+def test_the_fleet_table_makes_rows_in_sight_and_rows_scrolled_into_sight(qtbot: QtBot) -> None:
+    """With 60 drones the table shows a few rows; a refresh makes those again, and a row the
+    pilot scrolls to shows the newest telemetry as it comes into sight, not an old value."""
+    parent = QWidget()
+    qtbot.addWidget(parent)
+    fleet = FleetList(parent)
+    fleet.table.resize(600, 200)
+    parent.show()
+    model = FleetModel()
+    drones = [f"uav-{i:02d}" for i in range(60)]
+    for d in drones:
+        model.apply_telemetry(sc.telemetry(d, 51.5, -0.1, battery=80.0))
+    fleet.refresh(model, "pilot", 0.0)
+    first, last = fleet.rows_in_sight()
+    assert first == 0 and 0 < last < 30
+    for d in drones:
+        model.apply_telemetry(sc.telemetry(d, 51.5, -0.1, battery=41.0))
+    assert fleet.refresh(model, "pilot", 0.0) is False  # the same drones: no reset
+
+    def battery(row: int) -> str:
+        return str(fleet.model.data(fleet.model.index(row, 3)))
+
+    assert battery(0).startswith("41 %") and battery(last).startswith("41 %")
+    assert battery(59).startswith("80 %")  # out of sight: made when it comes into sight
+    fleet.table.scrollToBottom()
+    assert fleet.rows_in_sight()[1] == 59
+    assert battery(59).startswith("41 %")
