@@ -75,6 +75,8 @@ class SimFleet:
             SimVehicle(h, system_id=first_system_id + i, seed=seed, params=dict(params or {}))
             for i, h in enumerate(self.homes)
         ]
+        for v in self.vehicles:  # streams due before the next tick go with this one's
+            v.stream_slack_s = 0.999 / self.tick_hz
         self.endpoints: list[VehicleEndpoint] = []
         # Vehicle i's camera streams to video_host:video_base_port+i (sitl.camera).
         self.camera = camera

@@ -103,6 +103,9 @@ class SimVehicle:
         # a fleet's streams are spread over the period, not all sent on the same tick (a fleet
         # in step overflowed MAVSDK's callback queues once a second: docs/performance.md).
         self._stream_phase = (system_id * 0.6180339887) % 1.0
+        self.stream_slack_s = 0.0
+        """When a stream is due, the streams due within this much later go in the same datagram
+        (the fleet sets one tick: the vehicle sends on fewer ticks, each send a system call)."""
         self._outbox: list[Any] = []
         self._gcs_last_heartbeat_s: float | None = None
         self.link_lost = False
@@ -225,18 +228,26 @@ class SimVehicle:
         if Fault.MAVLINK_SIGNAL in self.state.faults:
             return []
         due = self._next_due
+        limit = now_s + self.stream_slack_s
+        ready: list[tuple[int, float, float | None]] = []
+        any_due = False
         for mid, interval in self._intervals_s.items():
             if interval <= 0:
                 continue
             t = due.get(mid)
-            if t is None or now_s >= t:
-                out.append(telemetry.BUILDERS[mid](self))
-                if t is None:  # the first at once (discovery), then at this vehicle's phase
-                    due[mid] = now_s + interval * (1.0 + self._stream_phase)
-                elif now_s - t > interval:
-                    due[mid] = now_s + interval
-                else:
-                    due[mid] = t + interval
+            if t is None or t <= limit:
+                ready.append((mid, interval, t))
+                any_due = any_due or t is None or t <= now_s
+        if not any_due:
+            ready = []
+        for mid, interval, t in ready:
+            out.append(telemetry.BUILDERS[mid](self))
+            if t is None:  # the first at once (discovery), then at this vehicle's phase
+                due[mid] = now_s + interval * (1.0 + self._stream_phase)
+            elif now_s - t > interval:
+                due[mid] = now_s + interval
+            else:  # on time, or up to the slack early: the schedule itself does not move
+                due[mid] = t + interval
         for payload in self.payloads:
             out.extend(payload.due_messages(now_s))
         return out
