@@ -942,11 +942,15 @@ class MavsdkFleet:
     ) -> None:
         if self._discover_task is not None:
             await cancel_until_done(self._discover_task)
-        loop = asyncio.get_running_loop()
-        for mavsdk in self._instances:
-            await loop.run_in_executor(self._executor, mavsdk.destroy)
-        self._instances = []
+        # A call still running on the executor (a camera discovery, a command waiting for its
+        # acknowledgement) holds a plugin's handle although the task that awaited it is
+        # cancelled: MAVSDK is not destroyed under it. Queued calls are dropped, running ones
+        # end (MAVSDK's own timeouts bound them), then every instance is destroyed.
         self._executor.shutdown(wait=False, cancel_futures=True)
+        await asyncio.to_thread(self._executor.shutdown, wait=True)
+        for mavsdk in self._instances:
+            await asyncio.to_thread(mavsdk.destroy)
+        self._instances = []
 
     async def _discover(self) -> None:
         """Poll for systems until every endpoint is known (new drones may appear any time)."""
