@@ -50,13 +50,13 @@ class Proc:
                 pytest.fail(f"{self.name} never printed {text!r}:\n{self.output()[-3000:]}")
             await asyncio.sleep(0.1)
 
-    async def stop(self, sig: int = signal.SIGTERM) -> int | None:
+    async def stop(self, sig: int = signal.SIGTERM, timeout_s: float = 10.0) -> int | None:
         if self.proc is None or self.proc.returncode is not None:
             return self.proc.returncode if self.proc else None
         with contextlib.suppress(ProcessLookupError):
             os.killpg(self.proc.pid, sig)
         try:
-            await asyncio.wait_for(self.proc.wait(), 10)
+            await asyncio.wait_for(self.proc.wait(), timeout_s)
         except TimeoutError:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(self.proc.pid, signal.SIGKILL)

@@ -118,7 +118,7 @@ async def test_a_killed_controller_restarts_and_readopts_without_a_second_launch
         pump.cancel()
         await bus.__aexit__(None, None, None)
     # Stopped as a service manager stops it: its shutdown ends and it exits 0, journal closed.
-    assert await restarted.stop(signal.SIGTERM) == 0, logs(procs)
+    assert await restarted.stop(signal.SIGTERM, timeout_s=30.0) == 0, logs(procs)
     db = sqlite3.connect(journal)
     launches = db.execute(
         "SELECT COUNT(*) FROM phases WHERE phase = 'preflight' AND incident_id = ?", (incident_id,)

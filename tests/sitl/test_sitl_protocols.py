@@ -306,4 +306,5 @@ async def test_the_ground_station_stops_the_streams_it_does_not_read(
     for msg_id, hz in ((mav.MAVLINK_MSG_ID_SYS_STATUS, 1.0),
                        (mav.MAVLINK_MSG_ID_EXTENDED_SYS_STATE, 1.0),
                        (mav.MAVLINK_MSG_ID_GPS_RAW_INT, 1.0), (mav.MAVLINK_MSG_ID_VFR_HUD, 4.0)):
-        assert 0 < seen.get(msg_id, 0) <= positions * hz / 10.0 * 1.3 + 1, (msg_id, seen)
+        # (one may go a tick early, and a starved simulator sends fewer positions: a margin)
+        assert 0 < seen.get(msg_id, 0) <= positions * hz / 10.0 * 1.5 + 2, (msg_id, seen)
