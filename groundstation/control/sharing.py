@@ -40,7 +40,7 @@ from groundstation.users import DEFAULT_AGENCY, PARTNER_ROLES, UserDirectory
 if TYPE_CHECKING:
     from groundstation.adapters.journal import Journal
     from groundstation.core import sortie as so
-    from groundstation.core.ports import Airspace, Publisher
+    from groundstation.core.ports import Airspace, StreamPublisher
 
 log = logging.getLogger(__name__)
 R = c.Result
@@ -136,7 +136,7 @@ class SharingHost(Alerts, Protocol):
     @property
     def journal(self) -> Journal: ...
     @property
-    def bus(self) -> Publisher: ...
+    def bus(self) -> StreamPublisher: ...
     @property
     def airspace(self) -> Airspace | None: ...
 

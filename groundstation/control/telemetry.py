@@ -25,7 +25,7 @@ from typing import Protocol
 
 from groundstation import contract as c
 from groundstation.core.config import ControllerConfig
-from groundstation.core.ports import Publisher
+from groundstation.core.ports import StreamPublisher
 from groundstation.core.state import DroneRuntime
 from groundstation.core.vehicle import VehicleLink, VehicleSample
 
@@ -40,7 +40,7 @@ class TelemetryHost(Protocol):
     @property
     def config(self) -> ControllerConfig: ...
     @property
-    def bus(self) -> Publisher: ...
+    def bus(self) -> StreamPublisher: ...
 
     @property
     def active(self) -> bool: ...

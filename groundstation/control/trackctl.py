@@ -35,11 +35,11 @@ from typing import Any, Protocol
 import msgspec
 
 from groundstation import contract as c
-from groundstation.control.videoctl import EventLog, Publisher
+from groundstation.control.videoctl import EventLog
 from groundstation.core import sortie as so
 from groundstation.core import tracking_rules as rules
 from groundstation.core.dispatch import AirspaceCheck, FlightModel
-from groundstation.core.ports import Alerts
+from groundstation.core.ports import Alerts, Publisher
 from groundstation.core.vehicle import (
     FlightMode,
     FollowFleet,

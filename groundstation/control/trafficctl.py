@@ -27,7 +27,7 @@ from groundstation import contract as c
 from groundstation.core import sortie as so
 from groundstation.core import traffic_rules as rules
 from groundstation.core.dispatch import AirspaceCheck, FlightModel
-from groundstation.core.ports import Alerts
+from groundstation.core.ports import Alerts, Publisher
 from groundstation.core.vehicle import AdsbReport, Fleet, TrafficReceivers, VehicleSample
 from groundstation.errors import GroundStationError
 
@@ -41,11 +41,6 @@ class Message(Protocol):
     def topic(self) -> str: ...
     @property
     def payload(self) -> bytes: ...
-
-
-class Publisher(Protocol):
-    async def publish(self, topic: str, payload: bytes, *, qos: int = 0,
-                      retain: bool = False, expiry_s: int | None = None) -> bool: ...
 
 
 class TrafficHost(Alerts, Protocol):

@@ -35,6 +35,7 @@ import msgspec
 from groundstation import contract as c
 from groundstation.core import camera_rules as rules
 from groundstation.core import sortie as so
+from groundstation.core.ports import Publisher
 from groundstation.core.vehicle import CameraFleet, CameraInfo, Photo, VehicleSample
 from groundstation.errors import GroundStationError, Refused, VehicleError
 from missions.sites import Dock, SiteSet, with_dock
@@ -84,18 +85,6 @@ class StreamRelay(Protocol):
         taken_ms: int,
     ) -> object: ...
     def url_for(self, drone_id: str) -> str: ...
-
-
-class Publisher(Protocol):
-    async def publish(
-        self,
-        topic: str,
-        payload: bytes,
-        *,
-        qos: int = 0,
-        retain: bool = False,
-        expiry_s: int | None = None,
-    ) -> bool: ...
 
 
 class EventLog(Protocol):

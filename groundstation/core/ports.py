@@ -2,8 +2,8 @@
 
 The real things: ``missions.airspace.Airspace`` (:class:`Airspace`),
 ``groundstation.adapters.docks.DockLink`` (:class:`DockPort`), ``groundstation.adapters.bus.Bus``
-(:class:`Publisher`), ``adapters.journal.Journal`` (:class:`EventLog`, :class:`CommandLog`),
-``groundstation.control.ha.LeaseKeeper`` (:class:`LeaseHolder`) and
+(:class:`Publisher`, :class:`StreamPublisher`), ``adapters.journal.Journal`` (:class:`EventLog`,
+:class:`CommandLog`), ``groundstation.control.ha.LeaseKeeper`` (:class:`LeaseHolder`) and
 ``groundstation.control.partition.Partition`` (:class:`PartitionPort`). Unit tests give fakes that
 implement these (tests/unit/fakes.py), checked by mypy.
 """
@@ -83,10 +83,15 @@ class Publisher(Protocol):
         expiry_s: int | None = None,
     ) -> bool: ...
 
+
+class StreamPublisher(Publisher, Protocol):
+    """Publishing telemetry streams too: queued without waiting, written in one pass
+    (``Bus.publish_nowait``)."""
+
     def publish_nowait(self, topic: str, payload: bytes) -> bool: ...
 
 
-class BusPort(Publisher, Protocol):
+class BusPort(StreamPublisher, Protocol):
     """The whole bus as the controller uses it (``adapters.bus.Bus``): its subscriptions,
     its one stream of messages, presence on every connection."""
 

@@ -33,7 +33,7 @@ from groundstation.control.watch import WatchHost
 from groundstation.core import sortie as so
 from groundstation.core.config import ControllerConfig
 from groundstation.core.dispatch import Candidate
-from groundstation.core.ports import Airspace, BusPort, CommandLog, DockPort, Publisher
+from groundstation.core.ports import Airspace, BusPort, CommandLog, DockPort, StreamPublisher
 from groundstation.core.state import ControllerState, DroneRuntime
 from groundstation.core.vehicle import FlightMode, GeofencePolygon, VehicleLink, VehicleSample
 from groundstation.errors import DockError, VehicleError
@@ -404,7 +404,7 @@ class FakeHost:
         return self._docks
 
     @property
-    def bus(self) -> Publisher:
+    def bus(self) -> StreamPublisher:
         return self.fake_bus
 
     @property
