@@ -28,6 +28,19 @@ from missions.sites import Dock
 DIVERT_AFTER_S = 6.0
 """How long a drone's home dock must stay unusable before the drone is sent to another."""
 
+CAME_DOWN_AFTER_WALL_S = 3.0
+"""After its take-off was accepted, how long (wall seconds) a drone may still read disarmed on
+the ground before it counts as come back down: MAVSDK's armed flag comes from PX4's 1 Hz
+HEARTBEAT, so the samples of the first second after the arm may predate it."""
+
+CLIMB_TIMEOUT_S = 60.0
+"""Mission seconds from an accepted take-off to the safe height before the climb counts as
+stalled (PX4 takes about 16 s to 20 m at MPC_TKO_SPEED, core.dispatch)."""
+
+CLIMB_TIMEOUT_WALL_S = 10.0
+"""And at least this many wall seconds: at a simulation speed-up the vehicle's clock may lag the
+mission clock (wall time times the speed-up)."""
+
 
 class WatchHost(Alerts, Protocol):
     """What the watch needs of the controller: its configuration, its docks, its sorties'
@@ -70,6 +83,14 @@ def battery_failsafe(
     return None
 
 
+def launch_limits(speedup: float) -> tuple[float, float]:
+    """(came down after, climb timeout) in mission seconds at a simulation speed-up."""
+    return (
+        CAME_DOWN_AFTER_WALL_S * speedup,
+        max(CLIMB_TIMEOUT_S, CLIMB_TIMEOUT_WALL_S * speedup),
+    )
+
+
 def phase_events(
     s: so.Sortie,
     smp: VehicleSample,
@@ -77,12 +98,28 @@ def phase_events(
     docks: Sequence[Dock],
     claimed: set[str],
     charged_pct: float,
+    *,
+    came_down_after_s: float = CAME_DOWN_AFTER_WALL_S,
+    climb_timeout_s: float = CLIMB_TIMEOUT_S,
 ) -> list[so.Event]:
     """What a fresh sample means for the sortie in its phase: landed (at a dock or away, perhaps
     another one), reached safe height, the scene or the dock, time on scene, charged, recovered
-    onto a free dock after a fault."""
+    onto a free dock after a fault. During take-off: back on the ground and disarmed
+    ``came_down_after_s`` after the take-off was accepted (its own failsafe landed it), or not
+    at the safe height ``climb_timeout_s`` after it (:func:`launch_limits`)."""
     landed = s.phase == c.Phase.LANDING and not smp.in_air and not smp.armed
-    if landed or has_come_down(s, smp):
+    climbing_s = (
+        now - s.climb_since_s
+        if s.phase == c.Phase.LAUNCHING and s.climb_since_s is not None
+        else None
+    )
+    came_down = (
+        climbing_s is not None
+        and climbing_s >= came_down_after_s
+        and not smp.in_air
+        and not smp.armed
+    )
+    if landed or came_down or has_come_down(s, smp):
         dock = dock_at(docks, smp.lat_deg, smp.lon_deg)
         events: list[so.Event] = []
         if dock is not None and dock.dock_id != s.dock_id:
@@ -91,6 +128,11 @@ def phase_events(
         return events
     if s.phase == c.Phase.LAUNCHING and smp.in_air and smp.alt_rel_m >= s.safe_alt_rel_m - 1.5:
         return [so.Reached(so.Goal.SAFE_ALT, now)]
+    if climbing_s is not None and climbing_s > climb_timeout_s and not s.pilot:
+        return [so.ClimbStalled(
+            f"not at the safe height ({s.safe_alt_rel_m:.0f} m) {climb_timeout_s:.0f} s after "
+            f"take-off, at {smp.alt_rel_m:.0f} m"
+        )]
     if s.phase == c.Phase.TRANSIT and s.target is not None:
         d = distance_m(smp.lat_deg, smp.lon_deg, s.target.lat_deg, s.target.lon_deg)
         return [so.Reached(so.Goal.SCENE, now)] if d <= s.orbit_radius_m + 15.0 else []
@@ -173,7 +215,7 @@ def health_gates(
 def has_come_down(s: so.Sortie, smp: VehicleSample) -> bool:
     """The sortie says airborne but the vehicle is on the ground and disarmed: its own failsafe
     (data-link loss RTL, battery, GPS) landed it while nobody was watching, or it was landed by
-    hand. Not during launch: the machine handles a launch that never left the ground."""
+    hand. Not during launch: a take-off is judged by :func:`phase_events`."""
     return (
         s.airborne
         and s.phase not in (c.Phase.LAUNCHING, c.Phase.LANDING)
@@ -208,7 +250,11 @@ class Watch:
         # Only a faulted drone's recovery asks which docks the others hold (a set built from
         # every drone: per drone and tick, the fleet squared).
         claimed = host.claimed_docks(drone_id) if s.phase == c.Phase.FAULT else set()
-        for event in phase_events(s, smp, now, cfg.site_set.docks, claimed, cfg.charged_pct):
+        came_down_after_s, climb_timeout_s = launch_limits(cfg.speedup)
+        for event in phase_events(
+            s, smp, now, cfg.site_set.docks, claimed, cfg.charged_pct,
+            came_down_after_s=came_down_after_s, climb_timeout_s=climb_timeout_s,
+        ):
             host.apply(drone_id, event)
         self._gps(drone_id, rt, smp)
         self._home_dock(drone_id, rt, smp)

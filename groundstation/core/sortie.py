@@ -12,6 +12,11 @@ dock and vehicle are prepared the cover closes again and the drone stays docked,
 During take-off (``launching``) the drone finishes its climb to the safe height and comes
 straight back (``returning``, then lands on its dock); in transit or on scene it returns at once.
 
+A take-off that does not end at the safe height does not hold the incident: a drone that comes
+back down during its climb (its own failsafe landed it, or it disarmed) hands the incident back
+and charges on its dock (``fault`` anywhere else); one that stops climbing (``ClimbStalled``) hands
+it back and lands on its dock.
+
 Fault exits: a launch that fails before take-off goes back to ``docked`` and hands the incident back
 to the dispatcher (:class:`Requeue`); battery low returns, battery critical lands where it is;
 a landing away from a dock ends in ``fault`` until the drone is carried back onto a dock
@@ -66,6 +71,8 @@ class Sortie:
     reason: str | None = None
     command_ok: bool = True
     launched_s: float | None = None
+    climb_since_s: float | None = None
+    """When the vehicle accepted the take-off (mission time); None until then."""
     tracking: bool = False
     """On scene and following a moving target (``groundstation.control.trackctl`` flies it): the
     machine issues no flight command of its own and the time on scene does not run out; its
@@ -114,8 +121,18 @@ class Prepared:
 
 @dataclass(frozen=True, slots=True)
 class LaunchDone:
+    """The vehicle answered arm and take-off (``now_s``: when, mission time)."""
+
     ok: bool
     reason: str = ""
+    now_s: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class ClimbStalled:
+    """In the air after its take-off was accepted, but not at the safe height in time."""
+
+    reason: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -245,6 +262,7 @@ Event = (
     Launch
     | Prepared
     | LaunchDone
+    | ClimbStalled
     | CommandDone
     | Reached
     | Landed
@@ -391,6 +409,48 @@ def _abort_launch(s: Sortie, reason: str, *, cover_open: bool) -> Result:
     return s, actions
 
 
+def _down_during_take_off(s: Sortie, *, at_dock: bool) -> Result:
+    """Back on the ground, disarmed, before the safe height: the incident goes back to the
+    dispatcher; on a dock the drone charges, anywhere else it waits to be recovered."""
+    reason = "came down during take-off"
+    actions: list[Action] = []
+    if s.incident_id:
+        actions.append(Requeue(s.incident_id, f"{s.drone_id} {reason}"))
+    s = replace(s, incident_id=None, target=None, climb_since_s=None, tracking=False)
+    if not at_dock:
+        s = replace(s, phase=Phase.FAULT, reason="landed away from a dock")
+        return s, [
+            *actions,
+            Alert(
+                Severity.CRITICAL,
+                "landed_away",
+                f"{s.drone_id} landed away from a dock: recover it by hand",
+            ),
+        ]
+    s = replace(s, phase=Phase.CHARGING, reason=reason, pilot=None)
+    return s, [
+        *actions,
+        DockCall(s.dock_id, DockMethod.COVER_CLOSE),
+        Alert(Severity.WARNING, "launch_failed", f"{s.drone_id}: {reason}", s.dock_id),
+    ]
+
+
+def _stalled_take_off(s: Sortie, reason: str) -> Result:
+    """Still above its dock below the safe height: the incident goes back to the dispatcher
+    and the drone lands where it took off."""
+    actions: list[Action] = []
+    if s.incident_id:
+        actions.append(Requeue(s.incident_id, f"{s.drone_id}: {reason}"))
+    s = replace(
+        s, phase=Phase.LANDING, incident_id=None, target=None, reason=reason, tracking=False
+    )
+    return s, [
+        *actions,
+        Land(),
+        Alert(Severity.WARNING, "launch_failed", f"{s.drone_id}: {reason}; landing", s.dock_id),
+    ]
+
+
 def _cancel_launch(s: Sortie) -> Result:
     """The incident was closed before take-off: close the cover, the drone stays docked."""
     reason = s.reason or "launch cancelled"
@@ -414,6 +474,7 @@ def step(s: Sortie, ev: Event) -> Result:
                 reason=None,
                 last_failsafe=None,
                 launched_s=ev.now_s,
+                climb_since_s=None,
                 on_scene_since_s=None,
                 command_ok=True,
             )
@@ -428,7 +489,11 @@ def step(s: Sortie, ev: Event) -> Result:
         case LaunchDone() if s.phase == Phase.LAUNCHING:
             if not ev.ok:
                 return _abort_launch(s, ev.reason, cover_open=True)
-            return s, []
+            return replace(s, climb_since_s=ev.now_s), []
+        case Landed() if s.phase == Phase.LAUNCHING and s.climb_since_s is not None:
+            return _down_during_take_off(s, at_dock=ev.at_dock)
+        case ClimbStalled() if s.phase == Phase.LAUNCHING and not s.pilot:
+            return _stalled_take_off(s, ev.reason)
         case Reached(goal=Goal.SAFE_ALT) if s.phase == Phase.LAUNCHING and s.incident_id is None:
             # Recalled while climbing out: straight back down onto the dock (cover still open).
             return _return(s, s.reason or "recalled during take-off")

@@ -1,6 +1,7 @@
 """Vehicle faults injected with MAV_CMD_INJECT_FAILURE mid-sortie, and what the controller does:
 GPS lost -> the incident goes to another drone, this one comes home once the fix is back;
-battery drop to empty -> it lands where it is, the incident goes to another drone."""
+GPS lost in the climb -> the vehicle lands itself back on its dock, the incident goes to another
+drone; battery drop to empty -> it lands where it is, the incident goes to another drone."""
 
 from __future__ import annotations
 
@@ -55,6 +56,34 @@ async def test_gps_loss_hands_the_incident_over_and_the_drone_comes_home_when_it
         await until(lambda: bool(alerts(op, "gps_recovered", WE1)), 5.0, "GPS back")
         await until(lambda: op.phase(WE1) == c.Phase.CHARGING, 90.0, "home and charging")
         assert op.states[WE1].dock_id == "west-end-1"
+
+
+async def test_gps_loss_in_the_climb_hands_the_incident_over_when_the_vehicle_lands_itself(
+    mosquitto: Mosquitto, tmp_path: Path
+) -> None:
+    # Seen in the soak: PX4's failsafe landed a drone during its take-off and it disarmed on
+    # its dock, while the sortie waited in ``launching`` for a safe height that never came.
+    async with (
+        fault_stack(mosquitto.config, sites(west_end=1, islington=1), tmp_path / "j") as st,
+        st.operator("dispatcher") as op,
+    ):
+        reply = await op.call("incident_create", NEAR_WEST_END)
+        incident_id = reply.data.output["incident_id"]
+        vehicle = st.vehicle(WE1)
+        await until(
+            lambda: op.phase(WE1) == c.Phase.LAUNCHING and vehicle.state.in_air, 40.0, "climbing"
+        )
+        inject_failure(vehicle, mav.FAILURE_UNIT_SENSOR_GPS, on=True, now_s=now())
+        await until(lambda: not vehicle.state.armed, 30.0, "PX4 landed and disarmed it")
+        await until(lambda: op.phase(WE1) == c.Phase.CHARGING, 15.0, "back on its dock")
+        assert alerts(op, "launch_failed", WE1)
+        await until(
+            lambda: (inc := last(op, incident_id)) is not None and inc.assigned_drone == IS1,
+            20.0,
+            "the incident handed to the Islington drone",
+        )
+        assert op.states[WE1].dock_id == "west-end-1"
+        inject_failure(vehicle, mav.FAILURE_UNIT_SENSOR_GPS, on=False, now_s=now())
 
 
 async def test_a_battery_drop_lands_the_drone_and_the_incident_goes_to_another(

@@ -368,6 +368,7 @@ class FakeHost:
         self.answered = Answered()
         self.cands: list[Candidate] = []
         self._seq = 0
+        self.clock_s = 0.0  # mission time, moved by the tests
         for dock in self.config.site_set.docks:
             self.state.drones[dock.drone_id] = DroneRuntime(self.new_sortie(dock))
 
@@ -465,6 +466,9 @@ class FakeHost:
     def amsl(self, drone_id: str, alt_rel_m: float) -> float:
         dock = self.config.site_set.dock_of_drone(drone_id)
         return (dock.alt_amsl_m if dock else 0.0) + alt_rel_m
+
+    def now_s(self) -> float:
+        return self.clock_s
 
     def candidates(self) -> list[Candidate]:
         return list(self.cands)

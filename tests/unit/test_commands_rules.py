@@ -64,9 +64,10 @@ def test_arm_and_takeoff_go_to_the_vehicle_and_report_launch_done() -> None:
     host, cmds = _host()
     host.put(DRONE, replace(host.sortie_of(DRONE) or so.Sortie(DRONE, "", so.Target(0, 0)),
                             phase=c.Phase.PREFLIGHT))
+    host.clock_s = 42.0
     asyncio.run(cmds.execute(DRONE, so.ArmTakeoff(30.0)))
     assert [n for n, _ in host.vehicle(DRONE).calls] == ["arm", "takeoff"]
-    assert host.events == [(DRONE, so.LaunchDone(ok=True))]
+    assert host.events == [(DRONE, so.LaunchDone(ok=True, now_s=42.0))]
 
 
 def test_a_refused_arm_reports_launch_done_failed_with_the_reason() -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from groundstation.contract import DockMethod, IncidentStatus, Phase
@@ -85,6 +87,52 @@ def test_a_refused_arm_aborts_the_launch_and_requeues() -> None:
     )
     assert s.phase == Phase.DOCKED
     assert any(isinstance(a, so.Requeue) for a in acts)
+
+
+def launching() -> so.Sortie:
+    s, _ = run(
+        docked(),
+        so.Launch("i1", SCENE, 2, 0.0),
+        so.Prepared(ok=True),
+        so.LaunchDone(ok=True, now_s=12.0),
+    )
+    assert s.phase == Phase.LAUNCHING and s.climb_since_s == 12.0
+    return s
+
+
+def test_a_drone_that_came_down_on_its_dock_during_take_off_hands_the_incident_back() -> None:
+    # Its own failsafe (GPS lost in the climb) landed it back on the dock, and it disarmed.
+    s, acts = so.step(launching(), so.Landed(at_dock=True))
+    assert s.phase == Phase.CHARGING and s.incident_id is None
+    assert s.reason == "came down during take-off"
+    assert any(isinstance(a, so.Requeue) and a.incident_id == "i1" for a in acts)
+    assert so.DockCall("k1", DockMethod.COVER_CLOSE) in acts
+    assert any(isinstance(a, so.Alert) and a.code == "launch_failed" for a in acts)
+
+
+def test_a_drone_that_came_down_away_during_take_off_waits_for_recovery() -> None:
+    s, acts = so.step(launching(), so.Landed(at_dock=False))
+    assert s.phase == Phase.FAULT and s.incident_id is None
+    assert any(isinstance(a, so.Requeue) and a.incident_id == "i1" for a in acts)
+    assert any(isinstance(a, so.Alert) and a.code == "landed_away" for a in acts)
+
+
+def test_landed_before_the_take_off_was_accepted_means_nothing_yet() -> None:
+    s, _ = run(docked(), so.Launch("i1", SCENE, 2, 0.0), so.Prepared(ok=True))
+    after, acts = so.step(s, so.Landed(at_dock=True))
+    assert after == s and acts == []
+
+
+def test_a_stalled_climb_hands_the_incident_back_and_lands_on_the_dock() -> None:
+    s, acts = so.step(launching(), so.ClimbStalled("not at the safe height"))
+    assert s.phase == Phase.LANDING and s.incident_id is None
+    assert any(isinstance(a, so.Requeue) and a.incident_id == "i1" for a in acts)
+    assert so.Land() in acts
+    s, acts = so.step(s, so.Landed(at_dock=True))
+    assert s.phase == Phase.CHARGING
+    # A pilot who holds the drone keeps it: the machine does nothing of its own.
+    held, acts = so.step(replace(launching(), pilot="alice"), so.ClimbStalled("x"))
+    assert held.phase == Phase.LAUNCHING and acts == []
 
 
 def test_a_pilot_holding_authority_stops_the_autonomy() -> None:

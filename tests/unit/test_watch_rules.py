@@ -65,6 +65,42 @@ def test_launch_reaches_safe_height_within_1_5_m() -> None:
     ]
 
 
+def test_a_take_off_that_came_back_down_is_landed_once_the_heartbeat_can_show_it() -> None:
+    # Take-off accepted at 100 s; PX4's failsafe landed it on its dock and it disarmed.
+    s = sortie(c.Phase.LAUNCHING, climb_since_s=100.0)
+    down = at(DOCK)
+    # Within the first heartbeats after the arm, disarmed on the ground is what MAVSDK still
+    # shows for a drone that is taking off: not judged yet.
+    assert watch.phase_events(s, down, 102.0, SITES.docks, set(), CFG.charged_pct) == []
+    assert watch.phase_events(s, down, 103.0, SITES.docks, set(), CFG.charged_pct) == [
+        so.Landed(at_dock=True)
+    ]
+    # Armed on the ground (spooling up) or before the take-off was accepted: not down.
+    spooling = at(DOCK, armed=True)
+    assert watch.phase_events(s, spooling, 110.0, SITES.docks, set(), CFG.charged_pct) == []
+    before = sortie(c.Phase.LAUNCHING)
+    assert watch.phase_events(before, down, 500.0, SITES.docks, set(), CFG.charged_pct) == []
+
+
+def test_a_climb_that_does_not_reach_the_safe_height_in_time_is_stalled() -> None:
+    s = sortie(c.Phase.LAUNCHING, climb_since_s=100.0)
+    hover = at(DOCK, in_air=True, armed=True, alt_rel_m=6.0)
+    args = (SITES.docks, set[str](), CFG.charged_pct)
+    assert watch.phase_events(s, hover, 100.0 + watch.CLIMB_TIMEOUT_S, *args) == []
+    stalled = watch.phase_events(s, hover, 101.0 + watch.CLIMB_TIMEOUT_S, *args)
+    assert len(stalled) == 1 and isinstance(stalled[0], so.ClimbStalled)
+    assert "at 6 m" in stalled[0].reason
+    # A pilot holding the drone low decides for himself.
+    held = replace(s, pilot="alice")
+    assert watch.phase_events(held, hover, 1000.0, *args) == []
+
+
+def test_launch_limits_are_wall_seconds_at_a_simulation_speed_up() -> None:
+    assert watch.launch_limits(1.0) == (watch.CAME_DOWN_AFTER_WALL_S, watch.CLIMB_TIMEOUT_S)
+    # At 100x, three wall seconds are 300 mission seconds, and the climb gets ten wall seconds.
+    assert watch.launch_limits(100.0) == (300.0, 1000.0)
+
+
 def test_transit_reaches_the_scene_at_orbit_radius_plus_15_m() -> None:
     s = sortie(c.Phase.TRANSIT)
     assert s.target is not None
