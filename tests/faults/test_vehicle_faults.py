@@ -6,6 +6,8 @@ drone; battery drop to empty -> it lands where it is, the incident goes to anoth
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -13,7 +15,7 @@ from pymavlink.dialects.v20 import common as mav
 
 from groundstation import contract as c
 from groundstation.adapters.broker import Mosquitto
-from tests.controller.conftest import until
+from tests.controller.conftest import Operator, Stack, until
 from tests.faults.faults_helpers import (
     NEAR_WEST_END,
     alerts,
@@ -32,25 +34,37 @@ def now() -> float:
     return asyncio.get_running_loop().time()
 
 
-async def test_gps_loss_hands_the_incident_over_and_the_drone_comes_home_when_it_is_back(
+@contextlib.asynccontextmanager
+async def incident_near_west_end(
     mosquitto: Mosquitto, tmp_path: Path
-) -> None:
+) -> AsyncIterator[tuple[Stack, Operator, str]]:
+    """A West End and an Islington drone, and an incident filed near the West End one."""
     async with (
         fault_stack(mosquitto.config, sites(west_end=1, islington=1), tmp_path / "j") as st,
         st.operator("dispatcher") as op,
     ):
         reply = await op.call("incident_create", NEAR_WEST_END)
-        incident_id = reply.data.output["incident_id"]
+        yield st, op, reply.data.output["incident_id"]
+
+
+async def handed_to_islington(op: Operator, incident_id: str) -> None:
+    await until(
+        lambda: (inc := last(op, incident_id)) is not None and inc.assigned_drone == IS1,
+        20.0,
+        "the incident handed to the Islington drone",
+    )
+
+
+async def test_gps_loss_hands_the_incident_over_and_the_drone_comes_home_when_it_is_back(
+    mosquitto: Mosquitto, tmp_path: Path
+) -> None:
+    async with incident_near_west_end(mosquitto, tmp_path) as (st, op, incident_id):
         await until(lambda: op.phase(WE1) == c.Phase.TRANSIT, 40.0, "transit")
         await asyncio.sleep(2.0)  # well away from the dock
         vehicle = st.vehicle(WE1)
         inject_failure(vehicle, mav.FAILURE_UNIT_SENSOR_GPS, on=True, now_s=now())
         await until(lambda: bool(alerts(op, "failsafe_gps_lost", WE1)), 5.0, "GPS loss raised")
-        await until(
-            lambda: (inc := last(op, incident_id)) is not None and inc.assigned_drone == IS1,
-            20.0,
-            "the incident handed to the Islington drone",
-        )
+        await handed_to_islington(op, incident_id)
         assert op.phase(WE1) == c.Phase.RETURNING
         inject_failure(vehicle, mav.FAILURE_UNIT_SENSOR_GPS, on=False, now_s=now())
         await until(lambda: bool(alerts(op, "gps_recovered", WE1)), 5.0, "GPS back")
@@ -63,12 +77,7 @@ async def test_gps_loss_in_the_climb_hands_the_incident_over_when_the_vehicle_la
 ) -> None:
     # Seen in the soak: PX4's failsafe landed a drone during its take-off and it disarmed on
     # its dock, while the sortie waited in ``launching`` for a safe height that never came.
-    async with (
-        fault_stack(mosquitto.config, sites(west_end=1, islington=1), tmp_path / "j") as st,
-        st.operator("dispatcher") as op,
-    ):
-        reply = await op.call("incident_create", NEAR_WEST_END)
-        incident_id = reply.data.output["incident_id"]
+    async with incident_near_west_end(mosquitto, tmp_path) as (st, op, incident_id):
         vehicle = st.vehicle(WE1)
         await until(
             lambda: op.phase(WE1) == c.Phase.LAUNCHING and vehicle.state.in_air, 40.0, "climbing"
@@ -77,11 +86,7 @@ async def test_gps_loss_in_the_climb_hands_the_incident_over_when_the_vehicle_la
         await until(lambda: not vehicle.state.armed, 30.0, "PX4 landed and disarmed it")
         await until(lambda: op.phase(WE1) == c.Phase.CHARGING, 15.0, "back on its dock")
         assert alerts(op, "launch_failed", WE1)
-        await until(
-            lambda: (inc := last(op, incident_id)) is not None and inc.assigned_drone == IS1,
-            20.0,
-            "the incident handed to the Islington drone",
-        )
+        await handed_to_islington(op, incident_id)
         assert op.states[WE1].dock_id == "west-end-1"
         inject_failure(vehicle, mav.FAILURE_UNIT_SENSOR_GPS, on=False, now_s=now())
 
@@ -89,22 +94,13 @@ async def test_gps_loss_in_the_climb_hands_the_incident_over_when_the_vehicle_la
 async def test_a_battery_drop_lands_the_drone_and_the_incident_goes_to_another(
     mosquitto: Mosquitto, tmp_path: Path
 ) -> None:
-    async with (
-        fault_stack(mosquitto.config, sites(west_end=1, islington=1), tmp_path / "j") as st,
-        st.operator("dispatcher") as op,
-    ):
-        reply = await op.call("incident_create", NEAR_WEST_END)
-        incident_id = reply.data.output["incident_id"]
+    async with incident_near_west_end(mosquitto, tmp_path) as (st, op, incident_id):
         await until(lambda: op.phase(WE1) == c.Phase.TRANSIT, 40.0, "transit")
         inject_failure(st.vehicle(WE1), mav.FAILURE_UNIT_SYSTEM_BATTERY, on=True, now_s=now())
         await until(
             lambda: bool(alerts(op, "failsafe_battery_critical", WE1)), 5.0, "battery critical"
         )
-        await until(
-            lambda: (inc := last(op, incident_id)) is not None and inc.assigned_drone == IS1,
-            20.0,
-            "the incident handed to the Islington drone",
-        )
+        await handed_to_islington(op, incident_id)
         await until(lambda: op.phase(WE1) == c.Phase.FAULT, 60.0, "landed where it was")
         assert alerts(op, "landed_away", WE1)
         assert op.incidents[incident_id][-1].status in (
