@@ -275,8 +275,11 @@ class Controller:
             self.drones[dock.drone_id] = DroneRuntime(self._new_sortie(dock.drone_id))
         for s in self.journal.sorties():
             if s.drone_id in self.drones:
-                # Mission time restarts at 0: keep the remaining on-scene time, not the old clock.
+                # Mission time restarts at 0: keep the remaining on-scene time, not the old clock
+                # (a climb's clock starts again too; adoption sends the take-off again anyway).
                 restored = s if s.on_scene_since_s is None else replace(s, on_scene_since_s=0.0)
+                if restored.climb_since_s is not None:
+                    restored = replace(restored, climb_since_s=0.0)
                 self.drones[s.drone_id].sortie = restored
         for inc in self.journal.incidents():
             self.incidents[inc.incident_id] = inc

@@ -409,6 +409,11 @@ def _abort_launch(s: Sortie, reason: str, *, cover_open: bool) -> Result:
     return s, actions
 
 
+def _landed_away(s: Sortie) -> Alert:
+    text = f"{s.drone_id} landed away from a dock: recover it by hand"
+    return Alert(Severity.CRITICAL, "landed_away", text)
+
+
 def _down_during_take_off(s: Sortie, *, at_dock: bool) -> Result:
     """Back on the ground, disarmed, before the safe height: the incident goes back to the
     dispatcher; on a dock the drone charges, anywhere else it waits to be recovered."""
@@ -419,14 +424,7 @@ def _down_during_take_off(s: Sortie, *, at_dock: bool) -> Result:
     s = replace(s, incident_id=None, target=None, climb_since_s=None, tracking=False)
     if not at_dock:
         s = replace(s, phase=Phase.FAULT, reason="landed away from a dock")
-        return s, [
-            *actions,
-            Alert(
-                Severity.CRITICAL,
-                "landed_away",
-                f"{s.drone_id} landed away from a dock: recover it by hand",
-            ),
-        ]
+        return s, [*actions, _landed_away(s)]
     s = replace(s, phase=Phase.CHARGING, reason=reason, pilot=None)
     return s, [
         *actions,
@@ -536,13 +534,7 @@ def step(s: Sortie, ev: Event) -> Result:
                     target=None,
                     tracking=False,
                 )
-                return s, [
-                    Alert(
-                        Severity.CRITICAL,
-                        "landed_away",
-                        f"{s.drone_id} landed away from a dock: recover it by hand",
-                    )
-                ]
+                return s, [_landed_away(s)]
             s = replace(
                 s, phase=Phase.CHARGING, incident_id=None, target=None, pilot=None, tracking=False
             )

@@ -56,6 +56,18 @@ def test_after_a_restart_the_queue_holds_what_no_drone_is_flying() -> None:
     assert ctl.new_incident_id().endswith("-0005")  # numbering carries on
 
 
+def test_after_a_restart_the_sorties_clocks_start_again_at_zero() -> None:
+    # Mission time restarts at 0: a remembered on-scene or climb start of the old clock would
+    # lie thousands of seconds ahead of the new one and hold its rule back that long.
+    journal = Journal(":memory:")
+    base = _controller().state.drones[WE1.drone_id].sortie
+    journal.save_sortie(replace(base, phase=c.Phase.LAUNCHING, incident_id="inc-2",
+                                climb_since_s=5000.0), phase_changed=True)
+    ctl = _controller(journal)
+    assert ctl.state.drones[WE1.drone_id].sortie.climb_since_s == 0.0
+    assert ctl.state.drones[SITES.docks[0].drone_id].sortie.climb_since_s is None
+
+
 def test_an_incident_goes_to_the_nearest_ready_drone_which_prepares_to_launch() -> None:
     ctl = _controller(ready=True)
     ctl.add_incident(_incident("inc-1", c.IncidentStatus.NEW))
