@@ -90,7 +90,7 @@ def test_a_climb_that_does_not_reach_the_safe_height_in_time_is_stalled() -> Non
     stalled = watch.phase_events(s, hover, 101.0 + watch.CLIMB_TIMEOUT_S, *args)
     assert len(stalled) == 1 and isinstance(stalled[0], so.ClimbStalled)
     assert "at 6 m" in stalled[0].reason
-    # A pilot holding the drone low decides for himself.
+    # A pilot holding the drone low is left to fly it.
     held = replace(s, pilot="alice")
     assert watch.phase_events(held, hover, 1000.0, *args) == []
 
