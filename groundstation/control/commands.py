@@ -48,6 +48,7 @@ class CommandHost(Alerts, Protocol):
     def link(self, drone_id: str) -> VehicleLink | None: ...
     def amsl(self, drone_id: str, alt_rel_m: float) -> float: ...
     def now_s(self) -> float: ...
+    def sortie_of(self, drone_id: str) -> so.Sortie | None: ...
     def apply(self, drone_id: str, event: so.Event) -> None: ...
     def dock_job_started(self, dock_id: str, method: c.DockMethod) -> None: ...
     def dock_job_ended(self, dock_id: str) -> None: ...
@@ -144,7 +145,13 @@ class VehicleCommands:
                 case so.ArmTakeoff():
                     if v is None:
                         raise VehicleError(drone_id, "arm", "not connected")
+                    # The sortie may have left its take-off while this waited (the drone came
+                    # back down, the launch was aborted): then nothing flies.
+                    if not self._launching(drone_id):
+                        return
                     await v.arm()
+                    if not self._launching(drone_id):
+                        return  # armed on its dock: PX4 disarms it (COM_DISARM_PRFLT)
                     await v.takeoff(action.alt_rel_m)
                     ctl.apply(drone_id, so.LaunchDone(ok=True, now_s=ctl.now_s()))
                 case so.Goto():
@@ -186,6 +193,13 @@ class VehicleCommands:
                     drone_id=drone_id,
                     dock_id=action.dock_id,
                 )
+
+    def _launching(self, drone_id: str) -> bool:
+        s = self.ctl.sortie_of(drone_id)
+        if s is not None and s.phase == c.Phase.LAUNCHING:
+            return True
+        log.warning("%s: take-off not sent: the sortie is no longer launching", drone_id)
+        return False
 
     async def _prepare(self, drone_id: str, dock_id: str) -> None:
         ctl = self.ctl

@@ -584,7 +584,10 @@ def step(s: Sortie, ev: Event) -> Result:
             s = replace(
                 s, last_failsafe=None if s.last_failsafe == Failsafe.LINK_LOST else s.last_failsafe
             )
-            return s, ([] if s.pilot else flight_command(s)) + [
+            # Not the take-off again: the vehicle carried on with it, or its own link-loss action
+            # took over (and may have landed it); the climb's rules judge which.
+            resend = not s.pilot and s.phase != Phase.LAUNCHING
+            return s, (flight_command(s) if resend else []) + [
                 Alert(Severity.INFO, "link_recovered", f"{s.drone_id}: link back, sortie resumed")
             ]
         case PilotGrab():

@@ -98,6 +98,7 @@ class Report:
     skipped_quiet_s: float = 0.0
     wall_s: float = 0.0
     lost_ids: list[str] = field(default_factory=list)
+    stuck_ids: list[str] = field(default_factory=list)
 
 
 @dataclass(order=True)
@@ -419,6 +420,7 @@ class Soak:
                 rep.faulted_drones += 1
             elif rt.sortie.busy:
                 rep.stuck += 1
+                rep.stuck_ids.append(f"{rt.sortie.drone_id}: {rt.sortie.phase} {rt.sortie.reason}")
         rep.time_to_scene_s = {"p50": percentile(tts, 0.5), "p90": percentile(tts, 0.9)}
         journal = {i.incident_id: i for i in ctl.journal.incidents()}
         sorties = {s.drone_id: s for s in ctl.journal.sorties()}
@@ -439,6 +441,7 @@ def summary(rep: Report, args: argparse.Namespace) -> dict[str, Any]:
         "recovered_drones": rep.recovered_drones,
         "faults_injected": rep.faults_injected,
         "lost": rep.lost_ids,
+        "stuck": rep.stuck_ids,
         "simulated_s": rep.simulated_s,
         "flying_s": round(rep.flying_s, 1),
         "skipped_quiet_s": round(rep.skipped_quiet_s, 1),

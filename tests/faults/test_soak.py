@@ -88,8 +88,15 @@ async def test_a_short_soak_with_a_fault_per_incident_loses_nothing(tmp_path: Pa
     rep = json.loads(line)
     assert rep["incidents"] >= 1
     assert rep["handled"] + rep["refused"] + rep["lost"] == rep["incidents"], rep
-    assert rep["lost"] == 0, (rep, tail)
-    assert rep["stuck"] == 0, (rep, tail)
+    if rep["lost"] or rep["stuck"]:
+        # In full: which incidents and drones, the soak's warnings and the end of its log (a
+        # repr of them was cut short).
+        log_text = log_path.read_text()
+        warned = [ln for ln in log_text.splitlines()
+                  if (" WARNING " in ln or " ERROR " in ln) and " mavsdk: " not in ln]
+        pytest.fail(f"lost {rep['lost']}, stuck {rep['stuck']}:\n"
+                    f"{json.dumps(rep['details'], indent=1)}\n"
+                    + "\n".join(warned[-60:]) + f"\n...\n{tail}")
     assert rep["journal_consistent"] is True, rep
     assert rep["time_to_scene_s"]["p50"] is not None
     assert rc == 0, tail

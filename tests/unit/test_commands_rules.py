@@ -60,18 +60,34 @@ def _host(**kw: object) -> tuple[FakeHost, VehicleCommands]:
     return host, VehicleCommands(host)
 
 
+def _launching(host: FakeHost) -> None:
+    s = host.sortie_of(DRONE) or so.Sortie(DRONE, "", so.Target(0, 0))
+    host.put(DRONE, replace(s, phase=c.Phase.LAUNCHING))
+
+
 def test_arm_and_takeoff_go_to_the_vehicle_and_report_launch_done() -> None:
     host, cmds = _host()
-    host.put(DRONE, replace(host.sortie_of(DRONE) or so.Sortie(DRONE, "", so.Target(0, 0)),
-                            phase=c.Phase.PREFLIGHT))
+    _launching(host)
     host.clock_s = 42.0
     asyncio.run(cmds.execute(DRONE, so.ArmTakeoff(30.0)))
     assert [n for n, _ in host.vehicle(DRONE).calls] == ["arm", "takeoff"]
     assert host.events == [(DRONE, so.LaunchDone(ok=True, now_s=42.0))]
 
 
+def test_a_take_off_for_a_sortie_no_longer_launching_sends_nothing() -> None:
+    # The drone came back down (or the launch was aborted) while the command waited its turn,
+    # e.g. re-sent when its link came back: it must not arm and climb out of its dock.
+    host, cmds = _host()
+    host.put(DRONE, replace(host.sortie_of(DRONE) or so.Sortie(DRONE, "", so.Target(0, 0)),
+                            phase=c.Phase.CHARGING))
+    asyncio.run(cmds.execute(DRONE, so.ArmTakeoff(30.0)))
+    assert host.vehicle(DRONE).calls == []
+    assert host.events == []
+
+
 def test_a_refused_arm_reports_launch_done_failed_with_the_reason() -> None:
     host, cmds = _host()
+    _launching(host)
     host.vehicle(DRONE).fail = {"arm"}
     asyncio.run(cmds.execute(DRONE, so.ArmTakeoff(30.0)))
     assert host.events == [

@@ -123,6 +123,17 @@ def test_landed_before_the_take_off_was_accepted_means_nothing_yet() -> None:
     assert after == s and acts == []
 
 
+def test_the_link_back_during_take_off_does_not_send_the_take_off_again() -> None:
+    # The vehicle carried on climbing, or its link-loss action landed it: the climb's rules
+    # (safe height, came down, stalled) decide; a second take-off could lift it off its dock
+    # after the sortie had ended.
+    s = replace(launching(), last_failsafe=str(so.Failsafe.LINK_LOST))
+    s, acts = so.step(s, so.LinkRecovered())
+    assert s.phase == Phase.LAUNCHING and s.last_failsafe is None
+    assert not any(isinstance(a, so.ArmTakeoff) for a in acts)
+    assert any(isinstance(a, so.Alert) and a.code == "link_recovered" for a in acts)
+
+
 def test_a_stalled_climb_hands_the_incident_back_and_lands_on_the_dock() -> None:
     s, acts = so.step(launching(), so.ClimbStalled("not at the safe height"))
     assert s.phase == Phase.LANDING and s.incident_id is None
