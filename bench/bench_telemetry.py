@@ -30,12 +30,17 @@ from bench.common import Child, Figure, percentile, process_cpu_s, write_sites
 from groundstation import contract as c
 from groundstation.adapters.broker import Mosquitto, free_udp_range
 from groundstation.adapters.bus import BrokerConfig, Bus
+from groundstation.adapters.mavsdk_link import CAMERA_IDLE_S, CAMERA_UPKEEP_S
 
 WARM_UP_S = 4.0
-WARM_UP_PER_DRONE_S = 0.1
+WARM_UP_PER_DRONE_S = 0.13
 """After every drone is heard, the controller is still starting: each drone's stream rates (at
 most 8 drones at once) and its camera's information and stream (the video controller) are asked
-for; with 250 drones that takes about 20 s. The figures are the steady state after it."""
+for; with 250 drones that takes about 31 s. Then, CAMERA_IDLE_S after its discovery and at the
+next upkeep, each docked drone's camera plugin is released (its polls would otherwise cost a
+fifth of the controller's CPU: docs/performance.md). The figures are the steady state after it:
+a docked fleet."""
+CAMERA_SETTLE_S = CAMERA_IDLE_S + CAMERA_UPKEEP_S
 SLOWEST_MIN_HZ = 9.5
 COST_TARGET_X = 1.5  # issue 21 (was 3x)
 
@@ -112,7 +117,7 @@ async def _subscribe(broker: BrokerConfig, drones: int, seconds: float, ctl_pid:
             last_seq[tel.drone_id] = tel.seq
         # The controller adopts a drone 2.5 s after first contact and only then raises its
         # position stream from PX4's 5 Hz to 10 Hz: measure the steady state after that.
-        await asyncio.sleep(max(WARM_UP_S, WARM_UP_PER_DRONE_S * drones))
+        await asyncio.sleep(max(WARM_UP_S, WARM_UP_PER_DRONE_S * drones) + CAMERA_SETTLE_S)
         while bus.pending():
             tel = c.decode((await anext(msgs)).payload, c.Telemetry)
             last_seq[tel.drone_id] = tel.seq

@@ -26,7 +26,7 @@ import logging
 import math
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from types import TracebackType
@@ -306,6 +306,12 @@ class MavsdkVehicle:
         self.system.subscribe_is_connected(
             lambda connected, _: s.__setitem__("connected", connected)
         )
+
+    def armed(self) -> bool:
+        return bool(self._s.get("armed", False))
+
+    def made_camera(self) -> MavsdkCamera | None:
+        return self._camera
 
     def sample(self) -> VehicleSample:
         s = self._s
@@ -599,6 +605,18 @@ class MavsdkFollow:
 
 POLL_S = 0.25
 """How often a camera discovery or a capture result is looked for while waiting for it."""
+CAMERA_FIND_S = 5.0
+"""How long a command waits for MAVSDK to list the camera again after its plugin was made anew
+(the camera's next heartbeat, then its CAMERA_INFORMATION: about a second)."""
+CAMERA_IDLE_S = 15.0
+"""MAVSDK's camera plugin is destroyed on a disarmed drone this long after its last use, and
+made again on the next (a photo, a camera track, arming). While it lives it asks every
+component that sends a heartbeat (the autopilot and the gimbal too) for four camera messages
+every 5 s, five tries each where the answer is "unsupported": 2,200 commands a second for 250
+docked drones, a fifth of the controller's CPU and a third of the simulator's
+(docs/performance.md). The video descriptor keeps what the discovery found."""
+CAMERA_UPKEEP_S = 5.0
+"""How often the fleet releases idle camera plugins and makes them for armed drones."""
 
 
 def hfov_deg(focal_length_mm: float, sensor_width_mm: float) -> float:
@@ -622,8 +640,12 @@ class MavsdkCamera:
     def __init__(self, vehicle: MavsdkVehicle) -> None:
         self.drone_id = vehicle.drone_id
         self._vehicle = vehicle
-        self._plugins: tuple[Camera, Gimbal] | None = None
+        self._cam: Camera | None = None
+        self._gimbal: Gimbal | None = None
         self._making = asyncio.Lock()
+        self._users = 0  # camera leases held (a call or a wait is using the plugin)
+        self._last_use_s = time.monotonic()
+        self._has_camera = False  # a discovery found one: worth making the plugin on arming
         self._captures: list[tuple[int, Any]] = []
         self._capture_seq = 0
         self._attitude: GimbalAttitude | None = None
@@ -632,32 +654,83 @@ class MavsdkCamera:
         self._track: CameraTrack | None = None
         self._status_subs: list[Any] | None = None
 
-    async def _open(self) -> tuple[Camera, Gimbal]:
-        """The camera and gimbal plugins, made on first use on the fleet's executor (making
-        them takes milliseconds of C calls: not on the event loop, not for every drone at
-        once)."""
-        if self._plugins is None:
-            async with self._making:
-                if self._plugins is None:
-                    self._plugins = await self._vehicle.call("camera plugins", self._make)
-        return self._plugins
+    # The plugins are made on first use on the fleet's executor (making one takes milliseconds
+    # of C calls: not on the event loop, not for every drone at once). The gimbal's lives as
+    # long as the drone; the camera's is leased (CAMERA_IDLE_S).
 
-    def _make(self) -> tuple[Camera, Gimbal]:
-        system = self._vehicle.system
-        camera, gimbal = Camera(system), Gimbal(system)
+    @contextlib.asynccontextmanager
+    async def _camera(self) -> AsyncIterator[Camera]:
+        """The camera plugin, not destroyed while the lease is held."""
+        self._users += 1
+        try:
+            if self._cam is None:
+                async with self._making:
+                    if self._cam is None:
+                        self._cam = await self._vehicle.call("camera plugin", self._make_camera)
+            yield self._cam
+        finally:
+            self._users -= 1
+            self._last_use_s = time.monotonic()
+
+    def _make_camera(self) -> Camera:
+        camera = Camera(self._vehicle.system)
 
         def capture(info: Any, _: Any) -> None:
             self._capture_seq += 1
             self._captures = [*self._captures[-15:], (self._capture_seq, info)]
+
+        camera.subscribe_capture_info(capture)
+        return camera
+
+    async def _gimbal_plugin(self) -> Gimbal:
+        if self._gimbal is None:
+            async with self._making:
+                if self._gimbal is None:
+                    self._gimbal = await self._vehicle.call("gimbal plugin", self._make_gimbal)
+        return self._gimbal
+
+    def _make_gimbal(self) -> Gimbal:
+        gimbal = Gimbal(self._vehicle.system)
 
         def attitude(a: Any, _: Any) -> None:
             e = a.euler_angle_forward
             if math.isfinite(e.pitch_deg) and math.isfinite(e.yaw_deg):
                 self._attitude = GimbalAttitude(e.pitch_deg, e.yaw_deg, time.monotonic())
 
-        camera.subscribe_capture_info(capture)
         gimbal.subscribe_attitude(attitude)
-        return camera, gimbal
+        return gimbal
+
+    def camera_plugin_alive(self) -> bool:
+        return self._cam is not None
+
+    async def upkeep(self, now_s: float, idle_s: float = CAMERA_IDLE_S) -> None:
+        """Destroy the camera plugin of a disarmed drone nobody has used for ``idle_s``; make it
+        for an armed drone whose camera was found (a photo or a track in flight then needs no
+        new discovery)."""
+        armed = self._vehicle.armed()
+        cam = self._cam
+        if cam is None:
+            if armed and self._has_camera:
+                async with self._camera():
+                    pass
+            return
+        if armed or self._users or now_s - self._last_use_s < idle_s:
+            return
+        self._cam = None  # checked and taken in one step: no lease can be taken in between
+        await self._vehicle.call("camera release", cam.destroy)
+        log.debug("%s: camera plugin released", self.drone_id)
+
+    async def _listed(self, camera: Camera, what: str) -> int:
+        """The component id of the drone's camera, waiting up to CAMERA_FIND_S for a plugin
+        made anew to list it."""
+        deadline = time.monotonic() + CAMERA_FIND_S
+        while True:
+            cameras = await self._vehicle.call("camera_list", camera.camera_list)
+            if cameras.cameras:
+                return int(cameras.cameras[0].component_id)
+            if time.monotonic() >= deadline:
+                raise VehicleError(self.drone_id, what, "no camera")
+            await asyncio.sleep(POLL_S)
 
     # --- camera -------------------------------------------------------------------------------
 
@@ -665,8 +738,13 @@ class MavsdkCamera:
         """Wait up to ``timeout_s`` for a camera component and the stream it advertises. A
         camera that lists itself but never sends its stream information comes back with no
         streams (the controller then falls back to a configured stream, if any)."""
+        async with self._camera() as camera:
+            info = await self._camera_info(camera, timeout_s)
+        self._has_camera = self._has_camera or info is not None
+        return info
+
+    async def _camera_info(self, camera: Camera, timeout_s: float) -> CameraInfo | None:
         deadline = time.monotonic() + timeout_s
-        camera, _ = await self._open()
         found: Any = None
         while found is None:
             cameras = await self._vehicle.call("camera_list", camera.camera_list)
@@ -716,11 +794,11 @@ class MavsdkCamera:
     async def take_photo(self, timeout_s: float) -> Photo:
         """One still; returns its capture result (position, time, file URL) once the camera
         sends it, or raises VehicleTimeout after ``timeout_s``."""
-        camera, _ = await self._open()
-        cameras = await self._vehicle.call("camera_list", camera.camera_list)
-        if not cameras.cameras:
-            raise VehicleError(self.drone_id, "take_photo", "no camera")
-        component_id = int(cameras.cameras[0].component_id)
+        async with self._camera() as camera:
+            return await self._take_photo(camera, timeout_s)
+
+    async def _take_photo(self, camera: Camera, timeout_s: float) -> Photo:
+        component_id = await self._listed(camera, "take_photo")
         before = self._capture_seq
         started = time.monotonic()
         try:
@@ -755,7 +833,7 @@ class MavsdkCamera:
     async def _control(self) -> tuple[Gimbal, int]:
         """The gimbal plugin and the gimbal's id, taking primary control of it first (gimbal
         protocol v2)."""
-        _, gimbal = await self._open()
+        gimbal = await self._gimbal_plugin()
         if self._gimbal_id is None:
             gimbals = await self._vehicle.call("gimbal_list", gimbal.gimbal_list)
             if not gimbals.gimbals:
@@ -806,18 +884,15 @@ class MavsdkCamera:
 
     # --- the camera's tracker (MAV_CMD_CAMERA_TRACK_POINT, CAMERA_TRACKING_*_STATUS) ----------
 
-    async def _tracking_camera(self) -> tuple[Camera, int]:
-        camera, _ = await self._open()
-        cameras = await self._vehicle.call("camera_list", camera.camera_list)
-        if not cameras.cameras:
-            raise VehicleError(self.drone_id, "track_point", "no camera")
+    async def _tracking_camera(self, camera: Camera) -> int:
+        cid = await self._listed(camera, "track_point")
         if self._status_subs is None:
             direct = await self._vehicle.mavlink_direct()
             self._status_subs = [
                 direct.subscribe_message("CAMERA_TRACKING_GEO_STATUS", self._on_geo),
                 direct.subscribe_message("CAMERA_TRACKING_IMAGE_STATUS", self._on_image),
             ]
-        return camera, int(cameras.cameras[0].component_id)
+        return cid
 
     def _on_geo(self, msg: Any, _: Any) -> None:
         try:
@@ -860,13 +935,15 @@ class MavsdkCamera:
             log.debug("%s: bad CAMERA_TRACKING_IMAGE_STATUS: %s", self.drone_id, exc)
 
     async def track_point(self, x: float, y: float, radius: float) -> None:
-        camera, cid = await self._tracking_camera()
-        self._track = None
-        await self._vehicle.call("track_point", lambda: camera.track_point(cid, x, y, radius))
+        async with self._camera() as camera:
+            cid = await self._tracking_camera(camera)
+            self._track = None
+            await self._vehicle.call("track_point", lambda: camera.track_point(cid, x, y, radius))
 
     async def track_stop(self) -> None:
-        camera, cid = await self._tracking_camera()
-        await self._vehicle.call("track_stop", lambda: camera.track_stop(cid))
+        async with self._camera() as camera:
+            cid = await self._tracking_camera(camera)
+            await self._vehicle.call("track_stop", lambda: camera.track_stop(cid))
         if self._track is not None:
             self._track = replace(self._track, active=False)
 
@@ -920,6 +997,7 @@ class MavsdkFleet:
         self._shards = _shards(endpoints, drones_per_instance)
         self._instances: list[Any] = []
         self._discover_task: asyncio.Task[None] | None = None
+        self._upkeep_task: asyncio.Task[None] | None = None
         self.discover_timeout_s = discover_timeout_s
         self._found = asyncio.Event()
 
@@ -935,13 +1013,15 @@ class MavsdkFleet:
                 except MavsdkError as exc:
                     raise VehicleError("fleet", f"add_any_connection {url}", str(exc)) from exc
         self._discover_task = asyncio.create_task(self._discover(), name="mavsdk-discover")
+        self._upkeep_task = asyncio.create_task(self._camera_upkeep(), name="camera-upkeep")
         return self
 
     async def __aexit__(
         self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
     ) -> None:
-        if self._discover_task is not None:
-            await cancel_until_done(self._discover_task)
+        for task in (self._discover_task, self._upkeep_task):
+            if task is not None:
+                await cancel_until_done(task)
         # A call still running on the executor (a camera discovery, a command waiting for its
         # acknowledgement) holds a plugin's handle although the task that awaited it is
         # cancelled: MAVSDK is not destroyed under it. Queued calls are dropped, running ones
@@ -973,6 +1053,23 @@ class MavsdkFleet:
                 self._found.set()
                 return
             await asyncio.sleep(0.2)
+
+    async def _camera_upkeep(self) -> None:
+        """Every CAMERA_UPKEEP_S: camera plugins of idle disarmed drones released, those of
+        armed drones made (MavsdkCamera.upkeep). One drone's failure is logged and the others
+        go on."""
+        while True:
+            await asyncio.sleep(CAMERA_UPKEEP_S)
+            for v in list(self._by_id.values()):
+                cam = v.made_camera()
+                if cam is None:
+                    continue
+                try:
+                    await cam.upkeep(time.monotonic())
+                except VehicleError as exc:
+                    log.warning("%s: camera upkeep: %s", v.drone_id, exc)
+                except Exception:  # a bug here must not end the upkeep of the others
+                    log.exception("%s: camera upkeep", v.drone_id)
 
     async def add_drone(self, drone_id: str, system_id: int, url: str) -> None:
         """A drone added while running (a registered dock's): listened for on ``url`` (by a
