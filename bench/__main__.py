@@ -44,6 +44,11 @@ def telemetry_figures(quick: bool) -> list[Figure]:
                 for n in () if quick else (150, 200, 250):
                     load = await bench_telemetry.measure(n, seconds, work)
                     tried.append(f"{n}: p99 {load.p99_ms:.0f} ms, slowest {load.slowest_hz:.1f}")
+                    if load.kept_logs:
+                        tried[-1] += (
+                            f" ({load.slowest_id}, longest silence {load.slowest_gap_s:.1f} s;"
+                            f" logs in {load.kept_logs})"
+                        )
                     if not bench_telemetry.carries(load):
                         break
                     best = n

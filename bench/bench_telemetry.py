@@ -21,10 +21,11 @@ import argparse
 import asyncio
 import contextlib
 import os
+import shutil
 import statistics
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from bench.common import Child, Figure, percentile, process_cpu_s, write_sites
@@ -58,6 +59,9 @@ class Load:
     controller_cpu_pct: float
     cpu_us_per_msg: float
     payload: bytes
+    slowest_id: str = ""
+    slowest_gap_s: float = 0.0  # the slowest drone's longest silence in the window
+    kept_logs: str = ""  # where the logs of a load that missed were kept
 
 
 async def measure(drones: int, seconds: float, workdir: Path, hz: float = 10.0) -> Load:
@@ -98,7 +102,15 @@ async def measure(drones: int, seconds: float, workdir: Path, hz: float = 10.0) 
         ):
             await sim.wait_for("sitl:", 30)
             await ctl.wait_for("controller ctl-1:", 30)
-            return await _subscribe(mq.config, drones, seconds, ctl.pid)
+            load = await _subscribe(mq.config, drones, seconds, ctl.pid)
+    if carries(load):
+        return load
+    kept = Path(tempfile.gettempdir()) / "dfr-bench-kept" / f"{drones}-{time.strftime('%H%M%S')}"
+    kept.mkdir(parents=True, exist_ok=True)
+    for name in (f"sitl-{drones}.log", f"ctl-{drones}.log"):
+        with contextlib.suppress(OSError):
+            shutil.copy(workdir / name, kept / name)
+    return replace(load, kept_logs=str(kept))
 
 
 async def _subscribe(broker: BrokerConfig, drones: int, seconds: float, ctl_pid: int) -> Load:
@@ -106,6 +118,8 @@ async def _subscribe(broker: BrokerConfig, drones: int, seconds: float, ctl_pid:
     last_seq: dict[str, int] = {}
     received = missing = 0
     per_drone: dict[str, int] = {}
+    heard_s: dict[str, float] = {}
+    gap_s: dict[str, float] = {}
     payload = b""
     async with Bus(broker, f"bench-sub-{os.getpid()}", queue_limit=1_000_000) as bus:
         await bus.subscribe(c.ALL_TELEMETRY)
@@ -139,12 +153,18 @@ async def _subscribe(broker: BrokerConfig, drones: int, seconds: float, ctl_pid:
                     per_drone[tel.drone_id] = per_drone.get(tel.drone_id, 0) + 1
                     payload = msg.payload
                     latencies.append(now_ms - tel.ts_ms + (tel.age_ms or 0))
+                    t = time.monotonic()
+                    gap_s[tel.drone_id] = max(
+                        gap_s.get(tel.drone_id, 0.0), t - heard_s.get(tel.drone_id, t0)
+                    )
+                    heard_s[tel.drone_id] = t
                     prev = last_seq.get(tel.drone_id)
                     if prev is not None and tel.seq > prev + 1:
                         missing += tel.seq - prev - 1
                     last_seq[tel.drone_id] = tel.seq
         cpu = process_cpu_s(ctl_pid) - cpu0
         wall = time.monotonic() - t0
+    slowest = min(last_seq, key=lambda d: per_drone.get(d, 0), default="")
     return Load(
         drones=drones,
         messages=received,
@@ -156,6 +176,8 @@ async def _subscribe(broker: BrokerConfig, drones: int, seconds: float, ctl_pid:
         controller_cpu_pct=100 * cpu / wall,
         cpu_us_per_msg=1e6 * cpu / max(1, received),
         payload=payload,
+        slowest_id=slowest,
+        slowest_gap_s=gap_s.get(slowest, wall),
     )
 
 
