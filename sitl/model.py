@@ -47,6 +47,13 @@ PREVENTS_ARMING = frozenset({FlightMode.RTL, FlightMode.LAND, FlightMode.ORBIT,
 # LNDMC_TRIG_TIME hysteresis starts: touch down to "Landing detected" took 6-9 s on PX4 SIH
 # (measured with bench/parity.py).
 THRUST_WINDDOWN_S = 5.5
+MIN_SPACING = 0.7
+"""Two messages of a stream are never closer than this fraction of its interval, as with PX4
+(80-120 ms apart at 10 Hz). The streams go out on the fleet's ticks (20 Hz for a large fleet):
+a 10 Hz position due just at a tick went out late on one tick and on time on the next, 50 ms
+apart, and the controller, which paces each drone on its samples, skipped the second (one drone
+in 250 came out at 9.0 msg/s in the bench). A message that would come too soon after the last
+waits a tick; the stream keeps its rate."""
 # NAV_TRAFF_AVOID 2/3: the command PX4's navigator sends (RTL, NAV_LAND). For 4 it sends
 # LOITER_UNLIM, which PX4 (a70a5583) does not act on: measured, it kept flying a goto in Hold
 # and a mission in Mission (bench/traffic_parity.py).
@@ -99,6 +106,7 @@ class SimVehicle:
         self.failsafe_active = False
         self._intervals_s = {k: 1.0 / hz for k, hz in telemetry.DEFAULT_RATES_HZ.items()}
         self._next_due: dict[int, float] = {}
+        self._last_sent: dict[int, float] = {}
         # Where in each stream period this vehicle sends: PX4 instances start independently, so
         # a fleet's streams are spread over the period, not all sent on the same tick (a fleet
         # in step overflowed MAVSDK's callback queues once a second: docs/performance.md).
@@ -231,17 +239,22 @@ class SimVehicle:
         limit = now_s + self.stream_slack_s
         ready: list[tuple[int, float, float | None]] = []
         any_due = False
+        last = self._last_sent
         for mid, interval in self._intervals_s.items():
             if interval <= 0:
                 continue
             t = due.get(mid)
-            if t is None or t <= limit:
-                ready.append((mid, interval, t))
-                any_due = any_due or t is None or t <= now_s
+            if t is not None and (
+                t > limit or now_s - last.get(mid, -math.inf) < MIN_SPACING * interval
+            ):
+                continue
+            ready.append((mid, interval, t))
+            any_due = any_due or t is None or t <= now_s
         if not any_due:
             ready = []
         for mid, interval, t in ready:
             out.append(telemetry.BUILDERS[mid](self))
+            last[mid] = now_s
             if t is None:  # the first at once (discovery), then at this vehicle's phase
                 due[mid] = now_s + interval * (1.0 + self._stream_phase)
             elif now_s - t > interval:
