@@ -118,8 +118,8 @@ async def _subscribe(broker: BrokerConfig, drones: int, seconds: float, ctl_pid:
     last_seq: dict[str, int] = {}
     received = missing = 0
     per_drone: dict[str, int] = {}
-    heard_s: dict[str, float] = {}
-    gap_s: dict[str, float] = {}
+    heard_ms: dict[str, float] = {}
+    gap_ms: dict[str, float] = {}
     payload = b""
     async with Bus(broker, f"bench-sub-{os.getpid()}", queue_limit=1_000_000) as bus:
         await bus.subscribe(c.ALL_TELEMETRY)
@@ -143,6 +143,7 @@ async def _subscribe(broker: BrokerConfig, drones: int, seconds: float, ctl_pid:
                 tel = c.decode((await anext(msgs)).payload, c.Telemetry)
                 last_seq[tel.drone_id] = tel.seq
         cpu0, t0 = process_cpu_s(ctl_pid), time.monotonic()
+        start_ms = time.time() * 1000
         # One timeout for the window (a wait_for per message cost this process a task each).
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(seconds):
@@ -153,11 +154,10 @@ async def _subscribe(broker: BrokerConfig, drones: int, seconds: float, ctl_pid:
                     per_drone[tel.drone_id] = per_drone.get(tel.drone_id, 0) + 1
                     payload = msg.payload
                     latencies.append(now_ms - tel.ts_ms + (tel.age_ms or 0))
-                    t = time.monotonic()
-                    gap_s[tel.drone_id] = max(
-                        gap_s.get(tel.drone_id, 0.0), t - heard_s.get(tel.drone_id, t0)
+                    gap_ms[tel.drone_id] = max(
+                        gap_ms.get(tel.drone_id, 0.0), now_ms - heard_ms.get(tel.drone_id, start_ms)
                     )
-                    heard_s[tel.drone_id] = t
+                    heard_ms[tel.drone_id] = now_ms
                     prev = last_seq.get(tel.drone_id)
                     if prev is not None and tel.seq > prev + 1:
                         missing += tel.seq - prev - 1
@@ -177,7 +177,7 @@ async def _subscribe(broker: BrokerConfig, drones: int, seconds: float, ctl_pid:
         cpu_us_per_msg=1e6 * cpu / max(1, received),
         payload=payload,
         slowest_id=slowest,
-        slowest_gap_s=gap_s.get(slowest, wall),
+        slowest_gap_s=gap_ms[slowest] / 1000 if slowest in gap_ms else wall,
     )
 
 
