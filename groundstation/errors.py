@@ -4,7 +4,8 @@ GroundStationError
 ├── ConfigError          bad configuration, site file or command-line value
 ├── BusError             the MQTT broker cannot be reached or refused us (adapters.bus)
 ├── VehicleError         a vehicle command failed (groundstation.adapters.mavsdk_link maps MAVSDK's)
-│   └── VehicleTimeout   the vehicle did not answer in time
+│   ├── VehicleTimeout   the vehicle did not answer in time
+│   └── Superseded       a flight command dropped unsent: a newer one was given to that drone
 ├── DockError            a dock refused, failed or timed out on a service call
 └── Refused              a request refused on purpose; carries the contract Result and reason
 """
@@ -34,6 +35,11 @@ class VehicleError(GroundStationError):
 
 class VehicleTimeout(VehicleError):
     pass
+
+
+class Superseded(VehicleError):
+    """A flight command not sent because a newer one was given to the same drone while it
+    waited its turn (groundstation.adapters.mavsdk_link: the newest command wins)."""
 
 
 class DockError(GroundStationError):

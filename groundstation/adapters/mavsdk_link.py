@@ -61,7 +61,7 @@ from groundstation.core.vehicle import (
     VehicleLink,
     VehicleSample,
 )
-from groundstation.errors import VehicleError, VehicleTimeout
+from groundstation.errors import Superseded, VehicleError, VehicleTimeout
 from groundstation.tasks import cancel_until_done
 from missions.plan import MavlinkItem
 
@@ -113,6 +113,10 @@ docks (144 for 80 % of every London borough) otherwise sends every drone's four 
 same moment, and on a loaded machine all 143 of them timed out."""
 RATE_ATTEMPTS = 3
 RATE_RETRY_S = 2.0
+FLIGHT_CALL_S = 10.0
+"""Longest a flight command may hold its drone's turn (MavsdkVehicle.fly). MAVSDK gives up on
+an unanswered command after about 1.5 s (three sends 0.5 s apart); this bound is for a call
+that never returns."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,11 +155,17 @@ class MavsdkVehicle:
         system: Any,
         executor: ThreadPoolExecutor,
         rates: asyncio.Semaphore | None = None,
+        flight_executor: ThreadPoolExecutor | None = None,
     ) -> None:
         self.drone_id = endpoint.drone_id
         self.system_id = endpoint.system_id
         self.system = system
         self._executor = executor
+        # Flight commands have their own threads (a camera, gimbal or parameter call waiting on
+        # the fleet's executor never holds one up) and go out one at a time (``_fly``).
+        self._flight_executor = flight_executor or executor
+        self._flight_lock = asyncio.Lock()
+        self._flight_given = 0
         # Shared by the fleet: how many drones' stream rates are set at once.
         self._rates = rates or asyncio.Semaphore(RATE_CONCURRENCY)
         self._camera: MavsdkCamera | None = None
@@ -374,10 +384,12 @@ class MavsdkVehicle:
         VehicleError (VehicleTimeout for a timeout) here, once."""
         return await self._call(name, fn)
 
-    async def _call(self, name: str, fn: Callable[[], T]) -> T:
+    async def _call(
+        self, name: str, fn: Callable[[], T], executor: ThreadPoolExecutor | None = None
+    ) -> T:
         loop = asyncio.get_running_loop()
         try:
-            return await loop.run_in_executor(self._executor, fn)
+            return await loop.run_in_executor(executor or self._executor, fn)
         except MavsdkError as exc:
             result = getattr(exc, "result", None)
             text = getattr(result, "name", None) or str(exc)
@@ -385,17 +397,48 @@ class MavsdkVehicle:
                 raise VehicleTimeout(self.drone_id, name, text) from exc
             raise VehicleError(self.drone_id, name, text) from exc
 
+    def flight_ticket(self) -> int:
+        """The place of a flight command given now, for ``fly`` (see there)."""
+        self._flight_given += 1
+        return self._flight_given
+
+    async def fly(self, name: str, fn: Callable[[], T], ticket: int | None = None) -> T:
+        """Send a command that changes what the drone flies (a mode, a target, arming).
+
+        MAVSDK sends different commands concurrently, each resent until acknowledged, so two
+        commands given a moment apart (an orbit re-issued on adoption, then the return home)
+        could reach the vehicle in either order, and the older one win. Here they go out one
+        at a time in the order they were given, and a command still waiting its turn when a
+        newer one is given is dropped unsent (raises Superseded): the newest command wins.
+        ``ticket``, from ``flight_ticket``, dates a command given before its preparation (a
+        mission's upload)."""
+        mine = self.flight_ticket() if ticket is None else ticket
+        async with self._flight_lock:
+            if mine != self._flight_given:
+                raise Superseded(self.drone_id, name, "superseded by a newer command")
+            try:
+                # MAVSDK's own retries end long before this; it only keeps a call that never
+                # returns from holding up the drone's next commands.
+                return await asyncio.wait_for(
+                    self._call(name, fn, self._flight_executor), FLIGHT_CALL_S
+                )
+            except TimeoutError:
+                raise VehicleTimeout(
+                    self.drone_id, name, f"no answer in {FLIGHT_CALL_S:g} s"
+                ) from None
+
     async def arm(self) -> None:
-        await self._call("arm", self._action.arm)
+        await self.fly("arm", self._action.arm)
 
     async def takeoff(self, alt_rel_m: float) -> None:
+        ticket = self.flight_ticket()
         await self._call(
             "set_takeoff_altitude", lambda: self._action.set_takeoff_altitude(alt_rel_m)
         )
-        await self._call("takeoff", self._action.takeoff)
+        await self.fly("takeoff", self._action.takeoff, ticket)
 
     async def goto(self, lat_deg: float, lon_deg: float, alt_amsl_m: float) -> None:
-        await self._call(
+        await self.fly(
             "goto_location",
             lambda: self._action.goto_location(lat_deg, lon_deg, alt_amsl_m, math.nan),
         )
@@ -403,7 +446,7 @@ class MavsdkVehicle:
     async def orbit(
         self, lat_deg: float, lon_deg: float, alt_amsl_m: float, radius_m: float, speed_m_s: float
     ) -> None:
-        await self._call(
+        await self.fly(
             "do_orbit",
             lambda: self._action.do_orbit(
                 radius_m,
@@ -416,13 +459,13 @@ class MavsdkVehicle:
         )
 
     async def hold(self) -> None:
-        await self._call("hold", self._action.hold)
+        await self.fly("hold", self._action.hold)
 
     async def land(self) -> None:
-        await self._call("land", self._action.land)
+        await self.fly("land", self._action.land)
 
     async def return_to_launch(self) -> None:
-        await self._call("return_to_launch", self._action.return_to_launch)
+        await self.fly("return_to_launch", self._action.return_to_launch)
 
     async def set_speed(self, speed_m_s: float) -> None:
         await self._call("set_current_speed", lambda: self._action.set_current_speed(speed_m_s))
@@ -452,8 +495,9 @@ class MavsdkVehicle:
             )
             for i in items
         ]
+        ticket = self.flight_ticket()
         await self._call("upload_mission", lambda: self._mission.upload_mission(raw))
-        await self._call("start_mission", self._mission.start_mission)
+        await self.fly("start_mission", self._mission.start_mission, ticket)
 
     async def upload_geofence(self, polygons: list[GeofencePolygon]) -> None:
         items: list[Any] = []
@@ -523,7 +567,7 @@ class MavsdkFollow:
             follow_angle_deg=config.angle_deg,
         )
         await self._vehicle.call("follow_me set_config", lambda: fm.set_config(cfg))
-        await self._vehicle.call("follow_me start", fm.start)
+        await self._vehicle.fly("follow_me start", fm.start)
         # Target positions are refused (NOT_ACTIVE) until the plugin has seen a heartbeat in
         # the mode (its own view: the telemetry's flight mode may be a heartbeat ahead of it).
         # On a drone with a camera component the plugin was seen never to turn active (the
@@ -600,7 +644,7 @@ class MavsdkFollow:
 
     async def follow_stop(self) -> None:
         fm = await self._open()
-        await self._vehicle.call("follow_me stop", fm.stop)
+        await self._vehicle.fly("follow_me stop", fm.stop)
 
 
 POLL_S = 0.25
@@ -993,6 +1037,10 @@ class MavsdkFleet:
         self._executor = ThreadPoolExecutor(
             max_workers=min(64, len(endpoints) * 2 + 4), thread_name_prefix="mavsdk"
         )
+        # One flight command per drone at a time (MavsdkVehicle.fly).
+        self._flight_executor = ThreadPoolExecutor(
+            max_workers=min(32, len(endpoints) + 1), thread_name_prefix="mavsdk-fly"
+        )
         self._rates = asyncio.Semaphore(RATE_CONCURRENCY)
         self._shards = _shards(endpoints, drones_per_instance)
         self._instances: list[Any] = []
@@ -1026,8 +1074,9 @@ class MavsdkFleet:
         # acknowledgement) holds a plugin's handle although the task that awaited it is
         # cancelled: MAVSDK is not destroyed under it. Queued calls are dropped, running ones
         # end (MAVSDK's own timeouts bound them), then every instance is destroyed.
-        self._executor.shutdown(wait=False, cancel_futures=True)
-        await asyncio.to_thread(self._executor.shutdown, wait=True)
+        for executor in (self._executor, self._flight_executor):
+            executor.shutdown(wait=False, cancel_futures=True)
+            await asyncio.to_thread(executor.shutdown, wait=True)
         for mavsdk in self._instances:
             await asyncio.to_thread(mavsdk.destroy)
         self._instances = []
@@ -1046,7 +1095,7 @@ class MavsdkFleet:
                     if not system.has_autopilot():
                         continue
                     self._by_id[endpoint.drone_id] = MavsdkVehicle(
-                        endpoint, system, self._executor, self._rates
+                        endpoint, system, self._executor, self._rates, self._flight_executor
                     )
                     log.info("discovered %s (system id %d)", endpoint.drone_id, sysid)
             if len(self._by_id) == len(self.endpoints):

@@ -18,7 +18,7 @@ from groundstation.core import sortie as so
 from groundstation.core.config import ControllerConfig
 from groundstation.core.ports import Airspace, Alerts, DockPort
 from groundstation.core.vehicle import GeofencePolygon, VehicleLink
-from groundstation.errors import DockError, GroundStationError, Refused, VehicleError
+from groundstation.errors import DockError, GroundStationError, Refused, Superseded, VehicleError
 from missions.geo import LatLon, offset
 from missions.sites import Dock
 
@@ -179,6 +179,9 @@ class VehicleCommands:
                     ctl.apply(drone_id, so.CommandDone(ok=True))
                 case so.DockCall():
                     await self._dock_call(drone_id, action)
+        except Superseded as exc:
+            # A newer command for this drone went out instead: its result is the one that counts.
+            log.info("%s: %s not sent: %s", drone_id, type(action).__name__, exc.result)
         except (GroundStationError, OSError) as exc:
             reason = error_reason(exc)
             log.warning("%s: %s failed: %s", drone_id, type(action).__name__, reason)
