@@ -120,8 +120,8 @@ class DroneVideo:
     discovered: bool = False
     """True once a camera with a stream was found (no more discovery)."""
     discovering: bool = False
-    tried: bool = False
-    """True once a discovery has ended: until then a drone without a stream is not published."""
+    tried: asyncio.Event = field(default_factory=asyncio.Event)
+    """Set once a discovery has ended: until then a drone without a stream is not published."""
     next_discovery_s: float = 0.0
     watching: int | None = None
     watch_busy: bool = False
@@ -182,7 +182,8 @@ class VideoControl:
             # A dock's configured stream is there from the start; a camera may replace it.
             dv.stream, dv.no_stream_reason = rules.choose_stream(None, dock.video)
         if self.cameras is None:
-            dv.discovered = dv.tried = True
+            dv.discovered = True
+            dv.tried.set()
             if dv.stream is None:
                 dv.no_stream_reason = "no camera link on this controller"
 
@@ -244,7 +245,7 @@ class VideoControl:
                 if dv.look is not None and due and not dv.look_busy:
                     dv.look_busy = True
                     self.host.spawn(self._apply_look(drone_id, dv), f"gimbal:{drone_id}")
-                if dv.tried or dv.stream is not None:
+                if dv.tried.is_set() or dv.stream is not None:
                     await self._publish(drone_id, dv)
             await asyncio.sleep(self.config.period_s)
 
@@ -287,7 +288,7 @@ class VideoControl:
             info, reason = None, f"camera discovery failed: {exc}"
         finally:
             dv.discovering = False
-            dv.tried = True
+            dv.tried.set()
         stream, no_stream = rules.choose_stream(info, configured)
         dv.camera = info
         dv.discovered = info is not None and bool(info.streams)
@@ -472,8 +473,13 @@ class VideoControl:
         )
 
     async def _arrival_snapshot(self, drone_id: str, incident_id: str | None) -> None:
-        """The still on arrival: tried twice (a camera busy encoding may miss the first)."""
+        """The still on arrival: tried twice (a camera busy encoding may miss the first). A
+        controller that has just (re)started and finds its drone on scene waits for the first
+        camera discovery to end before it decides there is no camera."""
         await asyncio.sleep(self.config.snapshot_settle_s)
+        wait_s = self.config.discover_timeout_s + self.config.discover_guard_s
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.drones[drone_id].tried.wait(), wait_s)
         for attempt in (1, 2):
             try:
                 await self.snapshot(drone_id, incident_id)

@@ -43,6 +43,7 @@ class FakeCamera:
     drone_id: str = DRONE
     info: CameraInfo | None = SIMCAM
     hang: bool = False
+    answer_after_s: float = 0.0
     gimbal_fails: int = 0
     photo_fails: int = 0
     calls: list[tuple[Any, ...]] = field(default_factory=list)
@@ -52,6 +53,7 @@ class FakeCamera:
         self.calls.append(("camera_info", timeout_s))
         if self.hang:
             await asyncio.sleep(3600)  # a broken adapter: the controller's guard ends it
+        await asyncio.sleep(self.answer_after_s)
         return self.info
 
     async def take_photo(self, timeout_s: float) -> Photo:
@@ -414,6 +416,19 @@ async def test_a_sortie_carried_on_from_the_journal_is_followed() -> None:
         assert r.relay.named("start_recording") == [("start_recording", DRONE, "inc-9")]
         await until(lambda: r.camera.named("roi"), "the gimbal on the incident")
         assert not r.camera.named("take_photo")
+
+
+async def test_a_sortie_carried_on_from_the_journal_on_scene_gets_its_still_once_found() -> None:
+    """A controller restarted while its drone orbits the scene: the camera answers 0.3 s after
+    the drone is back, and the arrival still waits for it instead of reporting no camera."""
+    async with rig(FakeCamera(answer_after_s=0.3)) as r:
+        s = r.host.sorties[DRONE]
+        r.host.sorties[DRONE] = replace(
+            s, phase=c.Phase.ON_SCENE, incident_id="inc-9", target=INCIDENT
+        )
+        await until(lambda: r.relay.named("add_snapshot"), "the still as evidence")
+        assert len(r.camera.named("take_photo")) == 1
+        assert not any(code == "snapshot_failed" for _, code, _ in r.journal.events)
 
 
 async def test_an_arrival_still_that_fails_is_tried_once_more() -> None:

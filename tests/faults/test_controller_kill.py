@@ -93,5 +93,10 @@ async def test_a_controller_killed_mid_orbit_and_mid_landing_readopts_the_drone_
         landed_away = db.execute(
             "SELECT COUNT(*) FROM events WHERE code = 'landed_away'").fetchone()[0]
         assert landed_away == 0
+        # The restart that found the drone on scene took the arrival still once the camera was
+        # found again, rather than warning that there was none.
+        failed = db.execute(
+            "SELECT message FROM events WHERE code = 'snapshot_failed'").fetchall()
+        assert failed == [], failed
     finally:
         db.close()
