@@ -30,7 +30,8 @@ ON_SCENE_S = 30.0
 FIRST_INSTANCE = 4  # ports 14544-14545: the simulator's tests on PX4 use 0-3 (two workers)
 ORBIT_RADIUS_M = 40.0  # ControllerConfig.orbit_radius_m
 LANDED_WITHIN_M = 3.5  # of its dock (docs/px4.md: how far PX4's reports wander)
-ALT_WANDER_M = 1.5  # PX4 SIH's AMSL estimate on the ground vs. where it truly is
+ALT_WANDER_M = 1.5  # PX4 SIH's AMSL estimate on its dock before take-off vs. the roof
+LANDED_ALT_WANDER_M = 2.5  # the estimate after a flight vs. the one before (docs/px4.md)
 
 
 def dist_m(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
@@ -114,8 +115,12 @@ async def test_two_incidents_flown_by_px4_end_to_end(mosquitto: Mosquitto, tmp_p
         # other dock, or anywhere else, fails.
         away_m = dist_m(t.lat_deg, t.lon_deg, dock.lat_deg, dock.lon_deg)
         assert away_m < LANDED_WITHIN_M, f"{drone_id} landed {away_m:.2f} m from its dock"
-        # Back at the height it took off from, by PX4's own estimate (AMSL, which wandered by at
-        # most 0.96 m between take-off and landing over 24 landings; the relative altitude
-        # jumps by more as PX4 moves its home: docs/px4.md), and that was the dock's roof.
-        assert abs(t.alt_amsl_m - t0.alt_amsl_m) < ALT_WANDER_M, (t0.alt_amsl_m, t.alt_amsl_m)
+        # Back at the height it took off from, by PX4's own estimate (AMSL: the relative
+        # altitude jumps by more as PX4 moves its home), and that was the dock's roof. After a
+        # flight the estimate is off by more than before it: -0.50 to +0.83 m over 12 landings
+        # of this test, -1.39 to +0.81 m over 42 of bench.px4_spread, +1.62 m once in CI, while
+        # SIH's truth stayed within 0.14 m (docs/px4.md). SIH's ground is flat: this checks
+        # that the drone is down, with the flags above, not which roof it is on.
+        assert abs(t.alt_amsl_m - t0.alt_amsl_m) < LANDED_ALT_WANDER_M, (
+            t0.alt_amsl_m, t.alt_amsl_m)
         assert abs(t0.alt_amsl_m - dock.alt_amsl_m) < ALT_WANDER_M, (t0.alt_amsl_m, dock)
