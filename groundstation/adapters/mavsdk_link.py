@@ -115,8 +115,8 @@ RATE_ATTEMPTS = 3
 RATE_RETRY_S = 2.0
 FLIGHT_CALL_S = 10.0
 """Longest a flight command may hold its drone's turn (MavsdkVehicle.fly). MAVSDK gives up on
-an unanswered command after about 1.5 s (three sends 0.5 s apart); this bound is for a call
-that never returns."""
+an unanswered command after 2 s (four sends 0.5 s apart: DEFAULT_RETRIES 3); this bound is for
+a call that never returns."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,7 +162,7 @@ class MavsdkVehicle:
         self.system = system
         self._executor = executor
         # Flight commands have their own threads (a camera, gimbal or parameter call waiting on
-        # the fleet's executor never holds one up) and go out one at a time (``_fly``).
+        # the fleet's executor never holds one up) and go out one at a time (``fly``).
         self._flight_executor = flight_executor or executor
         self._flight_lock = asyncio.Lock()
         self._flight_given = 0
