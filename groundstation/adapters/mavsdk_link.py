@@ -154,8 +154,8 @@ class MavsdkVehicle:
         endpoint: DroneEndpoint,
         system: Any,
         executor: ThreadPoolExecutor,
+        flight_executor: ThreadPoolExecutor,
         rates: asyncio.Semaphore | None = None,
-        flight_executor: ThreadPoolExecutor | None = None,
     ) -> None:
         self.drone_id = endpoint.drone_id
         self.system_id = endpoint.system_id
@@ -163,7 +163,7 @@ class MavsdkVehicle:
         self._executor = executor
         # Flight commands have their own threads (a camera, gimbal or parameter call waiting on
         # the fleet's executor never holds one up) and go out one at a time (``fly``).
-        self._flight_executor = flight_executor or executor
+        self._flight_executor = flight_executor
         self._flight_lock = asyncio.Lock()
         self._flight_given = 0
         # Shared by the fleet: how many drones' stream rates are set at once.
@@ -1095,7 +1095,7 @@ class MavsdkFleet:
                     if not system.has_autopilot():
                         continue
                     self._by_id[endpoint.drone_id] = MavsdkVehicle(
-                        endpoint, system, self._executor, self._rates, self._flight_executor
+                        endpoint, system, self._executor, self._flight_executor, self._rates
                     )
                     log.info("discovered %s (system id %d)", endpoint.drone_id, sysid)
             if len(self._by_id) == len(self.endpoints):
